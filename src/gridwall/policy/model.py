@@ -1,0 +1,244 @@
+"""The access request and decision types: the contract between the gateway,
+identity, grants and the policy engine.
+
+Every live request is reduced to an :class:`AccessRequest` made only of finite
+enumerations and booleans, so that ``gridwall policy check`` can enumerate the
+whole request space and prove the invariants (shared/spec/invariants.md), and
+the same enumeration serves as a decision cache on the live path. Anything
+time-dependent (account expiry, disaster window, agreement validity, consent
+expiry) is resolved into these facts *at decision time* by the code that builds
+the request (identity, grants, gateway) using the clock of that request.
+
+Field groups (``FIELDS``) are the unit of a decision: the policy decides each
+one separately and the gateway returns only the allowed ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+#: Field groups of a supply point, as named in the ``events.fields`` column.
+FIELDS: tuple[str, ...] = (
+    "contract_name",  # 契約名義
+    "address",  # 住所 (non-public, except as the search key of the lookup)
+    "phone",  # 電話番号
+    "usage",  # 使用量 (monthly kWh)
+    "retailer",  # which retailer supplies the point
+    "switching_history",
+    "contract",  # supply contract details
+    "equipment",  # voltage, meter: what the lookup may return
+    "lrs",  # 最終保障供給 details
+    "fit",  # 再エネ特措法 FIT contract
+)
+#: 非公開情報 (invariants.md). ``address`` is non-public except as a lookup key.
+NON_PUBLIC: frozenset[str] = frozenset(
+    {"contract_name", "address", "phone", "usage", "retailer", "switching_history", "contract",
+     "lrs", "fit"}
+)
+#: What the equal-footing lookup may return about a point (besides its ID).
+LOOKUP_FIELDS: frozenset[str] = frozenset({"equipment", "address"})
+#: Exactly what disaster support sees (I4).
+DISASTER_FIELDS: frozenset[str] = frozenset({"contract_name", "address", "phone"})
+
+
+class OrgKind(StrEnum):
+    NW = "nw"
+    RETAIL = "retail"
+    CONTRACTOR = "contractor"
+    REGULATOR = "regulator"
+
+
+class RetailerKind(StrEnum):
+    """Only for retail principals; must never change a decision (I7)."""
+
+    AFFILIATED = "affiliated"
+    INDEPENDENT = "independent"
+    NONE = "none"  # not a retailer
+
+
+class Role(StrEnum):
+    TAKUSO_OPERATOR = "takuso_operator"  # NW 託送 staff
+    CALL_CENTER = "call_center"
+    SALES = "sales"
+    FIT_TEAM = "fit_team"
+    IT_MAINTENANCE = "it_maintenance"
+    METER_READING = "meter_reading"
+    AUDITOR = "auditor"  # internal audit / regulator
+    COMPLIANCE = "compliance"
+    MANAGER = "manager"
+
+
+class AccountKind(StrEnum):
+    PERSONAL = "personal"
+    SERVICE = "service"  # a retailer system's API client, bound to the retailer org
+    SHARED = "shared"  # legacy; never receives anything
+    DISASTER_SUPPORT = "disaster_support"  # legacy shared disaster IDs (type B); never
+
+
+class AccountState(StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+    LOCKED = "locked"
+    TRANSFERRED = "transferred"  # holder moved to another organisation
+
+
+class DeviceKind(StrEnum):
+    NW_TERMINAL = "nw_terminal"
+    RETAIL_TERMINAL = "retail_terminal"
+    DISASTER_TERMINAL = "disaster_terminal"
+    CONTRACTOR_TERMINAL = "contractor_terminal"
+
+
+class DeviceOwner(StrEnum):
+    """The terminal's owner organisation relative to the principal's."""
+
+    SAME_ORG = "same_org"
+    OTHER_ORG = "other_org"
+
+
+class Purpose(StrEnum):
+    TAKUSO = "takuso"  # 託送業務 (NW)
+    FIT = "fit"  # 再エネ特措法 work (NW FIT team)
+    LRS_OPERATIONS = "lrs_operations"  # 最終保障供給 operations
+    DISASTER_SUPPORT = "disaster_support"  # 非常災害 response
+    CUSTOMER_SERVICE = "customer_service"  # a retailer serving its own customers
+    SALES = "sales"  # a retailer's sales work (own customers only)
+    SWITCHING = "switching"  # a retailer checking a switching application (lookup)
+    CONSENT_USAGE = "consent_usage"  # 使用量照会 with customer consent
+    SYSTEM_MAINTENANCE = "system_maintenance"  # contractor agreements
+    METER_READING = "meter_reading"
+    AUDIT = "audit"  # auditors, compliance, regulator
+
+
+class Action(StrEnum):
+    VIEW = "view"  # read one supply point
+    SEARCH = "search"  # search supply points (NW; retailers: own customers)
+    LIST = "list"  # list own customers
+    EXPORT = "export"  # a file to a recipient
+    LOOKUP = "lookup"  # equal-footing supply-point lookup (ID + equipment + address key)
+    READ_AUDIT = "read_audit"  # read the audit log / reports (no customer values)
+
+
+class Relation(StrEnum):
+    """The supply point's relation to the principal's organisation, at decision time."""
+
+    OWN_CUSTOMER = "own_customer"  # the principal's retailer is the retailer of record
+    OTHER_RETAILER = "other_retailer"  # another retailer (any kind) is the retailer of record
+    NO_RETAILER = "no_retailer"  # vacant / closed / no current contract
+    NOT_APPLICABLE = "not_applicable"  # principal is not a retailer (NW, contractor, regulator)
+
+
+class DisasterState(StrEnum):
+    NONE = "none"  # no active declaration (none declared, not yet started, or ended)
+    ACTIVE_IN_AREA = "active_in_area"
+    ACTIVE_OUT_OF_AREA = "active_out_of_area"
+
+
+class AgreementState(StrEnum):
+    """State of the principal's organisation's agreement for the declared purpose."""
+
+    NONE = "none"
+    VALID_IN_SCOPE = "valid_in_scope"  # valid now and its area covers the point
+    VALID_OUT_OF_SCOPE = "valid_out_of_scope"  # valid now, point outside its area
+    EXPIRED = "expired"  # not yet valid or already ended
+
+
+class ConsentState(StrEnum):
+    NONE = "none"
+    VALID = "valid"  # a customer-consent token for this point, valid now
+    EXPIRED = "expired"
+
+
+class Recipient(StrEnum):
+    """For exports: who the file goes to."""
+
+    NONE = "none"  # not an export
+    AGREEMENT_COUNTERPARTY = "agreement_counterparty"  # the counterparty of a valid agreement
+    RETAILER = "retailer"  # any retailer organisation: never
+    OTHER = "other"  # anyone else
+
+
+@dataclass(frozen=True, slots=True)
+class PrincipalFacts:
+    org_kind: OrgKind
+    retailer_kind: RetailerKind
+    role: Role
+    account_kind: AccountKind
+    account_state: AccountState
+    training_current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceFacts:
+    kind: DeviceKind
+    owner: DeviceOwner
+    valid: bool  # registered and within its validity period
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceFacts:
+    relation: Relation
+    is_lrs: bool  # current supply is last-resort supply
+    has_fit: bool  # has a FIT contract
+
+
+@dataclass(frozen=True, slots=True)
+class GrantFacts:
+    disaster: DisasterState = DisasterState.NONE
+    agreement: AgreementState = AgreementState.NONE
+    #: field groups the agreement names (meaningful when ``agreement`` is valid)
+    agreement_fields: frozenset[str] = frozenset()
+    consent: ConsentState = ConsentState.NONE
+    recipient: Recipient = Recipient.NONE
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRequest:
+    """One request class: everything a decision may depend on, and nothing else."""
+
+    principal: PrincipalFacts
+    device: DeviceFacts
+    action: Action
+    purpose: Purpose
+    resource: ResourceFacts
+    grants: GrantFacts = field(default_factory=GrantFacts)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDecision:
+    allowed: bool
+    #: ids of the policies that determined it (permits that fired, or forbids
+    #: that fired); empty for a default deny
+    policy_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    request: AccessRequest
+    fields: dict[str, FieldDecision]
+
+    @property
+    def allowed_fields(self) -> frozenset[str]:
+        return frozenset(f for f, d in self.fields.items() if d.allowed)
+
+    @property
+    def any_allowed(self) -> bool:
+        return any(d.allowed for d in self.fields.values())
+
+    @property
+    def policy_ids(self) -> tuple[str, ...]:
+        """All policy ids that decided any field (for the audit event)."""
+        seen: dict[str, None] = {}
+        for d in self.fields.values():
+            for p in d.policy_ids:
+                seen[p] = None
+        return tuple(seen)
+
+    def explain(self) -> str:
+        parts = []
+        for f, d in self.fields.items():
+            why = ",".join(d.policy_ids) or "default-deny"
+            parts.append(f"{f}={'allow' if d.allowed else 'deny'}({why})")
+        return "; ".join(parts)
