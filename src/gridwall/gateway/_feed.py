@@ -1,0 +1,73 @@
+"""Feeds for the equal-footing lookup (供給地点特定番号の照会): no personal data leaves here.
+
+:func:`lookup_feed` streams what the lookup may index (ID, address parts,
+equipment, status — never 契約名義 or phone); :func:`holder_name_matches`
+answers the match/no-match name verification without revealing the name.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+
+from gridwall.store.customer import SupplyPoint
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRecord:
+    """One supply point as the lookup may see it (no 契約名義, no phone)."""
+
+    supply_point_id: str
+    pref: str
+    city: str
+    town: str | None
+    banchi: str | None
+    building: str | None
+    room: str | None
+    voltage: str
+    meter_id: str | None
+    status: str
+
+
+_FEED_COLUMNS = (
+    SupplyPoint.supply_point_id,
+    SupplyPoint.pref,
+    SupplyPoint.city,
+    SupplyPoint.town,
+    SupplyPoint.banchi,
+    SupplyPoint.building,
+    SupplyPoint.room,
+    SupplyPoint.voltage,
+    SupplyPoint.meter_id,
+    SupplyPoint.status,
+)
+
+
+def lookup_feed(engine: Engine, *, batch_size: int = 10_000) -> Iterator[LookupRecord]:
+    """Stream every supply point's lookup record, ordered by ID (bounded memory)."""
+    stmt = select(*_FEED_COLUMNS).order_by(SupplyPoint.supply_point_id)
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
+        for row in result:
+            yield LookupRecord(*row)
+
+
+def normalize_name(name: str) -> str:
+    """Normalise a 契約名義 for comparison: NFKC (full/half width), no spaces, casefolded."""
+    text = unicodedata.normalize("NFKC", name)
+    return "".join(ch for ch in text if not ch.isspace()).casefold()
+
+
+def holder_name_matches(engine: Engine, supply_point_id: str, name: str) -> bool:
+    """True when ``name`` is the point's 契約名義 after normalisation; False otherwise
+    (also for an unknown point or an empty name). Never returns the name itself."""
+    wanted = normalize_name(name)
+    if not wanted:
+        return False
+    stmt = select(SupplyPoint.contract_name).where(SupplyPoint.supply_point_id == supply_point_id)
+    with engine.connect() as conn:
+        actual = conn.execute(stmt).scalar_one_or_none()
+    return actual is not None and normalize_name(actual) == wanted
