@@ -45,6 +45,8 @@ _FEED_COLUMNS = (
     SupplyPoint.status,
 )
 
+_FEED_NAMES = tuple(c.key for c in _FEED_COLUMNS)
+
 
 def lookup_feed(engine: Engine, *, batch_size: int = 10_000) -> Iterator[LookupRecord]:
     """Stream every supply point's lookup record, ordered by ID (bounded memory)."""
@@ -52,7 +54,8 @@ def lookup_feed(engine: Engine, *, batch_size: int = 10_000) -> Iterator[LookupR
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
         for row in result:
-            yield LookupRecord(*row)
+            m = row._mapping
+            yield LookupRecord(**{k: m[k] for k in _FEED_NAMES})
 
 
 def normalize_name(name: str) -> str:

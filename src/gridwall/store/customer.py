@@ -130,7 +130,7 @@ class FitContract(Base):
 
 
 class SwitchingApplication(Base):
-    """An application through the スイッチング支援システム (switch / move-in / move-out / cancel)."""
+    """A スイッチング支援システム application: switch / move_in / move_out / cancel."""
 
     __tablename__ = "switching_applications"
     __table_args__ = (
