@@ -1,0 +1,41 @@
+"""Commands of the gateway: ``gridwall load`` and ``gridwall demo``.
+
+Heavy imports (sqlalchemy models, fastapi, uvicorn) stay inside the functions so
+that ``gridwall --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+
+def load(
+    directory: Path = typer.Argument(..., help="Dataset folder (shared dataset layout)."),
+    db: str | None = typer.Option(
+        None, "--db", help="SQLAlchemy URL (default $GRIDWALL_DB or ./gridwall.db)."
+    ),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Load a dataset's reference tables into the store (all or nothing; idempotent)."""
+    from gridwall.config import database_url
+    from gridwall.gateway._loader import load_dataset
+    from gridwall.store import make_engine, upgrade
+
+    url = database_url(db)
+    engine = make_engine(url)
+    try:
+        upgrade(url, engine)
+        report = load_dataset(directory, engine, progress=not quiet)
+    finally:
+        engine.dispose()
+    for name, n in report.read.items():
+        changed = report.changed.get(name)
+        extra = f", {changed} inserted/updated" if changed is not None else ""
+        print(f"gridwall load: {name}: {n} rows{extra}", file=sys.stderr)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("load")(load)
