@@ -1,1 +1,45 @@
-"""gridwall.grants."""
+"""Purpose-bound grants (目的限定の権限付与): disaster mode (非常災害), contractor
+agreements (業務委託) and watermarked exports, last-resort-supply agreements, and
+customer consent for usage inquiries (使用量照会).
+
+Every grant is an interval compared with the clock of each request: expiry is
+decided at decision time, never by a clean-up job. The gateway asks
+:class:`StoreGrantResolver` for the :class:`gridwall.policy.model.GrantFacts` of
+a request; the policy decides from those facts.
+"""
+
+from gridwall.grants._agreements import AGREEMENT_PURPOSES, AgreementRegistry
+from gridwall.grants._areas import PREFECTURES, Area, AreaError, parse_area
+from gridwall.grants._common import JsonlAuditSink, MemoryAuditSink
+from gridwall.grants._consent import (
+    MAX_SCOPE_MONTHS,
+    VALIDITY_DAYS,
+    ConsentCheck,
+    ConsentDesk,
+    usage_from,
+)
+from gridwall.grants._disaster import MAX_DISASTER_DURATION, DisasterDesk
+from gridwall.grants._errors import GrantRefused
+from gridwall.grants._keys import load_key
+from gridwall.grants._resolver import StoreGrantResolver
+
+__all__ = [
+    "AGREEMENT_PURPOSES",
+    "MAX_DISASTER_DURATION",
+    "MAX_SCOPE_MONTHS",
+    "PREFECTURES",
+    "VALIDITY_DAYS",
+    "AgreementRegistry",
+    "Area",
+    "AreaError",
+    "ConsentCheck",
+    "ConsentDesk",
+    "DisasterDesk",
+    "GrantRefused",
+    "JsonlAuditSink",
+    "MemoryAuditSink",
+    "StoreGrantResolver",
+    "load_key",
+    "parse_area",
+    "usage_from",
+]

@@ -1,0 +1,117 @@
+"""Shared bits: organisation codes, the change counter, audit events of grant management."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, update
+
+from gridwall.grants._models import GrantState
+from gridwall.grants._time import iso
+
+_ORG_RE = re.compile(r"^(nw|regulator|retail:[A-Za-z0-9_\-]+|contractor:[A-Za-z0-9_\-.]+)$")
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.:]{0,63}$")
+
+
+def check_org(org: str) -> str:
+    """Validate an organisation code (``nw | retail:<code> | contractor:<id> | regulator``)."""
+    org = org.strip()
+    if not _ORG_RE.match(org):
+        raise ValueError(
+            f"organisation {org!r}: expected nw | retail:<retailer_code> | "
+            "contractor:<id> | regulator"
+        )
+    return org
+
+
+def check_id(value: str, what: str) -> str:
+    value = value.strip()
+    if not _ID_RE.match(value):
+        raise ValueError(f"{what} {value!r}: use 1-64 letters, digits, '_', '-', '.', ':'")
+    return value
+
+
+def is_retailer(org: str) -> bool:
+    return org.strip().startswith("retail:")
+
+
+def bump_version(conn: Connection) -> None:
+    """Mark a grant change, so every resolver reloads its snapshot (same transaction)."""
+    stmt = update(GrantState).where(GrantState.id == 1)
+    conn.execute(stmt.values(version=GrantState.version + 1))
+
+
+def grant_event(
+    *,
+    now: datetime,
+    actor: str,
+    actor_org: str,
+    screen: str,
+    purpose: str,
+    decision: str,
+    query: str,
+    recipient_org: str | None = None,
+    supply_point_ids: list[str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An ``events``-format record (plus ``policy_ids``, ``person_id``, ``org``) for a
+    grant-management step; ``action`` is ``update`` (``export`` for export registration)."""
+    ev: dict[str, Any] = {
+        "event_id": f"grants-{uuid.uuid4().hex}",
+        "ts": iso(now),
+        "system": "gridwall",
+        "account_id": actor,
+        "device_id": None,
+        "source_ip": None,
+        "session_id": None,
+        "action": "export" if screen.startswith("grants.export") else "update",
+        "screen": screen,
+        "purpose": purpose,
+        "supply_point_ids": supply_point_ids or [],
+        "query": query,
+        "fields": [],
+        "result_count": None,
+        "recipient_org": recipient_org,
+        "decision": decision,
+        "policy_ids": [],
+        "person_id": None,
+        "org": actor_org,
+    }
+    if extra:
+        ev.update(extra)
+    return ev
+
+
+class JsonlAuditSink:
+    """Append events to a JSON Lines file, fsync'd before returning (durable).
+
+    The fallback sink of the grants CLI when the audit log is not available; the
+    gateway hands in the real :class:`gridwall.interfaces.AuditSink`.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def record(self, event: Mapping[str, Any]) -> None:
+        line = json.dumps(dict(event), ensure_ascii=False, default=str) + "\n"
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+class MemoryAuditSink:
+    """Keeps events in a list (tests, dry runs)."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def record(self, event: Mapping[str, Any]) -> None:
+        self.events.append(dict(event))

@@ -1,0 +1,575 @@
+"""非常災害: disaster declarations, second-person approval, extension, early end,
+the after-event access report and deletion attestations.
+
+A declaration is *active* at an instant ``t`` exactly when it is approved and
+``max(start_at, approved_at) <= t < effective_end`` where ``effective_end`` is the
+earliest of its planned end, its hard maximum and an early end. That test is made
+with the clock of every request (decision time); nothing is switched off by a job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from gridwall.grants._areas import Area, AreaError, parse_area
+from gridwall.grants._common import bump_version, check_id, check_org, grant_event
+from gridwall.grants._errors import GrantRefused
+from gridwall.grants._models import DeletionAttestation, DisasterDeclaration
+from gridwall.grants._time import Clock, as_utc, iso, parse_instant, system_clock
+from gridwall.interfaces import AuditSink
+
+#: No declaration may last longer than this, whatever its own hard maximum says.
+MAX_DISASTER_DURATION = timedelta(days=31)
+#: A start this far in the past still counts as "now" (clock skew between desks).
+START_TOLERANCE = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class DisasterWindow:
+    """The facts of one declaration that decisions need (a snapshot row)."""
+
+    disaster_id: str
+    area: Area
+    start_at: datetime
+    planned_end_at: datetime
+    hard_max_end_at: datetime
+    approved_at: datetime | None
+    ended_at: datetime | None
+
+    @property
+    def effective_end(self) -> datetime:
+        ends = [self.planned_end_at, self.hard_max_end_at]
+        if self.ended_at is not None:
+            ends.append(self.ended_at)
+        return min(ends)
+
+    @property
+    def active_from(self) -> datetime | None:
+        if self.approved_at is None:
+            return None
+        return max(self.start_at, self.approved_at)
+
+    def active_at(self, now: datetime) -> bool:
+        start = self.active_from
+        return start is not None and start <= now < self.effective_end
+
+    @property
+    def cancelled(self) -> bool:
+        return self.approved_at is None and self.ended_at is not None
+
+    def status(self, now: datetime) -> str:
+        if self.cancelled:
+            return "cancelled"
+        if self.approved_at is None:
+            return "expired" if now >= self.effective_end else "pending_approval"
+        if self.active_at(now):
+            return "active"
+        if now < self.effective_end:
+            return "scheduled"
+        return "ended"
+
+    @staticmethod
+    def of(row: DisasterDeclaration) -> DisasterWindow:
+        return DisasterWindow(
+            disaster_id=row.disaster_id,
+            area=parse_area(row.area, validate=False),
+            start_at=row.start_at,
+            planned_end_at=row.planned_end_at,
+            hard_max_end_at=row.hard_max_end_at,
+            approved_at=row.approved_at,
+            ended_at=row.ended_at,
+        )
+
+
+def declaration_dict(row: DisasterDeclaration, now: datetime) -> dict[str, Any]:
+    w = DisasterWindow.of(row)
+    return {
+        "disaster_id": row.disaster_id,
+        "title": row.title,
+        "area": w.area.entries(),
+        "status": w.status(now),
+        "start_at": iso(row.start_at),
+        "planned_end_at": iso(row.planned_end_at),
+        "hard_max_end_at": iso(row.hard_max_end_at),
+        "active_from": iso(w.active_from),
+        "effective_end": iso(w.effective_end),
+        "requested_by": row.requested_by,
+        "requested_at": iso(row.requested_at),
+        "approved_by": row.approved_by,
+        "approved_at": iso(row.approved_at),
+        "ended_by": row.ended_by,
+        "ended_at": iso(row.ended_at),
+        "source": row.source,
+    }
+
+
+@dataclass
+class OrgAccess:
+    org: str
+    events: int = 0
+    allowed: int = 0
+    denied: int = 0
+    exports: int = 0
+    accounts: set[str] = field(default_factory=set)
+    supply_points: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+    event_ids: list[str] = field(default_factory=list)
+
+
+class DisasterDesk:
+    """Declare, approve, extend, end, report on and close out disasters (非常災害).
+
+    Every step is audited through ``audit`` (allowed and refused alike) inside the
+    store transaction: if the audit sink cannot record, nothing is written.
+    """
+
+    def __init__(self, engine: Engine, audit: AuditSink, clock: Clock = system_clock) -> None:
+        self.engine = engine
+        self.audit = audit
+        self.clock = clock
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _now(self) -> datetime:
+        return as_utc(self.clock(), "clock")
+
+    def _refuse(
+        self, now: datetime, actor: str, step: str, disaster_id: str, msg: str, fld: str | None
+    ) -> GrantRefused:
+        self.audit.record(
+            grant_event(
+                now=now,
+                actor=actor,
+                actor_org="nw",
+                screen=f"grants.disaster.{step}",
+                purpose="disaster_support",
+                decision="deny",
+                query=f"disaster_id={disaster_id} refused: {msg}",
+                extra={"grant_kind": "disaster", "grant_id": disaster_id},
+            )
+        )
+        return GrantRefused(msg, f"disaster {disaster_id}", fld)
+
+    def _allow(self, now: datetime, actor: str, step: str, disaster_id: str, detail: str) -> None:
+        self.audit.record(
+            grant_event(
+                now=now,
+                actor=actor,
+                actor_org="nw",
+                screen=f"grants.disaster.{step}",
+                purpose="disaster_support",
+                decision="allow",
+                query=f"disaster_id={disaster_id} {detail}",
+                extra={"grant_kind": "disaster", "grant_id": disaster_id},
+            )
+        )
+
+    @staticmethod
+    def _overlapping(
+        conn: Connection, disaster_id: str, area: Area, start: datetime, end: datetime
+    ) -> list[str]:
+        out = []
+        for row in _all_rows(conn):
+            if row.disaster_id == disaster_id:
+                continue
+            w = DisasterWindow.of(row)
+            if w.cancelled:
+                continue
+            other_start = w.active_from or w.start_at
+            if other_start < end and start < w.effective_end and area.overlaps(w.area):
+                out.append(row.disaster_id)
+        return out
+
+    # -- steps -----------------------------------------------------------------
+
+    def declare(
+        self,
+        disaster_id: str,
+        area: Iterable[str] | str,
+        planned_end: datetime,
+        max_duration: timedelta,
+        requested_by: str,
+        *,
+        start: datetime | None = None,
+        title: str = "",
+    ) -> dict[str, Any]:
+        """Request a declaration (pending until a second person approves)."""
+        now = self._now()
+        actor = requested_by.strip()
+        no = partial(self._refuse, now, actor, "declare", disaster_id)
+        with self.engine.begin() as conn:
+            bump_version(conn)  # first write: serialises concurrent grant changes
+            try:
+                disaster_id = check_id(disaster_id, "disaster_id")
+            except ValueError as e:
+                raise no(str(e), "disaster_id") from None
+            if not actor:
+                raise no("requester is required", "by")
+            try:
+                parsed = parse_area(area)
+            except AreaError as e:
+                raise no(str(e), "area") from None
+            if parsed.whole_service_area:
+                raise no("name at least one prefecture or city", "area")
+            start_at = now if start is None else as_utc(start, "start")
+            if start_at < now - START_TOLERANCE:
+                raise no(
+                    f"retroactive start {iso(start_at)} is before now ({iso(now)}); "
+                    "declarations cannot reach into the past",
+                    "start",
+                )
+            planned = as_utc(planned_end, "planned end")
+            if planned <= start_at:
+                raise no("planned end must be after the start", "until")
+            if max_duration <= timedelta(0) or max_duration > MAX_DISASTER_DURATION:
+                raise no(
+                    f"hard maximum must be >0 and at most {MAX_DISASTER_DURATION.days} days",
+                    "max_hours",
+                )
+            hard_max = start_at + max_duration
+            if planned > hard_max:
+                raise no(
+                    f"planned end {iso(planned)} is beyond the hard maximum {iso(hard_max)}",
+                    "until",
+                )
+            if _get_row(conn, disaster_id) is not None:
+                raise no("a declaration with this id exists", "disaster_id")
+            clash = self._overlapping(conn, disaster_id, parsed, start_at, planned)
+            if clash:
+                raise no(
+                    f"overlaps declaration(s) {', '.join(clash)} for the same area and time",
+                    "area",
+                )
+            row = DisasterDeclaration(
+                disaster_id=disaster_id,
+                title=title,
+                area=parsed.canonical(),
+                start_at=start_at,
+                planned_end_at=planned,
+                hard_max_end_at=hard_max,
+                requested_by=actor,
+                requested_at=now,
+                source="declared",
+            )
+            conn.execute(DisasterDeclaration.__table__.insert().values(**_values(row)))
+            self._allow(
+                now,
+                actor,
+                "declare",
+                disaster_id,
+                f"area={parsed.canonical()} start={iso(start_at)} planned_end={iso(planned)} "
+                f"hard_max={iso(hard_max)}",
+            )
+            return declaration_dict(row, now)
+
+    def approve(self, disaster_id: str, approved_by: str) -> dict[str, Any]:
+        """Second-person approval (requester ≠ approver); the declaration becomes active."""
+        now = self._now()
+        actor = approved_by.strip()
+        no = partial(self._refuse, now, actor, "approve", disaster_id)
+        with self.engine.begin() as conn:
+            bump_version(conn)
+            row = _get_row(conn, disaster_id)
+            if row is None:
+                raise no("no such declaration", "disaster_id")
+            w = DisasterWindow.of(row)
+            if not actor:
+                raise no("approver is required", "by")
+            if actor == row.requested_by:
+                raise no(
+                    "the approver must be a second person, not the requester",
+                    "by",
+                )
+            if row.approved_at is not None:
+                raise no("already approved", "disaster_id")
+            if w.cancelled:
+                raise no("cancelled", "disaster_id")
+            if now >= w.effective_end:
+                raise no(
+                    f"its planned end {iso(w.effective_end)} has passed",
+                    "disaster_id",
+                )
+            conn.execute(
+                DisasterDeclaration.__table__.update()
+                .where(DisasterDeclaration.disaster_id == disaster_id)
+                .values(approved_by=actor, approved_at=now)
+            )
+            self._allow(
+                now, actor, "approve", disaster_id, f"approved; requested_by={row.requested_by}"
+            )
+            row.approved_by, row.approved_at = actor, now
+            return declaration_dict(row, now)
+
+    def extend(self, disaster_id: str, new_planned_end: datetime, by: str) -> dict[str, Any]:
+        """Move the planned end later, never beyond the hard maximum."""
+        now = self._now()
+        actor = by.strip()
+        no = partial(self._refuse, now, actor, "extend", disaster_id)
+        new_end = as_utc(new_planned_end, "until")
+        with self.engine.begin() as conn:
+            bump_version(conn)
+            row = _get_row(conn, disaster_id)
+            if row is None:
+                raise no("no such declaration", "disaster_id")
+            w = DisasterWindow.of(row)
+            if w.ended_at is not None or now >= w.effective_end:
+                raise no("it has ended; declare a new one", "disaster_id")
+            if new_end <= row.planned_end_at:
+                raise no(
+                    f"new end {iso(new_end)} is not after planned end {iso(row.planned_end_at)}",
+                    "until",
+                )
+            if new_end > row.hard_max_end_at:
+                raise no(
+                    f"new end {iso(new_end)} is beyond the hard maximum {iso(row.hard_max_end_at)}",
+                    "until",
+                )
+            clash = self._overlapping(
+                conn, disaster_id, w.area, w.active_from or w.start_at, new_end
+            )
+            if clash:
+                raise no(
+                    f"the extension would overlap declaration(s) {', '.join(clash)}",
+                    "until",
+                )
+            conn.execute(
+                DisasterDeclaration.__table__.update()
+                .where(DisasterDeclaration.disaster_id == disaster_id)
+                .values(planned_end_at=new_end)
+            )
+            self._allow(
+                now,
+                actor,
+                "extend",
+                disaster_id,
+                f"planned_end {iso(row.planned_end_at)} -> {iso(new_end)}",
+            )
+            row.planned_end_at = new_end
+            return declaration_dict(row, now)
+
+    def end(self, disaster_id: str, by: str) -> dict[str, Any]:
+        """End now (early end; or cancel a declaration still pending approval)."""
+        now = self._now()
+        actor = by.strip()
+        no = partial(self._refuse, now, actor, "end", disaster_id)
+        with self.engine.begin() as conn:
+            bump_version(conn)
+            row = _get_row(conn, disaster_id)
+            if row is None:
+                raise no("no such declaration", "disaster_id")
+            w = DisasterWindow.of(row)
+            if w.ended_at is not None or now >= w.effective_end:
+                raise no("it has already ended", "disaster_id")
+            conn.execute(
+                DisasterDeclaration.__table__.update()
+                .where(DisasterDeclaration.disaster_id == disaster_id)
+                .values(ended_by=actor, ended_at=now)
+            )
+            what = "cancelled before approval" if row.approved_at is None else "ended early"
+            self._allow(now, actor, "end", disaster_id, what)
+            row.ended_by, row.ended_at = actor, now
+            return declaration_dict(row, now)
+
+    def list(self) -> list[dict[str, Any]]:
+        now = self._now()
+        with self.engine.connect() as conn:
+            return [declaration_dict(r, now) for r in _all_rows(conn)]
+
+    def get(self, disaster_id: str) -> dict[str, Any]:
+        now = self._now()
+        with self.engine.connect() as conn:
+            row = _get_row(conn, disaster_id)
+        if row is None:
+            raise GrantRefused("no such declaration", f"disaster {disaster_id}", "disaster_id")
+        return declaration_dict(row, now)
+
+    def attest_deletion(
+        self, disaster_id: str, org: str, by: str, *, copies: int, statement: str
+    ) -> dict[str, Any]:
+        """削除証明: ``org`` attests that the ``copies`` it made under the disaster are deleted."""
+        now = self._now()
+        actor = by.strip()
+        no = partial(self._refuse, now, actor, "attest-deletion", disaster_id)
+        with self.engine.begin() as conn:
+            bump_version(conn)
+            row = _get_row(conn, disaster_id)
+            if row is None:
+                raise no("no such declaration", "disaster_id")
+            try:
+                org = check_org(org)
+            except ValueError as e:
+                raise no(str(e), "org") from None
+            if not actor:
+                raise no("attester is required", "by")
+            if copies < 0:
+                raise no("copies must be >= 0", "copies")
+            w = DisasterWindow.of(row)
+            if now < w.effective_end and not w.cancelled:
+                raise no(
+                    "the disaster has not ended yet; attest deletion after the end",
+                    "disaster_id",
+                )
+            dup = conn.execute(
+                select(DeletionAttestation.id).where(
+                    DeletionAttestation.disaster_id == disaster_id, DeletionAttestation.org == org
+                )
+            ).first()
+            if dup is not None:
+                raise no(f"{org} has already attested", "org")
+            conn.execute(
+                DeletionAttestation.__table__.insert().values(
+                    disaster_id=disaster_id,
+                    org=org,
+                    attested_by=actor,
+                    attested_at=now,
+                    copies=copies,
+                    statement=statement,
+                )
+            )
+            self._allow(
+                now, actor, "attest-deletion", disaster_id, f"org={org} copies={copies} deleted"
+            )
+            return {
+                "disaster_id": disaster_id,
+                "org": org,
+                "attested_by": actor,
+                "attested_at": iso(now),
+                "copies": copies,
+                "statement": statement,
+            }
+
+    def report(self, disaster_id: str, events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+        """Every access made under the disaster: events with the disaster purpose inside
+        its active window (or naming it in ``disaster_id``), grouped by organisation, and
+        which organisations still owe a deletion attestation."""
+        now = self._now()
+        with self.engine.connect() as conn:
+            row = _get_row(conn, disaster_id)
+            if row is None:
+                raise GrantRefused("no such declaration", f"disaster {disaster_id}", "disaster_id")
+            atts = (
+                conn.execute(
+                    select(DeletionAttestation).where(
+                        DeletionAttestation.disaster_id == disaster_id
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        w = DisasterWindow.of(row)
+        orgs: dict[str, OrgAccess] = {}
+        start = w.active_from
+        total = 0
+        for ev in events:
+            if not _under(ev, disaster_id, start, w.effective_end):
+                continue
+            total += 1
+            org = str(ev.get("org") or "unknown")
+            oa = orgs.setdefault(org, OrgAccess(org))
+            oa.events += 1
+            if ev.get("decision") == "allow":
+                oa.allowed += 1
+            else:
+                oa.denied += 1
+            if ev.get("action") == "export":
+                oa.exports += 1
+            oa.accounts.add(str(ev.get("account_id")))
+            oa.supply_points.update(str(p) for p in _as_list(ev.get("supply_point_ids")))
+            if ev.get("decision") == "allow":
+                oa.fields.update(str(f) for f in _as_list(ev.get("fields")))
+            oa.event_ids.append(str(ev.get("event_id")))
+        attested = {a.org: a for a in atts}
+        owing = sorted(o for o, a in orgs.items() if a.allowed and o not in attested and o != "nw")
+        return {
+            "declaration": declaration_dict(row, now),
+            "total_events": total,
+            "organisations": [
+                {
+                    "org": a.org,
+                    "events": a.events,
+                    "allowed": a.allowed,
+                    "denied": a.denied,
+                    "exports": a.exports,
+                    "accounts": sorted(a.accounts),
+                    "supply_points": len(a.supply_points),
+                    "fields": sorted(a.fields),
+                    "event_ids": a.event_ids,
+                }
+                for a in sorted(orgs.values(), key=lambda a: a.org)
+            ],
+            "attestations": [
+                {
+                    "org": a.org,
+                    "attested_by": a.attested_by,
+                    "attested_at": iso(a.attested_at),
+                    "copies": a.copies,
+                    "statement": a.statement,
+                }
+                for a in atts
+            ],
+            "attestations_outstanding": owing,
+        }
+
+
+def _as_list(v: Any) -> list[Any]:
+    if v is None or v == "":
+        return []
+    if isinstance(v, str):
+        return [x for x in v.split(";") if x]
+    return list(v)
+
+
+def _ts(v: Any) -> datetime | None:
+    if isinstance(v, datetime):
+        return as_utc(v)
+    if isinstance(v, str) and v:
+        try:
+            return parse_instant(v, "ts")
+        except ValueError:
+            return None
+    return None
+
+
+def _under(ev: Mapping[str, Any], disaster_id: str, start: datetime | None, end: datetime) -> bool:
+    if ev.get("disaster_id") == disaster_id:
+        return True
+    if ev.get("purpose") != "disaster_support" or start is None:
+        return False
+    if str(ev.get("screen") or "").startswith("grants."):
+        return False  # management steps, not accesses
+    ts = _ts(ev.get("ts"))
+    return ts is not None and start <= ts < end
+
+
+def _get_row(conn: Connection, disaster_id: str) -> DisasterDeclaration | None:
+    r = (
+        conn.execute(
+            select(DisasterDeclaration.__table__).where(
+                DisasterDeclaration.__table__.c.disaster_id == disaster_id
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return None if r is None else DisasterDeclaration(**dict(r))
+
+
+def _all_rows(conn: Connection) -> list[DisasterDeclaration]:
+    rows = (
+        conn.execute(
+            select(DisasterDeclaration.__table__).order_by(DisasterDeclaration.__table__.c.start_at)
+        )
+        .mappings()
+        .all()
+    )
+    return [DisasterDeclaration(**dict(r)) for r in rows]
+
+
+def _values(row: DisasterDeclaration) -> dict[str, Any]:
+    return {c.name: getattr(row, c.key) for c in DisasterDeclaration.__table__.columns}
