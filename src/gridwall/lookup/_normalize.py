@@ -1,0 +1,396 @@
+"""Japanese address normalisation (住所正規化): free text → :class:`NormalizedAddress`.
+
+Why our own parser: the maintained Python options do not fit. ``normalize-japanese-addresses``
+(a port of Geolonia's JS library, last release 2024-03) fetches town data per call from a web API
+or a checkout of Geolonia's whole API tree, not our packaged dictionary, and does not parse Kyoto
+street names or split 番地/号/building; ``normal-jusho`` is a client of an online API (addresses
+would leave the operator); ``jageocoder`` needs its own multi-GB dictionary. A switching lookup
+must run offline, on the packaged dictionary plus the operator's own addresses, and return the
+unmatched remainder — so the parser is written here; the character rules (NFKC, numerals,
+variants) use :mod:`unicodedata` and plain tables (see ``_text``).
+
+Parsing is left to right, longest match first, against :class:`TownDictionary`:
+都道府県 → 市区町村 (郡 optional, ward optional, 都道府県 inferred from a unique city) →
+Kyoto 通り名 (…上ル/下ル/東入/西入) → 町・大字 (大字/字 optional) → 丁目 → 小字 → 番地・番 → 号 →
+the rest (building, room) untouched. Whatever cannot be attributed goes to ``unmatched``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from gridwall.lookup._dictionary import (
+    TownDictionary,
+    TownEntry,
+    national,
+    split_municipality,
+)
+from gridwall.lookup._text import (
+    KANJI_NUM_CHARS,
+    clean,
+    fold,
+    int_to_kanji,
+    kanji_to_int,
+    name_numerals_to_digits,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedAddress:
+    """The components of one address (住所の構成要素). ``None`` = not present / not found."""
+
+    pref: str | None = None  # 都道府県
+    county: str | None = None  # 郡
+    city: str | None = None  # 市区町村 (Tokyo's 特別区 are cities here)
+    ward: str | None = None  # 政令指定都市の区
+    street: str | None = None  # 京都の通り名 (e.g. 烏丸通御池下ル), kept, not used as a key
+    town: str | None = None  # 町・大字 (dictionary spelling, without 大字 and 丁目)
+    chome: int | None = None  # 丁目
+    koaza: str | None = None  # 小字
+    block: str | None = None  # 番地・番 (街区)
+    number: str | None = None  # 号 (住居番号) or 枝番
+    rest: str | None = None  # building, room … exactly as typed (after NFKC)
+    unmatched: str | None = None  # text that could not be attributed to any component
+    pref_inferred: bool = False  # 都道府県 was missing and inferred from a unique city
+    candidates: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+
+    @property
+    def municipality(self) -> str | None:
+        """The city as the dictionary spells it (郡 + 町村, or 市 + 区)."""
+        if self.city is None:
+            return None
+        return (self.county or "") + self.city + (self.ward or "")
+
+    @property
+    def place(self) -> str:
+        """町 + 丁目 as written in the dictionary (丸の内一丁目)."""
+        t = self.town or ""
+        if self.chome is not None:
+            t += int_to_kanji(self.chome) + "丁目"
+        return t
+
+    @property
+    def banchi(self) -> str:
+        return "-".join(x for x in (self.block, self.number) if x)
+
+    def __str__(self) -> str:
+        """The canonical string form; :func:`normalize` of it gives the same components."""
+        head = (self.pref or "") + (self.municipality or "") + (self.street or "")
+        if self.unmatched:
+            head += " " + self.unmatched + " "
+        head += self.place + (self.koaza or "")
+        s = head + self.banchi
+        if self.rest:
+            s += " " + self.rest
+        return " ".join(s.split())
+
+
+_BANCHI_UNIT_RE = re.compile(r"\s*(丁目|番地|番|号室|号|地割|の|之|ノ|-)")
+_SEP_RE = re.compile(r"\s*(の|之|ノ|-)")
+_NUM_RE = re.compile(rf"\s*(\d+|[{KANJI_NUM_CHARS}]+)")
+_DIRECTION_RE = re.compile(
+    r"(上る|上ル|上がる|上ガル|下る|下ル|下がる|下ガル|東入る|東入ル|東入|西入る|西入ル|西入)"
+)
+_LEADING_JUNK_RE = re.compile(r"^[\s,、，.。・/-]+")
+
+
+@dataclass(slots=True)
+class _Compact:
+    """The clean text without spaces, folded, with a map back to clean-text positions."""
+
+    key: str
+    pos: list[int]  # pos[i] = index in the clean text of key[i]; pos[len] = len(clean)
+
+    @classmethod
+    def of(cls, text: str, start: int = 0) -> _Compact:
+        f = fold(text)
+        key, pos = [], []
+        for i in range(start, len(f)):
+            if not f[i].isspace():
+                key.append(f[i])
+                pos.append(i)
+        pos.append(len(f))
+        return cls("".join(key), pos)
+
+
+def _match_prefix(key: str, table: dict[str, object], max_len: int) -> int:
+    for n in range(min(max_len, len(key)), 0, -1):
+        if key[:n] in table:
+            return n
+    return 0
+
+
+def _longest_name(
+    k: str, table: dict[str, TownEntry] | dict[str, str], max_len: int
+) -> tuple[str, int] | None:
+    """Longest name key at the start of ``k`` (numerals compared as digits); returns the
+    table key and how many characters of ``k`` it covers. A match never splits a number."""
+    digits, src = name_numerals_to_digits(k)
+    for n in range(min(max_len, len(digits)), 0, -1):
+        cand = digits[:n]
+        if cand not in table:
+            continue
+        if n < len(digits) and digits[n - 1].isdigit() and digits[n].isdigit():
+            continue
+        return cand, (src[n] if n < len(digits) else len(k))
+    return None
+
+
+@dataclass(slots=True)
+class _TownHit:
+    pref: str
+    city: str
+    entry: TownEntry
+    end: int  # position in clean text after the town name
+    street: str | None
+
+
+def _match_town(d: TownDictionary, pref: str, city: str, text: str, start: int) -> list[_TownHit]:
+    """Town name at ``start`` (with optional 大字/字), else after a Kyoto street prefix."""
+    c = d.cities.get((pref, city))
+    if c is None or not c.towns:
+        return []
+    comp = _Compact.of(text, start)
+    hits: list[_TownHit] = []
+    for skip in (0, 2, 1):  # as typed, then without 大字, then without 字
+        if skip == 2 and not comp.key.startswith("大字"):
+            continue
+        if skip == 1 and not comp.key.startswith("字"):
+            continue
+        r = _longest_name(comp.key[skip:], c.towns, c.max_key)
+        if r:
+            hits.append(_TownHit(pref, city, c.towns[r[0]], comp.pos[skip + r[1]], None))
+            return hits
+    # 京都の通り名: 「烏丸通御池下ル虎屋町」 — the town follows the last direction word.
+    for m in reversed(list(_DIRECTION_RE.finditer(comp.key))):
+        after = m.end()
+        if after < len(comp.key) and comp.key[after] == "ル":
+            after += 1
+        r = _longest_name(comp.key[after:], c.towns, c.max_key)
+        if r:
+            street = text[comp.pos[0] : comp.pos[after]].replace(" ", "")
+            hits.append(_TownHit(pref, city, c.towns[r[0]], comp.pos[after + r[1]], street))
+            return hits
+    # 通り名 without a direction word (「寺町通三条 …町」): a town shortly after a 通/通り
+    if pref == "京都府":
+        for m in re.finditer(r"通り?", comp.key):
+            for st in range(m.end(), min(len(comp.key), m.end() + 8)):
+                r = _longest_name(comp.key[st:], c.towns, c.max_key)
+                if r and r[1] >= 2:
+                    street = text[comp.pos[0] : comp.pos[st]].replace(" ", "")
+                    hits.append(_TownHit(pref, city, c.towns[r[0]], comp.pos[st + r[1]], street))
+                    return hits
+    return hits
+
+
+def _read_num(tok: str) -> int | None:
+    return int(tok) if tok.isdigit() else kanji_to_int(tok)
+
+
+@dataclass(slots=True)
+class _Banchi:
+    chome: int | None = None
+    block: str | None = None
+    number: str | None = None
+    extra: list[str] = field(default_factory=list)
+    end: int = 0
+    found: bool = False
+
+
+def _parse_banchi(text: str, start: int, town_has_chome: bool, chome_set: bool) -> _Banchi:
+    """丁目 / 番地・番 / 号 / の / hyphens from ``start``; stops at the first thing that is not."""
+    out = _Banchi(end=start)
+    items: list[tuple[int, str | None]] = []
+    pos = start
+    seps = ("-", "の", "之", "ノ")
+    while True:
+        m = _NUM_RE.match(text, pos)
+        if not m:
+            break
+        tok = m.group(1)
+        val = _read_num(tok)
+        if val is None:
+            break
+        u = _BANCHI_UNIT_RE.match(text, m.end())
+        unit = u.group(1) if u else None
+        if unit in seps and not _NUM_RE.match(text, u.end() if u else m.end()):
+            unit = None  # a trailing separator: the number ends here
+            u = None
+        if not tok.isdigit() and unit is None and text[m.end() :].strip():
+            break  # a kanji numeral counts only with a unit after it, or at the very end
+        if unit in ("号室", "地割"):
+            break  # a room number (301号室) belongs to the rest
+        spaced = m.start(1) > pos and text[pos : m.start(1)].isspace()
+        if spaced and unit is None and items and items[-1][1] in ("番地", "番"):
+            break  # 「1番地 201」: a bare number after a space is a room
+        items.append((val, unit))
+        if unit is None:
+            out.end = m.end()
+            break
+        assert u is not None
+        out.end = u.end() if unit not in seps else m.end()
+        pos = u.end()
+        if unit == "号":
+            break
+        if unit in ("番地", "番"):
+            sep = _SEP_RE.match(text, pos)
+            if sep and _NUM_RE.match(text, sep.end()):
+                pos = sep.end()
+    if not items:
+        return out
+    out.found = True
+    chome_free = town_has_chome and not chome_set
+    slot = 0 if chome_free else 1  # 0 chome, 1 block, 2 number, 3+ extra
+    for val, unit in items:
+        if unit == "丁目":
+            if chome_set or out.chome is not None:
+                out.extra.append(str(val))
+                continue
+            out.chome = val
+            slot = 1
+        elif unit in ("番地", "番"):
+            out.block = str(val)
+            slot = 2
+        elif unit == "号":
+            if slot <= 1 and out.block is None:
+                out.block = str(val)  # 「3号」 alone after 丁目: treat as the block
+                slot = 2
+            else:
+                out.number = str(val)
+                slot = 3
+        else:
+            if slot == 0:
+                out.chome = val
+                slot = 1
+            elif slot == 1:
+                out.block = str(val)
+                slot = 2
+            elif slot == 2:
+                out.number = str(val)
+                slot = 3
+            else:
+                out.extra.append(str(val))
+    return out
+
+
+def _first_banchi_start(text: str, start: int) -> int:
+    """Where the numbers begin, for a town the dictionary does not know."""
+    for m in re.finditer(rf"\d|[{KANJI_NUM_CHARS}]+(?=\s*(丁目|番地|番|号|-|の\d))", text[start:]):
+        return start + m.start()
+    return len(text)
+
+
+def normalize(text: str, dictionary: TownDictionary | None = None) -> NormalizedAddress:
+    """Normalise one typed address. Never drops text: what is not understood is ``unmatched``."""
+    d = dictionary or national()
+    s = clean(text)
+    comp = _Compact.of(s)
+    # 都道府県
+    pref: str | None = None
+    n = _match_prefix(comp.key, d.prefs, d.max_pref)  # type: ignore[arg-type]
+    pos = 0
+    if n:
+        pref = d.prefs[comp.key[:n]]
+        pos = n
+    # 市区町村 (aliases; longest first; filtered by pref)
+    rest_key = comp.key[pos:]
+    cities: list[tuple[str, str]] = []
+    clen = 0
+    for m in range(min(d.max_alias, len(rest_key)), 0, -1):
+        found = [pc for pc in d.city_alias.get(rest_key[:m], ()) if pref is None or pc[0] == pref]
+        if found:
+            cities, clen = found, m
+            break
+    city_end = comp.pos[pos + clen]
+    pref_end = comp.pos[pos]
+    # 町 for every candidate municipality; keep the ones that match
+    hits: list[_TownHit] = []
+    pref_out: str | None
+    city_full: str | None
+    for p, c in cities:
+        hits.extend(_match_town(d, p, c, s, city_end))
+    if hits:
+        best = max(hits, key=lambda h: h.end)
+        tied = {(h.pref, h.city) for h in hits if h.end == best.end}
+        hit = best
+        pref_out, city_full = hit.pref, hit.city
+        pos_after = hit.end
+        entry: TownEntry | None = hit.entry
+        street = hit.street
+    else:
+        tied = set(cities)
+        entry = None
+        street = None
+        if len({pc[0] for pc in cities}) == 1 and cities:
+            pref_out = cities[0][0]
+            city_full = cities[0][1] if len(cities) == 1 else None
+        else:
+            pref_out, city_full = pref, None
+        pos_after = city_end if city_full else (pref_end if pref else 0)
+    county = city = ward = None
+    if city_full:
+        county, city, ward = split_municipality(city_full)
+    # 丁目 right after the town (「丸の内一丁目」「丸の内1丁目」)
+    chome: int | None = None
+    unmatched_parts: list[str] = []
+    if entry is None:
+        # unknown town: text up to the first number is kept as unmatched
+        b0 = _first_banchi_start(s, pos_after)
+        if s[pos_after:b0].strip():
+            unmatched_parts.append(s[pos_after:b0].strip())
+        pos_after = b0
+    town_has_chome = bool(entry and entry.chome)
+    if entry is None:
+        probe = _parse_banchi(s, pos_after, False, False)
+        town_has_chome = len(probe.extra) > 0  # 「…町1-2-3」: three numbers read as 丁目-番-号
+    # 小字: after the town, with optional 字/小字
+    koaza: str | None = None
+    if entry is not None and entry.koaza:
+        b = _parse_banchi(s, pos_after, town_has_chome, False)
+        kz_start = pos_after
+        if b.chome is not None and b.block is None and b.end > pos_after:
+            kz_start = b.end
+        kc = _Compact.of(s, kz_start)
+        for skip in (2 if kc.key.startswith("小字") else 0, 1 if kc.key.startswith("字") else 0, 0):
+            r = _longest_name(kc.key[skip:], entry.koaza, 40)
+            if r:
+                koaza = entry.koaza[r[0]]
+                if kz_start != pos_after:
+                    chome = b.chome
+                pos_after = kc.pos[skip + r[1]]
+                break
+    ban = _parse_banchi(s, pos_after, town_has_chome, chome is not None)
+    if chome is None:
+        chome = ban.chome
+    if entry is not None and chome is not None and not entry.chome:
+        # the town has no 丁目: the first number was a block after all
+        ban2 = _parse_banchi(s, pos_after, False, True)
+        if ban2.found:
+            ban, chome = ban2, None
+    rest_text = s[ban.end :] if ban.found else s[pos_after:]
+    rest_text = _LEADING_JUNK_RE.sub("", rest_text).strip()
+    if ban.extra:
+        rest_text = ("-".join(ban.extra) + (" " + rest_text if rest_text else "")).strip()
+    if not ban.found and entry is None and rest_text and not unmatched_parts:
+        unmatched_parts.append(rest_text)
+        rest_text = ""
+    if pref is None and pref_out is None and not cities:
+        # nothing recognised at all
+        return NormalizedAddress(unmatched=s or None, rest=None)
+    return NormalizedAddress(
+        pref=pref_out,
+        county=county,
+        city=city,
+        ward=ward,
+        street=street,
+        town=entry.name if entry else None,
+        chome=chome,
+        koaza=koaza,
+        block=ban.block,
+        number=ban.number,
+        rest=rest_text or None,
+        unmatched=" ".join(unmatched_parts) or None,
+        pref_inferred=pref is None and pref_out is not None,
+        candidates=tuple(sorted(tied)) if len(tied) > 1 else (),
+    )
