@@ -1,34 +1,67 @@
-"""Access policy: Cedar policies decide, per field group, for every request.
+"""Access policy (アクセス制御ポリシー): Cedar policies decide, per field group, for every request.
 
-Public surface: the request/decision types in :mod:`gridwall.policy.model`.
-The engine (``PolicyEngine``) and the invariant checker are added by the
-policy implementation.
+* :class:`PolicyEngine` / :func:`default_engine` — decide an :class:`AccessRequest`
+  (the schema and policies in ``gridwall/policy/cedar/`` are loaded and validated
+  once; decisions are memoised per request class; any error denies everything).
+* The request and decision types of :mod:`gridwall.policy.model`.
+* ``gridwall policy check`` proves the invariants (``docs/policy.md``).
 """
 
+from gridwall.policy._engine import PolicyEngine, default_engine
 from gridwall.policy.model import (
+    DISASTER_FIELDS,
     FIELDS,
+    LOOKUP_FIELDS,
     NON_PUBLIC,
     AccessRequest,
+    AccountKind,
+    AccountState,
     Action,
+    AgreementState,
+    ConsentState,
     Decision,
     DeviceFacts,
+    DeviceKind,
+    DeviceOwner,
+    DisasterState,
     FieldDecision,
     GrantFacts,
+    OrgKind,
     PrincipalFacts,
     Purpose,
+    Recipient,
+    Relation,
     ResourceFacts,
+    RetailerKind,
+    Role,
 )
 
 __all__ = [
+    "DISASTER_FIELDS",
     "FIELDS",
+    "LOOKUP_FIELDS",
     "NON_PUBLIC",
     "AccessRequest",
+    "AccountKind",
+    "AccountState",
     "Action",
+    "AgreementState",
+    "ConsentState",
     "Decision",
     "DeviceFacts",
+    "DeviceKind",
+    "DeviceOwner",
+    "DisasterState",
     "FieldDecision",
     "GrantFacts",
+    "OrgKind",
+    "PolicyEngine",
     "PrincipalFacts",
     "Purpose",
+    "Recipient",
+    "Relation",
     "ResourceFacts",
+    "RetailerKind",
+    "Role",
+    "default_engine",
 ]
