@@ -1,0 +1,135 @@
+"""Raw DBAPI access for the audit log's hot paths (SQLite and PostgreSQL).
+
+The log appends and reads through the driver directly (sqlite3 / psycopg): an
+ORM round trip per entry would cost more than the hashing. Tables are defined
+in :mod:`gridwall.audit._models` and created by the ``audit`` Alembic branch.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from gridwall.errors import UsageError
+
+
+def normalize_url(url_or_path: str | Path) -> str:
+    """An SQLAlchemy URL; a plain path means an SQLite file."""
+    s = str(url_or_path)
+    if "://" not in s:
+        return f"sqlite:///{Path(s).resolve()}"
+    return s
+
+
+class Conn:
+    """One DBAPI connection with the dialect's placeholder and transaction rules."""
+
+    def __init__(self, url: str, *, durable: bool = False) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            import sqlite3
+
+            from sqlalchemy.engine import make_url
+
+            db = make_url(url).database
+            if not db or db == ":memory:":
+                raise UsageError("the audit log needs an SQLite file, not an in-memory database")
+            self.dialect = "sqlite"
+            raw = sqlite3.connect(db, isolation_level=None, check_same_thread=False, timeout=30)
+            raw.execute("PRAGMA journal_mode=WAL")
+            # FULL: every commit is fsynced (the log's promise is "durable on return").
+            raw.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            raw.execute("PRAGMA busy_timeout=30000")
+            self.raw: Any = raw
+            self.ph = "?"
+        elif url.startswith("postgresql"):
+            import psycopg
+            from sqlalchemy.engine import make_url
+
+            u = make_url(url)
+            self.dialect = "postgresql"
+            self.raw = psycopg.connect(
+                host=u.host or None,
+                port=u.port or None,
+                user=u.username or None,
+                password=u.password or None,
+                dbname=u.database or None,
+                autocommit=True,
+            )
+            self.ph = "%s"
+        else:
+            raise UsageError(f"--db: the audit log supports SQLite and PostgreSQL, not {url!r}")
+
+    def sql(self, q: str) -> str:
+        return q if self.ph == "?" else q.replace("?", "%s")
+
+    def begin_write(self) -> None:
+        """Start a write transaction that excludes other appenders (any process)."""
+        if self.dialect == "sqlite":
+            self.raw.execute("BEGIN IMMEDIATE")
+        else:
+            self.raw.execute("BEGIN")
+            self.raw.execute("LOCK TABLE audit_entry IN EXCLUSIVE MODE")
+
+    def begin(self) -> None:
+        self.raw.execute("BEGIN")
+
+    def commit(self) -> None:
+        self.raw.execute("COMMIT")
+
+    def rollback(self) -> None:
+        with contextlib.suppress(Exception):  # nothing to roll back, or the connection is gone
+            self.raw.execute("ROLLBACK")
+
+    def all(self, q: str, params: Sequence[Any] = ()) -> list[Any]:
+        cur = self.raw.execute(self.sql(q), tuple(params))
+        return list(cur.fetchall())
+
+    def one(self, q: str, params: Sequence[Any] = ()) -> Any:
+        rows = self.all(q, params)
+        return rows[0] if rows else None
+
+    def execute(self, q: str, params: Sequence[Any] = ()) -> None:
+        self.raw.execute(self.sql(q), tuple(params))
+
+    def insert_many(self, table: str, cols: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+        if self.dialect == "sqlite":
+            marks = ",".join("?" * len(cols))
+            self.raw.executemany(f"INSERT INTO {table} ({','.join(cols)}) VALUES ({marks})", rows)
+        else:
+            cur = self.raw.cursor()
+            with cur.copy(f"COPY {table} ({','.join(cols)}) FROM STDIN") as cp:
+                for r in rows:
+                    cp.write_row(r)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # already closed
+            self.raw.close()
+
+    def size(self) -> int:
+        """Entries in the tree: one past the highest index (entries or archives)."""
+        r = self.one("SELECT max(idx) FROM audit_entry")
+        if r is not None and r[0] is not None:
+            return int(r[0]) + 1
+        a = self.one("SELECT max(end_idx) FROM audit_archive")
+        return int(a[0]) if a is not None and a[0] is not None else 0
+
+    def tile(self, t: int, k: int) -> bytes | None:
+        r = self.one("SELECT hashes FROM audit_tile WHERE level = ? AND idx = ?", (t, k))
+        return bytes(r[0]) if r is not None else None
+
+    def tiles(self, t: int, k0: int, k1: int) -> dict[int, bytes]:
+        rows = self.all(
+            "SELECT idx, hashes FROM audit_tile WHERE level = ? AND idx >= ? AND idx < ?",
+            (t, k0, k1),
+        )
+        return {int(i): bytes(h) for i, h in rows}
+
+    def entries(self, lo: int, hi: int) -> list[tuple[int, bytes]]:
+        rows = self.all(
+            "SELECT idx, entry FROM audit_entry WHERE idx >= ? AND idx < ? ORDER BY idx",
+            (lo, hi),
+        )
+        return [(int(i), bytes(e)) for i, e in rows]

@@ -1,0 +1,169 @@
+"""The persistent log on SQLite and PostgreSQL: appends, stored tree, proofs, append-only."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gridwall.audit import AuditWriteError, merkle, open_log
+from gridwall.audit._db import Conn
+from gridwall.audit._log import AuditLog, canonical_json
+
+
+def _leaves(log: AuditLog) -> list[bytes]:
+    c = Conn(log.url)
+    try:
+        return [merkle.leaf_hash(e) for _, e in c.entries(0, log.size())]
+    finally:
+        c.close()
+
+
+def test_append_proofs_match_reference(db_url: str) -> None:
+    with open_log(db_url) as log:
+        assert log.size() == 0
+        assert log.root() == merkle.EMPTY_ROOT
+        assert log.record_many([{"n": i} for i in range(300)]) == list(range(300))
+        for i in range(40):
+            assert log.append({"one": i}) == 300 + i
+        leaves = _leaves(log)
+        assert len(leaves) == 340
+        for s in (1, 2, 15, 16, 17, 255, 256, 257, 300, 340):
+            assert log.root(s) == merkle.root(leaves[:s])
+            for i in {0, s // 2, s - 1}:
+                proof = log.inclusion_proof(i, s)
+                assert proof == merkle.inclusion_proof(leaves[:s], i)
+                assert merkle.verify_inclusion(leaves[i], i, s, proof, log.root(s))
+            for s1 in {0, 1, s // 3, s - 1, s}:
+                proof = log.consistency_proof(s1, s)
+                assert proof == merkle.consistency_proof(leaves, s1, s)
+
+
+@settings(max_examples=15, deadline=None)
+@given(batches=st.lists(st.integers(min_value=1, max_value=70), min_size=1, max_size=8))
+def test_any_batching_gives_the_reference_tree(
+    tmp_path_factory: pytest.TempPathFactory, batches: list[int]
+) -> None:
+    path = tmp_path_factory.mktemp("log") / "a.db"
+    with open_log(path) as log:
+        k = 0
+        for b in batches:
+            log.record_many([{"k": k + j} for j in range(b)])
+            k += b
+        leaves = _leaves(log)
+        assert log.root() == merkle.root(leaves)
+    # a fresh writer rebuilds the right edge from the database and continues
+    with open_log(path, migrate=False) as log2:
+        log2.record_many([{"after": j} for j in range(19)])
+        assert log2.root() == merkle.root(_leaves(log2))
+
+
+def test_entry_bytes_are_canonical_json(tmp_path: Path) -> None:
+    with open_log(tmp_path / "a.db") as log:
+        i = log.append({"b": 1, "a": {"z": "需要家", "y": [1, 2]}, "c": None})
+        raw = log.entry(i)
+    obj = json.loads(raw)
+    assert raw == canonical_json(obj)
+    assert obj["seq"] == i and obj["event"]["a"]["z"] == "需要家"
+    assert b" " not in raw and "需要家".encode() in raw
+
+
+def test_concurrent_records_are_group_committed(db_url: str) -> None:
+    with open_log(db_url) as log:
+        got: list[int] = []
+        lock = threading.Lock()
+
+        def worker(w: int) -> None:
+            for j in range(50):
+                i = log.append({"w": w, "j": j})
+                with lock:
+                    got.append(i)
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(got) == list(range(400))
+        assert log.root() == merkle.root(_leaves(log))
+
+
+def test_unencodable_event_is_refused(tmp_path: Path) -> None:
+    with open_log(tmp_path / "a.db") as log:
+        with pytest.raises(AuditWriteError):
+            log.record({"x": object()})
+        with pytest.raises(AuditWriteError):
+            log.record({"x": float("nan")})
+        assert log.size() == 0
+
+
+def test_unwritable_log_raises(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    log = open_log(path)
+    log.record({"ok": 1})
+    log.close()
+    log = AuditLog(f"sqlite:///{path}")
+    c = Conn(log.url)
+    c.execute("DROP TABLE audit_entry")  # the store lost its table: writes must fail
+    c.close()
+    with pytest.raises(AuditWriteError):
+        log.record({"lost": 1})
+    log.close()
+    with pytest.raises(AuditWriteError):
+        log.record({"closed": 1})
+
+
+@pytest.mark.parametrize(
+    "stmt",
+    [
+        "UPDATE audit_entry SET entry = ? WHERE idx = 3",
+        "DELETE FROM audit_entry WHERE idx = 3",
+        "UPDATE audit_tile SET hashes = ? WHERE level = 0",
+        "DELETE FROM audit_tile",
+        "DELETE FROM audit_checkpoint",
+        "DELETE FROM audit_key",
+        "DELETE FROM audit_setting",
+        "DELETE FROM audit_archive",
+    ],
+)
+def test_tables_are_append_only(db_url: str, stmt: str) -> None:
+    with open_log(db_url) as log:
+        log.record_many([{"n": i} for i in range(40)])
+        c = Conn(log.url)
+        if stmt.startswith("DELETE FROM audit_") and "entry" not in stmt and "tile" not in stmt:
+            c.execute("INSERT INTO audit_setting (retention_years, created_at) VALUES (7, 0)")
+            c.execute("INSERT INTO audit_key (vkey, reason, created_at) VALUES ('k', 'x', 0)")
+            c.execute(
+                "INSERT INTO audit_archive (start_idx, end_idx, file_name, sha256, created_at) "
+                "VALUES (0, 0, 'f', 'h', 0)"
+            )
+            c.execute(
+                "INSERT INTO audit_checkpoint (size, root, note, created_at) VALUES (0, ?, 'n', 0)",
+                (b"x",),
+            )
+        params = (b"tampered",) if "?" in stmt else ()
+        with pytest.raises(Exception, match="append-only|retention"):
+            c.execute(stmt, params)
+        c.close()
+        assert log.size() == 40
+
+
+def test_retention_cannot_be_lowered(db_url: str) -> None:
+    from gridwall.errors import UsageError
+
+    with open_log(db_url) as log:
+        assert log.retention_years() == 5
+        with pytest.raises(UsageError, match="minimum of 5"):
+            log.set_retention_years(4)
+        log.set_retention_years(7)
+        assert log.retention_years() == 7
+        with pytest.raises(UsageError, match="only be raised"):
+            log.set_retention_years(6)
+        c = Conn(log.url)
+        with pytest.raises(Exception, match="retention_min|check"):
+            c.execute("INSERT INTO audit_setting (retention_years, created_at) VALUES (3, 0)")
+        c.close()
