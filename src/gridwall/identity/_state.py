@@ -1,0 +1,137 @@
+"""Decision-time state: who a person is *now*, and whether an account is usable *now*.
+
+Nothing here is a batch job. Every answer is computed from the stored facts
+(assignments with their effective instants, revocation instants, lock expiry,
+review deadlines, training dates) and the clock of the request, so a transfer
+dated 09:00 takes effect at 09:00:00 exactly, whoever asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from gridwall.identity._models import (
+    Account,
+    Assignment,
+    Entitlement,
+    ReviewCampaign,
+    ReviewItem,
+    Training,
+)
+from gridwall.identity._time import local_date
+from gridwall.policy.model import AccountState, OrgKind
+
+ORG_PREFIXES = ("retail:", "contractor:")
+
+
+def valid_org(org: str) -> bool:
+    """``nw`` | ``retail:<code>`` | ``contractor:<id>`` | ``regulator``."""
+    if org in ("nw", "regulator"):
+        return True
+    for p in ORG_PREFIXES:
+        if org.startswith(p) and len(org) > len(p) and ":" not in org[len(p) :]:
+            return True
+    return False
+
+
+def org_kind(org: str) -> OrgKind:
+    if org == "nw":
+        return OrgKind.NW
+    if org == "regulator":
+        return OrgKind.REGULATOR
+    if org.startswith("retail:"):
+        return OrgKind.RETAIL
+    if org.startswith("contractor:"):
+        return OrgKind.CONTRACTOR
+    raise ValueError(f"unknown organisation {org!r}")
+
+
+def assignment_at(s: Session, person_id: str, now: datetime) -> Assignment | None:
+    """The person's HR assignment in force at ``now`` (half-open periods)."""
+    return s.scalars(
+        select(Assignment)
+        .where(
+            Assignment.person_id == person_id,
+            Assignment.valid_from <= now,
+            or_(Assignment.valid_to.is_(None), Assignment.valid_to > now),
+        )
+        .order_by(Assignment.valid_from.desc())
+        .limit(1)
+    ).first()
+
+
+@dataclass(frozen=True)
+class StateVerdict:
+    state: AccountState
+    reason: str
+
+
+def lapsed_entitlements(s: Session, account_id: str, now: datetime) -> list[Entitlement]:
+    """Account/role entitlements that are revoked, or pending in a review past its deadline."""
+    ents = list(
+        s.scalars(
+            select(Entitlement).where(
+                Entitlement.account_id == account_id, Entitlement.kind.in_(("account", "role"))
+            )
+        )
+    )
+    out = [e for e in ents if e.revoked_at is not None and e.revoked_at <= now]
+    ids = [e.entitlement_id for e in ents if e not in out]
+    if ids:
+        lapsed = set(
+            s.scalars(
+                select(ReviewItem.entitlement_id)
+                .join(ReviewCampaign, ReviewCampaign.campaign_id == ReviewItem.campaign_id)
+                .where(
+                    ReviewItem.entitlement_id.in_(ids),
+                    ReviewCampaign.deadline <= now,
+                    ReviewItem.status == "pending",
+                )
+            )
+        )
+        out += [e for e in ents if e.entitlement_id in lapsed]
+    return out
+
+
+def account_state(s: Session, acct: Account, now: datetime) -> StateVerdict:
+    """The account's state at ``now`` (I6's meaning of revoked/expired/locked/transferred)."""
+    if acct.revoked_at is not None and acct.revoked_at <= now:
+        if acct.revoke_reason == "transferred":
+            return StateVerdict(AccountState.TRANSFERRED, "account revoked: holder transferred")
+        return StateVerdict(AccountState.REVOKED, f"account revoked ({acct.revoke_reason})")
+    asg = assignment_at(s, acct.holder_person_id, now)
+    if asg is None:
+        return StateVerdict(AccountState.REVOKED, "holder has no current HR assignment")
+    if asg.org != acct.org:
+        return StateVerdict(
+            AccountState.TRANSFERRED, f"holder now belongs to {asg.org}, account to {acct.org}"
+        )
+    if acct.created_at is not None and acct.created_at > now:
+        return StateVerdict(AccountState.EXPIRED, "account not yet valid")
+    if acct.expires_at is not None and acct.expires_at <= now:
+        return StateVerdict(AccountState.EXPIRED, "account expired")
+    lapsed = lapsed_entitlements(s, acct.account_id, now)
+    if lapsed:
+        return StateVerdict(
+            AccountState.EXPIRED, f"access not recertified/revoked in review ({lapsed[0].name})"
+        )
+    if acct.locked_until is not None and acct.locked_until > now:
+        return StateVerdict(AccountState.LOCKED, f"locked until {acct.locked_until.isoformat()}")
+    return StateVerdict(AccountState.ACTIVE, "active")
+
+
+def training_current(s: Session, person_id: str, now: datetime, validity_days: int) -> bool:
+    """True when the latest compliance-training date is within ``validity_days`` of today (JST)."""
+    last: date | None = s.scalars(
+        select(Training.completed_on)
+        .where(Training.person_id == person_id, Training.completed_on <= local_date(now))
+        .order_by(Training.completed_on.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return False
+    return local_date(now) < last + timedelta(days=validity_days)

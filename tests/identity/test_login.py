@@ -1,0 +1,242 @@
+"""Login, sessions, terminals and the authenticator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from gridwall.identity import IdentityAuthenticator, LoginRefused
+from gridwall.interfaces import Authenticator
+from gridwall.policy.model import (
+    AccountKind,
+    AccountState,
+    DeviceKind,
+    DeviceOwner,
+    OrgKind,
+    RetailerKind,
+    Role,
+)
+
+from .conftest import PASSWORD, World
+
+
+def test_login_and_authenticate_on_both_stores(db_world: World) -> None:
+    w = db_world
+    token = w.login("nw-op", "t-nw")
+    auth: Authenticator = IdentityAuthenticator(w.engine, service=w.svc)
+    w.tick(minutes=5)
+    principal, terminal = auth.authenticate(token, w.term("t-nw"), w.now)
+    assert principal.account_id == "nw-op" and principal.person_id == "p-nw"
+    assert principal.org == "nw"
+    f = principal.facts
+    assert (f.org_kind, f.retailer_kind, f.role) == (
+        OrgKind.NW,
+        RetailerKind.NONE,
+        Role.TAKUSO_OPERATOR,
+    )
+    assert (f.account_kind, f.account_state) == (AccountKind.PERSONAL, AccountState.ACTIVE)
+    assert f.training_current is False  # no attestation yet
+    assert terminal.device_id == "t-nw"
+    assert (terminal.facts.kind, terminal.facts.owner, terminal.facts.valid) == (
+        DeviceKind.NW_TERMINAL,
+        DeviceOwner.SAME_ORG,
+        True,
+    )
+    assert [e["action"] for e in w.sink.events] == ["login"]
+    ev = w.sink.events[0]
+    assert ev["system"] == "gridwall" and ev["account_id"] == "nw-op"
+    assert ev["device_id"] == "t-nw" and ev["session_id"] == principal.session_id
+    assert ev["decision"] == "allow"
+
+
+def test_retailer_principal_facts(world: World) -> None:
+    token = world.login("ret-op", "t-ret")
+    p, t = world.svc.authenticate(token, world.term("t-ret"), world.now)
+    assert p.facts.org_kind is OrgKind.RETAIL and p.facts.retailer_kind is RetailerKind.AFFILIATED
+    assert p.retailer_code == "A0001" and t.facts.owner is DeviceOwner.SAME_ORG
+
+
+def test_wrong_password_and_totp_are_refused_and_audited(world: World) -> None:
+    w = world
+    with pytest.raises(LoginRefused) as e:
+        w.login("nw-op", "t-nw", password="wrong password entirely")
+    assert e.value.status == 401 and str(e.value) == "authentication refused"
+    with pytest.raises(LoginRefused, match="refused"):
+        w.svc.login("nw-op", PASSWORD, "000000", w.term("t-nw"), w.now)
+    with pytest.raises(LoginRefused):
+        w.svc.login("nw-op", PASSWORD, None, w.term("t-nw"), w.now)
+    assert [a for a, _ in w.sink.actions()] == ["login_failed"] * 3
+    assert w.sink.actions()[0][1] == "wrong password"
+    assert "TOTP" in w.sink.actions()[1][1]
+
+
+def test_totp_code_cannot_be_replayed(world: World) -> None:
+    w = world
+    code = w.code("nw-op")
+    token = w.svc.login("nw-op", PASSWORD, code, w.term("t-nw"), w.now)
+    w.svc.logout(token.token, w.now)
+    with pytest.raises(LoginRefused):
+        w.svc.login("nw-op", PASSWORD, code, w.term("t-nw"), w.now + timedelta(seconds=5))
+    assert "reused" in w.sink.actions()[-1][1]
+
+
+def test_unknown_and_legacy_accounts_refused(world: World) -> None:
+    with pytest.raises(LoginRefused):
+        world.svc.login("nobody", PASSWORD, "123456", world.term("t-nw"), world.now)
+    assert world.sink.events[-1]["reason"] == "unknown account"
+
+
+def test_lockout_with_exponential_backoff(world: World) -> None:
+    w = world
+    for _ in range(5):
+        with pytest.raises(LoginRefused):
+            w.login("nw-op", "t-nw", password="not the password at all")
+    lock_events = [e for e in w.sink.events if e["screen"] == "identity/lockout"]
+    assert len(lock_events) == 1 and "60 s" in lock_events[0]["reason"]
+    # locked: even the right password is refused, and the account state is LOCKED
+    with pytest.raises(LoginRefused) as e:
+        w.login("nw-op", "t-nw")
+    assert e.value.status == 403 and "locked" in e.value.reason
+    # after the lock, one more failure locks again for twice as long
+    w.tick(seconds=61)
+    with pytest.raises(LoginRefused):
+        w.login("nw-op", "t-nw", password="still not the password")
+    lock_events = [e for e in w.sink.events if e["screen"] == "identity/lockout"]
+    assert len(lock_events) == 2 and "120 s" in lock_events[1]["reason"]
+    w.tick(seconds=119)
+    with pytest.raises(LoginRefused):
+        w.login("nw-op", "t-nw")
+    w.tick(seconds=2)
+    w.login("nw-op", "t-nw")  # lock over: success resets the backoff
+    assert w.sink.events[-1]["action"] == "login"
+
+
+def test_lockout_marks_live_sessions_locked(world: World) -> None:
+    w = world
+    token = w.login("nw-op", "t-nw")
+    for _ in range(5):
+        with pytest.raises(LoginRefused):
+            w.login("nw-op", "t-nw", password="guessing guessing guessing")
+    p, _ = w.svc.authenticate(token, w.term("t-nw"), w.now)
+    assert p.facts.account_state is AccountState.LOCKED
+
+
+def test_session_idle_and_absolute_timeouts(world: World) -> None:
+    w = world
+    token = w.login("nw-op", "t-nw")
+    # keep it alive: a request every 10 minutes (< 15 min idle)
+    for _ in range(6):
+        w.tick(minutes=10)
+        w.svc.authenticate(token, w.term("t-nw"), w.now)
+    w.tick(minutes=15)
+    with pytest.raises(LoginRefused) as e:
+        w.svc.authenticate(token, w.term("t-nw"), w.now)
+    assert e.value.status == 401 and "idle" in e.value.reason
+    assert w.sink.events[-1]["action"] == "login_failed"
+    # absolute: active all the time, still ends after 8 h
+    w.tick(minutes=1)
+    token = w.login("nw-op", "t-nw")
+    start = w.now
+    while w.now < start + timedelta(hours=8) - timedelta(minutes=10):
+        w.tick(minutes=10)
+        w.svc.authenticate(token, w.term("t-nw"), w.now)
+    w.now = start + timedelta(hours=8)
+    with pytest.raises(LoginRefused, match="refused") as e:
+        w.svc.authenticate(token, w.term("t-nw"), w.now)
+    assert "absolute" in e.value.reason
+
+
+def test_logout_ends_session(world: World) -> None:
+    w = world
+    token = w.login("nw-op", "t-nw")
+    w.svc.logout(token, w.now)
+    with pytest.raises(LoginRefused):
+        w.svc.authenticate(token, w.term("t-nw"), w.now)
+    assert [a for a, _ in w.sink.actions()] == ["login", "logout", "login_failed"]
+
+
+def test_other_orgs_terminal_refused_c2(world: World) -> None:
+    w = world
+    with pytest.raises(LoginRefused) as e:
+        w.login("ret-op", "t-nw")  # retail staff on an NW terminal with their own ID
+    assert e.value.status == 403 and e.value.alert_id
+    assert "belongs to nw" in e.value.reason
+    with pytest.raises(LoginRefused):
+        w.login("nw-op", "t-ret")
+    assert [a for a, _ in w.sink.actions()] == ["login_failed", "login_failed"]
+
+
+def test_terminal_credential_must_be_signed_and_fresh(world: World) -> None:
+    w = world
+    with pytest.raises(LoginRefused, match="refused") as e:
+        w.svc.login("nw-op", PASSWORD, w.code("nw-op"), "t-nw", w.now)  # a typed string
+    assert "terminal credential" in e.value.reason
+    stale = w.term("t-nw", at=w.now - timedelta(minutes=10))
+    with pytest.raises(LoginRefused) as e:
+        w.svc.login("nw-op", PASSWORD, w.code("nw-op"), stale, w.now)
+    assert "stale" in e.value.reason
+    # a token signed by another terminal's key under this terminal's name
+    from gridwall.identity._keys import TERMINAL_PREFIX, load_key_file, sign_token
+
+    _, _, other_key = load_key_file(w.keys["t-nw2"])
+    forged = sign_token(TERMINAL_PREFIX, other_key, "t-nw", w.now)
+    with pytest.raises(LoginRefused) as e:
+        w.svc.login("nw-op", PASSWORD, w.code("nw-op"), forged, w.now)
+    assert "signature" in e.value.reason
+
+
+def test_disaster_terminal_only_in_disaster_mode(world: World) -> None:
+    w = world
+    with pytest.raises(LoginRefused) as e:
+        w.login("ret-op", "t-dis")
+    assert "disaster" in e.value.reason
+    w.disaster = True
+    w.tick(seconds=30)  # the first attempt consumed its TOTP code
+    token = w.login("ret-op", "t-dis")
+    _, t = w.svc.authenticate(token, w.term("t-dis"), w.now)
+    assert t.facts.kind is DeviceKind.DISASTER_TERMINAL and t.facts.valid
+    w.disaster = False  # the declaration ends: the terminal is no longer valid
+    _, t = w.svc.authenticate(token, w.term("t-dis"), w.now)
+    assert not t.facts.valid
+
+
+def test_shared_credentials_detected_c3(db_world: World) -> None:
+    w = db_world
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from gridwall.identity._models import Alert
+
+    token = w.login("nw-op", "t-nw")
+    w.tick(minutes=1)
+    with pytest.raises(LoginRefused) as e:
+        w.login("nw-op", "t-nw2")  # same ID, another terminal, at the same time
+    assert e.value.status == 403 and e.value.alert_id
+    # a session token carried to another terminal is refused too
+    with pytest.raises(LoginRefused) as e2:
+        w.svc.authenticate(token, w.term("t-nw2"), w.now)
+    with Session(w.engine) as s:
+        alerts = list(s.scalars(select(Alert).order_by(Alert.ts)))
+    assert {a.alert_id for a in alerts} == {e.value.alert_id, e2.value.alert_id}
+    assert all(a.incident_type == "C3" and a.account_id == "nw-op" for a in alerts)
+    assert [a for a, _ in w.sink.actions()] == ["login", "login_failed", "login_failed"]
+    # after logout the other terminal may log in
+    w.svc.logout(token, w.now)
+    w.tick(seconds=31)
+    w.login("nw-op", "t-nw2")
+
+
+def test_audit_failure_means_no_session(world: World) -> None:
+    w = world
+    w.sink.fail = True
+    with pytest.raises(OSError):
+        w.login("nw-op", "t-nw")
+    w.sink.fail = False
+    from sqlalchemy import func, select
+    from sqlalchemy.orm import Session
+
+    from gridwall.identity._models import Session as LoginSession
+
+    with Session(w.engine) as s:
+        assert s.scalar(select(func.count()).select_from(LoginSession)) == 1
