@@ -8,19 +8,50 @@
 * :class:`IdentityAuthenticator` is the gateway's :class:`~gridwall.interfaces.Authenticator`:
   a session token (or a retailer API client's signed token) plus a terminal token in,
   ``(Principal, Terminal)`` with facts decided at request time out.
-* HR changes (人事異動), access reviews (権限棚卸し), training attestation and
-  change control (二人承認) live in :mod:`gridwall.identity.lifecycle`.
+* HR changes (人事異動: :func:`read_hr_file`, :func:`apply_hr_changes`, :func:`watchlist`),
+  access reviews (権限棚卸し), training attestation and change control (二人承認).
 """
 
 from gridwall.identity._authenticator import IdentityAuthenticator
+from gridwall.identity._governance import (
+    add_entitlement,
+    attest_training,
+    close_review,
+    current_value,
+    decide_change,
+    decide_review,
+    list_changes,
+    request_change,
+    review_report,
+    set_owner,
+    start_review,
+)
+from gridwall.identity._hr import HrReport, apply_hr_changes, read_hr_file, watchlist
+from gridwall.identity._keys import terminal_token
 from gridwall.identity._reference import load_reference
 from gridwall.identity._service import IdentityConfig, IdentityService, LoginRefused, LoginResult
 
 __all__ = [
+    "HrReport",
     "IdentityAuthenticator",
     "IdentityConfig",
     "IdentityService",
     "LoginRefused",
     "LoginResult",
+    "add_entitlement",
+    "apply_hr_changes",
+    "attest_training",
+    "close_review",
+    "current_value",
+    "decide_change",
+    "decide_review",
+    "list_changes",
     "load_reference",
+    "read_hr_file",
+    "request_change",
+    "review_report",
+    "set_owner",
+    "start_review",
+    "terminal_token",
+    "watchlist",
 ]

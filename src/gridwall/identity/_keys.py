@@ -119,3 +119,14 @@ def verify_claim(
         pub.verify(claim.signature, _statement(prefix, claim.subject, claim.ts))
     except (InvalidSignature, ValueError) as e:
         raise BadToken("signature does not verify") from e
+
+
+def terminal_token(key_file_text: str, now: datetime) -> str:
+    """A fresh terminal (``gwt1.``) or API-client (``gwc1.``) token from a key file's text.
+
+    This is what terminal software (or a retailer system) runs before each login /
+    request; the gateway's tests and the demo use it too.
+    """
+    kind, subject, key = load_key_file(key_file_text)
+    prefix = CLIENT_PREFIX if kind == "api_client" else TERMINAL_PREFIX
+    return sign_token(prefix, key, subject, now)

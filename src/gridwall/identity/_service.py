@@ -41,6 +41,7 @@ from gridwall.identity._passwords import HashParams, PasswordHashing, WeakPasswo
 from gridwall.identity._state import (
     account_state,
     assignment_at,
+    latest_assignment,
     org_kind,
     training_current,
     valid_org,
@@ -1015,13 +1016,14 @@ class IdentityService:
         org = asg.org if asg else acct.org
         if verdict.state is AccountState.ACTIVE and (why := self._live(sess, now)) is not None:
             return refuse(why, org=org, **who)
+        last = asg or latest_assignment(s, acct.holder_person_id, now)
         try:
-            role = Role(asg.role) if asg and asg.role else None
+            role = Role(last.role) if last and last.role else None
         except ValueError:
             role = None
         if role is None:
             return refuse(
-                f"role {asg.role if asg else None!r} is not a gridwall role", 403, org=org, **who
+                f"role {last.role if last else None!r} is not a gridwall role", 403, org=org, **who
             )
         try:
             rkind = self._retailer_kind(org)

@@ -64,6 +64,16 @@ def assignment_at(s: Session, person_id: str, now: datetime) -> Assignment | Non
     ).first()
 
 
+def latest_assignment(s: Session, person_id: str, now: datetime) -> Assignment | None:
+    """The assignment in force at ``now`` or else the last one that began before it."""
+    return s.scalars(
+        select(Assignment)
+        .where(Assignment.person_id == person_id, Assignment.valid_from <= now)
+        .order_by(Assignment.valid_from.desc())
+        .limit(1)
+    ).first()
+
+
 @dataclass(frozen=True)
 class StateVerdict:
     state: AccountState
