@@ -146,7 +146,7 @@ def test_tables_are_append_only(db_url: str, stmt: str) -> None:
                 (b"x",),
             )
         params = (b"tampered",) if "?" in stmt else ()
-        with pytest.raises(Exception, match="append-only|retention"):
+        with pytest.raises(Exception, match=r"append-only|retention"):
             c.execute(stmt, params)
         c.close()
         assert log.size() == 40
@@ -164,6 +164,6 @@ def test_retention_cannot_be_lowered(db_url: str) -> None:
         with pytest.raises(UsageError, match="only be raised"):
             log.set_retention_years(6)
         c = Conn(log.url)
-        with pytest.raises(Exception, match="retention_min|check"):
+        with pytest.raises(Exception, match=r"retention_min|check"):
             c.execute("INSERT INTO audit_setting (retention_years, created_at) VALUES (3, 0)")
         c.close()

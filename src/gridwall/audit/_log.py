@@ -331,7 +331,7 @@ class AuditLog:
     def keys(self) -> list[note.Verifier]:
         """Every public key recorded in the database, oldest first."""
         c = self._conn()
-        return [note.Verifier.parse(r[0]) for r in c.all("SELECT vkey FROM audit_key ORDER BY id")]
+        return db_keys(c)
 
     def checkpoints(self) -> list[CheckpointRow]:
         """Every stored checkpoint, oldest first."""
@@ -368,6 +368,17 @@ class AuditLog:
             "INSERT INTO audit_setting (retention_years, created_at) VALUES (?, ?)",
             (years, int(self._clock())),
         )
+
+
+def db_keys(c: Conn) -> list[note.Verifier]:
+    """The public keys recorded in the database (unparsable rows are skipped)."""
+    out = []
+    for (vk,) in c.all("SELECT vkey FROM audit_key ORDER BY id"):
+        try:
+            out.append(note.Verifier.parse(str(vk)))
+        except note.NoteError:
+            continue
+    return out
 
 
 def node_source(c: Conn) -> NodeSource:

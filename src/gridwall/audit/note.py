@@ -80,7 +80,7 @@ class Verifier:
     @classmethod
     def parse(cls, vkey: str) -> Verifier:
         """Parse ``<name>+<hex key ID>+<base64(0x01 ‖ public key)>``."""
-        parts = vkey.strip().split("+")
+        parts = vkey.strip().split("+", 2)  # base64 may itself contain '+'
         if len(parts) != 3:
             raise NoteError("verifier key: expected <name>+<hex key id>+<base64 key>")
         name, hid, b64 = parts
@@ -120,7 +120,7 @@ class Signer:
     @classmethod
     def parse(cls, skey: str) -> Signer:
         """Parse ``PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 ‖ seed)>``."""
-        parts = skey.strip().split("+")
+        parts = skey.strip().split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise NoteError("signer key: expected PRIVATE+KEY+<name>+<hex key id>+<base64 key>")
         name, hid, b64 = parts[2:]

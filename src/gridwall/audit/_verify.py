@@ -1,0 +1,305 @@
+"""Full verification of the stored log (``gridwall audit verify``).
+
+1. The latest checkpoint's signature is checked against trusted public keys.
+2. Every entry is re-hashed from its stored bytes; each leaf hash is compared with
+   the stored tree's leaf (this names the first modified, deleted, inserted or
+   reordered entry), and every stored tile is recomputed and compared.
+3. The root recomputed from the entries alone must equal the signed root.
+4. Every older checkpoint must be a prefix of the verified tree (and be validly
+   signed when its key is known).
+
+Work is split into aligned chunks of 2¹⁶ leaves verified in worker processes
+(each chunk's root is a node of the tree), so the rate scales with cores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+
+from gridwall.audit import merkle, note
+from gridwall.audit._db import Conn
+from gridwall.audit._log import db_keys, node_source
+from gridwall.audit._tree import TILE_HEIGHT, TILE_WIDTH, H, split_tile, tile_root
+
+CHUNK_BITS = 16
+CHUNK = 1 << CHUNK_BITS  # 16⁴: a chunk holds whole tiles of levels 0–3
+
+
+@dataclass
+class VerifyReport:
+    """What ``audit verify`` found. ``first_bad`` names the first bad entry index."""
+
+    ok: bool = True
+    size: int = 0
+    checkpoint_size: int = 0
+    root: bytes = b""
+    first_bad: int | None = None
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def fail(self, msg: str, index: int | None = None) -> None:
+        self.ok = False
+        self.problems.append(msg)
+        if index is not None and (self.first_bad is None or index < self.first_bad):
+            self.first_bad = index
+
+
+@dataclass
+class _ChunkResult:
+    lo: int
+    root_at_s: bytes | None
+    top: bytes | None  # the level-16 node when the chunk is full
+    bad: list[tuple[int, str]]
+    tile_bad: list[str]
+
+
+def _compare_tiles(
+    c: Conn, t0: int, first: int, hashes: list[bytes], n_at_level: int, out: list[str]
+) -> list[bytes]:
+    """Compare hashes at level 4·t0 (indices first…) with stored tiles, level by level.
+
+    Returns the hashes of the highest level reached (one per full group).
+    """
+    t = t0
+    cur = hashes
+    start = first
+    while len(cur) >= TILE_WIDTH:
+        k0 = start // TILE_WIDTH
+        full = len(cur) // TILE_WIDTH
+        stored = c.tiles(t, k0, k0 + full)
+        nxt = []
+        for g in range(full):
+            run = cur[g * TILE_WIDTH : (g + 1) * TILE_WIDTH]
+            blob = stored.get(k0 + g)
+            if blob is None:
+                out.append(f"tree storage: tile ({t}, {k0 + g}) is missing")
+            elif blob != b"".join(run) and t > 0:
+                out.append(f"tree storage: tile ({t}, {k0 + g}) does not match the entries")
+            nxt.append(tile_root(run))
+        cur = nxt
+        start = k0
+        t += 1
+        n_at_level >>= TILE_HEIGHT
+    return cur
+
+
+def _verify_chunk(
+    url: str, lo: int, hi: int, s: int, archived: list[tuple[int, int]]
+) -> _ChunkResult:
+    """Verify leaves lo … hi-1 (lo a multiple of CHUNK) against the stored tree."""
+    c = Conn(url)
+    try:
+        ents = c.entries(lo, hi)
+        k0, k1 = lo // TILE_WIDTH, -(-hi // TILE_WIDTH)
+        stored0 = c.tiles(0, k0, k1)
+        bad: list[tuple[int, str]] = []
+        sha = hashlib.sha256
+        if len(ents) == hi - lo:  # contiguous: the common case, hashed in one pass
+            leaves = [sha(b"\x00" + e).digest() for _, e in ents]
+        else:
+            by_idx = dict(ents)
+            leaves = []
+            for i in range(lo, hi):
+                e = by_idx.get(i)
+                if e is not None:
+                    leaves.append(sha(b"\x00" + e).digest())
+                    continue
+                k, off = divmod(i, TILE_WIDTH)
+                blob = stored0.get(k)
+                stored_leaf = blob[off * H : (off + 1) * H] if blob else b"\x00" * H
+                leaves.append(stored_leaf)
+                if not any(a <= i < b for a, b in archived):
+                    bad.append((i, f"entry {i} is missing (deleted)"))
+        # leaf-by-leaf against the stored level-0 tiles
+        for k in range(k0, k1):
+            blob = stored0.get(k)
+            if blob is None:
+                continue
+            base = k * TILE_WIDTH - lo
+            got = b"".join(leaves[base : base + TILE_WIDTH])
+            if got != blob:
+                for off, h in enumerate(split_tile(blob)):
+                    i = k * TILE_WIDTH + off
+                    if leaves[i - lo] != h and not any(j == i for j, _ in bad):
+                        bad.append((i, f"entry {i} does not match the tree's leaf {i}"))
+                        break
+        tile_bad: list[str] = []
+        top = _compare_tiles(c, 0, lo, leaves, hi, tile_bad)
+        full_top = top[0] if hi - lo == CHUNK and len(top) == 1 else None
+        root_at_s: bytes | None = None
+        if lo < s:
+            if hi <= s and full_top is not None:
+                root_at_s = full_top
+            else:
+                root_at_s = merkle.root(leaves[: min(hi, s) - lo])
+        return _ChunkResult(lo, root_at_s, full_top, bad, tile_bad)
+    finally:
+        c.close()
+
+
+def _seq_of(entry: bytes) -> int | None:
+    try:
+        v = json.loads(entry).get("seq")
+    except (ValueError, AttributeError):
+        return None
+    return v if isinstance(v, int) else None
+
+
+def verify_log(
+    url: str,
+    verifiers: list[note.Verifier] | None = None,
+    *,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> VerifyReport:
+    """Recompute the whole tree from the stored entries and check it (see module doc)."""
+    t_start = time.perf_counter()
+    rep = VerifyReport()
+    c = Conn(url)
+    try:
+        cps = c.all("SELECT id, size, root, note FROM audit_checkpoint ORDER BY id")
+        keys_in_db = db_keys(c)
+        n = c.size()
+        archived = [
+            (int(a), int(b)) for a, b in c.all("SELECT start_idx, end_idx FROM audit_archive")
+        ]
+    finally:
+        c.close()
+    rep.size = n
+    if verifiers is None:
+        verifiers = keys_in_db
+        rep.notes.append("public keys taken from the database (pass --public-key to pin them)")
+    if not cps:
+        rep.fail("no signed checkpoint yet: run `gridwall audit checkpoint` first")
+        return rep
+    latest = cps[-1]
+    try:
+        cp = note.open_checkpoint(str(latest[3]), verifiers)
+    except note.NoteError as e:
+        rep.fail(f"latest checkpoint #{latest[0]}: {e}")
+        return rep
+    if cp.size != int(latest[1]) or cp.root != bytes(latest[2]):
+        rep.fail(f"latest checkpoint #{latest[0]}: stored size/root differ from its signed note")
+        return rep
+    s = cp.size
+    rep.checkpoint_size = s
+    rep.root = cp.root
+    total = max(n, s)
+    if n < s:
+        rep.fail(f"the log has {n} entries but the checkpoint signs {s}: entry {n} is missing", n)
+    chunks = [(lo, min(lo + CHUNK, total)) for lo in range(0, total, CHUNK)]
+    results: list[_ChunkResult] = []
+    done = 0
+    if len(chunks) <= 1 or workers == 1:
+        for lo, hi in chunks:
+            results.append(_verify_chunk(url, lo, hi, s, archived))
+            done += hi - lo
+            if progress:
+                progress(done, total)
+    else:
+        nproc = workers or min(len(chunks), os.cpu_count() or 1)
+        with ProcessPoolExecutor(max_workers=nproc, mp_context=get_context("spawn")) as ex:
+            futs = [ex.submit(_verify_chunk, url, lo, hi, s, archived) for lo, hi in chunks]
+            for (lo, hi), f in zip(chunks, futs, strict=True):
+                results.append(f.result())
+                done += hi - lo
+                if progress:
+                    progress(done, total)
+    for r in results:
+        for i, msg in r.bad:
+            rep.fail(msg, i)
+        for msg in r.tile_bad:
+            rep.fail(msg)
+    # levels above the chunks: tiles of level ≥ 4 from the chunk roots
+    tops = [r.top for r in results if r.top is not None]
+    if len(tops) >= TILE_WIDTH:
+        c = Conn(url)
+        try:
+            tb: list[str] = []
+            _compare_tiles(c, CHUNK_BITS // TILE_HEIGHT, 0, tops, len(tops), tb)
+            for msg in tb:
+                rep.fail(msg)
+        finally:
+            c.close()
+    roots = [r.root_at_s for r in results if r.root_at_s is not None]
+    recomputed = merkle.root(roots) if s else merkle.EMPTY_ROOT
+    if recomputed != cp.root:
+        rep.fail(f"the entries do not reproduce the signed root of checkpoint #{latest[0]}")
+        if rep.first_bad is None:
+            _locate(url, cps, rep)
+    _check_history(url, cps, verifiers, rep)
+    if archived:
+        rep.notes.append(
+            "archived ranges checked through the stored tree only: "
+            + ", ".join(f"{a}..{b - 1}" for a, b in archived)
+            + " (verify their archive files with `gridwall audit verify-export`)"
+        )
+    if n > s:
+        rep.notes.append(f"entries {s}..{n - 1} are after the latest checkpoint (not yet signed)")
+    rep.seconds = time.perf_counter() - t_start
+    return rep
+
+
+def _locate(url: str, cps: list[tuple[int, int, bytes, str]], rep: VerifyReport) -> None:
+    """The stored tree was rewritten with the entries: narrow down with older checkpoints."""
+    c = Conn(url)
+    try:
+        src = node_source(c)
+        prev = 0
+        for _id, size, root, _n in cps:
+            size = int(size)
+            try:
+                ok = src.root(size) == bytes(root)
+            except Exception:
+                ok = False
+            if not ok:
+                for i, e in c.entries(prev, size):
+                    if _seq_of(e) != i:
+                        rep.fail(f"entry {i} carries sequence number {_seq_of(e)}", i)
+                        return
+                rep.fail(
+                    f"an entry in {prev}..{size - 1} was changed (the stored tree was rewritten "
+                    f"too); first possible bad entry {prev}",
+                    prev,
+                )
+                return
+            prev = size
+    finally:
+        c.close()
+
+
+def _check_history(
+    url: str,
+    cps: list[tuple[int, int, bytes, str]],
+    verifiers: list[note.Verifier],
+    rep: VerifyReport,
+) -> None:
+    """Older checkpoints: validly signed (when the key is known) and prefixes of the tree."""
+    if not rep.ok:
+        return
+    c = Conn(url)
+    try:
+        src = node_source(c)
+        last = 0
+        for cid, size, root, text in cps[:-1]:
+            try:
+                cpo = note.open_checkpoint(str(text), verifiers)
+                if cpo.size != int(size) or cpo.root != bytes(root):
+                    rep.fail(f"checkpoint #{cid}: stored size/root differ from its signed note")
+            except note.NoteError as e:
+                rep.notes.append(f"checkpoint #{cid}: signature not checked ({e})")
+            if int(size) < last:
+                rep.fail(f"checkpoint #{cid}: the tree shrank ({last} → {size})")
+            last = int(size)
+            if src.root(int(size)) != bytes(root):
+                rep.fail(f"checkpoint #{cid} (size {size}) is not a prefix of the verified tree")
+    finally:
+        c.close()

@@ -1,0 +1,253 @@
+"""Standalone verifier of an audit export (監査ログの独立検証), for the regulator.
+
+Needs only the export file and the operator's published public key — no database,
+no gridwall store, only the Python standard library and ``cryptography`` (plus
+``pyarrow`` for Parquet exports)::
+
+    python -m gridwall.audit.standalone EXPORT.jsonl --public-key KEY.vkey
+
+Checks, in order:
+
+1. the checkpoint note is signed by the given key (C2SP signed note, Ed25519);
+2. the entries are exactly ``from … to-1``, in order, each once; each entry's
+   ``seq`` equals its index;
+3. the range's leaf hashes with the boundary hashes reproduce the signed root
+   (RFC 9162: the range is in the signed tree), and every entry's bytes hash to
+   its leaf. The first bad entry index is named.
+
+Exit status: 0 verified, 1 verification failed, 2 unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gridwall.audit import note
+from gridwall.audit._tree import boundary_nodes, range_root
+
+FORMAT = "gridwall-audit-export/1"
+
+
+class ExportError(ValueError):
+    """The export cannot be read at all."""
+
+
+@dataclass
+class ExportReport:
+    """The verdict; ``first_bad`` is the first bad entry index when one can be named."""
+
+    ok: bool = True
+    origin: str = ""
+    tree_size: int = 0
+    lo: int = 0
+    hi: int = 0
+    first_bad: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def fail(self, msg: str, index: int | None = None) -> None:
+        self.ok = False
+        self.problems.append(msg)
+        if index is not None and (self.first_bad is None or index < self.first_bad):
+            self.first_bad = index
+
+
+def _b64(s: Any, what: str) -> bytes:
+    try:
+        return base64.b64decode(str(s), validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ExportError(f"{what}: not base64") from e
+
+
+def read_export(path: Path) -> tuple[dict[str, Any], list[tuple[Any, str, bytes | None]]]:
+    """Header and rows ``(index, entry text, leaf hash or None)`` of a JSONL or Parquet export."""
+    with path.open("rb") as f:
+        magic = f.read(4)
+    if magic == b"PAR1":
+        import pyarrow.parquet as pq  # only for Parquet exports
+
+        table = pq.read_table(str(path))
+        meta = table.schema.metadata or {}
+        raw = meta.get(b"gridwall_audit_export")
+        if raw is None:
+            raise ExportError(f"{path}: not a gridwall audit export (no header metadata)")
+        pheader: dict[str, Any] = json.loads(raw)
+        cols = table.to_pydict()
+        rows = list(zip(cols["index"], cols["entry"], cols["leaf_hash"], strict=True))
+        return pheader, [(i, e, bytes(h) if h is not None else None) for i, e, h in rows]
+    rows2: list[tuple[Any, str, bytes | None]] = []
+    header: dict[str, Any] | None = None
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            try:
+                obj = json.loads(line)
+            except ValueError as e:
+                raise ExportError(f"{path}:{lineno}: not JSON ({e})") from e
+            if lineno == 1:
+                if not isinstance(obj, dict) or not isinstance(obj.get("header"), dict):
+                    raise ExportError(f"{path}:1: the first line must be the export header")
+                header = obj["header"]
+                continue
+            if not isinstance(obj, dict) or not isinstance(obj.get("entry"), str):
+                raise ExportError(f"{path}:{lineno} [entry]: missing or not text")
+            lh = obj.get("leaf_hash")
+            rows2.append(
+                (
+                    obj.get("index"),
+                    obj["entry"],
+                    _b64(lh, f"{path}:{lineno} [leaf_hash]") if lh is not None else None,
+                )
+            )
+    if header is None:
+        raise ExportError(f"{path}: empty file")
+    return header, rows2
+
+
+def verify_export(path: Path, verifiers: list[note.Verifier]) -> ExportReport:
+    """Verify an export against trusted public keys (see the module doc)."""
+    rep = ExportReport()
+    header, rows = read_export(path)
+    if header.get("format") != FORMAT:
+        raise ExportError(f"{path}: unknown export format {header.get('format')!r}")
+    try:
+        cp = note.open_checkpoint(str(header.get("checkpoint", "")), verifiers)
+    except note.NoteError as e:
+        rep.fail(f"checkpoint: {e}")
+        return rep
+    rep.origin, rep.tree_size = cp.origin, cp.size
+    lo, hi, size = header.get("from"), header.get("to"), header.get("tree_size")
+    if not all(isinstance(x, int) for x in (lo, hi, size)):
+        raise ExportError(f"{path}: header from/to/tree_size must be integers")
+    assert isinstance(lo, int) and isinstance(hi, int)
+    rep.lo, rep.hi = lo, hi
+    if size != cp.size:
+        rep.fail(f"header tree_size {size} differs from the signed checkpoint's {cp.size}")
+        return rep
+    if not 0 <= lo <= hi <= cp.size:
+        rep.fail(f"range {lo}..{hi - 1} is not inside the signed tree of {cp.size}")
+        return rep
+    given: dict[tuple[int, int], bytes] = {}
+    for b in header.get("boundary", []):
+        h = _b64(b.get("hash"), "boundary hash")
+        given[(int(b["level"]), int(b["index"]))] = h
+    need = boundary_nodes(lo, hi, cp.size)
+    if set(need) - set(given) or any(len(h) != 32 for h in given.values()):
+        rep.fail("the boundary hashes (range proof) are incomplete or malformed")
+        return rep
+    # 2. order and completeness
+    sha = hashlib.sha256
+    leaves: list[bytes] = []
+    stored: list[bytes | None] = []
+    for pos, (idx, text, lh) in enumerate(rows):
+        want = lo + pos
+        if idx != want:
+            if idx is None or not isinstance(idx, int):
+                rep.fail(f"entry {want}: no index", want)
+            elif idx > want:
+                rep.fail(f"entry {want} is missing (next row is {idx})", want)
+            else:
+                rep.fail(f"entry {want}: row carries index {idx} (inserted or reordered)", want)
+            break
+        raw = text.encode("utf-8")
+        try:
+            seq = json.loads(text).get("seq")
+        except (ValueError, AttributeError):
+            seq = None
+        if seq != want:
+            rep.fail(f"entry {want}: its seq is {seq!r} (inserted, deleted or reordered)", want)
+            break
+        leaves.append(sha(b"\x00" + raw).digest())
+        stored.append(lh)
+    if rep.ok and len(rows) != hi - lo:
+        more = len(rows) > hi - lo
+        rep.fail(
+            f"entry {hi if more else lo + len(rows)}: "
+            + ("extra entries after the range" if more else "missing (the export is truncated)"),
+            hi if more else lo + len(rows),
+        )
+    if not rep.ok:
+        return rep
+    # 3. the signed root
+    if range_root(cp.size, lo, leaves, given) == cp.root:
+        return rep
+    # Locate: if the exported leaf hashes reproduce the signed root they are authentic,
+    # and the first entry whose bytes do not hash to its leaf is the bad one.
+    if all(h is not None and len(h) == 32 for h in stored):
+        tree_leaves = [h for h in stored if h is not None]
+        if range_root(cp.size, lo, tree_leaves, given) == cp.root:
+            for pos, (a, b) in enumerate(zip(leaves, tree_leaves, strict=True)):
+                if a != b:
+                    rep.fail(
+                        f"entry {lo + pos} was modified (its hash is not the signed leaf)", lo + pos
+                    )
+                    return rep
+    rep.fail(
+        "the entries do not reproduce the signed root (an entry was modified; the export's "
+        "leaf hashes cannot locate it)",
+        lo,
+    )
+    return rep
+
+
+def _load_keys(values: list[str]) -> list[note.Verifier]:
+    out = []
+    for v in values:
+        p = Path(v)
+        try:
+            is_file = p.is_file()
+        except OSError:  # e.g. a key text too long to be a file name
+            is_file = False
+        text = p.read_text(encoding="utf-8") if is_file else v
+        for line in text.splitlines():
+            if line.strip():
+                out.append(note.Verifier.parse(line))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m gridwall.audit.standalone EXPORT --public-key VKEY``."""
+    ap = argparse.ArgumentParser(
+        prog="python -m gridwall.audit.standalone",
+        description="Verify a gridwall audit export with only the export and a public key.",
+    )
+    ap.add_argument("export", type=Path, help="the export file (JSON Lines or Parquet)")
+    ap.add_argument(
+        "--public-key",
+        action="append",
+        required=True,
+        help="verifier key text or a file holding it (repeatable)",
+    )
+    a = ap.parse_args(argv)
+    try:
+        keys = _load_keys(a.public_key)
+        rep = verify_export(a.export, keys)
+    except (ExportError, note.NoteError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return report(rep)
+
+
+def report(rep: ExportReport) -> int:
+    """Print the verdict; return the exit status."""
+    if rep.ok:
+        print(
+            f"OK: entries {rep.lo}..{rep.hi - 1} are in the log {rep.origin!r} "
+            f"signed at size {rep.tree_size}"
+        )
+        return 0
+    if rep.first_bad is not None:
+        print(f"FAILED: first bad entry index {rep.first_bad}")
+    for p in rep.problems:
+        print(f"  {p}")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
