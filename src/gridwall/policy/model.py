@@ -33,8 +33,17 @@ FIELDS: tuple[str, ...] = (
 )
 #: 非公開情報 (invariants.md). ``address`` is non-public except as a lookup key.
 NON_PUBLIC: frozenset[str] = frozenset(
-    {"contract_name", "address", "phone", "usage", "retailer", "switching_history", "contract",
-     "lrs", "fit"}
+    {
+        "contract_name",
+        "address",
+        "phone",
+        "usage",
+        "retailer",
+        "switching_history",
+        "contract",
+        "lrs",
+        "fit",
+    }
 )
 #: What the equal-footing lookup may return about a point (besides its ID).
 LOOKUP_FIELDS: frozenset[str] = frozenset({"equipment", "address"})
