@@ -97,8 +97,15 @@ class SupplyContract(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", CONTRACT_KINDS), name="kind"),
         UniqueConstraint("supply_point_id", "start_date", name="uq_supply_contracts_point_start"),
-        # "a retailer's current customers": retailer_code = ? AND end_date IS NULL / > today
-        Index("ix_supply_contracts_retailer_current", "retailer_code", "end_date", "start_date"),
+        # "a retailer's current customers", walked in supply point order (keyset pages);
+        # start/end dates in the index decide "current" without visiting the table
+        Index(
+            "ix_supply_contracts_retailer_current",
+            "retailer_code",
+            "supply_point_id",
+            "start_date",
+            "end_date",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

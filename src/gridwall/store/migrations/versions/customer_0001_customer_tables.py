@@ -77,7 +77,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_supply_contracts_retailer_current",
         "supply_contracts",
-        ["retailer_code", "end_date", "start_date"],
+        ["retailer_code", "supply_point_id", "start_date", "end_date"],
     )
     op.create_table(
         "fit_contracts",

@@ -1,0 +1,923 @@
+"""The gateway core: decide, mask, audit — the one path to 託送 customer data.
+
+Per request: the caller is authenticated (principal + terminal), the point's
+facts are read *at decision time* (relation to the caller's retailer, LRS, FIT),
+the grants in force are resolved, the policy decides per field group, ONE audit
+event is recorded durably, and only the allowed field groups are returned.
+
+No oracle: a point of which no field group is allowed answers exactly like a
+point that does not exist (same exception, same message, same work done).
+Searches and lists run only over points the caller may see (retailers: their own
+customers) and filter, sort and count only on allowed field groups.
+
+Fail closed: an error in the store, the grant resolver, the policy or the audit
+sink refuses the request (:class:`Unavailable`), and no error message carries a
+non-public value.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+
+from gridwall.gateway import _store
+from gridwall.gateway._store import PointRow, SearchCriteria
+from gridwall.interfaces import (
+    AuditSink,
+    AuthenticationError,
+    Authenticator,
+    GrantResolver,
+    PointContext,
+    Principal,
+    Terminal,
+)
+from gridwall.policy.model import (
+    FIELDS,
+    AccessRequest,
+    Action,
+    ConsentState,
+    Decision,
+    FieldDecision,
+    GrantFacts,
+    OrgKind,
+    Purpose,
+    Relation,
+    ResourceFacts,
+)
+from gridwall.store.customer import is_valid_supply_point_id
+
+log = logging.getLogger("gridwall.gateway")
+
+JST = timezone(timedelta(hours=9))
+SYSTEM = "gridwall"
+MAX_SEARCH = 200
+MAX_LIST = 1000
+MAX_EXPORT = 10_000
+#: at most this many months of usage for a consent read (I9)
+CONSENT_MONTHS = 13
+#: field groups an export may carry (one row per point; history/FIT/usage are not exported)
+EXPORTABLE = ("contract_name", "address", "phone", "retailer", "contract", "equipment", "lrs")
+
+NOT_VISIBLE_DETAIL = "no supply point with this ID is visible to you"
+ID_DETAIL = "supply_point_id must be 22 digits with area code 01–10"
+
+
+class PolicyEngine(Protocol):
+    def decide(self, request: AccessRequest) -> Decision: ...
+
+
+# ---------------------------------------------------------------------------
+# Errors (their texts are constants or name only parameters: never a value)
+
+
+class GatewayError(Exception):
+    """A refusal the HTTP layer turns into a JSON error; ``detail`` is safe to show."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, detail: str, *, header: str | None = None, parameter: str | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        self.header = header
+        self.parameter = parameter
+
+    def body(self) -> dict[str, str]:
+        out = {"error": self.code, "detail": self.detail}
+        if self.header:
+            out["header"] = self.header
+        if self.parameter:
+            out["parameter"] = self.parameter
+        return out
+
+
+class BadRequest(GatewayError):
+    status = 400
+    code = "bad_request"
+
+
+class Unauthenticated(GatewayError):
+    status = 401
+    code = "unauthenticated"
+
+
+class Forbidden(GatewayError):
+    status = 403
+    code = "forbidden"
+
+
+class NotVisible(GatewayError):
+    """Nonexistent, or nothing allowed: the same answer (no oracle)."""
+
+    status = 404
+    code = "not_found"
+
+    def __init__(self) -> None:
+        super().__init__(NOT_VISIBLE_DETAIL)
+
+
+class Unavailable(GatewayError):
+    """Store, grants, policy or audit could not answer: refused, nothing returned."""
+
+    status = 503
+    code = "unavailable"
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"the request was refused because the {what} could not answer")
+
+
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """An authenticated request: who, on which terminal, for which declared purpose, when."""
+
+    principal: Principal
+    terminal: Terminal
+    purpose: Purpose
+    now: datetime
+    source_ip: str | None = None
+
+    @property
+    def today(self) -> date:
+        """The operator's calendar day (JST) at decision time."""
+        return self.now.astimezone(JST).date()
+
+
+class _DenyAll:
+    """Used only when no policy engine can be loaded: every field denied (fail closed)."""
+
+    def decide(self, request: AccessRequest) -> Decision:
+        return Decision(request, {f: FieldDecision(False, ()) for f in FIELDS})
+
+
+def _default_policy() -> PolicyEngine:
+    try:
+        from gridwall import policy
+
+        factory: Callable[[], PolicyEngine] | None = getattr(policy, "default_engine", None)
+    except ImportError:  # pragma: no cover - the policy package is part of gridwall
+        factory = None
+    if factory is None:
+        log.error("no policy engine available: every request is denied")
+        return _DenyAll()
+    return factory()
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+_PURPOSES = {p.value: p for p in Purpose}
+
+
+def parse_purpose(text: str | None) -> Purpose:
+    """The declared purpose (``X-Gridwall-Purpose``), or :class:`BadRequest` naming the header."""
+    if not text:
+        raise BadRequest(
+            "missing declared purpose (X-Gridwall-Purpose)", header="X-Gridwall-Purpose"
+        )
+    p = _PURPOSES.get(text.strip())
+    if p is None:
+        raise BadRequest(
+            "unknown purpose; one of: " + ", ".join(_PURPOSES), header="X-Gridwall-Purpose"
+        )
+    return p
+
+
+def check_id(supply_point_id: str, parameter: str = "supply_point_id") -> str:
+    if not is_valid_supply_point_id(supply_point_id):
+        raise BadRequest(ID_DETAIL, parameter=parameter)
+    return supply_point_id
+
+
+# ---------------------------------------------------------------------------
+# Masking: build the response from the allowed field groups only
+
+
+def _address(r: PointRow) -> dict[str, str | None]:
+    return {
+        "pref": r.pref,
+        "city": r.city,
+        "town": r.town,
+        "banchi": r.banchi,
+        "building": r.building,
+        "room": r.room,
+    }
+
+
+def _contract(r: PointRow) -> dict[str, Any] | None:
+    if r.contract_kind is None:
+        return None
+    return {
+        "kind": r.contract_kind,
+        "start_date": r.contract_start.isoformat() if r.contract_start else None,
+        "end_date": r.contract_end.isoformat() if r.contract_end else None,
+    }
+
+
+def _lrs(r: PointRow) -> dict[str, Any]:
+    if not r.is_lrs:
+        return {"active": False}
+    return {
+        "active": True,
+        "supplier": r.retailer_code,
+        "start_date": r.contract_start.isoformat() if r.contract_start else None,
+    }
+
+
+_POINT_GROUPS: tuple[tuple[str, Callable[[PointRow], Any]], ...] = (
+    ("contract_name", lambda r: r.contract_name),
+    ("address", _address),
+    ("phone", lambda r: r.phone),
+    ("equipment", lambda r: {"voltage": r.voltage, "meter_id": r.meter_id, "status": r.status}),
+    ("retailer", lambda r: r.retailer_code),
+    ("contract", _contract),
+    ("lrs", _lrs),
+)
+
+
+def mask_point(row: PointRow, allowed: frozenset[str]) -> dict[str, Any]:
+    """The point-level field groups of ``row`` that ``allowed`` names, and nothing else."""
+    out: dict[str, Any] = {"supply_point_id": row.supply_point_id}
+    for name, get in _POINT_GROUPS:
+        if name in allowed:
+            out[name] = get(row)
+    return out
+
+
+def _first_month_from(day: date) -> str:
+    """The first month whose every day is on or after ``day`` (YYYY-MM)."""
+    if day.day != 1:
+        y, m = divmod(day.year * 12 + day.month, 12)  # next month
+        return f"{y:04d}-{m + 1:02d}"
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def consent_from(now: datetime, scope_months: int, last_change: date | None) -> date:
+    """Earliest usable day of a consent read: ``scope_months`` (≤ 13) back from today
+    (JST), never before the last change of contract holder (I9)."""
+    import calendar
+
+    months = max(1, min(scope_months, CONSENT_MONTHS))
+    today = now.astimezone(JST).date()
+    y, m = divmod(today.year * 12 + (today.month - 1) - months, 12)
+    start = date(y, m + 1, min(today.day, calendar.monthrange(y, m + 1)[1]))
+    if last_change is not None and last_change > start:
+        return last_change
+    return start
+
+
+# ---------------------------------------------------------------------------
+
+
+class Gateway:
+    """The in-process gateway used by the HTTP API, the CLI and the benchmarks.
+
+    Collaborators are the seams of :mod:`gridwall.interfaces`; swapping the interim
+    ones for ``gridwall.identity`` / ``gridwall.grants`` / ``gridwall.audit`` objects is
+    one argument each. Decisions are cached per request class (the request space is
+    finite; Cedar stays the source of truth).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        policy: PolicyEngine | None = None,
+        *,
+        auth: Authenticator,
+        grants: GrantResolver,
+        audit: AuditSink,
+        clock: Callable[[], datetime] = _utcnow,
+        cache_decisions: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.policy: PolicyEngine = policy if policy is not None else _default_policy()
+        self.auth = auth
+        self.grants = grants
+        self.audit = audit
+        self.clock = clock
+        self._cache: dict[AccessRequest, Decision] | None = {} if cache_decisions else None
+
+    # -- authentication --------------------------------------------------------
+
+    def authenticate(
+        self,
+        credential: str | None,
+        terminal_credential: str | None,
+        purpose: str | None,
+        *,
+        source_ip: str | None = None,
+    ) -> RequestContext:
+        """Resolve the three request headers into a :class:`RequestContext` (or refuse)."""
+        if not credential:
+            raise Unauthenticated(
+                "missing bearer credential (Authorization: Bearer <token>)",
+                header="Authorization",
+            )
+        if not terminal_credential:
+            raise Unauthenticated(
+                "missing terminal credential (X-Gridwall-Terminal)", header="X-Gridwall-Terminal"
+            )
+        p = parse_purpose(purpose)
+        now = self.clock()
+        try:
+            principal, terminal = self.auth.authenticate(credential, terminal_credential, now)
+        except AuthenticationError as e:
+            cls = Forbidden if e.status == 403 else Unauthenticated
+            msg = str(e) or "authentication failed"
+            header = "X-Gridwall-Terminal" if "terminal" in msg.lower() else "Authorization"
+            raise cls(msg, header=header) from None
+        except Exception as e:
+            log.error("authenticator failed: %s", type(e).__name__)
+            raise Unavailable("authenticator") from None
+        return RequestContext(principal, terminal, p, now, source_ip)
+
+    # -- decisions ---------------------------------------------------------------
+
+    def decide(self, request: AccessRequest) -> Decision:
+        """The policy decision for one request class (cached; the engine stays the source)."""
+        cache = self._cache
+        if cache is not None:
+            hit = cache.get(request)
+            if hit is not None:
+                return hit
+        d = self.policy.decide(request)
+        if cache is not None:
+            if len(cache) >= 100_000:
+                cache.clear()
+            cache[request] = d
+        return d
+
+    def _request(
+        self, ctx: RequestContext, action: Action, resource: ResourceFacts, grants: GrantFacts
+    ) -> AccessRequest:
+        return AccessRequest(
+            ctx.principal.facts, ctx.terminal.facts, action, ctx.purpose, resource, grants
+        )
+
+    def _safe_decide(self, req: AccessRequest) -> Decision:
+        try:
+            return self.decide(req)
+        except Exception as e:
+            log.error("policy failed: %s", type(e).__name__)
+            raise Unavailable("policy") from None
+
+    def _resolve(
+        self,
+        ctx: RequestContext,
+        action: Action,
+        point: PointContext | None,
+        *,
+        consent_token: str | None = None,
+        recipient_org: str | None = None,
+    ) -> GrantFacts:
+        try:
+            return self.grants.resolve(
+                ctx.principal,
+                ctx.terminal,
+                ctx.purpose,
+                action,
+                point,
+                ctx.now,
+                consent_token=consent_token,
+                recipient_org=recipient_org,
+            )
+        except Exception as e:
+            log.error("grant resolver failed: %s", type(e).__name__)
+            raise Unavailable("grant resolver") from None
+
+    @staticmethod
+    def relation(principal: Principal, row: PointRow | None) -> Relation:
+        """The point's relation to the principal's retailer now (自社顧客 or not)."""
+        code = principal.retailer_code
+        if principal.facts.org_kind is not OrgKind.RETAIL or code is None:
+            return Relation.NOT_APPLICABLE
+        if row is None or row.retailer_code is None or row.contract_kind != "retail":
+            return Relation.NO_RETAILER
+        return Relation.OWN_CUSTOMER if row.retailer_code == code else Relation.OTHER_RETAILER
+
+    def _facts(
+        self, ctx: RequestContext, pid: str, row: PointRow | None
+    ) -> tuple[ResourceFacts, PointContext]:
+        rel = self.relation(ctx.principal, row)
+        if row is None:
+            # a nonexistent point goes through the same steps as an invisible one
+            return ResourceFacts(rel, False, False), PointContext(pid, "", "", False)
+        return (
+            ResourceFacts(rel, row.is_lrs, row.has_fit),
+            PointContext(pid, row.pref, row.city, row.is_lrs),
+        )
+
+    # -- audit ---------------------------------------------------------------------
+
+    def _event(
+        self,
+        ctx: RequestContext,
+        *,
+        action: str,
+        screen: str,
+        decision: str,
+        supply_point_ids: Sequence[str],
+        fields: Iterable[str],
+        policy_ids: Iterable[str],
+        query: str | None = None,
+        result_count: int | None = None,
+        recipient_org: str | None = None,
+    ) -> dict[str, Any]:
+        p = ctx.principal
+        return {
+            "event_id": f"gw-{uuid.uuid4().hex}",
+            "ts": ctx.now.isoformat(),
+            "system": SYSTEM,
+            "account_id": p.account_id,
+            "device_id": ctx.terminal.device_id,
+            "source_ip": ctx.source_ip,
+            "session_id": p.session_id,
+            "action": action,
+            "screen": screen,
+            "purpose": ctx.purpose.value,
+            "supply_point_ids": list(supply_point_ids),
+            "query": query,
+            "fields": sorted(set(fields)),
+            "result_count": result_count,
+            "recipient_org": recipient_org,
+            "decision": decision,
+            "policy_ids": sorted(set(policy_ids)),
+            "person_id": p.person_id,
+            "org": p.org,
+        }
+
+    def _record(self, event: Mapping[str, Any]) -> None:
+        try:
+            self.audit.record(event)
+        except Exception as e:
+            log.error("audit sink failed: %s", type(e).__name__)
+            raise Unavailable("audit log") from None
+
+    def _record_denial_quietly(self, event: Mapping[str, Any]) -> None:
+        """On a failure path the request is refused anyway; still try to log it."""
+        try:
+            self.audit.record(event)
+        except Exception as e:
+            log.error("audit sink failed on a refusal: %s", type(e).__name__)
+
+    def _store_call(self, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except GatewayError:
+            raise
+        except Exception as e:
+            log.error("store failed: %s", type(e).__name__)
+            raise Unavailable("store") from None
+
+    # -- operations -----------------------------------------------------------------
+
+    def read_point(
+        self, ctx: RequestContext, supply_point_id: str, *, screen: str = "read_point"
+    ) -> dict[str, Any]:
+        """Read one supply point: only the allowed field groups (switching history and
+        FIT contracts included when allowed). Invisible ≡ nonexistent."""
+        pid = check_id(supply_point_id)
+        today = ctx.today
+        action = Action.VIEW
+
+        def fail(what: str) -> dict[str, Any]:
+            return self._event(
+                ctx,
+                action="view",
+                screen=screen,
+                decision="deny",
+                supply_point_ids=[pid],
+                fields=(),
+                policy_ids=(),
+                query=f"error:{what}",
+            )
+
+        try:
+            with self.engine.connect() as conn:
+                row = self._store_call(lambda: _store.fetch_point(conn, pid, today))
+                facts, pctx = self._facts(ctx, pid, row)
+                grants = self._resolve(ctx, action, pctx)
+                decision = self._safe_decide(self._request(ctx, action, facts, grants))
+                allowed = decision.allowed_fields
+                if row is None or not allowed:
+                    self._record(
+                        self._event(
+                            ctx,
+                            action="view",
+                            screen=screen,
+                            decision="deny",
+                            supply_point_ids=[pid],
+                            fields=(),
+                            policy_ids=decision.policy_ids,
+                        )
+                    )
+                    raise NotVisible()
+                view = mask_point(row, allowed)
+                if "switching_history" in allowed:
+                    view["switching_history"] = self._store_call(
+                        lambda: _store.switching_history(conn, pid)
+                    )
+                if "fit" in allowed:
+                    view["fit"] = self._store_call(lambda: _store.fit_contracts(conn, pid))
+        except Unavailable as e:
+            if "audit" not in e.detail:
+                self._record_denial_quietly(fail(e.code))
+            raise
+        except GatewayError:
+            raise
+        except Exception as e:  # e.g. the connection itself
+            log.error("store failed: %s", type(e).__name__)
+            self._record_denial_quietly(fail("store"))
+            raise Unavailable("store") from None
+        shown = [f for f in allowed if f != "usage"]
+        self._record(
+            self._event(
+                ctx,
+                action="view",
+                screen=screen,
+                decision="allow",
+                supply_point_ids=[pid],
+                fields=shown,
+                policy_ids=decision.policy_ids,
+                result_count=1,
+            )
+        )
+        return view
+
+    def _class_decisions(
+        self, ctx: RequestContext, action: Action, relation: Relation, grants: GrantFacts
+    ) -> dict[tuple[bool, bool], Decision]:
+        out = {}
+        for lrs in (False, True):
+            for fit in (False, True):
+                req = self._request(ctx, action, ResourceFacts(relation, lrs, fit), grants)
+                out[(lrs, fit)] = self._safe_decide(req)
+        return out
+
+    def _many(
+        self,
+        ctx: RequestContext,
+        *,
+        action: Action,
+        screen: str,
+        key_groups: Sequence[str],
+        query: str,
+        fetch: Callable[[set[tuple[bool, bool]], str | None], list[PointRow]],
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Shared by search and list: decide per resource class, refuse if no class allows
+        the key, fetch only allowed classes (invisible points are absent, like nonexistent
+        ones), mask each row by its class, audit once."""
+        p = ctx.principal
+        is_retail = p.facts.org_kind is OrgKind.RETAIL
+        own = p.retailer_code if is_retail else None
+        relation = Relation.OWN_CUSTOMER if is_retail else Relation.NOT_APPLICABLE
+        ev_action = "search"
+        try:
+            if is_retail and own is None:
+                raise Forbidden("this account is not bound to a retailer")
+            grants = self._resolve(ctx, action, None)
+            decisions = self._class_decisions(ctx, action, relation, grants)
+
+            def key_ok(d: Decision) -> bool:
+                allowed = d.allowed_fields
+                if not key_groups:
+                    return bool(allowed)
+                return all(g in allowed for g in key_groups)
+
+            classes = {c for c, d in decisions.items() if key_ok(d)}
+            if not classes:
+                pids = {x for d in decisions.values() for x in d.policy_ids}
+                self._record(
+                    self._event(
+                        ctx,
+                        action=ev_action,
+                        screen=screen,
+                        decision="deny",
+                        supply_point_ids=(),
+                        fields=(),
+                        policy_ids=pids,
+                        query=query,
+                        result_count=0,
+                    )
+                )
+                what = ", ".join(key_groups) if key_groups else "listing"
+                raise Forbidden(f"{action.value} by {what} is not permitted for this purpose")
+            rows = self._store_call(lambda: fetch(classes, own))
+        except Unavailable as e:
+            if "audit" not in e.detail:
+                self._record_denial_quietly(
+                    self._event(
+                        ctx,
+                        action=ev_action,
+                        screen=screen,
+                        decision="deny",
+                        supply_point_ids=(),
+                        fields=(),
+                        policy_ids=(),
+                        query=query,
+                    )
+                )
+            raise
+        results = []
+        shown: set[str] = set()
+        pids_used: set[str] = set()
+        more = len(rows) > limit
+        for r in rows[:limit]:
+            d = decisions[(r.is_lrs, r.has_fit)]
+            allowed = d.allowed_fields
+            view = mask_point(r, allowed)
+            shown.update(k for k in view if k != "supply_point_id")
+            pids_used.update(d.policy_ids)
+            results.append(view)
+        self._record(
+            self._event(
+                ctx,
+                action=ev_action,
+                screen=screen,
+                decision="allow",
+                supply_point_ids=[v["supply_point_id"] for v in results],
+                fields=shown,
+                policy_ids=pids_used,
+                query=query,
+                result_count=len(results),
+            )
+        )
+        return results, more
+
+    def search(
+        self,
+        ctx: RequestContext,
+        criteria: SearchCriteria,
+        *,
+        limit: int = 50,
+        screen: str = "search",
+    ) -> dict[str, Any]:
+        """Exact search by ID, meter (``equipment``) or address parts (``address``).
+
+        NW staff search every point their decision allows for the key; retailers only
+        their own current customers. Ordered by supply point ID."""
+        if criteria.is_empty():
+            raise BadRequest("give at least one search criterion", parameter="query")
+        if criteria.supply_point_id is not None:
+            check_id(criteria.supply_point_id)
+        if not 1 <= limit <= MAX_SEARCH:
+            raise BadRequest(f"limit must be 1..{MAX_SEARCH}", parameter="limit")
+        keys: list[str] = []
+        if criteria.meter_id is not None:
+            keys.append("equipment")
+        if criteria.address():
+            keys.append("address")
+        today = ctx.today
+
+        def fetch(classes: set[tuple[bool, bool]], own: str | None) -> list[PointRow]:
+            with self.engine.connect() as conn:
+                return _store.search_points(
+                    conn, criteria, today, classes=classes, own_retailer=own, limit=limit + 1
+                )
+
+        results, truncated = self._many(
+            ctx,
+            action=Action.SEARCH,
+            screen=screen,
+            key_groups=keys,
+            query=criteria.as_text(),
+            fetch=fetch,
+            limit=limit,
+        )
+        return {"results": results, "count": len(results), "truncated": truncated}
+
+    def list_customers(
+        self,
+        ctx: RequestContext,
+        *,
+        after: str | None = None,
+        limit: int = 100,
+        screen: str = "list_customers",
+    ) -> dict[str, Any]:
+        """A retailer's own current customers (自社顧客一覧), keyset-paged by ID."""
+        if ctx.principal.facts.org_kind is not OrgKind.RETAIL:
+            raise Forbidden("only a retailer's principals list customers")
+        if after is not None:
+            check_id(after, "after")
+        if not 1 <= limit <= MAX_LIST:
+            raise BadRequest(f"limit must be 1..{MAX_LIST}", parameter="limit")
+        today = ctx.today
+
+        def fetch(classes: set[tuple[bool, bool]], own: str | None) -> list[PointRow]:
+            assert own is not None
+            with self.engine.connect() as conn:
+                rows = _store.list_customers(conn, own, today, after=after, limit=limit + 1)
+            return [r for r in rows if (r.is_lrs, r.has_fit) in classes]
+
+        page, more = self._many(
+            ctx,
+            action=Action.LIST,
+            screen=screen,
+            key_groups=(),
+            query=f"after={after or ''} limit={limit}",
+            fetch=fetch,
+            limit=limit,
+        )
+        nxt = page[-1]["supply_point_id"] if more and page else None
+        return {"results": page, "count": len(page), "next_after": nxt}
+
+    def export(
+        self,
+        ctx: RequestContext,
+        recipient_org: str,
+        supply_point_ids: Sequence[str],
+        fields: Sequence[str] | None = None,
+        *,
+        screen: str = "export",
+    ) -> dict[str, Any]:
+        """A watermarked export to ``recipient_org``: per point and field, the policy decides
+        with the recipient facts from grants (I8). Points with nothing allowed are absent,
+        exactly like nonexistent ones."""
+        if not recipient_org or not recipient_org.strip():
+            raise BadRequest("recipient_org is required", parameter="recipient_org")
+        if not supply_point_ids:
+            raise BadRequest("supply_point_ids is empty", parameter="supply_point_ids")
+        if len(supply_point_ids) > MAX_EXPORT:
+            raise BadRequest(
+                f"at most {MAX_EXPORT} points per export", parameter="supply_point_ids"
+            )
+        for i, sid in enumerate(supply_point_ids):
+            if not is_valid_supply_point_id(sid):
+                raise BadRequest(f"item {i}: {ID_DETAIL}", parameter="supply_point_ids")
+        wanted = frozenset(fields) if fields else frozenset(EXPORTABLE)
+        bad = sorted(wanted - set(EXPORTABLE))
+        if bad:
+            raise BadRequest(
+                "not exportable: "
+                + ", ".join(f for f in bad if f in FIELDS or f.isidentifier())
+                + f" (exportable: {', '.join(EXPORTABLE)})",
+                parameter="fields",
+            )
+        recipient = recipient_org.strip()
+        ids = list(dict.fromkeys(supply_point_ids))
+        today = ctx.today
+        action = Action.EXPORT
+        rows_out: list[dict[str, Any]] = []
+        shown: set[str] = set()
+        pids_used: set[str] = set()
+        try:
+            with self.engine.connect() as conn:
+                found = {
+                    r.supply_point_id: r
+                    for r in self._store_call(lambda: _store.fetch_points(conn, ids, today))
+                }
+            for sid in ids:
+                row = found.get(sid)
+                facts, pctx = self._facts(ctx, sid, row)
+                g = self._resolve(ctx, action, pctx, recipient_org=recipient)
+                d = self._safe_decide(self._request(ctx, action, facts, g))
+                pids_used.update(d.policy_ids)
+                allowed = d.allowed_fields & wanted
+                if row is None or not allowed:
+                    continue
+                view = mask_point(row, allowed)
+                shown.update(k for k in view if k != "supply_point_id")
+                rows_out.append(view)
+        except Unavailable as e:
+            if "audit" not in e.detail:
+                self._record_denial_quietly(
+                    self._event(
+                        ctx,
+                        action="export",
+                        screen=screen,
+                        decision="deny",
+                        supply_point_ids=ids,
+                        fields=(),
+                        policy_ids=(),
+                        recipient_org=recipient,
+                    )
+                )
+            raise
+        export_id = f"exp-{uuid.uuid4().hex}"
+        self._record(
+            self._event(
+                ctx,
+                action="export",
+                screen=screen,
+                decision="allow" if rows_out else "deny",
+                supply_point_ids=[r["supply_point_id"] for r in rows_out],
+                fields=shown,
+                policy_ids=pids_used,
+                query=f"export_id={export_id} requested={len(ids)}",
+                result_count=len(rows_out),
+                recipient_org=recipient,
+            )
+        )
+        return {
+            "export_id": export_id,
+            "recipient_org": recipient,
+            "generated_at": ctx.now.isoformat(),
+            "watermark": (
+                f"gridwall export {export_id} for {recipient} by {ctx.principal.account_id} "
+                f"at {ctx.now.isoformat()}; 非公開情報 — use only under the named agreement"
+            ),
+            "count": len(rows_out),
+            "rows": rows_out,
+        }
+
+    def usage(
+        self,
+        ctx: RequestContext,
+        supply_point_id: str,
+        *,
+        consent_token: str | None = None,
+        screen: str = "usage",
+    ) -> dict[str, Any]:
+        """Monthly kWh (使用量). NW staff: all months; a retailer's own customer: since its
+        contract and the current holder; a consent read: at most 13 months back and nothing
+        before the last change of contract holder (I9). Not allowed ≡ nonexistent."""
+        pid = check_id(supply_point_id)
+        today = ctx.today
+        action = Action.VIEW
+        p = ctx.principal
+        try:
+            with self.engine.connect() as conn:
+                row = self._store_call(lambda: _store.fetch_point(conn, pid, today))
+                facts, pctx = self._facts(ctx, pid, row)
+                g = self._resolve(ctx, action, pctx, consent_token=consent_token)
+                d = self._safe_decide(self._request(ctx, action, facts, g))
+                if row is None or "usage" not in d.allowed_fields:
+                    self._record(
+                        self._event(
+                            ctx,
+                            action="view",
+                            screen=screen,
+                            decision="deny",
+                            supply_point_ids=[pid],
+                            fields=(),
+                            policy_ids=d.policy_ids,
+                        )
+                    )
+                    raise NotVisible()
+                change = self._store_call(lambda: _store.last_holder_change(conn, pid, today))
+                from_day: date | None
+                if p.facts.org_kind is OrgKind.NW:
+                    from_day = None
+                elif (
+                    facts.relation is Relation.OWN_CUSTOMER and g.consent is not ConsentState.VALID
+                ):
+                    from_day = max(x for x in (row.contract_start, change) if x is not None) if (
+                        row.contract_start or change) else None  # fmt: skip
+                else:
+                    from_day = consent_from(
+                        ctx.now, self._consent_months(ctx, pid, consent_token), change
+                    )
+                from_month = "0000-00" if from_day is None else _first_month_from(from_day)
+                months = self._store_call(lambda: _store.usage(conn, pid, from_month))
+        except Unavailable as e:
+            if "audit" not in e.detail:
+                self._record_denial_quietly(
+                    self._event(
+                        ctx,
+                        action="view",
+                        screen=screen,
+                        decision="deny",
+                        supply_point_ids=[pid],
+                        fields=(),
+                        policy_ids=(),
+                    )
+                )
+            raise
+        self._record(
+            self._event(
+                ctx,
+                action="view",
+                screen=screen,
+                decision="allow",
+                supply_point_ids=[pid],
+                fields=["usage"],
+                policy_ids=d.policy_ids,
+                result_count=len(months),
+            )
+        )
+        return {"supply_point_id": pid, "from_month": None if from_day is None else from_month,
+                "usage": months}  # fmt: skip
+
+    def _consent_months(self, ctx: RequestContext, pid: str, token: str | None) -> int:
+        """The consent's scope in months when the resolver can tell (≤ 13), else 13."""
+        check = getattr(self.grants, "consent_check", None)
+        if token and callable(check):
+            try:
+                months = int(check(token, pid, ctx.principal.retailer_code, ctx.now).scope_months)
+            except Exception as e:
+                log.error("consent check failed: %s", type(e).__name__)
+                raise Unavailable("grant resolver") from None
+            if months <= 0:
+                raise Unavailable("grant resolver")
+            return min(months, CONSENT_MONTHS)
+        return CONSENT_MONTHS

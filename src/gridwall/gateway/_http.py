@@ -1,0 +1,237 @@
+"""The HTTP API (FastAPI, OpenAPI at ``/openapi.json``, docs at ``/docs``).
+
+Every route needs three headers — ``Authorization: Bearer <token>``,
+``X-Gridwall-Terminal: <terminal credential>``, ``X-Gridwall-Purpose: <purpose>`` —
+and answers errors as JSON ``{"error", "detail", "header"|"parameter"}``. The
+handlers only translate HTTP to :class:`gridwall.gateway.Gateway` calls: all
+deciding, masking and auditing happens there.
+
+``/unprotected/...`` reads the same row with no policy, no grants and no audit. It
+exists only to measure the gateway's cost and is mounted only when
+``create_app(..., unprotected=True)`` is asked for (the benchmark); never in the demo.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from gridwall.gateway import _store
+from gridwall.gateway._core import (
+    BadRequest,
+    Gateway,
+    GatewayError,
+    NotVisible,
+    RequestContext,
+    Unauthenticated,
+    check_id,
+    mask_point,
+)
+from gridwall.gateway._store import SearchCriteria
+from gridwall.policy.model import FIELDS, Purpose
+
+_JSON = "application/json"
+
+
+def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+    return Response(content=body, status_code=status, media_type=_JSON, headers=headers)
+
+
+def _error(e: GatewayError) -> Response:
+    headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
+    return _json(e.body(), e.status, headers)
+
+
+class ExportRequest(BaseModel):
+    """A file for the named recipient (委託先); the policy decides per point and field."""
+
+    recipient_org: str = Field(description="`contractor:<id>` (never a retailer: I8)")
+    supply_point_ids: list[str] = Field(description="22-digit supply point IDs (≤ 10 000)")
+    fields: list[str] | None = Field(
+        default=None, description="field groups wanted (default: every exportable one)"
+    )
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "bad parameter or header (names it)"},
+    401: {
+        "description": "missing or unknown bearer token / terminal credential (names the header)"
+    },
+    403: {"description": "authenticated, but this action is not permitted"},
+    503: {"description": "store, grants, policy or audit could not answer: refused, no data"},
+}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "no such point, or none of its fields is visible to you (same answer)"}
+}
+
+API_DESCRIPTION = """
+The firewall gateway of 託送 customer data (非公開情報). Every request declares who
+(`Authorization: Bearer`), from which enrolled terminal (`X-Gridwall-Terminal`) and
+for which purpose (`X-Gridwall-Purpose`: {purposes}). The policy decides per field
+group ({fields}); only allowed groups are returned; every decision is audited before
+the answer. A point none of whose fields you may see answers exactly like a point
+that does not exist.
+""".format(purposes=", ".join(p.value for p in Purpose), fields=", ".join(FIELDS))
+
+
+def create_app(gateway: Gateway, *, unprotected: bool = False) -> FastAPI:
+    """The FastAPI application over ``gateway``. ``unprotected=True`` mounts the
+    benchmark-only ``/unprotected`` route (never in the demo or in production)."""
+    app = FastAPI(
+        title="gridwall gateway",
+        version="1",
+        description=API_DESCRIPTION,
+        openapi_tags=[{"name": "supply points", "description": "託送 customer data"}],
+    )
+    app.state.gateway = gateway
+    bearer = HTTPBearer(auto_error=False, description="personal account token")
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(_request: Request, exc: GatewayError) -> Response:
+        return _error(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
+        # never echo the input back: name the parameter only
+        locs = [".".join(str(x) for x in err.get("loc", ())[1:]) for err in exc.errors()]
+        params = ", ".join(sorted({x for x in locs if x})) or "request"
+        return _json({"error": "bad_request", "detail": "invalid parameter",
+                      "parameter": params}, 400)  # fmt: skip
+
+    def context(
+        request: Request,
+        creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        x_gridwall_terminal: Annotated[
+            str | None, Header(description="terminal credential of the enrolled 端末")
+        ] = None,
+        x_gridwall_purpose: Annotated[
+            str | None,
+            Header(description="declared purpose: " + ", ".join(p.value for p in Purpose)),
+        ] = None,
+    ) -> RequestContext:
+        if creds is None and request.headers.get("authorization"):
+            raise Unauthenticated("Authorization must be 'Bearer <token>'", header="Authorization")
+        return gateway.authenticate(
+            creds.credentials if creds is not None else None,
+            x_gridwall_terminal,
+            x_gridwall_purpose,
+            source_ip=request.client.host if request.client else None,
+        )
+
+    Ctx = Annotated[RequestContext, Depends(context)]
+
+    @app.get(
+        "/v1/supply-points/{supply_point_id}",
+        tags=["supply points"],
+        summary="Read one supply point (allowed field groups only)",
+        responses={**_ERRORS, **_NOT_FOUND},
+    )
+    def read_point(supply_point_id: str, ctx: Ctx) -> Response:
+        return _json(gateway.read_point(ctx, supply_point_id, screen="GET /v1/supply-points/{id}"))
+
+    @app.get(
+        "/v1/supply-points/{supply_point_id}/usage",
+        tags=["supply points"],
+        summary="Monthly usage (kWh); consent reads: ≤ 13 months, current holder only",
+        responses={**_ERRORS, **_NOT_FOUND},
+    )
+    def usage(
+        supply_point_id: str,
+        ctx: Ctx,
+        x_gridwall_consent: Annotated[
+            str | None, Header(description="customer-consent token (consent_usage purpose)")
+        ] = None,
+    ) -> Response:
+        return _json(
+            gateway.usage(
+                ctx, supply_point_id, consent_token=x_gridwall_consent,
+                screen="GET /v1/supply-points/{id}/usage",
+            )
+        )  # fmt: skip
+
+    @app.get(
+        "/v1/supply-points",
+        tags=["supply points"],
+        summary="Search by ID, meter or address parts (retailers: own customers only)",
+        responses=_ERRORS,
+    )
+    def search(
+        ctx: Ctx,
+        supply_point_id: str | None = None,
+        meter_id: str | None = None,
+        pref: str | None = None,
+        city: str | None = None,
+        town: str | None = None,
+        banchi: str | None = None,
+        building: str | None = None,
+        room: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    ) -> Response:
+        crit = SearchCriteria(supply_point_id, meter_id, pref, city, town, banchi, building, room)
+        return _json(gateway.search(ctx, crit, limit=limit, screen="GET /v1/supply-points"))
+
+    @app.get(
+        "/v1/customers",
+        tags=["supply points"],
+        summary="A retailer's own current customers (自社顧客), paged by ID",
+        responses=_ERRORS,
+    )
+    def customers(
+        ctx: Ctx,
+        after: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> Response:
+        return _json(
+            gateway.list_customers(ctx, after=after, limit=limit, screen="GET /v1/customers")
+        )
+
+    @app.post(
+        "/v1/exports",
+        tags=["supply points"],
+        summary="Watermarked export to the counterparty of a valid agreement",
+        responses=_ERRORS,
+    )
+    def export(body: ExportRequest, ctx: Ctx) -> Response:
+        return _json(
+            gateway.export(
+                ctx, body.recipient_org, body.supply_point_ids, body.fields,
+                screen="POST /v1/exports",
+            )
+        )  # fmt: skip
+
+    if unprotected:
+        engine = gateway.engine
+        everything = frozenset(FIELDS)
+
+        @app.get(
+            "/unprotected/supply-points/{supply_point_id}",
+            tags=["benchmark only"],
+            summary="BENCHMARK ONLY: the same row with no policy, grants or audit",
+        )
+        def unprotected_read(supply_point_id: str) -> Response:
+            try:
+                pid = check_id(supply_point_id)
+            except BadRequest as e:
+                return _error(e)
+            with engine.connect() as conn:
+                row = _store.fetch_point(conn, pid, _today())
+            if row is None:
+                return _error(NotVisible())
+            return _json(mask_point(row, everything))
+
+    return app
+
+
+def _today() -> Any:
+    from datetime import UTC, datetime
+
+    from gridwall.gateway._core import JST
+
+    return datetime.now(UTC).astimezone(JST).date()

@@ -1,0 +1,338 @@
+"""Queries on the customer tables, built once and reused on every request.
+
+Nothing here decides anything: these functions fetch rows for the gateway, which
+decides per field group and masks. Searches take only criteria the gateway has
+already checked against the decision (a masked field is never a filter, a sort
+key or a count).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    exists,
+    false,
+    literal,
+    or_,
+    select,
+    true,
+)
+
+from gridwall.store.customer import (
+    FitContract,
+    MonthlyUsage,
+    SupplyContract,
+    SupplyPoint,
+    SwitchingApplication,
+)
+
+SP = SupplyPoint.__table__
+SC = SupplyContract.__table__
+FC = FitContract.__table__
+SW = SwitchingApplication.__table__
+MU = MonthlyUsage.__table__
+
+#: address parts as kept by the operator (the ``address`` field group)
+ADDRESS_PARTS = ("pref", "city", "town", "banchi", "building", "room")
+
+
+def _current_contract(today: Any) -> ColumnElement[bool]:
+    return and_(
+        SC.c.supply_point_id == SP.c.supply_point_id,
+        SC.c.start_date <= today,
+        or_(SC.c.end_date.is_(None), SC.c.end_date > today),
+    )
+
+
+def _bp(name: str) -> Any:
+    from sqlalchemy import bindparam
+
+    return bindparam(name)
+
+
+_TODAY = _bp("today")
+_CUR = (
+    select(SC.c.retailer_code, SC.c.kind, SC.c.start_date, SC.c.end_date)
+    .where(_current_contract(_TODAY))
+    .order_by(SC.c.start_date.desc())
+    .limit(1)
+)
+_CUR_RETAILER = _CUR.with_only_columns(SC.c.retailer_code).scalar_subquery()
+_CUR_KIND = _CUR.with_only_columns(SC.c.kind).scalar_subquery()
+_CUR_START = _CUR.with_only_columns(SC.c.start_date).scalar_subquery()
+_CUR_END = _CUR.with_only_columns(SC.c.end_date).scalar_subquery()
+_HAS_FIT = exists().where(
+    FC.c.supply_point_id == SP.c.supply_point_id,
+    FC.c.start_date <= _TODAY,
+    or_(FC.c.end_date.is_(None), FC.c.end_date > _TODAY),
+)
+_IS_LRS = exists().where(_current_contract(_TODAY), SC.c.kind == "lrs")
+
+POINT_COLUMNS = (
+    SP.c.supply_point_id,
+    SP.c.pref,
+    SP.c.city,
+    SP.c.town,
+    SP.c.banchi,
+    SP.c.building,
+    SP.c.room,
+    SP.c.contract_name,
+    SP.c.phone,
+    SP.c.voltage,
+    SP.c.meter_id,
+    SP.c.status,
+    _CUR_RETAILER.label("retailer_code"),
+    _CUR_KIND.label("contract_kind"),
+    _CUR_START.label("contract_start"),
+    _CUR_END.label("contract_end"),
+    _HAS_FIT.label("has_fit"),
+)
+
+_POINT_BY_ID = select(*POINT_COLUMNS).where(SP.c.supply_point_id == _bp("pid"))
+
+
+@dataclass(frozen=True, slots=True)
+class PointRow:
+    """A supply point with its current contract and FIT flag, as read at ``today``."""
+
+    supply_point_id: str
+    pref: str
+    city: str
+    town: str | None
+    banchi: str | None
+    building: str | None
+    room: str | None
+    contract_name: str | None
+    phone: str | None
+    voltage: str
+    meter_id: str | None
+    status: str
+    retailer_code: str | None
+    contract_kind: str | None
+    contract_start: date | None
+    contract_end: date | None
+    has_fit: bool
+
+    @property
+    def is_lrs(self) -> bool:
+        return self.contract_kind == "lrs"
+
+
+def _row(r: Sequence[Any]) -> PointRow:
+    return PointRow(
+        r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11],
+        r[12], r[13], r[14], r[15], bool(r[16]),
+    )  # fmt: skip
+
+
+def fetch_point(conn: Connection, supply_point_id: str, today: date) -> PointRow | None:
+    r = conn.execute(_POINT_BY_ID, {"pid": supply_point_id, "today": today}).first()
+    return None if r is None else _row(r)
+
+
+def fetch_points(conn: Connection, ids: Sequence[str], today: date) -> list[PointRow]:
+    if not ids:
+        return []
+    stmt = select(*POINT_COLUMNS).where(SP.c.supply_point_id.in_(list(ids)))
+    return [_row(r) for r in conn.execute(stmt, {"today": today})]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchCriteria:
+    """Exact-match criteria; the gateway checks each one's field group is allowed."""
+
+    supply_point_id: str | None = None
+    meter_id: str | None = None
+    pref: str | None = None
+    city: str | None = None
+    town: str | None = None
+    banchi: str | None = None
+    building: str | None = None
+    room: str | None = None
+
+    def address(self) -> dict[str, str]:
+        out = {}
+        for k in ADDRESS_PARTS:
+            v = getattr(self, k)
+            if v is not None:
+                out[k] = v
+        return out
+
+    def is_empty(self) -> bool:
+        return self.supply_point_id is None and self.meter_id is None and not self.address()
+
+    def as_text(self) -> str:
+        parts = []
+        if self.supply_point_id is not None:
+            parts.append(f"supply_point_id={self.supply_point_id}")
+        if self.meter_id is not None:
+            parts.append(f"meter_id={self.meter_id}")
+        parts += [f"{k}={v}" for k, v in self.address().items()]
+        return " ".join(parts)
+
+
+def _class_filter(classes: set[tuple[bool, bool]]) -> ColumnElement[bool]:
+    """Restrict to resource classes (is_lrs, has_fit) whose decision allows the search key."""
+    all4 = {(a, b) for a in (False, True) for b in (False, True)}
+    if classes >= all4:
+        return true()
+    if not classes:
+        return false()
+    ors = []
+    for lrs, fit in sorted(classes):
+        ors.append(and_(_IS_LRS if lrs else ~_IS_LRS, _HAS_FIT if fit else ~_HAS_FIT))
+    return or_(*ors)
+
+
+def _own_customer(retailer_code: str) -> ColumnElement[bool]:
+    return exists().where(
+        _current_contract(_TODAY),
+        SC.c.retailer_code == literal(retailer_code),
+        SC.c.kind == "retail",
+    )
+
+
+def search_points(
+    conn: Connection,
+    criteria: SearchCriteria,
+    today: date,
+    *,
+    classes: set[tuple[bool, bool]],
+    own_retailer: str | None,
+    limit: int,
+) -> list[PointRow]:
+    """Exact search, restricted to allowed resource classes and (for retailers) own customers.
+
+    Ordered by supply point ID only (never by a masked field)."""
+    conds: list[ColumnElement[bool]] = [_class_filter(classes)]
+    if criteria.supply_point_id is not None:
+        conds.append(SP.c.supply_point_id == criteria.supply_point_id)
+    if criteria.meter_id is not None:
+        conds.append(SP.c.meter_id == criteria.meter_id)
+    for k, v in criteria.address().items():
+        conds.append(SP.c[k] == v)
+    if own_retailer is not None:
+        conds.append(_own_customer(own_retailer))
+    stmt = select(*POINT_COLUMNS).where(*conds).order_by(SP.c.supply_point_id).limit(limit)
+    return [_row(r) for r in conn.execute(stmt, {"today": today})]
+
+
+def list_customers(
+    conn: Connection, retailer_code: str, today: date, *, after: str | None, limit: int
+) -> list[PointRow]:
+    """A retailer's current customers (自社顧客), in supply point order, keyset-paged."""
+    ids_stmt = (
+        select(SC.c.supply_point_id)
+        .where(
+            SC.c.retailer_code == retailer_code,
+            SC.c.kind == "retail",
+            SC.c.start_date <= today,
+            or_(SC.c.end_date.is_(None), SC.c.end_date > today),
+            SC.c.supply_point_id > (after if after is not None else ""),
+        )
+        .order_by(SC.c.supply_point_id)
+        .limit(limit)
+    )
+    ids = list(conn.execute(ids_stmt).scalars())
+    rows = {r.supply_point_id: r for r in fetch_points(conn, ids, today)}
+    return [rows[i] for i in ids if i in rows]
+
+
+_SWITCHING = (
+    select(
+        SW.c.application_id,
+        SW.c.kind,
+        SW.c.from_retailer,
+        SW.c.to_retailer,
+        SW.c.applied_at,
+        SW.c.effective_date,
+    )
+    .where(SW.c.supply_point_id == _bp("pid"))
+    .order_by(SW.c.applied_at, SW.c.application_id)
+)
+
+
+def switching_history(conn: Connection, supply_point_id: str) -> list[dict[str, Any]]:
+    out = []
+    for r in conn.execute(_SWITCHING, {"pid": supply_point_id}):
+        out.append(
+            {
+                "application_id": r[0],
+                "kind": r[1],
+                "from_retailer": r[2],
+                "to_retailer": r[3],
+                "applied_at": _utc_iso(r[4]),
+                "effective_date": _iso(r[5]),
+            }
+        )
+    return out
+
+
+_FIT = (
+    select(FC.c.generator_name, FC.c.capacity_kw, FC.c.start_date, FC.c.end_date)
+    .where(FC.c.supply_point_id == _bp("pid"))
+    .order_by(FC.c.start_date)
+)
+
+
+def fit_contracts(conn: Connection, supply_point_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "generator_name": r[0],
+            "capacity_kw": r[1],
+            "start_date": _iso(r[2]),
+            "end_date": _iso(r[3]),
+        }
+        for r in conn.execute(_FIT, {"pid": supply_point_id})
+    ]
+
+
+_HOLDER_CHANGES = select(SW.c.kind, SW.c.effective_date, SW.c.applied_at).where(
+    SW.c.supply_point_id == _bp("pid"), SW.c.kind.in_(("move_in", "move_out"))
+)
+
+
+def last_holder_change(conn: Connection, supply_point_id: str, today: date) -> date | None:
+    """The first day of the current contract holder (契約名義の変更), from move-in /
+    move-out applications effective on or before ``today``; None if none known.
+
+    A move-in changes the holder on its effective date, a move-out the day after."""
+    best: date | None = None
+    for kind, eff, applied in conn.execute(_HOLDER_CHANGES, {"pid": supply_point_id}):
+        day = eff if eff is not None else applied.date()
+        if kind == "move_out":
+            day = day + timedelta(days=1)
+        if day <= today and (best is None or day > best):
+            best = day
+    return best
+
+
+_USAGE = (
+    select(MU.c.month, MU.c.kwh)
+    .where(MU.c.supply_point_id == _bp("pid"), MU.c.month >= _bp("from_month"))
+    .order_by(MU.c.month)
+)
+
+
+def usage(conn: Connection, supply_point_id: str, from_month: str) -> list[dict[str, Any]]:
+    return [
+        {"month": r[0], "kwh": r[1]}
+        for r in conn.execute(_USAGE, {"pid": supply_point_id, "from_month": from_month})
+    ]
+
+
+def _iso(d: date | None) -> str | None:
+    return None if d is None else d.isoformat()
+
+
+def _utc_iso(ts: datetime | None) -> str | None:
+    if ts is None:
+        return None
+    return ts.replace(tzinfo=None).isoformat() + "Z"
