@@ -1,0 +1,399 @@
+"""The synthetic operator: determinism, validity against the dataset layout, realism."""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+import importlib.util
+import itertools
+import re
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from datetime import date
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from gridwall import dataset
+from gridwall.data import SERVICE_AREAS, towns_in
+from gridwall.errors import UsageError
+from gridwall.synth import LRS, NO_RETAILER, World, generate
+from gridwall.synth._out import USAGE
+
+N = 1500
+DAYS = 3
+TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+09:00$")
+
+
+@pytest.fixture(scope="module")
+def ds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
+    d = tmp_path_factory.mktemp("synth") / "op"
+    return d, generate(d, N, DAYS, seed=7)
+
+
+def rows(d: Path, table: dataset.Table) -> list[dict]:
+    p = dataset.find_table_file(d, table)
+    assert p is not None, table.name
+    return [r for _, r in dataset.iter_rows(p, table)]
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path: Path) -> None:
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    generate(a, 400, 2, seed=3)
+    generate(b, 400, 2, seed=3)
+    generate(c, 400, 2, seed=4)
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir())
+    match, mismatch, errors = filecmp.cmpfiles(a, b, names, shallow=False)
+    assert mismatch == [] and errors == [] and len(match) == len(names)
+    assert (a / "supply_points.csv").read_bytes() != (c / "supply_points.csv").read_bytes()
+    assert (a / "events.csv").read_bytes() != (c / "events.csv").read_bytes()
+
+
+def test_every_table_parses_with_full_validation(ds: tuple[Path, World]) -> None:
+    d, _ = ds
+    for t in (*dataset.REFERENCE_TABLES, dataset.EVENTS, USAGE):
+        got = rows(d, t)
+        assert got, f"{t.name} is empty"
+    assert len(rows(d, dataset.SUPPLY_POINTS)) == N
+
+
+def test_supply_point_ids(ds: tuple[Path, World]) -> None:
+    d, w = ds
+    ids = [r["supply_point_id"] for r in rows(d, dataset.SUPPLY_POINTS)]
+    assert len(set(ids)) == N
+    assert all(len(i) == 22 and i.isdigit() and i.startswith("06") for i in ids)
+    for k in (0, 17, N - 1):
+        assert w.point_id(k) == ids[k]
+        assert w.point_index(ids[k]) == k
+    with pytest.raises(KeyError):
+        w.point_index("06" + "0" * 20)
+
+
+def test_point_api_matches_file(ds: tuple[Path, World]) -> None:
+    d, w = ds
+    sp = rows(d, dataset.SUPPLY_POINTS)
+    for k in (0, 5, 99, N // 2, N - 1):
+        info = w.point(k)
+        r = sp[k]
+        assert (info.pref, info.city, info.town, info.banchi) == (
+            r["pref"],
+            r["city"],
+            r["town"],
+            r["banchi"],
+        )
+        assert (info.building, info.room) == (r["building"], r["room"])
+        assert (info.contract_name, info.phone, info.status, info.voltage) == (
+            r["contract_name"],
+            r["phone"],
+            r["status"],
+            r["voltage"],
+        )
+
+
+def test_addresses_are_real_towns_of_the_area(ds: tuple[Path, World]) -> None:
+    d, _ = ds
+    towns = towns_in(SERVICE_AREAS["06"][1])
+    known = {(t.pref, t.city, t.town) for t in towns}
+    stems = {(t.pref, t.city, re.sub(r"[一二三四五六七八九十]+丁目$", "", t.town)) for t in towns}
+    folded = 0
+    for r in rows(d, dataset.SUPPLY_POINTS):
+        key = (r["pref"], r["city"], r["town"])
+        if key not in known:
+            assert key in stems and re.fullmatch(r"\d+-\d+-\d+", r["banchi"]), key
+            folded += 1
+        assert re.fullmatch(r"\d+(-\d+){0,2}", r["banchi"]), r["banchi"]
+    assert 0 < folded < N // 4
+    buildings = [r for r in rows(d, dataset.SUPPLY_POINTS) if r["room"]]
+    assert len(buildings) > N // 10
+
+
+def test_market_shape(ds: tuple[Path, World]) -> None:
+    d, w = ds
+    retailers = {r["retailer_code"]: r["kind"] for r in rows(d, dataset.RETAILERS)}
+    assert list(retailers.values()).count("affiliated") == 1
+    assert len(retailers) >= 25
+    current = Counter(
+        r["retailer_code"] for r in rows(d, dataset.SUPPLY_CONTRACTS) if r["end_date"] is None
+    )
+    top, _ = current.most_common(1)[0]
+    assert retailers[top] == "affiliated" == w.affiliated.kind
+    assert top == w.affiliated_code
+    supplied = sum(v for k, v in current.items() if k != w.nw_code)
+    assert 0.5 < current[top] / supplied < 0.8
+    assert w.nw_code == "N0006" and w.nw_code not in retailers
+    lrs = [r for r in rows(d, dataset.SUPPLY_CONTRACTS) if r["kind"] == "lrs"]
+    assert lrs and all(r["retailer_code"] == w.nw_code for r in lrs)
+    fit = rows(d, dataset.FIT_CONTRACTS)
+    low = sum(1 for r in rows(d, dataset.SUPPLY_POINTS) if r["voltage"] == "low")
+    assert 0.01 < len(fit) / low < 0.06
+    kinds = Counter(r["kind"] for r in rows(d, dataset.SWITCHING))
+    assert {"switch", "move_in", "move_out", "cancel"} <= set(kinds)
+    statuses = Counter(r["status"] for r in rows(d, dataset.SUPPLY_POINTS))
+    assert statuses["vacant"] > 0 and statuses["active"] > 0.85 * N
+
+
+def test_contract_history_is_consistent(ds: tuple[Path, World]) -> None:
+    """Periods do not overlap; exactly one open contract per active point, none otherwise."""
+    d, w = ds
+    by_point: dict[str, list[dict]] = defaultdict(list)
+    for r in rows(d, dataset.SUPPLY_CONTRACTS):
+        by_point[r["supply_point_id"]].append(r)
+    for k, sp in enumerate(rows(d, dataset.SUPPLY_POINTS)):
+        periods = sorted(by_point[sp["supply_point_id"]], key=lambda r: r["start_date"])
+        open_ = [p for p in periods if p["end_date"] is None]
+        assert len(open_) == (1 if sp["status"] == "active" else 0)
+        for a, b in itertools.pairwise(periods):
+            assert a["end_date"] is not None and a["end_date"] < b["start_date"]
+            assert a["start_date"] <= a["end_date"]
+        if open_:
+            code = w.retailer_code_of(int(w.points.retailer[k]))
+            assert open_[0]["retailer_code"] == code
+            assert open_[0]["contract_name"] == sp["contract_name"]
+        else:
+            assert int(w.points.retailer[k]) == NO_RETAILER
+
+
+def test_organisations_people_and_grants(ds: tuple[Path, World]) -> None:
+    d, w = ds
+    persons = rows(d, dataset.PERSONS)
+    roles = {(p["org"].split(":")[0], p["role"]) for p in persons}
+    for r in (
+        "takuso_operator",
+        "call_center",
+        "fit_team",
+        "it_maintenance",
+        "auditor",
+        "compliance",
+        "manager",
+    ):
+        assert ("nw", r) in roles
+    for r in ("call_center", "sales", "manager"):
+        assert ("retail", r) in roles
+    assert {
+        ("contractor", "it_maintenance"),
+        ("contractor", "meter_reading"),
+        ("regulator", "auditor"),
+    } <= roles
+    per = defaultdict(list)
+    for p in persons:
+        per[p["person_id"]].append(p)
+    transfers = [v for v in per.values() if len(v) == 2]
+    assert transfers
+    for a, b in transfers:
+        assert a["org"] == "nw" and b["org"] == f"retail:{w.affiliated_code}"
+        assert a["valid_to"] is not None and a["valid_to"] < b["valid_from"]
+    accounts = rows(d, dataset.ACCOUNTS)
+    kinds = Counter(a["kind"] for a in accounts)
+    assert kinds["personal"] > kinds["shared"] > 0 and kinds["disaster_support"] > 0
+    assert {a["system"] for a in accounts} >= {"takuso", "nw_online", "fit_mgmt", "gridwall"}
+    devs = Counter(x["kind"] for x in rows(d, dataset.DEVICES))
+    assert set(devs) == {
+        "nw_terminal",
+        "retail_terminal",
+        "disaster_terminal",
+        "contractor_terminal",
+    }
+    ag = rows(d, dataset.AGREEMENTS)
+    ds_orgs = {g["counterparty_org"] for g in ag if g["purpose"] == "disaster_support"}
+    assert f"retail:{w.affiliated_code}" in ds_orgs and len(ds_orgs) >= 3
+    assert {g["purpose"] for g in ag} >= {"system_maintenance", "meter_reading", "lrs_operations"}
+    assert len(rows(d, dataset.DISASTERS)) == 1
+
+
+def test_events_reference_existing_things(ds: tuple[Path, World]) -> None:
+    d, _ = ds
+    accounts = {a["account_id"]: a for a in rows(d, dataset.ACCOUNTS)}
+    devices = {x["device_id"]: x for x in rows(d, dataset.DEVICES)}
+    points = {p["supply_point_id"] for p in rows(d, dataset.SUPPLY_POINTS)}
+    ev = rows(d, dataset.EVENTS)
+    assert len({e["event_id"] for e in ev}) == len(ev)
+    assert len(ev) > 1000
+    with (d / "events.csv").open(encoding="utf-8") as f:
+        raw = list(csv.DictReader(f))
+    assert all(TS.match(r["ts"]) for r in raw)
+    assert [r["ts"] for r in raw] == sorted(r["ts"] for r in raw)
+    actions = Counter(e["action"] for e in ev)
+    assert {"login", "logout", "view", "search", "export", "login_failed", "update"} <= set(actions)
+    for e in ev:
+        a = accounts[e["account_id"]]
+        assert a["kind"] == "personal"
+        if e["device_id"] is not None:
+            assert devices[e["device_id"]]["owner_org"] == a["org"]
+        assert set(e["supply_point_ids"]) <= points
+        assert e["ts"].date() >= date(2026, 4, 1)
+        if e["action"] == "export":
+            assert e["recipient_org"].startswith("contractor:")
+
+
+def test_retail_staff_only_see_their_own_customers(ds: tuple[Path, World]) -> None:
+    d, _ = ds
+    accounts = {a["account_id"]: a for a in rows(d, dataset.ACCOUNTS)}
+    contracts = defaultdict(list)
+    for c in rows(d, dataset.SUPPLY_CONTRACTS):
+        contracts[c["supply_point_id"]].append(c)
+    fit = {f["supply_point_id"] for f in rows(d, dataset.FIT_CONTRACTS)}
+    seen_retail = 0
+    for e in rows(d, dataset.EVENTS):
+        org = accounts[e["account_id"]]["org"]
+        day = e["ts"].date()
+        for sp in e["supply_point_ids"]:
+            if org.startswith("retail:"):
+                code = org.split(":", 1)[1]
+                cur = [
+                    c
+                    for c in contracts[sp]
+                    if c["start_date"] <= day and (c["end_date"] is None or c["end_date"] >= day)
+                ]
+                assert [c["retailer_code"] for c in cur] == [code]
+                assert e["purpose"] in ("customer_service", "sales")
+                seen_retail += 1
+            if "fit" in e["fields"]:
+                assert e["purpose"] == "fit" and sp in fit and org == "nw"
+            if "lrs" in e["fields"]:
+                assert org == "nw" or e["purpose"] == "lrs_operations"
+    assert seen_retail > 100
+
+
+def test_world_arrays(ds: tuple[Path, World]) -> None:
+    _, w = ds
+    assert len(w.points.retailer) == N
+    assert (w.points.retailer == LRS).sum() == len(w.lrs_points()) >= 1
+    assert len(w.fit_points()) > 0
+    for ri in range(len(w.retailers)):
+        stable = w.customers_of(ri, stable=True)
+        assert (w.points.retailer[stable] == ri).all()
+        assert (w.points.change_day[stable] < 0).all()
+    assert len(w.customers_of(0)) == max(len(w.customers_of(i)) for i in range(len(w.retailers)))
+
+
+def test_parquet_format(tmp_path: Path) -> None:
+    d = tmp_path / "pq"
+    generate(d, 300, 1, seed=5, fmt="parquet")
+    for t in (*dataset.REFERENCE_TABLES, dataset.EVENTS, USAGE):
+        p = d / f"{t.name}.parquet"
+        assert p.exists(), t.name
+        assert [r for _, r in dataset.iter_rows(p, t)] or t.name in ("fit_contracts",)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"supply_points": 0}, "--supply-points"),
+        ({"supply_points": -5}, "--supply-points"),
+        ({"days": 0}, "--days"),
+        ({"area": "11"}, "--area"),
+        ({"fmt": "xlsx"}, "--format"),
+    ],
+)
+def test_bad_parameters_are_named(tmp_path: Path, kwargs: dict, param: str) -> None:
+    args = {"supply_points": 10, "days": 1, "seed": 1}
+    args.update(kwargs)
+    with pytest.raises(UsageError) as e:
+        generate(tmp_path / "x", **args)
+    assert param in str(e.value)
+    assert not (tmp_path / "x").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_non_empty_dir_needs_force_and_force_only_replaces_datasets(tmp_path: Path) -> None:
+    d = tmp_path / "x"
+    d.mkdir()
+    (d / "notes.txt").write_text("mine")
+    with pytest.raises(UsageError, match="DIR"):
+        generate(d, 10, 1, seed=1)
+    with pytest.raises(UsageError, match="not part of a dataset"):
+        generate(d, 10, 1, seed=1, force=True)
+    assert (d / "notes.txt").read_text() == "mine"
+    e = tmp_path / "y"
+    generate(e, 10, 1, seed=1)
+    generate(e, 12, 1, seed=2, force=True)
+    assert len(rows(e, dataset.SUPPLY_POINTS)) == 12
+
+
+def test_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gridwall.synth import _generate
+
+    def boom(*a: object, **k: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(_generate, "_write_events", boom)
+    with pytest.raises(RuntimeError):
+        generate(tmp_path / "x", 50, 1, seed=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_incidents_without_injector_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *a: object) -> object:
+        return None if name == "gridwall.synth.incidents" else real(name, *a)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(UsageError, match="--incidents"):
+        generate(tmp_path / "x", 10, 1, seed=1, incidents=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_bad_n_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    args = [
+        sys.executable,
+        "-m",
+        "gridwall",
+        "synth",
+        str(tmp_path / "o"),
+        "--days",
+        "1",
+        "--seed",
+        "1",
+        "--supply-points",
+        "0",
+    ]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2, p.stderr
+    assert "--supply-points" in p.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def _app() -> typer.Typer:
+    from gridwall.synth.cli import register
+
+    app = typer.Typer()
+    register(app)
+    app.command("noop")(lambda: None)  # keep "synth" a sub-command, as in gridwall
+    return app
+
+
+def test_cli_bad_start_names_the_option(tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        _app(),
+        [
+            "synth",
+            str(tmp_path / "o"),
+            "--supply-points",
+            "10",
+            "--days",
+            "1",
+            "--seed",
+            "1",
+            "--start",
+            "2026-13-01",
+        ],
+    )
+    assert isinstance(r.exception, UsageError) and "--start" in str(r.exception)
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_writes_a_dataset(tmp_path: Path) -> None:
+    r = CliRunner().invoke(
+        _app(),
+        ["synth", str(tmp_path / "o"), "--supply-points", "50", "--days", "1", "--seed", "2"],
+    )
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "o" / "supply_points.csv").exists()
+    assert "synth: wrote 50 supply points" in r.output
