@@ -20,8 +20,17 @@ from gridwall.grants._consent import (
 )
 from gridwall.grants._disaster import MAX_DISASTER_DURATION, DisasterDesk
 from gridwall.grants._errors import GrantRefused
+from gridwall.grants._exports import ExportDesk
 from gridwall.grants._keys import load_key
+from gridwall.grants._load import load_reference
 from gridwall.grants._resolver import StoreGrantResolver
+from gridwall.grants._watermark import (
+    TraceResult,
+    WatermarkedExport,
+    register_export,
+    trace_leak,
+    watermark_export,
+)
 
 __all__ = [
     "AGREEMENT_PURPOSES",
@@ -35,11 +44,18 @@ __all__ = [
     "ConsentCheck",
     "ConsentDesk",
     "DisasterDesk",
+    "ExportDesk",
     "GrantRefused",
     "JsonlAuditSink",
     "MemoryAuditSink",
     "StoreGrantResolver",
+    "TraceResult",
+    "WatermarkedExport",
     "load_key",
+    "load_reference",
     "parse_area",
+    "register_export",
+    "trace_leak",
     "usage_from",
+    "watermark_export",
 ]

@@ -11,16 +11,23 @@ recipient (type C①).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from gridwall.grants._areas import Area, AreaError, parse_area
-from gridwall.grants._common import bump_version, check_id, check_org, grant_event, is_retailer
+from gridwall.grants._common import (
+    T,
+    audited_change,
+    check_id,
+    check_org,
+    grant_event,
+    is_retailer,
+)
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import Agreement
 from gridwall.grants._time import JST, Clock, as_utc, day_end_jst, day_start_jst, iso, system_clock
@@ -181,23 +188,24 @@ class AgreementRegistry:
     def _now(self) -> datetime:
         return as_utc(self.clock(), "clock")
 
-    def _event(
-        self, now: datetime, actor: str, step: str, aid: str, decision: str, detail: str,
-        purpose: str = "", recipient: str | None = None,
-    ) -> None:  # fmt: skip
-        self.audit.record(
-            grant_event(
+    def _run(
+        self,
+        now: datetime,
+        actor: str,
+        step: str,
+        aid: str,
+        plan: Callable[[Connection], tuple[str, Callable[[Connection], T]]],
+        purpose: str = "",
+        recipient: str | None = None,
+    ) -> T:
+        def event(decision: str, detail: str) -> dict[str, Any]:
+            return grant_event(
                 now=now, actor=actor, actor_org="nw", screen=f"grants.agreement.{step}",
                 purpose=purpose, decision=decision, query=f"agreement_id={aid} {detail}",
                 recipient_org=recipient, extra={"grant_kind": "agreement", "grant_id": aid},
-            )
-        )  # fmt: skip
+            )  # fmt: skip
 
-    def _refuse(
-        self, now: datetime, actor: str, step: str, aid: str, msg: str, fld: str | None
-    ) -> GrantRefused:
-        self._event(now, actor, step, aid, "deny", f"refused: {msg}")
-        return GrantRefused(msg, f"agreement {aid}", fld)
+        return audited_change(self.engine, self.audit, event, plan)
 
     def register(
         self,
@@ -210,69 +218,80 @@ class AgreementRegistry:
         valid_to: date | None,
         registered_by: str,
     ) -> dict[str, Any]:
+        """Register an agreement; a retailer counterparty is refused except for disaster support."""
         now = self._now()
         actor = registered_by.strip()
-        no = partial(self._refuse, now, actor, "register", agreement_id)
-        with self.engine.begin() as conn:
-            bump_version(conn)
+        no = partial(GrantRefused, subject=f"agreement {agreement_id}")
+        fields = list(fields)
+
+        def plan(conn: Connection) -> tuple[str, Callable[[Connection], dict[str, Any]]]:
             try:
-                agreement_id = check_id(agreement_id, "agreement_id")
+                aid = check_id(agreement_id, "agreement_id")
             except ValueError as e:
-                raise no(str(e), "agreement_id") from None
+                raise no(str(e), field="agreement_id") from None
             if not actor:
-                raise no("registrant is required", "by")
+                raise no("registrant is required", field="by")
             try:
-                org, purpose, flds, parsed = validate_agreement(
+                org, purp, flds, parsed = validate_agreement(
                     counterparty_org, purpose, fields, area, valid_from, valid_to
                 )
             except AgreementProblem as e:
-                raise no(str(e), e.field) from None
+                raise no(str(e), field=e.field) from None
             today = now.astimezone(JST).date()
             if valid_to is not None and valid_to < today:
-                raise no(f"already expired (valid_to {valid_to} < today {today})", "valid_to")
-            if _get_row(conn, agreement_id) is not None:
-                raise no("an agreement with this id exists", "agreement_id")
-            conn.execute(
-                Agreement.__table__.insert().values(
-                    agreement_id=agreement_id, counterparty_org=org, purpose=purpose,
-                    fields=";".join(flds), area=parsed.canonical(), valid_from=valid_from,
-                    valid_to=valid_to, onward_transfer_forbidden=True, registered_by=actor,
-                    registered_at=now, source="registered",
-                )
-            )  # fmt: skip
-            self._event(
-                now, actor, "register", agreement_id, "allow",
-                f"counterparty={org} purpose={purpose} fields={';'.join(flds)} "
-                f"area={parsed} valid={valid_from}..{valid_to or ''}",
-                purpose=purpose, recipient=org,
-            )  # fmt: skip
-            row = _get_row(conn, agreement_id)
-            assert row is not None
-            return agreement_dict(row, now)
+                raise no(f"already expired (valid_to {valid_to} < today {today})", field="valid_to")
+            if _get_row(conn, aid) is not None:
+                raise no("an agreement with this id exists", field="agreement_id")
+            values = {
+                "agreement_id": aid, "counterparty_org": org, "purpose": purp,
+                "fields": ";".join(flds), "area": parsed.canonical(), "valid_from": valid_from,
+                "valid_to": valid_to, "onward_transfer_forbidden": True, "registered_by": actor,
+                "registered_at": now, "source": "registered",
+            }  # fmt: skip
+
+            def apply(c: Connection) -> dict[str, Any]:
+                c.execute(insert(Agreement).values(**values))
+                return agreement_dict(Agreement(**values), now)
+
+            detail = (
+                f"registered counterparty={org} purpose={purp} fields={';'.join(flds)} "
+                f"area={parsed} valid={valid_from}..{valid_to or ''}"
+            )
+            return detail, apply
+
+        return self._run(
+            now, actor, "register", agreement_id, plan, purpose.strip(), counterparty_org.strip()
+        )
 
     def end(self, agreement_id: str, by: str) -> dict[str, Any]:
         """End an agreement now (it stops granting at this instant)."""
         now = self._now()
         actor = by.strip()
-        no = partial(self._refuse, now, actor, "end", agreement_id)
-        with self.engine.begin() as conn:
-            bump_version(conn)
+        no = partial(GrantRefused, subject=f"agreement {agreement_id}")
+
+        def plan(conn: Connection) -> tuple[str, Callable[[Connection], dict[str, Any]]]:
             row = _get_row(conn, agreement_id)
             if row is None:
-                raise no("no such agreement", "agreement_id")
+                raise no("no such agreement", field="agreement_id")
             if not actor:
-                raise no("who ends it is required", "by")
+                raise no("who ends it is required", field="by")
             w = AgreementWindow.of(row)
             if w.end is not None and now >= w.end:
-                raise no("it has already ended or expired", "agreement_id")
-            conn.execute(
-                Agreement.__table__.update()
-                .where(Agreement.__table__.c.agreement_id == agreement_id)
-                .values(ended_by=actor, ended_at=now)
-            )
-            self._event(now, actor, "end", agreement_id, "allow", "ended", purpose=row.purpose)
-            row.ended_by, row.ended_at = actor, now
-            return agreement_dict(row, now)
+                raise no("it has already ended or expired", field="agreement_id")
+
+            def apply(c: Connection) -> dict[str, Any]:
+                c.execute(
+                    update(Agreement)
+                    .where(Agreement.agreement_id == agreement_id)
+                    .values(ended_by=actor, ended_at=now)
+                )
+                assert row is not None
+                row.ended_by, row.ended_at = actor, now
+                return agreement_dict(row, now)
+
+            return "ended", apply
+
+        return self._run(now, actor, "end", agreement_id, plan)
 
     def list(self) -> list[dict[str, Any]]:
         now = self._now()

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, Engine, update
 
+from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import GrantState
 from gridwall.grants._time import iso
+from gridwall.interfaces import AuditSink
+
+T = TypeVar("T")
 
 _ORG_RE = re.compile(r"^(nw|regulator|retail:[A-Za-z0-9_\-]+|contractor:[A-Za-z0-9_\-.]+)$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.:]{0,63}$")
@@ -115,3 +120,43 @@ class MemoryAuditSink:
 
     def record(self, event: Mapping[str, Any]) -> None:
         self.events.append(dict(event))
+
+
+def audited_change(
+    engine: Engine,
+    audit: AuditSink,
+    event: Callable[[str, str], Mapping[str, Any]],
+    plan: Callable[[Connection], tuple[str, Callable[[Connection], T]]],
+    *,
+    bump: bool = True,
+) -> T:
+    """Run one audited grant change, audit first and fail closed.
+
+    ``plan(conn)`` validates (raising :class:`GrantRefused`) and returns a detail
+    for the audit event and an ``apply(conn)`` that writes. Order: validate on a
+    read connection → record the allow event durably → in one write transaction
+    bump the version, validate again (a concurrent change may have intervened) and
+    apply. A refusal at either validation is recorded as a deny event. The audit is
+    written *before* the change and outside the write transaction, because the
+    audit log may share the (SQLite) database, which allows one writer at a time.
+    """
+    try:
+        with engine.connect() as conn:
+            detail, _ = plan(conn)
+    except GrantRefused as e:
+        audit.record(event("deny", f"refused: {e.message}"))
+        raise
+    audit.record(event("allow", detail))
+    try:
+        with engine.begin() as conn:
+            if bump:
+                bump_version(conn)
+            _, apply = plan(conn)
+            return apply(conn)
+    except GrantRefused as e:
+        audit.record(event("deny", f"refused at commit: {e.message}"))
+        raise
+    except Exception as e:
+        with contextlib.suppress(Exception):
+            audit.record(event("deny", f"failed, nothing written: {type(e).__name__}"))
+        raise

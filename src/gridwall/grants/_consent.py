@@ -26,9 +26,9 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
-from gridwall.grants._common import bump_version, grant_event
+from gridwall.grants._common import T, audited_change, grant_event
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._keys import load_key
 from gridwall.grants._models import ConsentRecord
@@ -203,26 +203,25 @@ class ConsentDesk:
     def _now(self) -> datetime:
         return as_utc(self.clock(), "clock")
 
-    def _event(
-        self, now: datetime, actor: str, step: str, sp: str, decision: str, detail: str,
+    def _run(
+        self,
+        now: datetime,
+        actor: str,
+        step: str,
+        sp: str,
         retailer: str | None,
-    ) -> None:  # fmt: skip
-        self.audit.record(
-            grant_event(
+        plan: Callable[[Connection], tuple[str, Callable[[Connection], T]]],
+    ) -> T:
+        def event(decision: str, detail: str) -> dict[str, Any]:
+            return grant_event(
                 now=now, actor=actor, actor_org="nw", screen=f"grants.consent.{step}",
                 purpose="consent_usage", decision=decision, query=detail,
                 supply_point_ids=[sp] if sp else [],
                 recipient_org=f"retail:{retailer}" if retailer else None,
                 extra={"grant_kind": "consent"},
-            )
-        )  # fmt: skip
+            )  # fmt: skip
 
-    def _refuse(
-        self, now: datetime, actor: str, step: str, sp: str, retailer: str | None, msg: str,
-        fld: str,
-    ) -> GrantRefused:  # fmt: skip
-        self._event(now, actor, step, sp, "deny", f"refused: {msg}", retailer)
-        return GrantRefused(msg, f"consent for {sp or '?'}", fld)
+        return audited_change(self.engine, self.audit, event, plan)
 
     def issue(
         self, supply_point_id: str, retailer_code: str, days: int, months: int, issued_by: str
@@ -231,37 +230,41 @@ class ConsentDesk:
         now = self._now()
         actor = issued_by.strip()
         sp, rt = supply_point_id.strip(), retailer_code.strip().removeprefix("retail:")
-        no = partial(self._refuse, now, actor, "issue", sp, rt)
-        if not _SP_RE.match(sp):
-            raise no("supply point ID must be 22 digits starting with area 01-10", "point")
-        if not _RT_RE.match(rt):
-            raise no(f"retailer code {rt!r} is not valid", "retailer")
-        if days not in VALIDITY_DAYS:
-            raise no(f"validity must be 1, 7 or 31 days, not {days}", "days")
-        if not 1 <= months <= MAX_SCOPE_MONTHS:
-            raise no(f"scope must be 1..{MAX_SCOPE_MONTHS} months, not {months}", "months")
-        if not actor:
-            raise no("issuer is required", "by")
+        no = partial(GrantRefused, subject=f"consent for {sp or '?'}")
         issued = now.replace(microsecond=0)
         claims = ConsentClaims(
             token_id=secrets.token_hex(16), supply_point_id=sp, retailer_code=rt,
-            issued_at=issued, expires_at=issued + timedelta(days=days), validity_days=days,
+            issued_at=issued, validity_days=days,
+            expires_at=issued + timedelta(days=days if days in VALIDITY_DAYS else 0),
             scope_months=months,
         )  # fmt: skip
-        token = sign_token(self.key, claims)
-        with self.engine.begin() as conn:
-            bump_version(conn)
-            conn.execute(
-                ConsentRecord.__table__.insert().values(
-                    token_id=claims.token_id, supply_point_id=sp, retailer_code=rt,
-                    issued_at=claims.issued_at, expires_at=claims.expires_at,
-                    validity_days=days, scope_months=months, issued_by=actor,
-                )
-            )  # fmt: skip
-            self._event(
-                now, actor, "issue", sp, "allow",
-                f"token_id={claims.token_id} days={days} months={months}", rt,
-            )  # fmt: skip
+
+        def plan(conn: Connection) -> tuple[str, Callable[[Connection], str]]:
+            if not _SP_RE.match(sp):
+                raise no("supply point ID must be 22 digits, area 01-10 first", field="point")
+            if not _RT_RE.match(rt):
+                raise no(f"retailer code {rt!r} is not valid", field="retailer")
+            if days not in VALIDITY_DAYS:
+                raise no(f"validity must be 1, 7 or 31 days, not {days}", field="days")
+            if not 1 <= months <= MAX_SCOPE_MONTHS:
+                msg = f"scope must be 1..{MAX_SCOPE_MONTHS} months, not {months}"
+                raise no(msg, field="months")
+            if not actor:
+                raise no("issuer is required", field="by")
+
+            def apply(c: Connection) -> str:
+                c.execute(
+                    insert(ConsentRecord).values(
+                        token_id=claims.token_id, supply_point_id=sp, retailer_code=rt,
+                        issued_at=claims.issued_at, expires_at=claims.expires_at,
+                        validity_days=days, scope_months=months, issued_by=actor,
+                    )
+                )  # fmt: skip
+                return sign_token(self.key, claims)
+
+            return f"issued token_id={claims.token_id} days={days} months={months}", apply
+
+        token = self._run(now, actor, "issue", sp, rt, plan)
         return token, _claims_dict(claims)
 
     def revoke(self, token_or_id: str, revoked_by: str) -> dict[str, Any]:
@@ -270,25 +273,29 @@ class ConsentDesk:
         actor = revoked_by.strip()
         claims = parse_token(self.key, token_or_id) if "." in token_or_id else None
         token_id = claims.token_id if claims else token_or_id.strip()
-        with self.engine.begin() as conn:
-            bump_version(conn)
+        no = partial(GrantRefused, subject=f"consent token {token_id}")
+        with self.engine.connect() as conn:
+            found = _record_lookup(conn, token_id)
+        sp = found.supply_point_id if found else ""
+        rt = found.retailer_code if found else None
+
+        def plan(conn: Connection) -> tuple[str, Callable[[Connection], dict[str, Any]]]:
             rec = _record_lookup(conn, token_id)
             if rec is None:
-                raise self._refuse(now, actor, "revoke", "", None, "no such token", "token")
-            no = partial(self._refuse, now, actor, "revoke", rec.supply_point_id, rec.retailer_code)
+                raise no("no such token", field="token")
             if not actor:
-                raise no("who revokes it is required", "by")
+                raise no("who revokes it is required", field="by")
             if rec.revoked_at is not None:
-                raise no("already revoked", "token")
-            t = ConsentRecord.__table__
-            conn.execute(
-                t.update().where(t.c.token_id == token_id).values(revoked_at=now, revoked_by=actor)
-            )
-            self._event(
-                now, actor, "revoke", rec.supply_point_id, "allow", f"token_id={token_id} revoked",
-                rec.retailer_code,
-            )  # fmt: skip
-        return {"token_id": token_id, "revoked_at": iso(now), "revoked_by": actor}
+                raise no("already revoked", field="token")
+
+            def apply(c: Connection) -> dict[str, Any]:
+                stmt = update(ConsentRecord).where(ConsentRecord.token_id == token_id)
+                c.execute(stmt.values(revoked_at=now, revoked_by=actor))
+                return {"token_id": token_id, "revoked_at": iso(now), "revoked_by": actor}
+
+            return f"revoked token_id={token_id}", apply
+
+        return self._run(now, actor, "revoke", sp, rt, plan)
 
     def verify(
         self, token: str, supply_point_id: str, retailer_code: str, now: datetime | None = None

@@ -9,16 +9,16 @@ with the clock of every request (decision time); nothing is switched off by a jo
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from gridwall.grants._areas import Area, AreaError, parse_area
-from gridwall.grants._common import bump_version, check_id, check_org, grant_event
+from gridwall.grants._common import T, audited_change, check_id, check_org, grant_event
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import DeletionAttestation, DisasterDeclaration
 from gridwall.grants._time import Clock, as_utc, iso, parse_instant, system_clock
@@ -125,8 +125,8 @@ class OrgAccess:
 class DisasterDesk:
     """Declare, approve, extend, end, report on and close out disasters (非常災害).
 
-    Every step is audited through ``audit`` (allowed and refused alike) inside the
-    store transaction: if the audit sink cannot record, nothing is written.
+    Every step is audited through ``audit`` (allowed and refused alike), before
+    the change is written (see :func:`gridwall.grants._common.audited_change`).
     """
 
     def __init__(self, engine: Engine, audit: AuditSink, clock: Clock = system_clock) -> None:
@@ -139,36 +139,23 @@ class DisasterDesk:
     def _now(self) -> datetime:
         return as_utc(self.clock(), "clock")
 
-    def _refuse(
-        self, now: datetime, actor: str, step: str, disaster_id: str, msg: str, fld: str | None
-    ) -> GrantRefused:
-        self.audit.record(
-            grant_event(
-                now=now,
-                actor=actor,
-                actor_org="nw",
-                screen=f"grants.disaster.{step}",
-                purpose="disaster_support",
-                decision="deny",
-                query=f"disaster_id={disaster_id} refused: {msg}",
-                extra={"grant_kind": "disaster", "grant_id": disaster_id},
-            )
-        )
-        return GrantRefused(msg, f"disaster {disaster_id}", fld)
-
-    def _allow(self, now: datetime, actor: str, step: str, disaster_id: str, detail: str) -> None:
-        self.audit.record(
-            grant_event(
-                now=now,
-                actor=actor,
-                actor_org="nw",
-                screen=f"grants.disaster.{step}",
-                purpose="disaster_support",
-                decision="allow",
+    def _run(
+        self,
+        now: datetime,
+        actor: str,
+        step: str,
+        disaster_id: str,
+        plan: Callable[[Connection], tuple[str, Callable[[Connection], T]]],
+    ) -> T:
+        def event(decision: str, detail: str) -> dict[str, Any]:
+            return grant_event(
+                now=now, actor=actor, actor_org="nw", screen=f"grants.disaster.{step}",
+                purpose="disaster_support", decision=decision,
                 query=f"disaster_id={disaster_id} {detail}",
                 extra={"grant_kind": "disaster", "grant_id": disaster_id},
-            )
-        )
+            )  # fmt: skip
+
+        return audited_change(self.engine, self.audit, event, plan)
 
     @staticmethod
     def _overlapping(
@@ -186,6 +173,13 @@ class DisasterDesk:
                 out.append(row.disaster_id)
         return out
 
+    @staticmethod
+    def _existing(conn: Connection, disaster_id: str) -> DisasterDeclaration:
+        row = _get_row(conn, disaster_id)
+        if row is None:
+            raise GrantRefused("no such declaration", f"disaster {disaster_id}", "disaster_id")
+        return row
+
     # -- steps -----------------------------------------------------------------
 
     def declare(
@@ -202,179 +196,172 @@ class DisasterDesk:
         """Request a declaration (pending until a second person approves)."""
         now = self._now()
         actor = requested_by.strip()
-        no = partial(self._refuse, now, actor, "declare", disaster_id)
-        with self.engine.begin() as conn:
-            bump_version(conn)  # first write: serialises concurrent grant changes
+        no = partial(GrantRefused, subject=f"disaster {disaster_id}")
+
+        def plan(conn: Connection) -> tuple[str, Callable[[Connection], dict[str, Any]]]:
             try:
-                disaster_id = check_id(disaster_id, "disaster_id")
+                did = check_id(disaster_id, "disaster_id")
             except ValueError as e:
-                raise no(str(e), "disaster_id") from None
+                raise no(str(e), field="disaster_id") from None
             if not actor:
-                raise no("requester is required", "by")
+                raise no("requester is required", field="by")
             try:
                 parsed = parse_area(area)
             except AreaError as e:
-                raise no(str(e), "area") from None
+                raise no(str(e), field="area") from None
             if parsed.whole_service_area:
-                raise no("name at least one prefecture or city", "area")
+                raise no("name at least one prefecture or city", field="area")
             start_at = now if start is None else as_utc(start, "start")
             if start_at < now - START_TOLERANCE:
                 raise no(
                     f"retroactive start {iso(start_at)} is before now ({iso(now)}); "
                     "declarations cannot reach into the past",
-                    "start",
+                    field="start",
                 )
             planned = as_utc(planned_end, "planned end")
             if planned <= start_at:
-                raise no("planned end must be after the start", "until")
+                raise no("planned end must be after the start", field="until")
             if max_duration <= timedelta(0) or max_duration > MAX_DISASTER_DURATION:
                 raise no(
                     f"hard maximum must be >0 and at most {MAX_DISASTER_DURATION.days} days",
-                    "max_hours",
+                    field="max_hours",
                 )
             hard_max = start_at + max_duration
             if planned > hard_max:
                 raise no(
                     f"planned end {iso(planned)} is beyond the hard maximum {iso(hard_max)}",
-                    "until",
+                    field="until",
                 )
-            if _get_row(conn, disaster_id) is not None:
-                raise no("a declaration with this id exists", "disaster_id")
-            clash = self._overlapping(conn, disaster_id, parsed, start_at, planned)
+            if _get_row(conn, did) is not None:
+                raise no("a declaration with this id exists", field="disaster_id")
+            clash = self._overlapping(conn, did, parsed, start_at, planned)
             if clash:
                 raise no(
                     f"overlaps declaration(s) {', '.join(clash)} for the same area and time",
-                    "area",
+                    field="area",
                 )
             row = DisasterDeclaration(
-                disaster_id=disaster_id,
-                title=title,
-                area=parsed.canonical(),
-                start_at=start_at,
-                planned_end_at=planned,
-                hard_max_end_at=hard_max,
-                requested_by=actor,
-                requested_at=now,
-                source="declared",
+                disaster_id=did, title=title, area=parsed.canonical(), start_at=start_at,
+                planned_end_at=planned, hard_max_end_at=hard_max, requested_by=actor,
+                requested_at=now, source="declared",
+            )  # fmt: skip
+
+            def apply(c: Connection) -> dict[str, Any]:
+                c.execute(insert(DisasterDeclaration).values(**_values(row)))
+                return declaration_dict(row, now)
+
+            detail = (
+                f"declared area={parsed.canonical()} start={iso(start_at)} "
+                f"planned_end={iso(planned)} hard_max={iso(hard_max)}"
             )
-            conn.execute(DisasterDeclaration.__table__.insert().values(**_values(row)))
-            self._allow(
-                now,
-                actor,
-                "declare",
-                disaster_id,
-                f"area={parsed.canonical()} start={iso(start_at)} planned_end={iso(planned)} "
-                f"hard_max={iso(hard_max)}",
-            )
-            return declaration_dict(row, now)
+            return detail, apply
+
+        return self._run(now, actor, "declare", disaster_id, plan)
 
     def approve(self, disaster_id: str, approved_by: str) -> dict[str, Any]:
         """Second-person approval (requester ≠ approver); the declaration becomes active."""
         now = self._now()
         actor = approved_by.strip()
-        no = partial(self._refuse, now, actor, "approve", disaster_id)
-        with self.engine.begin() as conn:
-            bump_version(conn)
-            row = _get_row(conn, disaster_id)
-            if row is None:
-                raise no("no such declaration", "disaster_id")
+        no = partial(GrantRefused, subject=f"disaster {disaster_id}")
+
+        def plan(conn: Connection) -> tuple[str, Callable[[Connection], dict[str, Any]]]:
+            row = self._existing(conn, disaster_id)
             w = DisasterWindow.of(row)
             if not actor:
-                raise no("approver is required", "by")
+                raise no("approver is required", field="by")
             if actor == row.requested_by:
-                raise no(
-                    "the approver must be a second person, not the requester",
-                    "by",
-                )
+                raise no("the approver must be a second person, not the requester", field="by")
             if row.approved_at is not None:
-                raise no("already approved", "disaster_id")
+                raise no("already approved", field="disaster_id")
             if w.cancelled:
-                raise no("cancelled", "disaster_id")
+                raise no("it was cancelled", field="disaster_id")
             if now >= w.effective_end:
-                raise no(
-                    f"its planned end {iso(w.effective_end)} has passed",
-                    "disaster_id",
+                raise no(f"its planned end {iso(w.effective_end)} has passed", field="disaster_id")
+
+            def apply(c: Connection) -> dict[str, Any]:
+                c.execute(
+                    update(DisasterDeclaration)
+                    .where(DisasterDeclaration.disaster_id == disaster_id)
+                    .values(approved_by=actor, approved_at=now)
                 )
-            conn.execute(
-                DisasterDeclaration.__table__.update()
-                .where(DisasterDeclaration.disaster_id == disaster_id)
-                .values(approved_by=actor, approved_at=now)
-            )
-            self._allow(
-                now, actor, "approve", disaster_id, f"approved; requested_by={row.requested_by}"
-            )
-            row.approved_by, row.approved_at = actor, now
-            return declaration_dict(row, now)
+                row.approved_by, row.approved_at = actor, now
+                return declaration_dict(row, now)
+
+            return f"approved; requested_by={row.requested_by}", apply
+
+        return self._run(now, actor, "approve", disaster_id, plan)
 
     def extend(self, disaster_id: str, new_planned_end: datetime, by: str) -> dict[str, Any]:
         """Move the planned end later, never beyond the hard maximum."""
         now = self._now()
         actor = by.strip()
-        no = partial(self._refuse, now, actor, "extend", disaster_id)
         new_end = as_utc(new_planned_end, "until")
-        with self.engine.begin() as conn:
-            bump_version(conn)
-            row = _get_row(conn, disaster_id)
-            if row is None:
-                raise no("no such declaration", "disaster_id")
+        no = partial(GrantRefused, subject=f"disaster {disaster_id}")
+
+        def plan(conn: Connection) -> tuple[str, Callable[[Connection], dict[str, Any]]]:
+            row = self._existing(conn, disaster_id)
             w = DisasterWindow.of(row)
+            if not actor:
+                raise no("who extends it is required", field="by")
             if w.ended_at is not None or now >= w.effective_end:
-                raise no("it has ended; declare a new one", "disaster_id")
+                raise no("it has ended; declare a new one", field="disaster_id")
             if new_end <= row.planned_end_at:
                 raise no(
                     f"new end {iso(new_end)} is not after planned end {iso(row.planned_end_at)}",
-                    "until",
+                    field="until",
                 )
             if new_end > row.hard_max_end_at:
                 raise no(
                     f"new end {iso(new_end)} is beyond the hard maximum {iso(row.hard_max_end_at)}",
-                    "until",
+                    field="until",
                 )
-            clash = self._overlapping(
-                conn, disaster_id, w.area, w.active_from or w.start_at, new_end
-            )
+            start = w.active_from or w.start_at
+            clash = self._overlapping(conn, disaster_id, w.area, start, new_end)
             if clash:
                 raise no(
-                    f"the extension would overlap declaration(s) {', '.join(clash)}",
-                    "until",
+                    f"the extension would overlap declaration(s) {', '.join(clash)}", field="until"
                 )
-            conn.execute(
-                DisasterDeclaration.__table__.update()
-                .where(DisasterDeclaration.disaster_id == disaster_id)
-                .values(planned_end_at=new_end)
-            )
-            self._allow(
-                now,
-                actor,
-                "extend",
-                disaster_id,
-                f"planned_end {iso(row.planned_end_at)} -> {iso(new_end)}",
-            )
-            row.planned_end_at = new_end
-            return declaration_dict(row, now)
+
+            def apply(c: Connection) -> dict[str, Any]:
+                c.execute(
+                    update(DisasterDeclaration)
+                    .where(DisasterDeclaration.disaster_id == disaster_id)
+                    .values(planned_end_at=new_end)
+                )
+                row.planned_end_at = new_end
+                return declaration_dict(row, now)
+
+            return f"planned_end {iso(row.planned_end_at)} -> {iso(new_end)}", apply
+
+        return self._run(now, actor, "extend", disaster_id, plan)
 
     def end(self, disaster_id: str, by: str) -> dict[str, Any]:
         """End now (early end; or cancel a declaration still pending approval)."""
         now = self._now()
         actor = by.strip()
-        no = partial(self._refuse, now, actor, "end", disaster_id)
-        with self.engine.begin() as conn:
-            bump_version(conn)
-            row = _get_row(conn, disaster_id)
-            if row is None:
-                raise no("no such declaration", "disaster_id")
+        no = partial(GrantRefused, subject=f"disaster {disaster_id}")
+
+        def plan(conn: Connection) -> tuple[str, Callable[[Connection], dict[str, Any]]]:
+            row = self._existing(conn, disaster_id)
             w = DisasterWindow.of(row)
+            if not actor:
+                raise no("who ends it is required", field="by")
             if w.ended_at is not None or now >= w.effective_end:
-                raise no("it has already ended", "disaster_id")
-            conn.execute(
-                DisasterDeclaration.__table__.update()
-                .where(DisasterDeclaration.disaster_id == disaster_id)
-                .values(ended_by=actor, ended_at=now)
-            )
+                raise no("it has already ended", field="disaster_id")
+
+            def apply(c: Connection) -> dict[str, Any]:
+                c.execute(
+                    update(DisasterDeclaration)
+                    .where(DisasterDeclaration.disaster_id == disaster_id)
+                    .values(ended_by=actor, ended_at=now)
+                )
+                row.ended_by, row.ended_at = actor, now
+                return declaration_dict(row, now)
+
             what = "cancelled before approval" if row.approved_at is None else "ended early"
-            self._allow(now, actor, "end", disaster_id, what)
-            row.ended_by, row.ended_at = actor, now
-            return declaration_dict(row, now)
+            return what, apply
+
+        return self._run(now, actor, "end", disaster_id, plan)
 
     def list(self) -> list[dict[str, Any]]:
         now = self._now()
@@ -384,10 +371,7 @@ class DisasterDesk:
     def get(self, disaster_id: str) -> dict[str, Any]:
         now = self._now()
         with self.engine.connect() as conn:
-            row = _get_row(conn, disaster_id)
-        if row is None:
-            raise GrantRefused("no such declaration", f"disaster {disaster_id}", "disaster_id")
-        return declaration_dict(row, now)
+            return declaration_dict(self._existing(conn, disaster_id), now)
 
     def attest_deletion(
         self, disaster_id: str, org: str, by: str, *, copies: int, statement: str
@@ -395,54 +379,44 @@ class DisasterDesk:
         """削除証明: ``org`` attests that the ``copies`` it made under the disaster are deleted."""
         now = self._now()
         actor = by.strip()
-        no = partial(self._refuse, now, actor, "attest-deletion", disaster_id)
-        with self.engine.begin() as conn:
-            bump_version(conn)
-            row = _get_row(conn, disaster_id)
-            if row is None:
-                raise no("no such declaration", "disaster_id")
+        no = partial(GrantRefused, subject=f"disaster {disaster_id}")
+
+        def plan(conn: Connection) -> tuple[str, Callable[[Connection], dict[str, Any]]]:
+            row = self._existing(conn, disaster_id)
             try:
-                org = check_org(org)
+                org_code = check_org(org)
             except ValueError as e:
-                raise no(str(e), "org") from None
+                raise no(str(e), field="org") from None
             if not actor:
-                raise no("attester is required", "by")
+                raise no("attester is required", field="by")
             if copies < 0:
-                raise no("copies must be >= 0", "copies")
+                raise no("copies must be >= 0", field="copies")
             w = DisasterWindow.of(row)
             if now < w.effective_end and not w.cancelled:
                 raise no(
                     "the disaster has not ended yet; attest deletion after the end",
-                    "disaster_id",
+                    field="disaster_id",
                 )
             dup = conn.execute(
                 select(DeletionAttestation.id).where(
-                    DeletionAttestation.disaster_id == disaster_id, DeletionAttestation.org == org
+                    DeletionAttestation.disaster_id == disaster_id,
+                    DeletionAttestation.org == org_code,
                 )
             ).first()
             if dup is not None:
-                raise no(f"{org} has already attested", "org")
-            conn.execute(
-                DeletionAttestation.__table__.insert().values(
-                    disaster_id=disaster_id,
-                    org=org,
-                    attested_by=actor,
-                    attested_at=now,
-                    copies=copies,
-                    statement=statement,
-                )
-            )
-            self._allow(
-                now, actor, "attest-deletion", disaster_id, f"org={org} copies={copies} deleted"
-            )
-            return {
-                "disaster_id": disaster_id,
-                "org": org,
-                "attested_by": actor,
-                "attested_at": iso(now),
-                "copies": copies,
-                "statement": statement,
-            }
+                raise no(f"{org_code} has already attested", field="org")
+            values = {
+                "disaster_id": disaster_id, "org": org_code, "attested_by": actor,
+                "attested_at": now, "copies": copies, "statement": statement,
+            }  # fmt: skip
+
+            def apply(c: Connection) -> dict[str, Any]:
+                c.execute(insert(DeletionAttestation).values(**values))
+                return {**values, "attested_at": iso(now)}
+
+            return f"org={org_code} copies={copies} deleted", apply
+
+        return self._run(now, actor, "attest-deletion", disaster_id, plan)
 
     def report(self, disaster_id: str, events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         """Every access made under the disaster: events with the disaster purpose inside

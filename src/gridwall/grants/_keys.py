@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gridwall.grants._models import GrantKey
@@ -32,7 +32,7 @@ def load_key(engine: Engine, name: str) -> bytes:
         try:
             with engine.begin() as conn:
                 conn.execute(
-                    t.insert().values(
+                    insert(GrantKey).values(
                         name=name, secret=secrets.token_bytes(32), created_at=system_clock()
                     )
                 )

@@ -1,0 +1,168 @@
+"""Exports to contractors (業務委託先への提供), checked against the registry and audited.
+
+:class:`ExportDesk` is the C① control: a file goes out only under a valid
+agreement, to that agreement's counterparty, for the agreement's purpose, with
+only the field groups (and area) the agreement covers; never to a retailer.
+Every attempt — allowed or refused — is recorded through the audit sink, and an
+allowed file is watermarked and registered in the same transaction as its audit
+record (if the audit cannot be written, no file is produced).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from gridwall.grants._agreements import AgreementWindow
+from gridwall.grants._common import audited_change, grant_event, is_retailer
+from gridwall.grants._errors import GrantRefused
+from gridwall.grants._keys import load_key
+from gridwall.grants._models import Agreement
+from gridwall.grants._time import Clock, as_utc, system_clock
+from gridwall.grants._watermark import (
+    MARK_COLUMN,
+    WatermarkedExport,
+    register_export,
+    watermark_export,
+)
+from gridwall.interfaces import AuditSink
+from gridwall.policy.model import FIELDS
+
+#: Export columns and the field group each belongs to (None: the supply point ID itself).
+COLUMN_FIELDS: dict[str, str | None] = {
+    "supply_point_id": None,
+    "pref": "address",
+    "city": "address",
+    "town": "address",
+    "banchi": "address",
+    "building": "address",
+    "room": "address",
+    "voltage": "equipment",
+    "meter_id": "equipment",
+    "status": "equipment",
+    **{f: f for f in FIELDS},
+}
+
+
+def fields_of(columns: Iterable[str]) -> tuple[set[str], list[str]]:
+    """(field groups the columns reveal, columns that are not known at all)."""
+    groups: set[str] = set()
+    unknown: list[str] = []
+    for c in columns:
+        if c == MARK_COLUMN:
+            continue
+        if c not in COLUMN_FIELDS:
+            unknown.append(c)
+            continue
+        g = COLUMN_FIELDS[c]
+        if g is not None:
+            groups.add(g)
+    return groups, unknown
+
+
+class ExportDesk:
+    """Produce watermarked export files under registered agreements (every attempt audited)."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        audit: AuditSink,
+        clock: Clock = system_clock,
+        key: bytes | None = None,
+    ) -> None:
+        self.engine = engine
+        self.audit = audit
+        self.clock = clock
+        self._key = key
+
+    @property
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = load_key(self.engine, "watermark")
+        return self._key
+
+    def export(
+        self,
+        rows: Iterable[Mapping[str, Any]],
+        *,
+        recipient_org: str,
+        agreement_id: str,
+        purpose: str,
+        actor: str,
+        actor_org: str = "nw",
+        export_id: str | None = None,
+    ) -> WatermarkedExport:
+        now = as_utc(self.clock(), "clock")
+        export_id = export_id or f"EXP-{uuid.uuid4().hex[:16]}"
+        recipient = recipient_org.strip()
+        data = [dict(r) for r in rows]
+        columns = list(dict.fromkeys(c for r in data for c in r))
+        points = [str(r["supply_point_id"]) for r in data if r.get("supply_point_id")]
+        groups, unknown = fields_of(columns)
+
+        def event(decision: str, detail: str) -> dict[str, Any]:
+            ev = grant_event(
+                now=now, actor=actor, actor_org=actor_org, screen="grants.export",
+                purpose=purpose, decision=decision, recipient_org=recipient,
+                supply_point_ids=points,
+                query=f"export_id={export_id} agreement_id={agreement_id} {detail}",
+                extra={"grant_kind": "export", "grant_id": agreement_id, "export_id": export_id},
+            )  # fmt: skip
+            ev["fields"] = sorted(groups)
+            ev["result_count"] = len(data)
+            return ev
+
+        def refuse(msg: str, fld: str) -> GrantRefused:
+            return GrantRefused(msg, f"export {export_id}", fld)
+
+        def plan(conn: Connection) -> tuple[str, Callable[[Connection], WatermarkedExport]]:
+            if is_retailer(recipient):
+                raise refuse("an export to a retailer is impossible (type C①)", "recipient")
+            if unknown:
+                raise refuse(f"unknown column(s) {', '.join(unknown)}", "rows")
+            q = select(Agreement.__table__).where(Agreement.agreement_id == agreement_id)
+            r = conn.execute(q).mappings().first()
+            if r is None:
+                raise refuse("no such agreement", "agreement")
+            w = AgreementWindow.of(Agreement(**dict(r)))
+            if w.counterparty_org != recipient:
+                raise refuse(
+                    f"the agreement's counterparty is {w.counterparty_org}, not {recipient}",
+                    "recipient",
+                )
+            if w.purpose != purpose:
+                raise refuse(f"the agreement is for {w.purpose}, not {purpose}", "purpose")
+            if not w.valid_at(now):
+                raise refuse("the agreement is not valid now (expired or ended)", "agreement")
+            if not groups <= w.fields:
+                extra = ", ".join(sorted(groups - w.fields))
+                raise refuse(f"the agreement does not cover field(s) {extra}", "rows")
+            if not w.area.whole_service_area:
+                outside = [
+                    i for i, row in enumerate(data, 1)
+                    if not w.covers(str(row.get("pref", "")), str(row.get("city", "")))
+                ]  # fmt: skip
+                if outside:
+                    raise refuse(
+                        f"{len(outside)} row(s) outside the agreement's area (first: "
+                        f"{outside[0]}); area-bound exports need pref and city columns",
+                        "rows",
+                    )
+
+            if "wm" not in made:
+                made["wm"] = watermark_export(
+                    data, recipient, agreement_id, export_id, self.key, created_at=now
+                )
+            wm = made["wm"]
+
+            def apply(c: Connection) -> WatermarkedExport:
+                register_export(c, wm, actor)
+                return wm
+
+            return f"rows={wm.real_rows} canaries={len(wm.canaries)} watermarked", apply
+
+        made: dict[str, WatermarkedExport] = {}
+        return audited_change(self.engine, self.audit, event, plan, bump=False)
