@@ -67,19 +67,26 @@ class TownDictionary:
         self.city_alias: dict[str, list[tuple[str, str]]] = {}
         self.max_pref = 0
         self.max_alias = 0
+        self._owned: set[tuple[str, str]] = set()  # cities this copy may mutate
+        self._last: tuple[_City, str, TownEntry] | None = None  # add() fast path
 
     # -- building -------------------------------------------------------------------------
     def add(self, pref: str, city: str, town: str, koaza: str = "") -> None:
-        if pref not in self.prefs.values():
-            k = fold_key(pref)
-            self.prefs[k] = pref
-            self.max_pref = max(self.max_pref, len(k))
         c = self.cities.get((pref, city))
         if c is None:
-            c = _City(pref, city)
-            self.cities[(pref, city)] = c
-            self._add_aliases(pref, city)
+            if pref not in self.prefs.values():
+                k = fold_key(pref)
+                self.prefs[k] = pref
+                self.max_pref = max(self.max_pref, len(k))
+            c = self._new_city(pref, city)
         if not town:
+            return
+        last = self._last
+        if last is not None and last[0] is c and last[1] == town:
+            # the same town again (one row per 小字): only the 小字 is new
+            if koaza:
+                kz = strip_aza(koaza)
+                last[2].koaza.setdefault(name_key(kz), kz)
             return
         base = strip_aza(town)
         m = _CHOME_RE.match(base)
@@ -101,6 +108,13 @@ class TownDictionary:
         if koaza:
             kz = strip_aza(koaza)
             e.koaza.setdefault(name_key(kz), kz)
+        self._last = (c, town, e)
+
+    def _new_city(self, pref: str, city: str) -> _City:
+        c = _City(pref, city)
+        self.cities[(pref, city)] = c
+        self._add_aliases(pref, city)
+        return c
 
     def _add_aliases(self, pref: str, city: str) -> None:
         county, muni, ward = split_municipality(city)
@@ -117,29 +131,35 @@ class TownDictionary:
                 lst.append((pref, city))
             self.max_alias = max(self.max_alias, len(k))
 
-    def with_extra(self, rows: Iterable[tuple[str, str, str]]) -> TownDictionary:
+    def with_extra(self, rows: Iterable[tuple[str, str, str]] = ()) -> TownDictionary:
         """A copy extended with (pref, city, town) rows, e.g. the operator's own addresses.
 
-        Copies the per-city maps it touches; the national dictionary itself is never mutated.
+        Per-city maps are cloned on first write (:meth:`add_extra`); the national dictionary
+        itself is never mutated.
         """
         new = TownDictionary()
         new.prefs = dict(self.prefs)
         new.cities = dict(self.cities)
         new.city_alias = {k: list(v) for k, v in self.city_alias.items()}
         new.max_pref, new.max_alias = self.max_pref, self.max_alias
-        copied: set[tuple[str, str]] = set()
+        new._owned = set()
         for pref, city, town in rows:
-            key = (pref, city)
-            old = new.cities.get(key)
-            if old is not None and key not in copied:
-                towns = {
-                    k: TownEntry(e.name, e.plain, set(e.chome), e.koaza)
-                    for k, e in old.towns.items()
-                }
-                new.cities[key] = _City(old.pref, old.city, towns, old.max_key)
-            copied.add(key)
-            new.add(pref, city, town)
+            new.add_extra(pref, city, town)
         return new
+
+    def add_extra(self, pref: str, city: str, town: str) -> None:
+        """Add one town on a :meth:`with_extra` copy (clone-on-write of its city)."""
+        key = (pref, city)
+        old = self.cities.get(key)
+        if old is not None and key not in self._owned:
+            towns = {
+                k: TownEntry(e.name, e.plain, set(e.chome), dict(e.koaza))
+                for k, e in old.towns.items()
+            }
+            self.cities[key] = _City(old.pref, old.city, towns, old.max_key)
+        self._owned.add(key)
+        self._last = None
+        self.add(pref, city, town)
 
     # -- lookups --------------------------------------------------------------------------
     def town_names(self, pref: str, city: str) -> list[str]:

@@ -32,6 +32,7 @@ from gridwall.lookup._text import (
     fold,
     int_to_kanji,
     kanji_to_int,
+    name_key,
     name_numerals_to_digits,
 )
 
@@ -322,9 +323,11 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
         tied = set(cities)
         entry = None
         street = None
-        if len({pc[0] for pc in cities}) == 1 and cities:
+        parents = {(pc[0], split_municipality(pc[1])[1]) for pc in cities}
+        if len(parents) == 1:
+            # one municipality, or every ward of one 政令指定都市 (「大阪市」 without its 区)
             pref_out = cities[0][0]
-            city_full = cities[0][1] if len(cities) == 1 else None
+            city_full = cities[0][1] if len(cities) == 1 else next(iter(parents))[1]
         else:
             pref_out, city_full = pref, None
         pos_after = city_end if city_full else (pref_end if pref else 0)
@@ -363,7 +366,11 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
     ban = _parse_banchi(s, pos_after, town_has_chome, chome is not None)
     if chome is None:
         chome = ban.chome
-    if entry is not None and chome is not None and not entry.chome:
+    if (
+        entry is not None
+        and chome is not None
+        and (not entry.chome or (entry.plain and chome not in entry.chome))
+    ):
         # the town has no 丁目: the first number was a block after all
         ban2 = _parse_banchi(s, pos_after, False, True)
         if ban2.found:
@@ -394,3 +401,80 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
         pref_inferred=pref is None and pref_out is not None,
         candidates=tuple(sorted(tied)) if len(tied) > 1 else (),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAddress:
+    """An operator record's address, in the index's terms."""
+
+    pref: str
+    municipality: str
+    town: str  # base name (without 丁目); the record's own text when the dictionary lacks it
+    chome: int | None
+    block: str | None
+    number: str | None
+    rest: str  # extra 枝番, building, room — as kept by the operator
+    known: bool  # the town is in the national dictionary
+
+
+class RecordNormalizer:
+    """Normalises operator records (pref, city, town, banchi, building, room) for indexing.
+
+    The place part (pref + city + town) is resolved once per distinct value and cached; a town
+    the dictionary lacks is added to this normaliser's own copy of it (the operator's addresses
+    are town knowledge too), so later queries recognise it.
+    """
+
+    def __init__(self, dictionary: TownDictionary | None = None) -> None:
+        self.dictionary = (dictionary or national()).with_extra()
+        self._places: dict[tuple[str, str, str], tuple[NormalizedAddress, bool]] = {}
+
+    def _place(self, pref: str, city: str, town: str) -> tuple[NormalizedAddress, bool]:
+        key = (pref, city, town)
+        hit = self._places.get(key)
+        if hit is not None:
+            return hit
+        n = normalize(pref + city + town, self.dictionary)
+        known = n.town is not None and n.unmatched is None and n.block is None and not n.rest
+        if not known and town:
+            self.dictionary.add_extra(pref, city, clean(town))
+            n = normalize(pref + city + town, self.dictionary)
+        hit = (n, known)
+        self._places[key] = hit
+        return hit
+
+    def record(
+        self,
+        pref: str,
+        city: str,
+        town: str | None,
+        banchi: str | None,
+        building: str | None = None,
+        room: str | None = None,
+    ) -> RecordAddress:
+        place, known = self._place(clean(pref), clean(city), clean(town or ""))
+        entry = self._entry(place) if place.chome is None else None
+        text = clean(banchi or "")
+        b = _parse_banchi(text, 0, bool(entry and entry.chome), place.chome is not None)
+        if entry is not None and b.chome is not None and entry.plain and b.chome not in entry.chome:
+            b = _parse_banchi(text, 0, False, True)
+        chome = place.chome if place.chome is not None else b.chome
+        rest = " ".join(
+            x for x in ("-".join(b.extra), clean(building or ""), clean(room or "")) if x
+        )
+        return RecordAddress(
+            pref=place.pref or clean(pref),
+            municipality=place.municipality or clean(city),
+            town=place.town or place.unmatched or clean(town or ""),
+            chome=chome,
+            block=b.block,
+            number=b.number,
+            rest=rest,
+            known=known,
+        )
+
+    def _entry(self, place: NormalizedAddress) -> TownEntry | None:
+        c = self.dictionary.cities.get((place.pref or "", place.municipality or ""))
+        if c is None or place.town is None:
+            return None
+        return c.towns.get(name_key(place.town))

@@ -435,7 +435,10 @@ def name_numerals_to_digits(key: str) -> tuple[str, list[int]]:
 
 def name_key(name: str) -> str:
     """Index key of a town/koaza name: folded, spaces removed, numerals as digits."""
-    return name_numerals_to_digits(fold_key(name))[0]
+    k = fold_key(name)
+    if not _NAME_NUM_RE.search(k):
+        return k
+    return name_numerals_to_digits(k)[0]
 
 
 def is_kanji(c: str) -> bool:

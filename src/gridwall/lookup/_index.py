@@ -1,0 +1,378 @@
+"""The search index over the operator's supply points: build, then search.
+
+Build (``gridwall lookup index``): every record of the gateway's lookup feed is normalised
+(:class:`RecordNormalizer`), grouped by 町丁目 into ``lookup_places`` and stored in
+``lookup_points`` with only ID, equipment and address parts. The whole refresh is one
+transaction: readers see the old index until it commits.
+
+Search: (1) exact match on normalised components — place (都道府県, 市区町村, 町, 丁目) then
+(番地, 号) on a B-tree index; (2) near misses — candidate places by trigram (SQLite FTS5
+``trigram`` tokenizer, PostgreSQL ``pg_trgm``) on the folded place text, then points in those
+places with the same 番地; (3) every candidate is re-ranked with rapidfuzz into a score in [0, 1].
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rapidfuzz import fuzz
+from sqlalchemy import Engine, text
+
+from gridwall.lookup._dictionary import TownDictionary, national
+from gridwall.lookup._normalize import NormalizedAddress, RecordNormalizer, normalize
+from gridwall.lookup._text import clean, fold, int_to_kanji, name_key
+
+#: a candidate at or above this score is a confident answer (and may be name-checked)
+ACCEPT_SCORE = 0.8
+#: candidates below this are never shown (they would only reveal neighbours)
+MIN_SCORE = 0.5
+_ROOM_RE = re.compile(r"(\d+)(?!.*\d)")
+_BATCH = 50_000
+_RECORD_FIELDS = (
+    "supply_point_id",
+    "pref",
+    "city",
+    "town",
+    "banchi",
+    "building",
+    "room",
+    "voltage",
+    "meter_id",
+    "status",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """One ranked answer: the point's ID, its normalised address, equipment and score."""
+
+    supply_point_id: str
+    address: str
+    score: float
+    voltage: str
+    meter_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuildReport:
+    points: int
+    places: int
+    unknown_towns: int  # towns the national dictionary lacks (learnt from the operator's data)
+    skipped: int  # closed points (not indexed)
+    seconds: float
+
+
+def _get(rec: Any, name: str) -> Any:
+    if isinstance(rec, Mapping):
+        return rec.get(name)
+    return getattr(rec, name, None)
+
+
+def place_text(pref: str, city: str, town: str, chome: int | None) -> str:
+    """Folded place text used for trigram candidate generation."""
+    t = city + town + (int_to_kanji(chome) + "丁目" if chome else "")
+    return name_key(t)
+
+
+def display_address(
+    pref: str, city: str, town: str, chome: int, block: str, number: str, rest: str
+) -> str:
+    s = pref + city + town + (int_to_kanji(chome) + "丁目" if chome else "")
+    s += "-".join(x for x in (block, number) if x)
+    return s + (" " + rest if rest else "")
+
+
+def build_index(
+    engine: Engine,
+    records: Iterable[Any],
+    *,
+    progress: Callable[[int], None] | None = None,
+    dictionary: TownDictionary | None = None,
+) -> BuildReport:
+    """Replace the index with ``records`` (objects or mappings with the feed's fields)."""
+    t0 = time.perf_counter()
+    rn = RecordNormalizer(dictionary)
+    places: dict[tuple[str, str, str, int], tuple[int, bool]] = {}
+    dialect = engine.dialect.name
+    n_points = skipped = 0
+    with engine.begin() as conn:
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        cur = raw.cursor()
+        if dialect == "postgresql":
+            cur.execute("TRUNCATE lookup_points, lookup_places, lookup_meta")
+        else:
+            cur.execute("DELETE FROM lookup_points")
+            cur.execute("DELETE FROM lookup_places")
+            cur.execute("DELETE FROM lookup_meta")
+        cur.execute("DROP INDEX IF EXISTS ix_lookup_points_addr")
+        if dialect == "sqlite":
+            cur.execute("INSERT INTO lookup_places_fts(lookup_places_fts) VALUES('delete-all')")
+        cols = "id, supply_point_id, place_id, block, number, rest, room, voltage, meter_id, status"
+        batch: list[tuple[Any, ...]] = []
+
+        def flush() -> None:
+            if not batch:
+                return
+            if dialect == "postgresql":
+                with cur.copy(f"COPY lookup_points ({cols}) FROM STDIN") as cp:
+                    for row in batch:
+                        cp.write_row(row)
+            else:
+                cur.executemany(
+                    f"INSERT INTO lookup_points ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?)", batch
+                )
+            batch.clear()
+            if progress:
+                progress(n_points)
+
+        for rec in records:
+            status = _get(rec, "status") or "active"
+            if status == "closed":
+                skipped += 1
+                continue
+            spid = _get(rec, "supply_point_id")
+            if not spid:
+                continue
+            a = rn.record(
+                _get(rec, "pref") or "",
+                _get(rec, "city") or "",
+                _get(rec, "town"),
+                _get(rec, "banchi"),
+                _get(rec, "building"),
+                _get(rec, "room"),
+            )
+            pkey = (a.pref, a.municipality, a.town, a.chome or 0)
+            pl = places.get(pkey)
+            if pl is None:
+                pl = (len(places) + 1, a.known)
+                places[pkey] = pl
+            n_points += 1
+            batch.append(
+                (
+                    n_points,
+                    str(spid),
+                    pl[0],
+                    a.block or "",
+                    a.number or "",
+                    a.rest,
+                    clean(_get(rec, "room") or ""),
+                    _get(rec, "voltage") or "",
+                    _get(rec, "meter_id") or "",
+                    status,
+                )
+            )
+            if len(batch) >= _BATCH:
+                flush()
+        flush()
+        prow = [
+            (pid, p, c, t, ch, known, place_text(p, c, t, ch))
+            for (p, c, t, ch), (pid, known) in places.items()
+        ]
+        pcols = "id, pref, city, town, chome, known, key_text"
+        if dialect == "postgresql":
+            with cur.copy(f"COPY lookup_places ({pcols}) FROM STDIN") as cp:
+                for row in prow:
+                    cp.write_row(row)
+        else:
+            cur.executemany(f"INSERT INTO lookup_places ({pcols}) VALUES (?,?,?,?,?,?,?)", prow)
+            cur.execute("INSERT INTO lookup_places_fts(lookup_places_fts) VALUES('rebuild')")
+        cur.execute("CREATE INDEX ix_lookup_points_addr ON lookup_points (place_id, block, number)")
+        meta = {
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "points": str(n_points),
+            "places": str(len(places)),
+        }
+        for k, v in meta.items():
+            conn.execute(
+                text("INSERT INTO lookup_meta (key, value) VALUES (:k, :v)"), {"k": k, "v": v}
+            )
+    if dialect == "postgresql":
+        with engine.connect() as c2:
+            c2.execute(text("ANALYZE lookup_points"))
+            c2.execute(text("ANALYZE lookup_places"))
+            c2.commit()
+    unknown = sum(1 for _, known in places.values() if not known)
+    return BuildReport(n_points, len(places), unknown, skipped, time.perf_counter() - t0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Place:
+    id: int
+    pref: str
+    city: str
+    town: str
+    chome: int
+    key_text: str
+
+
+class LookupIndex:
+    """Read side of the index; one per process (holds the extended town dictionary)."""
+
+    def __init__(self, engine: Engine, dictionary: TownDictionary | None = None) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT pref, city, town, chome FROM lookup_places WHERE known = :f"),
+                {"f": False},
+            ).all()
+            self.size = int(conn.execute(text("SELECT count(*) FROM lookup_points")).scalar_one())
+        base = dictionary or national()
+        self.dictionary = (
+            base.with_extra(
+                (p, c, t + (int_to_kanji(ch) + "丁目" if ch else "")) for p, c, t, ch in rows
+            )
+            if rows
+            else base
+        )
+
+    def normalize(self, address: str) -> NormalizedAddress:
+        return normalize(address, self.dictionary)
+
+    # -- candidate generation -------------------------------------------------------------
+    def _exact_places(self, conn: Any, q: NormalizedAddress) -> list[_Place]:
+        if q.town is None or q.pref is None or q.municipality is None:
+            return []
+        rows = conn.execute(
+            text(
+                "SELECT id, pref, city, town, chome, key_text FROM lookup_places "
+                "WHERE pref = :p AND city = :c AND town = :t AND chome = :ch"
+            ),
+            {"p": q.pref, "c": q.municipality, "t": q.town, "ch": q.chome or 0},
+        ).all()
+        return [_Place(*r) for r in rows]
+
+    def _near_places(self, conn: Any, q: NormalizedAddress, qkey: str) -> list[_Place]:
+        if len(qkey) < 3:
+            return []
+        where = []
+        params: dict[str, Any] = {"q": qkey}
+        if q.pref:
+            where.append("p.pref = :p")
+            params["p"] = q.pref
+        if q.municipality:
+            # a 政令指定都市 without its ward (大阪市) matches every ward: a prefix match
+            where.append("p.city LIKE :c")
+            params["c"] = q.municipality.replace("%", "").replace("_", "") + "%"
+        extra = (" AND " + " AND ".join(where)) if where else ""
+        if self.dialect == "sqlite":
+            grams = list(dict.fromkeys(qkey[i : i + 3] for i in range(len(qkey) - 2)))[:40]
+            params["m"] = " OR ".join('"' + g.replace('"', '""') + '"' for g in grams)
+            sql = (
+                "SELECT p.id, p.pref, p.city, p.town, p.chome, p.key_text "
+                "FROM lookup_places_fts f JOIN lookup_places p ON p.id = f.rowid "
+                f"WHERE lookup_places_fts MATCH :m{extra} ORDER BY f.rank LIMIT 30"
+            )
+        else:
+            sql = (
+                "SELECT p.id, p.pref, p.city, p.town, p.chome, p.key_text FROM lookup_places p "
+                f"WHERE p.key_text % :q{extra} "
+                "ORDER BY similarity(p.key_text, :q) DESC LIMIT 30"
+            )
+        rows = conn.execute(text(sql), params).all()
+        found = [_Place(*r) for r in rows]
+        found.sort(key=lambda pl: -fuzz.ratio(qkey, pl.key_text))
+        return found[:8]
+
+    def search(self, q: NormalizedAddress, limit: int = 5) -> list[Candidate]:
+        """Ranked candidates (best first, score ≥ :data:`MIN_SCORE`, at most ``limit``)."""
+        if q.block is None:
+            return []
+        qkey = place_text(
+            q.pref or "",
+            (q.municipality or ""),
+            (q.town or "") + (q.unmatched or "").replace(" ", ""),
+            q.chome,
+        )
+        out: list[Candidate] = []
+        with self.engine.connect() as conn:
+            places = self._exact_places(conn, q)
+            exact_ids = {p.id for p in places}
+            rows = self._points(conn, places, q.block)
+            if not rows:
+                places = self._near_places(conn, q, qkey)
+                rows = self._points(conn, places, q.block)
+        by_id = {p.id: p for p in places}
+        for r in rows:
+            pl = by_id[r[1]]
+            s = _score(q, qkey, pl, r, pl.id in exact_ids)
+            if s >= MIN_SCORE:
+                out.append(
+                    Candidate(
+                        supply_point_id=r[0],
+                        address=display_address(
+                            pl.pref, pl.city, pl.town, pl.chome, r[2], r[3], r[4]
+                        ),
+                        score=round(s, 4),
+                        voltage=r[6],
+                        meter_id=r[7],
+                    )
+                )
+        out.sort(key=lambda c: (-c.score, c.supply_point_id))
+        return out[:limit]
+
+    def _points(self, conn: Any, places: list[_Place], block: str) -> list[Any]:
+        if not places:
+            return []
+        rows: list[Any] = []
+        for pl in places:
+            rows.extend(
+                conn.execute(
+                    text(
+                        "SELECT supply_point_id, place_id, block, number, rest, room, voltage, "
+                        "meter_id FROM lookup_points WHERE place_id = :pid AND block = :b "
+                        "LIMIT 500"
+                    ),
+                    {"pid": pl.id, "b": block},
+                ).all()
+            )
+        return rows
+
+
+def _room_of(s: str) -> str | None:
+    m = _ROOM_RE.search(s)
+    return m.group(1).lstrip("0") or "0" if m else None
+
+
+def _score(q: NormalizedAddress, qkey: str, pl: _Place, r: Any, exact_place: bool) -> float:
+    """Similarity of a candidate point to the query, in [0, 1].
+
+    place: 1 when 都道府県・市区町村・町・丁目 all match; otherwise the trigram-found place's
+    rapidfuzz ratio — halved when the query named a *different* town the dictionary knows (a
+    real other place, not a typo), and capped below :data:`ACCEPT_SCORE` when the query's town
+    text was not recognised (a typo can rank first, but is never a confident answer).
+    号 and building/room then scale it down when they differ or are missing.
+    """
+    if exact_place:
+        ps = 1.0
+    else:
+        ratio = fuzz.ratio(qkey, pl.key_text) / 100.0
+        ps = 0.5 * ratio if q.town is not None else min(ACCEPT_SCORE - 0.01, ratio)
+    number = r[3]
+    if (q.number or "") == number:
+        ns = 1.0
+    elif q.number is None:
+        ns = 0.9
+    elif not number:
+        ns = 0.85
+    else:
+        ns = 0.3
+    qrest = fold(q.rest or "").replace(" ", "")
+    crest = fold(r[4] or "").replace(" ", "")
+    if not qrest and not crest:
+        rs = 1.0
+    elif not qrest:
+        rs = 0.9
+    elif not crest:
+        rs = 0.85
+    else:
+        sim = fuzz.ratio(qrest, crest) / 100.0
+        qroom = _room_of(qrest)
+        croom = _room_of(r[5]) if r[5] else _room_of(crest)
+        rs = 0.9 + 0.1 * sim if qroom is not None and qroom == croom else 0.5 * sim
+    return max(0.0, min(1.0, ps * ns * rs))

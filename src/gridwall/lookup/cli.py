@@ -1,0 +1,183 @@
+"""``gridwall lookup``: the equal-footing supply-point lookup from the command line.
+
+* ``gridwall lookup ADDRESS [--name NAME] --json`` — one lookup (contract shape);
+* ``gridwall lookup --batch FILE --json`` — one JSON object per input line, in order;
+* ``gridwall lookup index [--db URL]`` — build or refresh the index from the gateway's feed.
+
+Without a caller this is the operator's own lookup (no retailer rate limit); it is audited
+like every other lookup. Heavy imports stay inside the function (``gridwall --help`` is fast).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from gridwall.lookup._service import LookupService
+
+_DB_HELP = "SQLAlchemy URL (default $GRIDWALL_DB or ./gridwall.db)."
+
+
+def lookup(
+    address: str | None = typer.Argument(
+        None, help="The address to look up, or the word `index` to build the index."
+    ),
+    name: str | None = typer.Option(
+        None, "--name", help="契約名義 to verify: answers only match / no match."
+    ),
+    batch: Path | None = typer.Option(
+        None, "--batch", help="File with one address per line; one JSON line out per line."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (the contract shape)."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Also print the normalised components to stderr."
+    ),
+    db: str | None = typer.Option(None, "--db", help=_DB_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
+) -> None:
+    """Look up supply points by address (ID, equipment, normalised address; never a name)."""
+    from gridwall.config import database_url
+    from gridwall.errors import InputError, Location, UsageError
+
+    url = database_url(db)
+    if address == "index":
+        if batch is not None or name is not None:
+            raise UsageError("lookup index: --batch and --name do not apply")
+        _index(url, quiet)
+        return
+    if (address is None) == (batch is None):
+        raise UsageError("lookup: give exactly one of ADDRESS or --batch FILE")
+    if batch is not None and name is not None:
+        raise UsageError("lookup: --name applies to a single ADDRESS, not to --batch")
+    lines: list[str]
+    if batch is not None:
+        try:
+            raw = batch.read_bytes()
+        except OSError as e:
+            raise InputError(f"cannot read: {e.strerror}", Location(str(batch))) from None
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            bad = raw[: e.start].count(b"\n") + 1
+            raise InputError("not UTF-8", Location(str(batch), bad)) from None
+        lines = text.splitlines()
+    else:
+        assert address is not None
+        lines = [address]
+    service, close = _service(url)
+    try:
+        for i, line in enumerate(lines, start=1):
+            out = _one(service, line, name, explain)
+            if batch is None and "error" in out:
+                raise UsageError(str(out["error"]))
+            if batch is not None and "error" in out:
+                print(f"gridwall lookup: {batch}:{i} [address]: {out['error']}", file=sys.stderr)
+            _print(out, as_json)
+    finally:
+        close()
+
+
+def _one(service: LookupService, line: str, name: str | None, explain: bool) -> dict[str, object]:
+    from gridwall.errors import UsageError
+
+    try:
+        ans = service.lookup(line, name=name)
+    except UsageError as e:
+        return {"candidates": [], "name_match": None, "error": e.diagnostics()}
+    if explain:
+        q = ans.query
+        print(
+            f"gridwall lookup: normalised: {q} (unmatched: {q.unmatched or '-'}; "
+            f"confident: {ans.confident})",
+            file=sys.stderr,
+        )
+    return ans.to_json()
+
+
+def _print(out: dict[str, object], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(out, ensure_ascii=False, separators=(",", ":")))
+        return
+    cands = out.get("candidates") or []
+    assert isinstance(cands, list)
+    if "error" in out:
+        print(f"error: {out['error']}")
+    for c in cands:
+        eq = c["equipment"]
+        print(f"{c['score']:.3f}  {c['supply_point_id']}  {c['address']}  "
+              f"[{eq['voltage']}, meter {eq['meter_id']}]")  # fmt: skip
+    if out.get("name_match") is not None:
+        print("name: " + ("match" if out["name_match"] else "no match"))
+
+
+def _service(url: str) -> tuple[LookupService, Callable[[], None]]:
+    from gridwall.audit import open_log
+    from gridwall.errors import UsageError
+    from gridwall.lookup._index import LookupIndex
+    from gridwall.lookup._service import LookupService
+    from gridwall.store import make_engine
+
+    engine = make_engine(url)
+    try:
+        index = LookupIndex(engine)
+    except Exception as e:
+        engine.dispose()
+        raise UsageError(
+            f"--db {url}: no lookup index here ({type(e).__name__}); run `gridwall load DIR` "
+            "and `gridwall lookup index` first"
+        ) from None
+    log = open_log(url, migrate=False)
+    if index.size == 0:
+        print(
+            "gridwall lookup: the index is empty; run `gridwall lookup index` after "
+            "`gridwall load`",
+            file=sys.stderr,
+        )
+
+    def names(spid: str, name: str) -> bool:
+        from gridwall.gateway import holder_name_matches
+
+        return holder_name_matches(engine, spid, name)
+
+    def close() -> None:
+        log.close()
+        engine.dispose()
+
+    return LookupService(index, log, name_checker=names), close
+
+
+def _index(url: str, quiet: bool) -> None:
+    from gridwall.gateway import lookup_feed
+    from gridwall.lookup._index import build_index
+    from gridwall.store import make_engine, upgrade
+
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+
+        def progress(n: int) -> None:
+            if not quiet:
+                print(f"\rgridwall lookup index: {n:,} points", end="", file=sys.stderr)
+
+        rep = build_index(engine, lookup_feed(engine), progress=progress)
+    finally:
+        engine.dispose()
+    if not quiet:
+        print(file=sys.stderr)
+    print(
+        f"gridwall lookup index: {rep.points:,} points in {rep.places:,} places "
+        f"({rep.unknown_towns:,} towns learnt from the operator's data, {rep.skipped:,} closed "
+        f"points skipped) in {rep.seconds:.1f} s",
+        file=sys.stderr,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("lookup")(lookup)
