@@ -1,0 +1,312 @@
+"""Reading an operator dataset (shared spec ``dataset.md``) with DuckDB, typed and streaming.
+
+Every table is read by DuckDB directly (``read_csv`` / ``read_json`` / ``read_parquet``) with
+explicit column types, so nothing is guessed and nothing is loaded into Python: DuckDB streams
+the files and spills to disk when a step does not fit in memory. Lists are ``;``-split in CSV.
+
+The result is a set of *normalised* relations that the rules read (on either engine):
+
+* ``events``: one row per access event; ``ts`` as a UTC ``TIMESTAMP``; lists as ``VARCHAR[]``.
+* reference tables with time-aware validity turned into half-open intervals
+  ``[valid_from, valid_until)`` over JST dates (``persons``, ``contracts``, ``devices``), so a
+  point in time matches exactly one assignment even when an export repeats a boundary day.
+* ``disaster_areas``: one row per declared disaster and area entry (``pref`` or ``pref/city``).
+* ``agreement_fields``: one row per agreement and covered field.
+
+Bad rows in a dataset's events are an input error naming the file, row and field (nothing is
+written); legacy logs go through a mapping (:mod:`gridwall.monitor._mapping`) which rejects
+rows into a rejects file instead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gridwall.dataset import EVENTS, TABLES, Column, Table, find_table_file
+from gridwall.errors import InputError, Location
+
+#: DuckDB type per dataset column type.
+_SQL_TYPE = {
+    "str": "VARCHAR",
+    "date": "DATE",
+    "ts": "TIMESTAMP",
+    "int": "BIGINT",
+    "float": "DOUBLE",
+    "list": "VARCHAR[]",
+}
+EVENT_FILE_SUFFIXES = (".parquet", ".csv", ".jsonl")
+
+
+def q(s: str) -> str:
+    """A SQL string literal."""
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _qi(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _cast(col: Column, ref: str, *, source: str) -> str:
+    """SQL turning raw column ``ref`` (text for CSV/JSON, native for Parquet) into its type."""
+    if col.type == "list":
+        if source == "csv":
+            return (
+                f"CASE WHEN {ref} IS NULL THEN []::VARCHAR[] "
+                f"ELSE list_filter(string_split({ref}, ';'), lambda x: x <> '') END"
+            )
+        return f"coalesce(CAST({ref} AS VARCHAR[]), []::VARCHAR[])"
+    if col.type == "ts":
+        # RFC 3339 with an offset → UTC wall time. A time without an offset is rejected below.
+        return f"(TRY_CAST(CAST({ref} AS VARCHAR) AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
+    if col.type == "str":
+        return f"NULLIF(CAST({ref} AS VARCHAR), '')"
+    return f"TRY_CAST(NULLIF(CAST({ref} AS VARCHAR), '') AS {_SQL_TYPE[col.type]})"
+
+
+def _problems(col: Column, raw: str, typed: str, *, source: str) -> list[tuple[str, str]]:
+    """(condition, message) pairs: SQL conditions that make a row bad for this column."""
+    out: list[tuple[str, str]] = []
+    present = f"({raw} IS NOT NULL AND CAST({raw} AS VARCHAR) <> '')"
+    if col.required and col.type != "list":
+        out.append((f"NOT {present}", f"{col.name} is required"))
+    if col.type in ("date", "int", "float"):
+        out.append((f"{present} AND {typed} IS NULL", f"{col.name}: not a valid {col.type}"))
+    if col.type == "ts":
+        if source == "parquet":
+            out.append((f"{present} AND {typed} IS NULL", f"{col.name}: not a valid time"))
+        else:
+            out.append(
+                (
+                    f"{present} AND ({typed} IS NULL OR NOT regexp_matches("
+                    f"CAST({raw} AS VARCHAR), '(Z|z|[+-][0-9][0-9]:?[0-9][0-9])$'))",
+                    f"{col.name}: not an RFC 3339 time with an offset",
+                )
+            )
+    if col.choices:
+        choices = ", ".join(q(c) for c in col.choices)
+        out.append(
+            (
+                f"{present} AND CAST({raw} AS VARCHAR) NOT IN ({choices})",
+                f"{col.name}: must be one of {', '.join(col.choices)}",
+            )
+        )
+    return out
+
+
+def _reader(path: Path, table: Table, present: list[str]) -> str:
+    """A DuckDB table function reading ``path`` with every known column as text (CSV/JSON)."""
+    p = q(str(path))
+    if path.suffix == ".parquet":
+        return f"read_parquet({p})"
+    if path.suffix == ".csv":
+        cols = ", ".join(f"{q(c)}: 'VARCHAR'" for c in present)
+        return (
+            f"read_csv({p}, header=true, auto_detect=false, delim=',', quote='\"', "
+            f"escape='\"', columns={{{cols}}}, strict_mode=true)"
+        )
+    if path.suffix == ".jsonl":
+        types = {c.name: ("VARCHAR[]" if c.type == "list" else "VARCHAR") for c in table.columns}
+        cols = ", ".join(f"{q(c)}: {q(types.get(c, 'VARCHAR'))}" for c in present)
+        return f"read_json({p}, format='newline_delimited', columns={{{cols}}})"
+    raise InputError(f"unsupported file type {path.suffix!r}", Location(path.name))
+
+
+def _header(con: Any, path: Path) -> list[str]:
+    """Column names of a table file, without reading its rows."""
+    p = q(str(path))
+    if path.suffix == ".parquet":
+        rows = con.execute(
+            f"SELECT name FROM parquet_schema({p}) WHERE name <> 'schema'"
+        ).fetchall()
+        # nested list elements appear as extra rows ('element', 'list'); keep top-level only
+        top = con.execute(f"DESCRIBE SELECT * FROM read_parquet({p})").fetchall()
+        del rows
+        return [r[0] for r in top]
+    if path.suffix == ".csv":
+        with path.open(encoding="utf-8", newline="") as f:
+            import csv
+
+            first = next(csv.reader(f), None)
+        if first is None:
+            raise InputError("empty file (no header row)", Location(path.name, 1))
+        return [c.strip() for c in first]
+    # JSON Lines: the union of keys is what DuckDB would infer; we only need the known ones.
+    return [c.name for c in TABLES["events"].columns]
+
+
+@dataclass(frozen=True)
+class TableSource:
+    """A table file and the SQL selecting its typed, validated columns."""
+
+    path: Path
+    table: Table
+    select_sql: str  # typed columns + "_problem" (NULL when the row is good)
+
+
+def table_source(con: Any, path: Path, table: Table) -> TableSource:
+    """Typed SQL over one table file. Missing required columns raise at once."""
+    header = _header(con, path)
+    missing = [c.name for c in table.columns if c.required and c.name not in header]
+    if missing:
+        raise InputError(
+            f"missing column(s) {', '.join(missing)} for table {table.name}",
+            Location(path.name, 1),
+        )
+    source = path.suffix.lstrip(".")
+    known = [c.name for c in table.columns if c.name in header]
+    reader = _reader(path, table, header if source == "csv" else known)
+    selects: list[str] = []
+    problems: list[tuple[str, str]] = []
+    for col in table.columns:
+        if col.name in header:
+            raw = f"r.{_qi(col.name)}"
+            typed = _cast(col, raw, source=source)
+            problems += _problems(col, raw, typed, source=source)
+        else:
+            typed = "[]::VARCHAR[]" if col.type == "list" else f"NULL::{_SQL_TYPE[col.type]}"
+        selects.append(f"{typed} AS {_qi(col.name)}")
+    if problems:
+        case = " ".join(f"WHEN {cond} THEN {q(msg)}" for cond, msg in problems)
+        selects.append(f"CASE {case} ELSE NULL END AS _problem")
+    else:
+        selects.append("NULL::VARCHAR AS _problem")
+    sql = f"SELECT {', '.join(selects)} FROM {reader} r"
+    return TableSource(path, table, sql)
+
+
+def check_source(con: Any, src: TableSource, limit: int = 5) -> None:
+    """Raise an :class:`InputError` naming file, row and field for the first bad rows."""
+    bad = con.execute(
+        f"SELECT count(*) FROM ({src.select_sql}) WHERE _problem IS NOT NULL"
+    ).fetchone()[0]
+    if not bad:
+        return
+    # Locate them: row numbers in file order (header = line 1 for CSV).
+    offset = 1 if src.path.suffix == ".csv" else 0
+    rows = con.execute(
+        f"SELECT n, _problem FROM (SELECT row_number() OVER () + {offset} AS n, _problem "
+        f"FROM ({src.select_sql})) WHERE _problem IS NOT NULL ORDER BY n LIMIT {limit}"
+    ).fetchall()
+    n, msg = rows[0]
+    field = msg.split(":")[0].split(" ")[0]
+    more = f" ({bad} bad row(s) in all)" if bad > 1 else ""
+    raise InputError(msg + more, Location(src.path.name, int(n), field))
+
+
+def event_files(directory: Path) -> list[Path]:
+    """The events of a dataset: ``events.{parquet,csv,jsonl}`` and/or ``events/*`` parts."""
+    out: list[Path] = []
+    single = find_table_file(directory, EVENTS)
+    if single is not None:
+        out.append(single)
+    parts = directory / "events"
+    if parts.is_dir():
+        out += sorted(p for p in parts.iterdir() if p.suffix in EVENT_FILE_SUFFIXES)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Reference tables, normalised
+
+#: SQL for each normalised reference relation, given ``{name}`` = the typed source relation.
+_NORMALISE = {
+    # persons: one row per assignment, half-open over JST dates. A later assignment of the
+    # same person cuts the earlier one short, so a transfer never yields two orgs at once.
+    "persons": """
+        SELECT person_id, name, org, department, role, valid_from,
+               least(coalesce(valid_to + 1, DATE '9999-12-31'),
+                     coalesce(lead(valid_from) OVER (PARTITION BY person_id
+                              ORDER BY valid_from, coalesce(valid_to, DATE '9999-12-31')),
+                              DATE '9999-12-31')) AS valid_until
+        FROM {persons}""",
+    "contracts": """
+        SELECT supply_point_id, retailer_code, kind, start_date,
+               least(coalesce(end_date + 1, DATE '9999-12-31'),
+                     coalesce(lead(start_date) OVER (PARTITION BY supply_point_id
+                              ORDER BY start_date, coalesce(end_date, DATE '9999-12-31')),
+                              DATE '9999-12-31')) AS valid_until
+        FROM {supply_contracts}""",
+    "devices": """
+        SELECT device_id, owner_org, kind, location,
+               coalesce(valid_from, DATE '0001-01-01') AS valid_from,
+               coalesce(valid_to + 1, DATE '9999-12-31') AS valid_until
+        FROM {devices}""",
+    "accounts": """
+        SELECT account_id, any_value(system) AS system,
+               any_value(holder_person_id) AS holder_person_id,
+               any_value(kind) AS kind, any_value(org) AS org,
+               min(created_at) AS created_at, max(revoked_at) AS revoked_at
+        FROM {accounts} GROUP BY account_id""",
+    "switching": "SELECT * FROM {switching}",
+    "supply_points": "SELECT supply_point_id, pref, city FROM {supply_points}",
+    "fit_contracts": "SELECT * FROM {fit_contracts}",
+    "retailers": "SELECT * FROM {retailers}",
+    "disaster_areas": """
+        SELECT disaster_id, start_at, end_at,
+               split_part(a, '/', 1) AS pref, NULLIF(split_part(a, '/', 2), '') AS city
+        FROM (SELECT disaster_id, start_at, end_at, unnest(area) AS a FROM {disasters})""",
+    "agreements": """
+        SELECT agreement_id, counterparty_org, purpose, valid_from,
+               coalesce(valid_to + 1, DATE '9999-12-31') AS valid_until,
+               len(area) = 0 AS whole_area
+        FROM {agreements}""",
+    "agreement_fields": """
+        SELECT agreement_id, unnest(fields) AS field FROM {agreements}""",
+    "agreement_areas": """
+        SELECT agreement_id, split_part(a, '/', 1) AS pref,
+               NULLIF(split_part(a, '/', 2), '') AS city
+        FROM (SELECT agreement_id, unnest(area) AS a FROM {agreements})""",
+}
+REFERENCE_NAMES = tuple(_NORMALISE)
+
+
+def register_reference(con: Any, directory: Path, *, check: bool = True) -> None:
+    """Create views ``ref_<name>`` for the normalised reference tables of a dataset folder.
+
+    A table the dataset does not have is an empty relation (a dataset without disasters is a
+    normal dataset). Reference tables are small next to events and are materialised.
+    """
+    from gridwall.dataset import REFERENCE_TABLES
+
+    for table in REFERENCE_TABLES:
+        path = find_table_file(directory, table)
+        name = f"src_{table.name}"
+        if path is None:
+            cols = ", ".join(
+                f"{'[]::VARCHAR[]' if c.type == 'list' else f'NULL::{_SQL_TYPE[c.type]}'} "
+                f"AS {_qi(c.name)}"
+                for c in table.columns
+            )
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {cols} LIMIT 0")
+            continue
+        src = table_source(con, path, table)
+        if check:
+            check_source(con, src)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {src.select_sql}")
+    fmt = {t.name: f"src_{t.name}" for t in REFERENCE_TABLES}
+    for ref, sql in _NORMALISE.items():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE ref_{ref} AS {sql.format(**fmt)}")
+
+
+EVENT_COLUMNS = tuple(c.name for c in EVENTS.columns)
+
+
+def events_sql(con: Any, files: list[Path], *, check: bool = True) -> str:
+    """SQL for the typed union of event files (a streaming relation, never materialised)."""
+    parts = []
+    for path in files:
+        src = table_source(con, path, EVENTS)
+        if check:
+            check_source(con, src)
+        cols = ", ".join(_qi(c) for c in EVENT_COLUMNS)
+        parts.append(f"SELECT {cols} FROM ({src.select_sql})")
+    if not parts:
+        cols = ", ".join(
+            f"{'[]::VARCHAR[]' if c.type == 'list' else f'NULL::{_SQL_TYPE[c.type]}'} "
+            f"AS {_qi(c.name)}"
+            for c in EVENTS.columns
+        )
+        return f"SELECT {cols} LIMIT 0"
+    return " UNION ALL ".join(parts)

@@ -1,0 +1,348 @@
+"""``gridwall monitor scan``: full or incremental (with a state file) over a dataset folder.
+
+The state file (``--state FILE``) is a DuckDB database holding what later scans need and no
+more (the *open days* are the last JST day seen; everything before it is *closed*):
+
+* ``files``    — every event file read, its size, mtime and the rows taken from it;
+* ``hits``     — candidate rows of every rule (all days; small: flagged rows only);
+* ``daily``    — per account and JST day: events, off-hours events, peer group;
+* ``screens``  — per account and screen: the first day it was used and the peer group then;
+* ``anomaly``  — evidence of baseline rules for closed days (they are decided once);
+* ``tail``     — the raw events of the open days, re-read with the next arrivals so a day
+  split across two scans is analysed whole;
+* ``meta``     — the open day, the rules' fingerprint and the dataset path.
+
+A scan reads only new files and the rows appended to known CSV/JSON Lines files. Events dated
+before the open day are refused (a closed day would change), as are shrunk or rewritten files
+and a changed rule set: those need a full scan (a fresh state file).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from gridwall.errors import UsageError
+from gridwall.monitor import _input
+from gridwall.monitor._scan import (
+    EVIDENCE_COLUMNS,
+    Progress,
+    build_alerts,
+    daily_of,
+    enrich,
+    first_screens,
+    flag_column,
+    flagged_rows,
+    open_engine,
+    progress,
+    rules_fingerprint,
+    screen_days_of,
+)
+
+STATE_VERSION = "1"
+
+
+@dataclass
+class ScanResult:
+    alerts: list[dict[str, Any]]
+    events_read: int | None = None
+    open_from: date | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _FileState:
+    size: int
+    mtime_ns: int
+    rows: int
+
+
+def _connect(memory_limit: str | None = None) -> Any:
+    import duckdb
+
+    duck = duckdb.connect()
+    duck.execute("SET TimeZone='UTC'")
+    if memory_limit:
+        duck.execute(f"SET memory_limit='{memory_limit}'")
+    return duck
+
+
+def scan(
+    directory: Path,
+    *,
+    engine: str = "duckdb",
+    state: Path | None = None,
+    say: Progress = progress,
+    memory_limit: str | None = None,
+) -> ScanResult:
+    """Analyse a dataset folder's events against its reference tables; return the alerts."""
+    from gridwall.monitor.rules import RULES, BaselineRule, Baselines, Reference, Rule
+
+    if not directory.is_dir():
+        raise UsageError(f"DIR: not a folder: {directory}")
+    duck = _connect(memory_limit)
+    say(f"reading reference tables of {directory}")
+    _input.register_reference(duck, directory)
+    files = _input.event_files(directory)
+    if not files and state is None:
+        raise UsageError(
+            f"DIR: no events file (events.csv/.jsonl/.parquet or events/) in {directory}"
+        )
+    fingerprint = rules_fingerprint()
+
+    # --- which events are new ------------------------------------------------------------
+    known: dict[str, _FileState] = {}
+    open_from = date(1, 1, 1)
+    if state is not None and state.exists():
+        duck.execute(f"ATTACH {_input.q(str(state))} AS st (READ_ONLY)")
+        meta = dict(duck.execute("SELECT key, value FROM st.meta").fetchall())
+        if meta.get("version") != STATE_VERSION or meta.get("rules") != fingerprint:
+            raise UsageError(
+                f"--state {state}: written by another rule set or version; "
+                "run a full scan with a fresh state file"
+            )
+        open_from = date.fromisoformat(meta["open_from"])
+        for path, size, mtime_ns, rows in duck.execute(
+            "SELECT path, size, mtime_ns, rows FROM st.files"
+        ).fetchall():
+            known[path] = _FileState(size, mtime_ns, rows)
+    has_state = bool(known) or (state is not None and state.exists())
+
+    parts: list[str] = []
+    taken: dict[str, tuple[Path, int]] = {}  # path -> (file, rows already taken)
+    for f in files:
+        st = os.stat(f)
+        key = str(f.resolve())
+        prev = known.get(key)
+        if prev and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
+            continue
+        if prev and (st.st_size < prev.size or f.suffix == ".parquet"):
+            raise UsageError(
+                f"--state: {f.name} was rewritten since the last scan (it may only grow); "
+                "run a full scan with a fresh state file"
+            )
+        src_sql = _input.events_sql(duck, [f])
+        offset = prev.rows if prev else 0
+        parts.append(f"SELECT * FROM ({src_sql}) OFFSET {offset}" if offset else src_sql)
+        taken[key] = (f, offset)
+    new_sql = " UNION ALL ".join(parts) if parts else _input.events_sql(duck, [])
+
+    jst_day = "CAST(ts + INTERVAL 9 HOUR AS DATE)"
+    if has_state:
+        duck.execute(f"CREATE TEMP TABLE new_raw AS {new_sql}")
+        late = duck.execute(f"SELECT min({jst_day}) FROM new_raw").fetchone()[0]
+        if late is not None and late < open_from:
+            raise UsageError(
+                f"--state: new events dated {late} arrived after that day was closed by an "
+                f"earlier scan (open from {open_from}); run a full scan with a fresh state file"
+            )
+        work_sql = "SELECT * FROM st.tail UNION ALL SELECT * FROM new_raw"
+    elif state is not None:
+        duck.execute(f"CREATE TEMP TABLE new_raw AS {new_sql}")
+        work_sql = "SELECT * FROM new_raw"
+    else:
+        work_sql = new_sql
+
+    rules = RULES
+    row_rules = tuple(r for r in rules if isinstance(r, Rule))
+    base_rules = tuple(r for r in rules if isinstance(r, BaselineRule))
+    flag_cols = [flag_column(r.id) for r in row_rules]
+
+    with open_engine(engine, duck) as eng:
+        import ibis
+
+        say(f"enriching events on {eng.name}")
+        ref_sql = {n: f"SELECT * FROM ref_{n}" for n in _input.REFERENCE_NAMES}
+        ref_sql["switching"] = (
+            "SELECT *, CAST(epoch(applied_at) AS BIGINT) AS applied_s FROM ref_switching"
+        )
+        ref_sql["disaster_areas"] = (
+            "SELECT disaster_id, pref, city, CAST(epoch(start_at) AS BIGINT) AS start_s, "
+            "CAST(epoch(end_at) AS BIGINT) AS end_s FROM ref_disaster_areas"
+        )
+        t = {n: eng.provide(f"r_{n}", s, materialize=False) for n, s in ref_sql.items()}
+        work_raw = eng.provide("work_raw", work_sql)
+        en = enrich(work_raw, t["accounts"], t["persons"], t["devices"], t["contracts"])
+        hits_new = flagged_rows(en.rows, rules)
+        daily_new = daily_of(en.work)
+        sdays_new = screen_days_of(en.work)
+
+        if has_state:
+            closed = f"day < DATE '{open_from.isoformat()}'"
+            old_hits = eng.provide("st_hits", f"SELECT * FROM st.hits WHERE {closed}")
+            old_daily = eng.provide("st_daily", f"SELECT * FROM st.daily WHERE {closed}")
+            old_sdays = eng.provide(
+                "st_screens",
+                "SELECT account_id, screen, first_day AS day, peer FROM st.screens",
+            )
+            old_anom = eng.provide("st_anomaly", f"SELECT * FROM st.anomaly WHERE {closed}")
+            hits_all = old_hits.union(_like(hits_new, old_hits))
+            daily_all = old_daily.union(_like(daily_new, old_daily))
+            sdays_all = old_sdays.union(_like(sdays_new, old_sdays))
+        else:
+            hits_all, daily_all, sdays_all, old_anom = hits_new, daily_new, sdays_new, None
+
+        hits_all = eng.cache(hits_all)
+        daily_all = eng.cache(daily_all)
+        screens_all = eng.cache(first_screens(sdays_all))
+        say("running rules")
+        ref = Reference(
+            switching=t["switching"],
+            contracts=t["contracts"],
+            supply_points=t["supply_points"],
+            disaster_areas=t["disaster_areas"],
+            agreements=t["agreements"],
+            agreement_fields=t["agreement_fields"],
+            agreement_areas=t["agreement_areas"],
+        )
+        pieces = []
+        for rule, col in zip(row_rules, flag_cols, strict=True):
+            rows = hits_all.filter(hits_all[col])
+            if rule.confirm is not None:
+                rows = rule.confirm(rows, ref)
+            pieces.append(
+                rows.select(
+                    rule=ibis.literal(rule.id),
+                    event_id=rows.event_id,
+                    account_id=rows.account_id,
+                    person_id=rows.person_id,
+                    org=rows.org,
+                    ts=rows.ts,
+                    supply_point_id=rows.supply_point_id,
+                )
+            )
+        b = Baselines(
+            daily=daily_all, screens=screens_all, work=en.work, open_from=ibis.date(open_from)
+        )
+        anom_pieces = []
+        for brule in base_rules:
+            ev = brule.detect(b)
+            anom_pieces.append(
+                ev.select(
+                    rule=ibis.literal(brule.id),
+                    event_id=ev.event_id,
+                    account_id=ev.account_id,
+                    person_id=ev.person_id,
+                    org=ev.org,
+                    ts=ev.ts,
+                    supply_point_id=ibis.null("string"),
+                    day=ev.day,
+                )
+            )
+        anomaly_new = eng.cache(ibis.union(*anom_pieces)) if anom_pieces else None
+        if anomaly_new is not None:
+            pieces.append(anomaly_new.select(*EVIDENCE_COLUMNS))
+        if old_anom is not None:
+            pieces.append(old_anom.select(*EVIDENCE_COLUMNS))
+        evidence = ibis.union(*pieces, distinct=True).to_pyarrow().to_pylist()
+        say(f"{len(evidence)} evidence rows")
+        alerts = build_alerts(evidence, rules)
+
+        if state is not None:
+            say(f"saving state to {state}")
+            _save_state(
+                duck,
+                state,
+                has_state=has_state,
+                fingerprint=fingerprint,
+                hits=hits_all.to_pyarrow(),
+                daily=daily_all.to_pyarrow(),
+                screens=screens_all.to_pyarrow(),
+                anomaly=anomaly_new.to_pyarrow() if anomaly_new is not None else None,
+                taken=taken,
+            )
+    duck.close()
+    return ScanResult(alerts=alerts, open_from=open_from)
+
+
+def _like(new: Any, old: Any) -> Any:
+    """``new`` with ``old``'s columns and types (for a union with rows from the state)."""
+    return new.select(*old.columns).cast(old.schema())
+
+
+def _save_state(
+    duck: Any,
+    state: Path,
+    *,
+    has_state: bool,
+    fingerprint: str,
+    hits: Any,
+    daily: Any,
+    screens: Any,
+    anomaly: Any,
+    taken: dict[str, tuple[Path, int]],
+) -> None:
+    """Write the new state next to the old one, then swap it in (never half-written)."""
+    jst_day = "CAST(ts + INTERVAL 9 HOUR AS DATE)"
+    tmp = state.with_name(state.name + ".tmp")
+    if tmp.exists():
+        tmp.unlink()
+    duck.register("arrow_hits", hits)
+    duck.register("arrow_daily", daily)
+    duck.register("arrow_screens", screens)
+    work = (
+        "SELECT * FROM st.tail UNION ALL SELECT * FROM new_raw"
+        if has_state
+        else ("SELECT * FROM new_raw")
+    )
+    duck.execute(f"CREATE TEMP TABLE work_all AS {work}")
+    last = duck.execute(f"SELECT max({jst_day}) FROM work_all").fetchone()[0]
+    if last is None and has_state:
+        last = date.fromisoformat(
+            duck.execute("SELECT value FROM st.meta WHERE key='open_from'").fetchone()[0]
+        )
+    open_from = last or date(1, 1, 1)
+    duck.execute(f"ATTACH {_input.q(str(tmp))} AS nst")
+    duck.execute("CREATE TABLE nst.meta (key VARCHAR, value VARCHAR)")
+    meta = {"version": STATE_VERSION, "rules": fingerprint, "open_from": open_from.isoformat()}
+    duck.executemany("INSERT INTO nst.meta VALUES (?, ?)", list(meta.items()))
+    duck.execute("CREATE TABLE nst.hits AS SELECT * FROM arrow_hits")
+    duck.execute("CREATE TABLE nst.daily AS SELECT * FROM arrow_daily")
+    duck.execute("CREATE TABLE nst.screens AS SELECT * FROM arrow_screens")
+    cond = f"day < DATE '{open_from.isoformat()}'"
+    if anomaly is not None:
+        duck.register("arrow_anomaly", anomaly)
+        old = (
+            f"SELECT {', '.join(EVIDENCE_COLUMNS)}, day FROM st.anomaly UNION ALL "
+            if (has_state)
+            else ""
+        )
+        duck.execute(
+            f"CREATE TABLE nst.anomaly AS SELECT DISTINCT * FROM ({old}"
+            f"SELECT {', '.join(EVIDENCE_COLUMNS)}, day FROM arrow_anomaly) WHERE {cond}"
+        )
+    duck.execute(
+        f"CREATE TABLE nst.tail AS SELECT * FROM work_all WHERE {jst_day} >= "
+        f"DATE '{open_from.isoformat()}'"
+    )
+    duck.execute("CREATE TABLE nst.files (path VARCHAR, size BIGINT, mtime_ns BIGINT, rows BIGINT)")
+    rows: list[tuple[str, int, int, int]] = []
+    if has_state:
+        rows = [
+            (str(r[0]), int(r[1]), int(r[2]), int(r[3]))
+            for r in duck.execute("SELECT path, size, mtime_ns, rows FROM st.files").fetchall()
+            if r[0] not in taken
+        ]
+    for key, (f, offset) in taken.items():
+        st = os.stat(f)
+        n = duck.execute(f"SELECT count(*) FROM ({_input.events_sql(duck, [f], check=False)})")
+        rows.append((key, st.st_size, st.st_mtime_ns, int(n.fetchone()[0])))
+        del offset
+    duck.executemany("INSERT INTO nst.files VALUES (?, ?, ?, ?)", rows)
+    duck.execute("DETACH nst")
+    if has_state:
+        duck.execute("DETACH st")
+    os.replace(tmp, state)
+
+
+def write_alerts(alerts: list[dict[str, Any]], out: Path) -> None:
+    """Write ``alerts.jsonl`` atomically (a temp file renamed into place)."""
+    tmp = out.with_name(out.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for a in alerts:
+            f.write(json.dumps(a, ensure_ascii=False, sort_keys=False) + "\n")
+    os.replace(tmp, out)

@@ -1,0 +1,317 @@
+"""The scan: enrich events once, run every rule on it, group evidence into alerts.
+
+One pass over the events of the *open days* produces every rule's candidate rows (the rules'
+``flag`` expressions are evaluated side by side over one enriched relation: a shared scan) and
+the per-account daily aggregates the baselines need. Everything after that works on those small
+tables. With a state file (:mod:`gridwall.monitor._state`) a scan reads only the events that
+arrived since the previous scan; days before the last day already seen are *closed*: their
+candidate rows and aggregates come from the state, so a periodic scan and a full scan give the
+same alerts (as long as events do not arrive for a closed day — that is refused).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from gridwall.errors import UsageError
+
+JST = timezone(timedelta(hours=9))
+EVIDENCE_COLUMNS = ("rule", "event_id", "account_id", "person_id", "org", "ts", "supply_point_id")
+CLOSED_BEFORE_NOTHING = date(1, 1, 1)
+
+
+def flag_column(rule_id: str) -> str:
+    return "f_" + re.sub(r"[^0-9A-Za-z]+", "_", rule_id).strip("_").lower()
+
+
+def rules_fingerprint() -> str:
+    """Changes whenever a rule's id or any rule module's source changes."""
+    import inspect
+
+    from gridwall.monitor import rules as pkg
+
+    h = hashlib.sha256()
+    for rule in pkg.RULES:
+        h.update(rule.id.encode())
+    for mod in sorted(Path(str(Path(inspect.getfile(pkg)).parent)).glob("*.py")):
+        h.update(mod.read_bytes())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------
+# Engines
+
+
+class Engine:
+    """Where the rules run. ``provide`` turns a DuckDB-side relation into an engine table."""
+
+    name = "duckdb"
+
+    def __init__(self, duck: Any) -> None:
+        import ibis
+
+        self.duck = duck
+        self.con = ibis.duckdb.from_connection(duck)
+        self._cached: list[Any] = []
+
+    def provide(self, name: str, sql: str, *, materialize: bool = False) -> Any:
+        kind = "TABLE" if materialize else "VIEW"
+        self.duck.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}")
+        return self.con.table(name)
+
+    def cache(self, expr: Any) -> Any:
+        """Materialise an intermediate result (a temporary table)."""
+        name = f"gw_tmp_{len(self._cached)}"
+        self.duck.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {self.con.compile(expr)}")
+        self._cached.append(name)
+        return self.con.table(name)
+
+    def close(self) -> None:
+        for name in self._cached:
+            self.duck.execute(f"DROP TABLE IF EXISTS {name}")
+        self._cached.clear()
+
+
+class SparkEngine(Engine):
+    """PySpark in local mode; inputs are handed over as Parquet written by DuckDB."""
+
+    name = "spark"
+
+    def __init__(self, duck: Any) -> None:
+        import ibis
+        from pyspark.sql import SparkSession
+
+        self.duck = duck
+        self._cached = []
+        self._tmp = tempfile.TemporaryDirectory(prefix="gridwall-spark-")
+        self.session = (
+            SparkSession.builder.master("local[2]")
+            .appName("gridwall-monitor")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.enabled", "false")
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.driver.memory", "2g")
+            .config("spark.sql.warehouse.dir", str(Path(self._tmp.name) / "warehouse"))
+            .getOrCreate()
+        )
+        self.session.sparkContext.setLogLevel("ERROR")
+        self.con = ibis.pyspark.connect(self.session)
+
+    def provide(self, name: str, sql: str, *, materialize: bool = False) -> Any:
+        path = Path(self._tmp.name) / f"{name}.parquet"
+        self.duck.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet)")
+        return self.con.read_parquet(str(path), table_name=name)
+
+    def cache(self, expr: Any) -> Any:
+        out = expr.cache()
+        self._cached.append(out)
+        return out
+
+    def close(self) -> None:
+        for t in self._cached:
+            t.release()
+        self._cached.clear()
+        self._tmp.cleanup()
+
+
+@contextmanager
+def open_engine(name: str, duck: Any) -> Iterator[Engine]:
+    if name == "duckdb":
+        eng: Engine = Engine(duck)
+    elif name == "spark":
+        try:
+            eng = SparkEngine(duck)
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise UsageError(f"--engine spark: PySpark is not installed ({e})") from None
+    else:
+        raise UsageError(f"--engine: unknown engine {name!r} (duckdb or spark)")
+    try:
+        yield eng
+    finally:
+        eng.close()
+
+
+# ---------------------------------------------------------------------------
+# Enrichment (shared by every rule)
+
+
+@dataclass
+class Enriched:
+    work: Any  # one row per event of the open days, with principal / terminal context
+    rows: Any  # one row per (event, supply point touched), with the point's retailer of record
+
+
+def enrich(ev: Any, accounts: Any, persons: Any, devices: Any, contracts: Any) -> Enriched:
+    """Join each event with the reference state valid at its time (time-aware joins)."""
+    import ibis
+
+    jst = ev.ts + ibis.interval(hours=9)
+    e = ev.mutate(
+        ts_s=ev.ts.epoch_seconds().cast("int64"),
+        day=jst.date(),
+        hour=jst.hour().cast("int64"),
+        n_points=ev.supply_point_ids.length().cast("int64"),
+    )
+    a = accounts.select(
+        _aid=accounts.account_id,
+        a_kind=accounts.kind,
+        a_org=accounts.org,
+        a_holder=accounts.holder_person_id,
+        a_revoked_s=accounts.revoked_at.epoch_seconds().cast("int64"),
+    )
+    e = e.left_join(a, e.account_id == a._aid).select(
+        *e.columns, "a_kind", "a_org", "a_holder", "a_revoked_s"
+    )
+    p = persons.select(
+        _pid=persons.person_id,
+        p_org=persons.org,
+        p_role=persons.role,
+        _pf=persons.valid_from,
+        _pu=persons.valid_until,
+    )
+    e = e.left_join(p, [e.a_holder == p._pid, p._pf <= e.day, e.day < p._pu]).select(
+        *e.columns, "p_org", "p_role"
+    )
+    d = devices.select(
+        _did=devices.device_id,
+        d_owner=devices.owner_org,
+        d_kind=devices.kind,
+        _df=devices.valid_from,
+        _du=devices.valid_until,
+    )
+    e = e.left_join(d, [e.device_id == d._did, d._df <= e.day, e.day < d._du]).select(
+        *e.columns, "d_owner", "d_kind"
+    )
+    org = ibis.coalesce(e.p_org, e.a_org)
+    p_kind = ibis.cases(
+        (org.startswith("retail:"), "retail"),
+        (org.startswith("contractor:"), "contractor"),
+        else_=org,
+    )
+    e = e.mutate(
+        person_id=e.a_holder,
+        org=org,
+        p_kind=p_kind,
+        p_retailer=ibis.ifelse(org.startswith("retail:"), org.substr(7), ibis.null("string")),
+        peer=p_kind.fill_null("?") + "/" + ibis.coalesce(e.p_role, e.a_kind, ibis.literal("?")),
+        off_hours=(e.hour < 7) | (e.hour >= 22),
+    )
+    x = e.unnest("supply_point_ids", keep_empty=True).rename(supply_point_id="supply_point_ids")
+    c = contracts.select(
+        _csp=contracts.supply_point_id,
+        rec_retailer=contracts.retailer_code,
+        rec_kind=contracts.kind,
+        _cf=contracts.start_date,
+        _cu=contracts.valid_until,
+    )
+    x = x.left_join(c, [x.supply_point_id == c._csp, c._cf <= x.day, x.day < c._cu]).select(
+        *x.columns, "rec_retailer", "rec_kind"
+    )
+    x = x.mutate(row_key=x.event_id + "|" + x.supply_point_id.fill_null(""))
+    return Enriched(work=e, rows=x)
+
+
+def flagged_rows(rows: Any, rules: tuple[Any, ...]) -> Any:
+    """Evaluate every rule's flag side by side; keep rows with any flag set."""
+    from gridwall.monitor.rules import HIT_COLUMNS, Rule
+
+    flags = {flag_column(r.id): r.flag(rows) for r in rules if isinstance(r, Rule)}
+    x = rows.mutate(**flags)
+    anyf = None
+    for name in flags:
+        col = x[name].fill_null(False)
+        anyf = col if anyf is None else anyf | col
+    x = x.filter(anyf)
+    return x.select(*HIT_COLUMNS, *[x[n].fill_null(False).name(n) for n in flags])
+
+
+def daily_of(work: Any) -> Any:
+    return work.group_by(["account_id", "day"]).aggregate(
+        peer=work.peer.max(),
+        n=work.count().cast("int64"),
+        n_off=work.off_hours.cast("int64").sum().cast("int64"),
+    )
+
+
+def screen_days_of(work: Any) -> Any:
+    w = work.filter(work.screen.notnull())
+    return w.group_by(["account_id", "screen", "day"]).aggregate(peer=w.peer.max())
+
+
+def first_screens(screen_days: Any) -> Any:
+    """(account, screen) → first day used and the peer group it was used in then."""
+    s = screen_days
+    first = s.group_by(["account_id", "screen"]).aggregate(first_day=s.day.min())
+    j = s.join(first, ["account_id", "screen"])
+    j = j.filter(j.day == j.first_day)
+    return j.group_by(["account_id", "screen", "first_day"]).aggregate(peer=j.peer.max())
+
+
+# ---------------------------------------------------------------------------
+# Alerts
+
+
+def _utc(ts: datetime) -> datetime:
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
+
+
+def build_alerts(evidence: list[dict[str, Any]], rules: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """One alert per rule and account: every event it rests on, sorted; deterministic ids."""
+    by_id = {r.id: r for r in rules}
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in evidence:
+        groups.setdefault((row["rule"], row["account_id"]), []).append(row)
+    alerts = []
+    for (rule_id, account), rows in groups.items():
+        rule = by_id[rule_id]
+        rows.sort(key=lambda r: (_utc(r["ts"]), r["event_id"]))
+        first, last = _utc(rows[0]["ts"]).astimezone(JST), _utc(rows[-1]["ts"]).astimezone(JST)
+        event_ids = sorted({r["event_id"] for r in rows})
+        points = sorted({r["supply_point_id"] for r in rows if r["supply_point_id"]})
+        persons = [r["person_id"] for r in rows if r["person_id"]]
+        orgs = [r["org"] for r in rows if r["org"]]
+        n = len(event_ids)
+        span = f"{first:%Y-%m-%d %H:%M}〜{last:%Y-%m-%d %H:%M} JST"
+        span_en = f"{first:%Y-%m-%d %H:%M}–{last:%Y-%m-%d %H:%M} JST"
+        summary = (
+            f"{rule.description_ja}（ID {account}、{n}件、地点{len(points)}件、{span}） / "
+            f"{rule.description_en} (account {account}, {n} events, {len(points)} points, "
+            f"{span_en})"
+        )
+        alerts.append(
+            {
+                "alert_id": "AL-"
+                + hashlib.sha256(f"{rule_id}|{account}".encode()).hexdigest()[:16],
+                "rule": rule_id,
+                "incident_type": rule.incident_type,
+                "severity": rule.severity,
+                "account_id": account,
+                "person_id": persons[-1] if persons else None,
+                "org": orgs[-1] if orgs else None,
+                "first_ts": first.isoformat(),
+                "last_ts": last.isoformat(),
+                "event_ids": event_ids,
+                "supply_point_ids": points,
+                "summary": summary,
+            }
+        )
+    alerts.sort(key=lambda a: (-a["severity"], a["incident_type"], a["rule"], a["account_id"]))
+    return alerts
+
+
+def progress(msg: str) -> None:
+    print(f"monitor: {msg}", file=sys.stderr, flush=True)
+
+
+Progress = Callable[[str], None]

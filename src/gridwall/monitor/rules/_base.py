@@ -1,0 +1,211 @@
+"""What a monitoring rule is (監視ルール), and the shared vocabulary rules are written in.
+
+A rule is declarative and written once, as ibis expressions, so the same rule runs on DuckDB
+and on Spark:
+
+* :class:`Rule` — ``flag`` is a boolean ibis expression over one *enriched access row* (an
+  event joined with the reference state valid at its time, one row per supply point it
+  touched; columns in :data:`HIT_COLUMNS`). It may use window functions partitioned within one
+  account and one JST day. ``confirm`` (optional) narrows the flagged rows of all days using
+  reference tables that may still grow (switching applications, disasters, agreements); it
+  returns a subset of its input rows.
+* :class:`BaselineRule` — behavioural baselines (``ANOMALY``): ``detect`` reads the per-account
+  daily aggregates of every day so far and returns the evidence rows of the open days.
+
+Both kinds return *evidence rows*; the scan groups them into one alert per rule and account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import ibis
+import ibis.expr.types as ir
+
+#: Columns of an enriched access row (a "hit" once flagged).
+HIT_COLUMNS: tuple[str, ...] = (
+    "row_key",  # event_id|supply_point_id: unique per row
+    "event_id",
+    "ts",
+    "ts_s",
+    "day",
+    "hour",
+    "system",
+    "account_id",
+    "device_id",
+    "source_ip",
+    "session_id",
+    "action",
+    "screen",
+    "purpose",
+    "fields",
+    "query",
+    "result_count",
+    "recipient_org",
+    "decision",
+    "n_points",
+    "supply_point_id",
+    "a_kind",
+    "a_org",
+    "a_holder",
+    "a_revoked_s",  # the account (accounts.csv)
+    "person_id",
+    "p_org",
+    "p_role",  # the holder's HR assignment at that day
+    "org",
+    "p_kind",
+    "p_retailer",
+    "peer",  # effective organisation, its kind, retailer code
+    "d_owner",
+    "d_kind",  # the terminal
+    "rec_retailer",
+    "rec_kind",  # retailer of record of the point at that day
+)
+
+#: 非公開情報 that a retail principal must never receive for another retailer's point.
+#: (``address`` is left out: the equal-footing lookup returns it as the typed search key.)
+STRICT_NON_PUBLIC: tuple[str, ...] = (
+    "contract_name",
+    "phone",
+    "usage",
+    "retailer",
+    "switching_history",
+    "contract",
+    "lrs",
+    "fit",
+)
+DISASTER_FIELDS: tuple[str, ...] = ("contract_name", "address", "phone")
+DAY_S = 86400
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Normalised reference tables (see :mod:`gridwall.monitor._input`) as ibis tables."""
+
+    switching: ir.Table  # + applied_s (epoch seconds)
+    contracts: ir.Table  # supply_point_id, retailer_code, kind, start_date, valid_until
+    supply_points: ir.Table  # supply_point_id, pref, city
+    disaster_areas: ir.Table  # disaster_id, start_s, end_s, pref, city
+    agreements: ir.Table  # agreement_id, counterparty_org, purpose, valid_from, valid_until
+    agreement_fields: ir.Table  # agreement_id, field
+    agreement_areas: ir.Table  # agreement_id, pref, city
+
+
+@dataclass(frozen=True)
+class Baselines:
+    """What a baseline rule sees: aggregates of all days, events of the open days."""
+
+    daily: ir.Table  # account_id, day, peer, n, n_off  (every day so far)
+    screens: ir.Table  # account_id, screen, peer, first_day  (first use ever)
+    work: ir.Table  # enriched events (not exploded) of the open days
+    open_from: Any  # first open day (a date); rows before it were decided by earlier runs
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One detector: metadata for people, ``flag`` and ``confirm`` for the engines."""
+
+    id: str
+    incident_type: str
+    severity: int  # 1 (low) – 5 (critical)
+    description_ja: str
+    description_en: str
+    rationale: str
+    flag: Callable[[ir.Table], ir.BooleanValue]
+    confirm: Callable[[ir.Table, Reference], ir.Table] | None = None
+
+
+@dataclass(frozen=True)
+class BaselineRule:
+    """A behavioural-baseline detector (``ANOMALY``)."""
+
+    id: str
+    incident_type: str
+    severity: int
+    description_ja: str
+    description_en: str
+    rationale: str
+    detect: Callable[[Baselines], ir.Table]
+
+
+AnyRule = Rule | BaselineRule
+
+
+# ---------------------------------------------------------------------------
+# Vocabulary shared by rules
+
+
+def has_any(arr: ir.ArrayValue, names: tuple[str, ...]) -> ir.BooleanValue:
+    """The list column holds at least one of ``names``."""
+    out: ir.BooleanValue = ibis.literal(False)
+    for n in names:
+        out = out | arr.contains(n)
+    return out
+
+
+def non_public(e: ir.Table) -> ir.BooleanValue:
+    """The row shows (or asked for) a strictly non-public field."""
+    return has_any(e.fields, STRICT_NON_PUBLIC)
+
+
+def reads_point(e: ir.Table) -> ir.BooleanValue:
+    return e.supply_point_id.notnull() & e.action.isin(["view", "search", "export", "update"])
+
+
+def retail_other(e: ir.Table) -> ir.BooleanValue:
+    """A retail principal touching non-public data of a point it does not supply now.
+
+    Covers another retailer's customer, a vacant point and a last-resort-supply point alike
+    (equal footing: affiliated and independent retailers are treated the same). Disaster
+    support is left to the B rule, which knows the declared windows and areas.
+    """
+    return (
+        (e.p_kind == "retail")
+        & reads_point(e)
+        & non_public(e)
+        & (e.rec_retailer.isnull() | (e.rec_retailer != e.p_retailer))
+        & ~disaster_support(e)
+    )
+
+
+def disaster_support(e: ir.Table) -> ir.BooleanValue:
+    """Access made as disaster support (judged by the B rule against the declarations)."""
+    return (
+        (e.a_kind == "disaster_support")
+        | (e.purpose == "disaster_support")
+        | (e.d_kind == "disaster_terminal")
+    ).fill_null(False)
+
+
+def within(a: ir.IntegerValue, lo: ir.IntegerValue, hi: ir.IntegerValue) -> ir.BooleanValue:
+    return (a >= lo) & (a <= hi)
+
+
+def area_covers(pref: Any, city: Any, row_pref: Any, row_city: Any) -> ir.BooleanValue:
+    """An area entry (``pref`` or ``pref/city``) covers the row's point."""
+    return (pref == row_pref) & (city.isnull() | (city == row_city))
+
+
+def with_point_area(rows: ir.Table, ref: Reference) -> ir.Table:
+    """Add ``sp_pref``/``sp_city`` of the row's point."""
+    sp = ref.supply_points.select(
+        _sp=ref.supply_points.supply_point_id,
+        sp_pref=ref.supply_points.pref,
+        sp_city=ref.supply_points.city,
+    )
+    j = rows.left_join(sp, rows.supply_point_id == sp._sp)
+    return j.select(*rows.columns, "sp_pref", "sp_city")
+
+
+def by_keys(rows: ir.Table, keep: ir.Table) -> ir.Table:
+    """Rows of ``rows`` whose ``row_key`` is in ``keep``."""
+    k = keep.select(_k=keep.row_key).distinct()
+    return rows.semi_join(k, rows.row_key == k._k)
+
+
+def without_keys(rows: ir.Table, drop: ir.Table) -> ir.Table:
+    """Rows of ``rows`` whose ``row_key`` is not in ``drop``."""
+    k = drop.select(_k=drop.row_key).distinct()
+    return rows.anti_join(k, rows.row_key == k._k)

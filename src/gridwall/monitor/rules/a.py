@@ -1,0 +1,26 @@
+"""Type A: the shared system showed another retailer's non-public data to retail staff."""
+
+from __future__ import annotations
+
+import ibis.expr.types as ir
+
+from gridwall.monitor.rules._base import Rule, retail_other
+
+
+def _flag(e: ir.Table) -> ir.BooleanValue:
+    return retail_other(e) & (e.decision == "allow")
+
+
+RULE = Rule(
+    id="A-retail-sees-non-public",
+    incident_type="A",
+    severity=5,
+    description_ja="小売側の利用者に、自社が供給していない供給地点の非公開情報が表示された",
+    description_en="A retail-side user was shown non-public data of a supply point "
+    "its retailer does not supply",
+    rationale="Seed type A: masking done per screen left gaps through which affiliated-retail "
+    "staff saw 非公開情報. Any allowed read of a strictly non-public field of a point whose "
+    "retailer of record (at that time) is not the principal's retailer is a leak, whatever the "
+    "screen or system.",
+    flag=_flag,
+)

@@ -1,0 +1,143 @@
+"""ANOMALY: behavioural baselines per person and per peer group (役割の同じ利用者群).
+
+Baselines are *causal*: a day is judged against the days before it (and, for peer groups,
+against the same day's peers), never against the future, so a periodic scan decides a day once
+and a later scan agrees with it.
+"""
+
+from __future__ import annotations
+
+import ibis
+import ibis.expr.types as ir
+
+from gridwall.monitor.rules._base import BaselineRule, Baselines
+
+HISTORY_DAYS = 20  # active days in the personal baseline
+MIN_HISTORY = 5  # fewer prior active days: no personal baseline yet
+VOLUME_FACTOR, VOLUME_MARGIN = 5.0, 100
+PEER_FACTOR, PEER_MARGIN, PEER_MIN = 8.0, 200, 4
+OFF_HOURS_MIN = 5
+RARE_PEERS = 2  # a screen fewer than this many peers ever used before is rare
+
+
+def _history(b: Baselines) -> ir.Table:
+    d = b.daily
+    w = ibis.window(group_by=d.account_id, order_by=d.day, rows=(-HISTORY_DAYS, -1))
+    return d.mutate(
+        prev_avg=d.n.mean().over(w),
+        prev_days=d.n.count().over(w),
+        prev_off=d.n_off.sum().over(w),
+    )
+
+
+def _events_of(b: Baselines, days: ir.Table) -> ir.Table:
+    k = days.select(_acc=days.account_id, _day=days.day).distinct()
+    w = b.work
+    return w.semi_join(k, [w.account_id == k._acc, w.day == k._day])
+
+
+def _volume(b: Baselines) -> ir.Table:
+    h = _history(b)
+    spikes = h.filter(
+        (h.day >= b.open_from)
+        & (h.prev_days >= MIN_HISTORY)
+        & (h.n >= ibis.greatest(h.prev_avg * VOLUME_FACTOR, h.prev_avg + VOLUME_MARGIN))
+    )
+    return _events_of(b, spikes)
+
+
+def _peer_volume(b: Baselines) -> ir.Table:
+    d = b.daily
+    pw = ibis.window(group_by=[d.peer, d.day])
+    p = d.mutate(_sum=d.n.sum().over(pw), _cnt=d.n.count().over(pw))
+    p = p.mutate(others=(p._sum - p.n) / (p._cnt - 1))
+    spikes = p.filter(
+        (p.day >= b.open_from)
+        & (p._cnt >= PEER_MIN)
+        & (p.n >= ibis.greatest(p.others * PEER_FACTOR, p.others + PEER_MARGIN))
+    )
+    return _events_of(b, spikes)
+
+
+def _off_hours(b: Baselines) -> ir.Table:
+    h = _history(b)
+    days = h.filter(
+        (h.day >= b.open_from)
+        & (h.prev_days >= MIN_HISTORY)
+        & (h.n_off >= OFF_HOURS_MIN)
+        & (h.prev_off.fill_null(0) == 0)
+    )
+    ev = _events_of(b, days)
+    return ev.filter(ev.off_hours)
+
+
+def _new_screens(b: Baselines) -> ir.Table:
+    s, h = b.screens, _history(b)
+    new = s.filter(s.first_day >= b.open_from)
+    seasoned = h.filter(h.prev_days >= MIN_HISTORY).select(_acc=h.account_id, _day=h.day)
+    new = new.semi_join(seasoned, [new.account_id == seasoned._acc, new.first_day == seasoned._day])
+    other = s.select(_peer=s.peer, _screen=s.screen, _first=s.first_day, _acc=s.account_id)
+    prior = new.left_join(
+        other,
+        [
+            other._peer == new.peer,
+            other._screen == new.screen,
+            other._first < new.first_day,
+            other._acc != new.account_id,
+        ],
+    )
+    counted = prior.group_by(["account_id", "screen", "first_day"]).aggregate(
+        peers=prior._acc.nunique()
+    )
+    rare = counted.filter(counted.peers < RARE_PEERS)
+    w = b.work
+    return w.semi_join(
+        rare,
+        [w.account_id == rare.account_id, w.screen == rare.screen, w.day == rare.first_day],
+    )
+
+
+VOLUME = BaselineRule(
+    id="ANOMALY-volume-personal",
+    incident_type="ANOMALY",
+    severity=3,
+    description_ja="本人の通常の業務量を大きく超えるアクセス量",
+    description_en="Access volume far above the person's own baseline",
+    rationale=f"A day with at least {VOLUME_FACTOR:g}× (and {VOLUME_MARGIN}+ more than) the "
+    f"account's mean daily events over its last {HISTORY_DAYS} active days "
+    f"(needs {MIN_HISTORY}+ such days).",
+    detect=_volume,
+)
+PEER_VOLUME = BaselineRule(
+    id="ANOMALY-volume-peer",
+    incident_type="ANOMALY",
+    severity=3,
+    description_ja="同じ所属・役割の利用者と比べて突出したアクセス量",
+    description_en="Access volume far above the peer group's on the same day",
+    rationale=f"Peer group = organisation kind and role. A day with at least {PEER_FACTOR:g}× "
+    f"(and {PEER_MARGIN}+ more than) the mean of the other peers that day "
+    f"({PEER_MIN}+ peers active). Catches new accounts that have no personal baseline.",
+    detect=_peer_volume,
+)
+OFF_HOURS = BaselineRule(
+    id="ANOMALY-off-hours",
+    incident_type="ANOMALY",
+    severity=2,
+    description_ja="普段は業務時間外に利用しない者による時間外（22時〜7時）のアクセス",
+    description_en="Off-hours (22:00–07:00 JST) access by someone who never works then",
+    rationale=f"{OFF_HOURS_MIN}+ events between 22:00 and 07:00 JST on a day, by an account with "
+    f"no off-hours events in its last {HISTORY_DAYS} active days.",
+    detect=_off_hours,
+)
+NEW_SCREENS = BaselineRule(
+    id="ANOMALY-rare-new-screen",
+    incident_type="ANOMALY",
+    severity=2,
+    description_ja="本人が初めて使い、同じ役割の者もほとんど使わない画面の利用",
+    description_en="First use of a screen that the person's peers (almost) never use",
+    rationale=f"A screen an account with {MIN_HISTORY}+ active days uses for the first time, "
+    f"which fewer than {RARE_PEERS} other accounts of its peer group used before: rarity and "
+    "novelty together.",
+    detect=_new_screens,
+)
+RULES = (VOLUME, PEER_VOLUME, OFF_HOURS, NEW_SCREENS)

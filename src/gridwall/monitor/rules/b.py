@@ -1,0 +1,62 @@
+"""Type B: disaster-support access outside a declared disaster's window, area or limits."""
+
+from __future__ import annotations
+
+import ibis.expr.types as ir
+
+from gridwall.monitor.rules._base import (
+    DISASTER_FIELDS,
+    STRICT_NON_PUBLIC,
+    Reference,
+    Rule,
+    area_covers,
+    disaster_support,
+    has_any,
+    with_point_area,
+    within,
+    without_keys,
+)
+
+_BEYOND = tuple(f for f in (*STRICT_NON_PUBLIC, "equipment") if f not in DISASTER_FIELDS)
+
+
+def _flag(e: ir.Table) -> ir.BooleanValue:
+    return disaster_support(e) & (e.action != "login_failed")
+
+
+def _confirm(rows: ir.Table, ref: Reference) -> ir.Table:
+    r = with_point_area(rows, ref)
+    d = ref.disaster_areas
+    in_window = r.semi_join(
+        d,
+        [
+            within(r.ts_s, d.start_s, d.end_s),
+            r.sp_pref.isnull() | area_covers(d.pref, d.city, r.sp_pref, r.sp_city),
+        ],
+    )
+    a = ref.agreements.filter(ref.agreements.purpose == "disaster_support")
+    w = in_window
+    agreed = w.semi_join(
+        a, [a.counterparty_org == w.org, a.valid_from <= w.day, w.day < a.valid_until]
+    )
+    legit = agreed.filter(
+        ((agreed.d_kind == "disaster_terminal") & ~has_any(agreed.fields, _BEYOND))
+        | agreed.action.isin(["login", "logout"])
+    )
+    return without_keys(rows, legit)
+
+
+RULE = Rule(
+    id="B-disaster-access-outside-declaration",
+    incident_type="B",
+    severity=5,
+    description_ja="災害時用の閲覧権限が、宣言された非常災害の期間・地域・範囲の外で使われた",
+    description_en="Disaster-support access used outside a declared disaster's window or "
+    "area, without an agreement, off a disaster terminal, or beyond the minimal fields",
+    rationale="Seed type B: viewing rights given for disaster support were used in normal times. "
+    "Legitimate use (I4) needs all of: a declared disaster active at that moment whose area "
+    "contains the point, a valid disaster_support agreement of the user's organisation, a "
+    "disaster terminal, and only contract_name/address/phone. Anything else is flagged.",
+    flag=_flag,
+    confirm=_confirm,
+)

@@ -1,0 +1,56 @@
+"""Type C①: an export not covered by a registered agreement, or sent to a retailer."""
+
+from __future__ import annotations
+
+import ibis.expr.types as ir
+
+from gridwall.monitor.rules._base import Reference, Rule, by_keys, without_keys
+
+
+def _flag(e: ir.Table) -> ir.BooleanValue:
+    return (e.action == "export") & (e.decision == "allow")
+
+
+def _confirm(rows: ir.Table, ref: Reference) -> ir.Table:
+    a = ref.agreements
+    # candidate agreements: the recipient is the counterparty and it is valid that day
+    ra = (
+        rows.filter(~rows.recipient_org.startswith("retail:"))
+        .join(
+            a,
+            [
+                a.counterparty_org == rows.recipient_org,
+                a.valid_from <= rows.day,
+                rows.day < a.valid_until,
+            ],
+        )
+        .select("row_key", "agreement_id", "fields")
+    )
+    # every exported field must be named by the agreement
+    exploded = ra.unnest("fields").rename(field="fields")
+    af = ref.agreement_fields
+    uncovered = exploded.anti_join(
+        af, [af.agreement_id == exploded.agreement_id, af.field == exploded.field]
+    )
+    bad_pairs = uncovered.select("row_key", "agreement_id").distinct()
+    good = (
+        ra.select("row_key", "agreement_id")
+        .distinct()
+        .anti_join(bad_pairs, ["row_key", "agreement_id"])
+    )
+    return without_keys(rows, by_keys(rows, good))
+
+
+RULE = Rule(
+    id="C1-export-outside-agreement",
+    incident_type="C1",
+    severity=5,
+    description_ja="登録された委託契約の範囲外、または小売電気事業者宛てにデータが出力された",
+    description_en="Data exported to a recipient without a valid agreement covering every "
+    "exported field, or to a retailer",
+    rationale="Seed type C①: an IT subsidiary working for both NW and retail mailed NW extracts "
+    "to retail every month. An export is legitimate only to the counterparty of an agreement "
+    "valid on that day that names every exported field, and never to a retailer (I8).",
+    flag=_flag,
+    confirm=_confirm,
+)

@@ -1,0 +1,36 @@
+"""Type ①: inquiry-driven lookups of points the desk does not supply."""
+
+from __future__ import annotations
+
+import ibis.expr.types as ir
+
+from gridwall.monitor.rules._base import Reference, Rule, retail_other, without_keys
+from gridwall.monitor.rules.r6 import bulk_days
+from gridwall.monitor.rules.r_switching import (
+    applicant_checks,
+    former_customers,
+    move_in_lookups,
+    prospect_lookups,
+)
+
+
+def unexplained_lookups(rows: ir.Table, ref: Reference) -> ir.Table:
+    out = rows
+    for other in (former_customers, move_in_lookups, applicant_checks, prospect_lookups, bulk_days):
+        out = without_keys(out, other(rows, ref))
+    return out
+
+
+RULE = Rule(
+    id="R1-inquiry-lookup",
+    incident_type="R1",
+    severity=3,
+    description_ja="自社が供給していない供給地点を、問合せ対応などで個別に照会した",
+    description_en="Looked up a point the desk does not supply (e.g. for a third party's inquiry)",
+    rationale="Seed case ①: a retail desk looked up an independent retailer's customer for a "
+    "construction company's inquiry. Retail access to non-public data of a non-supplied point "
+    "that no other context explains (no former contract, no move-in or switching application "
+    "of the retailer, not bulk) is an inquiry-driven lookup; the inquiry belongs to NW.",
+    flag=retail_other,
+    confirm=unexplained_lookups,
+)
