@@ -147,8 +147,10 @@ def test_contract_history_is_consistent(ds: tuple[Path, World]) -> None:
         open_ = [p for p in periods if p["end_date"] is None]
         assert len(open_) == (1 if sp["status"] == "active" else 0)
         for a, b in itertools.pairwise(periods):
-            assert a["end_date"] is not None and a["end_date"] < b["start_date"]
-            assert a["start_date"] <= a["end_date"]
+            # end_date is exclusive: the next contract may start on it, never before
+            assert a["end_date"] is not None and a["end_date"] <= b["start_date"]
+        for a in periods:
+            assert a["end_date"] is None or a["start_date"] < a["end_date"]
         if open_:
             code = w.retailer_code_of(int(w.points.retailer[k]))
             assert open_[0]["retailer_code"] == code
@@ -246,7 +248,7 @@ def test_retail_staff_only_see_their_own_customers(ds: tuple[Path, World]) -> No
                 cur = [
                     c
                     for c in contracts[sp]
-                    if c["start_date"] <= day and (c["end_date"] is None or c["end_date"] >= day)
+                    if c["start_date"] <= day and (c["end_date"] is None or day < c["end_date"])
                 ]
                 assert [c["retailer_code"] for c in cur] == [code]
                 assert e["purpose"] in ("customer_service", "sales")

@@ -31,8 +31,8 @@ def key_for(seed: int, stream: str) -> int:
 
 
 def h(key: int, i: int) -> int:
-    """64 pseudo-random bits for index ``i`` under ``key``."""
-    return mix(key ^ mix(i))
+    """64 pseudo-random bits for index ``i`` under ``key`` (the i-th SplitMix64 output)."""
+    return mix((key + i * _GOLDEN) & MASK)
 
 
 class Bijection:

@@ -6,7 +6,9 @@ the event window — switches between retailers (low voltage only after the
 2016-04 full liberalisation; before that every low-voltage customer was with the
 affiliated みなし小売), move-outs, vacancies and move-ins with a new contract
 holder, last-resort supply (最終保障供給) for a small subset, and FIT contracts
-on some houses. Rows go straight to the writers; only the compact
+on some houses. A contract's ``end_date`` is exclusive — the effective date of
+the change that ended it, which is the next contract's ``start_date`` — as
+:mod:`gridwall.store.customer` defines "current". Rows go straight to the writers; only the compact
 :class:`PointArrays` stay in memory.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import bisect
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import date, timedelta
 
 import numpy as np
@@ -82,6 +85,15 @@ class PointWriters:
     fmt: str
 
 
+def _plus_years(d: date, years: int) -> date:
+    """Same day ``years`` later (29 February → 28 February)."""
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:
+        return d.replace(year=d.year + years, day=28)
+
+
+@lru_cache(maxsize=None)
 def _d(o: int) -> str:
     return date.fromordinal(o).isoformat()
 
@@ -168,7 +180,8 @@ class PointRenderer:
                 r_now = s.r
             name = tel = None
             if status == 0:
-                name, tel = st.holder(i, s.holder, a.business, a.town.pref)
+                name = s.holders[s.holder]
+                tel = st.holder_phone(i, s.holder, a.town.pref)
             c.sp_rows.append(
                 (
                     pid,
@@ -196,7 +209,7 @@ class PointRenderer:
             ):
                 cap = round(3.0 + ((uf >> 42) % 70) / 10.0, 1)
                 f1 = date.fromordinal(start_o - 60 - (uf >> 50) % 4400)
-                f_end = f1.replace(year=f1.year + 10) - timedelta(days=1)
+                f_end = _plus_years(f1, 10) - timedelta(days=1)  # 10-year residential FIT
                 fit = f_end.toordinal() >= self.end_o
                 c.f_rows.append(
                     (
@@ -322,11 +335,8 @@ class _Chunk:
         return f"SW{self.chunk_no:06d}{self.app_n:07d}"
 
     def ts(self, o: int) -> str:
-        rnd = self.rnd
-        return (
-            f"{_d(o)}T{rnd.randrange(8, 21):02d}:{rnd.randrange(60):02d}:"
-            f"{rnd.randrange(60):02d}+09:00"
-        )
+        sec = self.rnd.randrange(8 * 3600, 21 * 3600)
+        return f"{_d(o)}T{sec // 3600:02d}:{sec // 60 % 60:02d}:{sec % 60:02d}+09:00"
 
     def story(self, i: int, pid: str, a: Address) -> _Story:
         pr, rnd, mk = self.pr, self.rnd, self.pr.market
@@ -352,7 +362,7 @@ class _Chunk:
         elif forced >= 0:
             stop = forced
         r = 0 if (since < lib or rnd.random() < mk.aff_new) else mk.independent(rnd)
-        s = _Story(pid, r, since, st.holder(i, 0, a.business, a.town.pref)[0], uf)
+        s = _Story(pid, r, since, st.holder_name(i, 0, a.business), uf)
         t = since
         while True:
             t += int(rnd.expovariate(lam_s + lam_m)) + 1
@@ -370,7 +380,7 @@ class _Chunk:
             f_lrs = lrs_at < start_o
         if not s.vacant:
             if f_lrs:
-                self.close(s, lrs_at - 1)
+                self.close(s, lrs_at)
                 s.prev, s.r, s.p_start = s.r, LRS, lrs_at
                 s.last_kind, s.last_day, s.last_app = CHANGE_LRS, lrs_at, lrs_at
             elif forced >= 0 and forced > max(s.last_day, s.p_start):
@@ -381,7 +391,7 @@ class _Chunk:
             if not s.vacant and (f_vacant or f_closed) and not f_lrs:
                 tv = max(max(s.last_day, s.p_start) + 30, end_o - 30 - rnd.randrange(700))
                 if tv < start_o:
-                    self.close(s, tv - 1)
+                    self.close(s, tv)
                     self.s_rows.append(
                         (
                             self.app_id(),
@@ -401,6 +411,7 @@ class _Chunk:
         return s
 
     def close(self, s: _Story, end: int) -> None:
+        """End the current contract; ``end`` is exclusive (the change's effective date)."""
         self.c_rows.append(
             (s.pid, self.pr.code(s.r), _d(s.p_start), _d(end), "retail", s.holders[s.holder])
         )
@@ -408,7 +419,7 @@ class _Chunk:
     def move(self, s: _Story, t: int, i: int, a: Address) -> bool:
         """Move-out at ``t``, then (maybe) a move-in; False if the point stays vacant."""
         pr, rnd = self.pr, self.rnd
-        self.close(s, t - 1)
+        self.close(s, t)
         self.s_rows.append(
             (
                 self.app_id(),
@@ -428,7 +439,7 @@ class _Chunk:
             s.vacant = True
             return False
         s.holder += 1
-        s.holders.append(pr.static.holder(i, s.holder, a.business, a.town.pref)[0])
+        s.holders.append(pr.static.holder_name(i, s.holder, a.business))
         s.r = s.prev if rnd.random() < 0.4 else pr.market.new_contract(rnd)
         app = t2 - rnd.randrange(1, 15)
         self.s_rows.append(
@@ -478,7 +489,7 @@ class _Chunk:
                     None,
                 )
             )
-        self.close(s, t - 1)
+        self.close(s, t)
         self.s_rows.append(
             (self.app_id(), s.pid, "switch", pr.code(s.r), pr.code(new), self.ts(app), _d(t), None)
         )

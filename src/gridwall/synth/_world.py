@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gridwall.synth._hash import Bijection, h, key_for
+from gridwall.synth._hash import Bijection, h, key_for, mix
 from gridwall.synth._people import (
     NamePools,
     TownInfo,
@@ -566,9 +566,15 @@ class StaticAttrs:
         return Address(t, ti, town_text, banchi, building, room, apartment, voltage, business)
 
     def holder(self, i: int, holder_no: int, business: bool, pref: str) -> tuple[str, str]:
+        """(契約名義, phone) of point ``i``'s ``holder_no``-th contract holder."""
+        return self.holder_name(i, holder_no, business), self.holder_phone(i, holder_no, pref)
+
+    def holder_name(self, i: int, holder_no: int, business: bool) -> str:
         u = h(self.k_holder, i * 64 + holder_no)
-        name = company_name(self.pools, u >> 20) if business else person_name(self.pools, u)
-        return name, phone(pref, h(self.k_holder, ~(i * 64 + holder_no) & ((1 << 62) - 1)))
+        return company_name(self.pools, u >> 20) if business else person_name(self.pools, u)
+
+    def holder_phone(self, i: int, holder_no: int, pref: str) -> str:
+        return phone(pref, mix(h(self.k_holder, i * 64 + holder_no)))
 
     def meter_id(self, i: int) -> str:
         return f"M{self.meter.forward(i):010d}"
