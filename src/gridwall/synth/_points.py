@@ -17,8 +17,8 @@ from __future__ import annotations
 import bisect
 import random
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import date, timedelta
+from functools import cache
 
 import numpy as np
 
@@ -93,7 +93,7 @@ def _plus_years(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _d(o: int) -> str:
     return date.fromordinal(o).isoformat()
 
