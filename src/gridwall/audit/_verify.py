@@ -118,6 +118,12 @@ def _verify_chunk(
                 leaves.append(stored_leaf)
                 if not any(a <= i < b for a, b in archived):
                     bad.append((i, f"entry {i} is missing (deleted)"))
+        # every entry names its own index last (``…,"seq":i}``): a cheap check that
+        # catches moved, inserted and renumbered entries even if the tree was rewritten
+        for i, e in ents:
+            if not e.endswith(b',"seq":%d}' % i):
+                bad.append((i, f"entry {i} carries another sequence number ({_seq_of(e)})"))
+                break
         # leaf-by-leaf against the stored level-0 tiles
         for k in range(k0, k1):
             blob = stored0.get(k)
