@@ -11,8 +11,6 @@ exists only to measure the gateway's cost and is mounted only when
 ``create_app(..., unprotected=True)`` is asked for (the benchmark); never in the demo.
 """
 
-from __future__ import annotations
-
 import json
 from typing import Annotated, Any
 
