@@ -2,8 +2,73 @@
 (住所正規化) and a search over the operator's supply points that every retailer — affiliated
 or independent — gets alike. It returns supply point IDs (供給地点特定番号), equipment and the
 normalised address; never a name or phone number. See ``docs/lookup.md``.
+
+* :func:`normalize` → :class:`NormalizedAddress` — the parser (pure, offline);
+* :func:`build_index` / :class:`LookupIndex` — the search index over the operator's points;
+* :class:`LookupService` — one lookup with specificity, cap, rate limit, policy and audit;
+* :mod:`gridwall.lookup.api` — the FastAPI router (``POST /v1/lookup``).
+
+Importing the package is cheap (``gridwall --help`` loads its CLI); the parts load on use.
 """
 
-from gridwall.lookup._normalize import NormalizedAddress, normalize
+from __future__ import annotations
 
-__all__ = ["NormalizedAddress", "normalize"]
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gridwall.lookup._index import (
+        ACCEPT_SCORE,
+        BuildReport,
+        Candidate,
+        LookupIndex,
+        build_index,
+    )
+    from gridwall.lookup._normalize import NormalizedAddress, normalize
+    from gridwall.lookup._service import (
+        RESULT_CAP,
+        LookupAnswer,
+        LookupService,
+        RateLimited,
+        SpecificityError,
+        TokenBucket,
+    )
+
+_WHERE = {
+    "ACCEPT_SCORE": "_index",
+    "BuildReport": "_index",
+    "Candidate": "_index",
+    "LookupIndex": "_index",
+    "build_index": "_index",
+    "NormalizedAddress": "_normalize",
+    "normalize": "_normalize",
+    "RESULT_CAP": "_service",
+    "LookupAnswer": "_service",
+    "LookupService": "_service",
+    "RateLimited": "_service",
+    "SpecificityError": "_service",
+    "TokenBucket": "_service",
+}
+
+__all__ = [
+    "ACCEPT_SCORE",
+    "RESULT_CAP",
+    "BuildReport",
+    "Candidate",
+    "LookupAnswer",
+    "LookupIndex",
+    "LookupService",
+    "NormalizedAddress",
+    "RateLimited",
+    "SpecificityError",
+    "TokenBucket",
+    "build_index",
+    "normalize",
+]
+
+
+def __getattr__(name: str) -> Any:
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError(name)
+    return getattr(import_module(f"gridwall.lookup.{mod}"), name)
