@@ -85,19 +85,18 @@ def test_forbid_beats_permit() -> None:
 
 
 def test_other_retailers_customer_refused_but_lookup_allowed() -> None:
-    base = dict(org=OrgKind.RETAIL, role=Role.SALES, device=DeviceKind.RETAIL_TERMINAL)
-    view = default_engine().decide(
-        make(**base, purpose=Purpose.SALES, relation=Relation.OTHER_RETAILER)  # type: ignore[arg-type]
-    )
-    assert not view.any_allowed
-    look = default_engine().decide(
-        make(  # type: ignore[arg-type]
-            **base,
-            purpose=Purpose.SWITCHING,
-            action=Action.LOOKUP,
-            relation=Relation.OTHER_RETAILER,
+    def retail(purpose: Purpose, action: Action) -> AccessRequest:
+        return make(
+            OrgKind.RETAIL,
+            Role.SALES,
+            purpose,
+            DeviceKind.RETAIL_TERMINAL,
+            action,
+            Relation.OTHER_RETAILER,
         )
-    )
+
+    assert not default_engine().decide(retail(Purpose.SALES, Action.VIEW)).any_allowed
+    look = default_engine().decide(retail(Purpose.SWITCHING, Action.LOOKUP))
     assert look.allowed_fields == {"equipment", "address"}
 
 

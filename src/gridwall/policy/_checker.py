@@ -27,6 +27,7 @@ the cached path) on sampled classes; any difference is an I11 violation.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import random
@@ -64,6 +65,9 @@ class InvariantResult:
     classes: int = 0
     violations: int = 0
     counterexample: dict[str, Any] | None = None
+    #: the counterexample as a request and the field it is about (None for I11 findings
+    #: that are about a policy rather than a request)
+    witness: tuple[AccessRequest, str] | None = None
 
 
 @dataclass
@@ -205,7 +209,19 @@ def _policy_component(
     return comp, len(reqs)
 
 
+_INVARIANT_TABLES: dict[str, tuple[Invariant, _Component]] = {}
+
+
 def _invariant_component(inv: Invariant) -> _Component:
+    """The predicate's tables (independent of the policies, so built once per process)."""
+    hit = _INVARIANT_TABLES.get(inv.id)
+    if hit is None or hit[0] is not inv:
+        hit = (inv, _build_invariant_component(inv))
+        _INVARIANT_TABLES[inv.id] = hit
+    return dataclasses.replace(hit[1], g2l={})
+
+
+def _build_invariant_component(inv: Invariant) -> _Component:
     """The predicate's table for a denied and for an allowed field, per class."""
     dims = tuple(sorted(DIM_INDEX[n] for n in inv.reads))
     comp = _Component(
@@ -344,6 +360,7 @@ class _Walk:
                 first = tuple(int(x) for x in np.argwhere(bad)[0])
                 assign = self._complete(depth, dict(zip(free, first, strict=True)), c)
                 res.counterexample = self._example(assign)
+                res.witness = self._witness(assign)
 
     def _complete(self, depth: int, local: Mapping[int, int], c: _Component) -> list[int]:
         out = list(self.assign)
@@ -354,9 +371,11 @@ class _Walk:
                 out.append(0)
         return out
 
+    def _witness(self, assign: Sequence[int]) -> tuple[AccessRequest, str]:
+        return request_of({DIMS[d].name: self.greps[d][k] for d, k in enumerate(assign)})
+
     def _example(self, assign: Sequence[int]) -> dict[str, Any]:
-        facts = {DIMS[d].name: self.greps[d][k] for d, k in enumerate(assign)}
-        request, fld = request_of(facts)
+        request, fld = self._witness(assign)
         return {"field": fld, "request": describe(request), **self.explain(request, fld)}
 
     def _i7_violation(self, depth: int, kids: list[bool | None]) -> None:
@@ -367,6 +386,7 @@ class _Walk:
             other = next(i for i, k in enumerate(kids) if k != kids[0])
             b = self._example([*self.assign, other])
             res.counterexample = {**a, "differs_from": b}
+            res.witness = self._witness([*self.assign, kids.index(kids[0])])
 
 
 def _explainer(engine: PolicyEngine) -> Callable[[AccessRequest, str], dict[str, Any]]:
@@ -452,6 +472,7 @@ def _sample_engine(
             if (fd.allowed, fd.policy_ids) != want:
                 res.violations += 1
                 if res.counterexample is None:
+                    res.witness = (request, fld)
                     res.counterexample = {
                         "field": fld,
                         "request": describe(request),

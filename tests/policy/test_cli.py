@@ -1,0 +1,90 @@
+"""`gridwall policy check` / `explain`: output shapes and exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gridwall.cli import main
+
+from .test_engine import CEDAR
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out, err = capsys.readouterr()
+    return int(e.value.code or 0), out, err
+
+
+def test_check_json_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["policy", "check", "--json", "--samples", "20"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["ok"] is True
+    assert [r["id"] for r in doc["invariants"]] == [f"I{i}" for i in range(1, 13)]
+    assert all(r["violations"] == 0 for r in doc["invariants"])
+
+
+def test_check_fails_with_counterexample(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for f in CEDAR.iterdir():
+        text = f.read_text()
+        if f.name == "guards.cedar":  # remove the I6 guard
+            start = text.index('@id("forbid-inactive-account")')
+            text = text[:start] + text[text.index("};", start) + 2 :]
+        (tmp_path / f.name).write_text(text)
+    code, out, err = run(["policy", "check", "--policies", str(tmp_path), "--samples", "0"], capsys)
+    assert code == 1
+    assert "I6 counterexample" in out
+    assert "violated I6" in err
+
+
+def test_explain_names_policies(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(
+        [
+            "policy",
+            "explain",
+            "--org",
+            "retail",
+            "--role",
+            "sales",
+            "--purpose",
+            "sales",
+            "--device",
+            "retail_terminal",
+            "--relation",
+            "other_retailer",
+            "--json",
+        ],
+        capsys,
+    )
+    doc = json.loads(out)
+    assert code == 0
+    assert doc["fields"]["phone"] == {
+        "allowed": False,
+        "policy_ids": ["forbid-other-retailers-customers"],
+    }
+
+
+def test_explain_rejects_unknown_agreement_field(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(
+        [
+            "policy",
+            "explain",
+            "--org",
+            "nw",
+            "--role",
+            "takuso_operator",
+            "--purpose",
+            "takuso",
+            "--device",
+            "nw_terminal",
+            "--agreement-field",
+            "phnoe",
+        ],
+        capsys,
+    )
+    assert code == 2 and "phnoe" in err
