@@ -231,6 +231,7 @@ class ConsentDesk:
         actor = issued_by.strip()
         sp, rt = supply_point_id.strip(), retailer_code.strip().removeprefix("retail:")
         no = partial(GrantRefused, subject=f"consent for {sp or '?'}")
+        key = self.key  # before any transaction: the first use creates it
         issued = now.replace(microsecond=0)
         claims = ConsentClaims(
             token_id=secrets.token_hex(16), supply_point_id=sp, retailer_code=rt,
@@ -260,7 +261,7 @@ class ConsentDesk:
                         validity_days=days, scope_months=months, issued_by=actor,
                     )
                 )  # fmt: skip
-                return sign_token(self.key, claims)
+                return sign_token(key, claims)
 
             return f"issued token_id={claims.token_id} days={days} months={months}", apply
 

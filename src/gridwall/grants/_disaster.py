@@ -427,15 +427,11 @@ class DisasterDesk:
             row = _get_row(conn, disaster_id)
             if row is None:
                 raise GrantRefused("no such declaration", f"disaster {disaster_id}", "disaster_id")
-            atts = (
-                conn.execute(
-                    select(DeletionAttestation).where(
-                        DeletionAttestation.disaster_id == disaster_id
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            at = DeletionAttestation.__table__
+            atts = [
+                DeletionAttestation(**dict(m))
+                for m in conn.execute(select(at).where(at.c.disaster_id == disaster_id)).mappings()
+            ]
         w = DisasterWindow.of(row)
         orgs: dict[str, OrgAccess] = {}
         start = w.active_from

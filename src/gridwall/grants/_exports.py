@@ -102,6 +102,7 @@ class ExportDesk:
         columns = list(dict.fromkeys(c for r in data for c in r))
         points = [str(r["supply_point_id"]) for r in data if r.get("supply_point_id")]
         groups, unknown = fields_of(columns)
+        key = self.key  # before any transaction: the first use creates it
 
         def event(decision: str, detail: str) -> dict[str, Any]:
             ev = grant_event(
@@ -154,7 +155,7 @@ class ExportDesk:
 
             if "wm" not in made:
                 made["wm"] = watermark_export(
-                    data, recipient, agreement_id, export_id, self.key, created_at=now
+                    data, recipient, agreement_id, export_id, key, created_at=now
                 )
             wm = made["wm"]
 
