@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import typer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from gridwall import dataset
@@ -272,6 +274,15 @@ def test_world_arrays(ds: tuple[Path, World]) -> None:
     assert len(w.customers_of(0)) == max(len(w.customers_of(i)) for i in range(len(w.retailers)))
 
 
+def test_events_as_json_lines(tmp_path: Path) -> None:
+    d = tmp_path / "j"
+    generate(d, 200, 1, seed=5, events_fmt="jsonl")
+    assert not (d / "events.csv").exists()
+    got = rows(d, dataset.EVENTS)
+    assert got and all(isinstance(e["supply_point_ids"], list) for e in got)
+    assert any(e["supply_point_ids"] for e in got)
+
+
 def test_parquet_format(tmp_path: Path) -> None:
     d = tmp_path / "pq"
     generate(d, 300, 1, seed=5, fmt="parquet")
@@ -289,6 +300,7 @@ def test_parquet_format(tmp_path: Path) -> None:
         ({"days": 0}, "--days"),
         ({"area": "11"}, "--area"),
         ({"fmt": "xlsx"}, "--format"),
+        ({"events_fmt": "xml"}, "--events-format"),
     ],
 )
 def test_bad_parameters_are_named(tmp_path: Path, kwargs: dict, param: str) -> None:
@@ -399,3 +411,125 @@ def test_cli_writes_a_dataset(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert (tmp_path / "o" / "supply_points.csv").exists()
     assert "synth: wrote 50 supply points" in r.output
+
+
+def _fake_injector(monkeypatch: pytest.MonkeyPatch, inject: object) -> None:
+    import importlib.machinery
+    import types
+
+    mod = types.ModuleType("gridwall.synth.incidents")
+    mod.__spec__ = importlib.machinery.ModuleSpec("gridwall.synth.incidents", None)
+    mod.inject = inject  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gridwall.synth.incidents", mod)
+
+
+def test_incidents_hook_contract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The injector sees the world, adds people and events; all of it lands in the files."""
+    import json
+    import random
+    from datetime import datetime, time, timedelta
+
+    from gridwall.synth import (
+        CHANGE_SWITCH,
+        JST,
+        Account,
+        EventSink,
+        Incident,
+        Person,
+    )
+
+    seen: dict[str, object] = {}
+
+    def inject(
+        world: World, events: EventSink, rng: random.Random, start: date, days: int
+    ) -> list[Incident]:
+        seen["n"] = world.n_points
+        seen["switches"] = len(world.changes_in_window(CHANGE_SWITCH))
+        aff = world.affiliated
+        world.persons.append(Person("PX00001", "試験 太郎", aff.org, "営業部", "sales", start))
+        acct = Account(
+            "no999999",
+            "nw_online",
+            "PX00001",
+            "personal",
+            aff.org,
+            datetime.combine(start, time(9), JST),
+        )
+        world.accounts.append(acct)
+        other = world.customers_of(1, stable=True)
+        victim = world.point_id(int(other[0]))
+        dev = world.devices_of(aff.org, "retail_terminal")[0]
+        ts = datetime.combine(start + timedelta(days=1), time(10, 30), JST)
+        sess = events.new_session_id()
+        ids = [
+            events.emit(
+                ts=ts,
+                system="nw_online",
+                account_id=acct.account_id,
+                device_id=dev.device_id,
+                source_ip=dev.ip,
+                session_id=sess,
+                action="view",
+                screen="customer_detail",
+                purpose="sales",
+                supply_point_ids=[victim],
+                fields=["contract_name", "phone"],
+                result_count=1,
+                decision="allow",
+            )
+            for _ in range(2)
+        ]
+        return [
+            Incident(
+                "INC-0001", "A", ids, acct.account_id, "PX00001", {"note": rng.choice(["x", "y"])}
+            )
+        ]
+
+    _fake_injector(monkeypatch, inject)
+    d = tmp_path / "inc"
+    w = generate(d, 600, 3, seed=11, incidents=True)
+    assert seen["n"] == 600 and int(seen["switches"]) > 0  # type: ignore[call-overload]
+    lines = [json.loads(x) for x in (d / "incidents.jsonl").read_text().splitlines()]
+    assert len(lines) == 1
+    inc = lines[0]
+    assert set(inc) >= {"incident_id", "incident_type", "event_ids", "account_id", "person_id"}
+    ev = rows(d, dataset.EVENTS)
+    by_id = {e["event_id"]: e for e in ev}
+    assert len(by_id) == len(ev)
+    for eid in inc["event_ids"]:
+        assert by_id[eid]["account_id"] == "no999999"
+    assert [e["ts"] for e in ev] == sorted(e["ts"] for e in ev)
+    assert any(p["person_id"] == "PX00001" for p in rows(d, dataset.PERSONS))
+    assert any(a["account_id"] == "no999999" for a in rows(d, dataset.ACCOUNTS))
+    assert w.out_dir == str(d)
+    # same seed, same injector → same bytes, incidents included
+    e = tmp_path / "inc2"
+    generate(e, 600, 3, seed=11, incidents=True)
+    for name in ("incidents.jsonl", "events.csv", "persons.csv"):
+        assert (d / name).read_bytes() == (e / name).read_bytes()
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    seed=st.integers(0, 2**40),
+    n=st.integers(1, 120),
+    start=st.dates(date(2017, 1, 1), date(2040, 12, 31)),
+    area=st.sampled_from(sorted(SERVICE_AREAS)),
+)
+def test_any_seed_start_and_area_gives_a_valid_dataset(
+    tmp_path_factory: pytest.TempPathFactory, seed: int, n: int, start: date, area: str
+) -> None:
+    d = tmp_path_factory.mktemp("prop") / "x"
+    w = generate(d, n, 2, seed=seed, area=area, start=start, independents=5)
+    for t in (*dataset.REFERENCE_TABLES, dataset.EVENTS, USAGE):
+        p = dataset.find_table_file(d, t)
+        assert p is not None
+        for _, _r in dataset.iter_rows(p, t):
+            pass
+    sp = rows(d, dataset.SUPPLY_POINTS)
+    assert len(sp) == n
+    prefs = set(SERVICE_AREAS[area][1])
+    assert all(r["supply_point_id"].startswith(area) and r["pref"] in prefs for r in sp)
+    assert w.nw_code == f"N00{area}"

@@ -258,7 +258,7 @@ class OrdinaryEvents:
                         "point_search",
                         "takuso",
                         [pid],
-                        info.phone,
+                        info.phone or f"{info.pref}{info.city}{info.town}{info.banchi}",
                         ["contract_name", "address", "phone", "equipment"],
                         1,
                     )

@@ -55,6 +55,7 @@ class Options:
     start: date = date(2026, 4, 1)
     incidents: bool = False
     fmt: str = "csv"
+    events_fmt: str | None = None  # None: as fmt
     force: bool = False
     independents: int = 40
     events_per_person_day: float = 30.0
@@ -79,6 +80,8 @@ def _validate(out_dir: Path, o: Options) -> None:
         )
     if o.fmt not in ("csv", "parquet"):
         raise UsageError(f"--format: must be csv or parquet, got {o.fmt!r}")
+    if o.events_fmt not in (None, "csv", "parquet", "jsonl"):
+        raise UsageError(f"--events-format: must be csv, parquet or jsonl, got {o.events_fmt!r}")
     if o.independents < 1 or o.independents > 500:
         raise UsageError(f"--independents: must be 1–500, got {o.independents}")
     if o.events_per_person_day < 0:
@@ -143,6 +146,7 @@ def generate(
     *,
     start: date = date(2026, 4, 1),
     fmt: str = "csv",
+    events_fmt: str | None = None,
     force: bool = False,
     independents: int = 40,
     events_per_person_day: float = 30.0,
@@ -157,17 +161,18 @@ def generate(
     parameters (naming the parameter). Returns the :class:`World`.
     """
     o = Options(
-        supply_points,
-        days,
-        seed,
-        area,
-        start,
-        incidents,
-        fmt,
-        force,
-        independents,
-        events_per_person_day,
-        window_change_rate,
+        supply_points=supply_points,
+        days=days,
+        seed=seed,
+        area=area,
+        start=start,
+        incidents=incidents,
+        fmt=fmt,
+        events_fmt=events_fmt,
+        force=force,
+        independents=independents,
+        events_per_person_day=events_per_person_day,
+        window_change_rate=window_change_rate,
     )
     out = Path(out_dir)
     _validate(out, o)
@@ -367,7 +372,7 @@ def _write_events(d: Path, w: World, sink: EventSink, o: Options, show: bool) ->
     gen = OrdinaryEvents(w, sink, o.events_per_person_day)
     injected = sorted(sink.extra, key=lambda r: (r[1], r[0]))
     k = 0
-    with TableOut(d, dataset.EVENTS, o.fmt) as out, _progress(show) as prog:
+    with TableOut(d, dataset.EVENTS, o.events_fmt or o.fmt) as out, _progress(show) as prog:
         task = prog.add_task("event days", total=o.days) if prog else None
         for rel in range(o.days):
             rows = gen.day(rel)

@@ -1,5 +1,5 @@
 """Streaming table writers for the dataset layout: CSV (as :class:`CsvTableWriter`
-writes it) or Parquet, fed with rows already in column order.
+writes it), Parquet, or JSON Lines, fed with rows already in column order.
 
 :class:`gridwall.dataset.CsvTableWriter` formats each cell through a dict per
 row, which costs ~3× more than handing :mod:`csv` ready lists; at 10 M points
@@ -11,6 +11,7 @@ which writes the same bytes (same dialect, header from the same
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,8 @@ class TableOut:
             self._f = self.path.open("w", newline="", encoding="utf-8")
             self._w = csv.writer(self._f, lineterminator="\n")
             self._w.writerow(self.columns)
+        elif fmt == "jsonl":
+            self._f = self.path.open("w", encoding="utf-8")
         elif fmt == "parquet":
             import pyarrow as pa
 
@@ -63,10 +66,21 @@ class TableOut:
             self._buf: list[Sequence[Any]] = []
             self._pw: Any = None
         else:
-            raise ValueError(f"format must be csv or parquet, not {fmt!r}")
+            raise ValueError(f"format must be csv, parquet or jsonl, not {fmt!r}")
 
     def write_rows(self, rows: Iterable[Sequence[Any]]) -> None:
-        if self.fmt == "csv":
+        if self.fmt == "jsonl":
+            cols = self.columns
+            dumps = json.dumps
+            n = 0
+            lines = []
+            for r in rows:
+                lines.append(dumps(dict(zip(cols, r, strict=True)), ensure_ascii=False))
+                n += 1
+            if lines:
+                self._f.write("\n".join(lines) + "\n")
+            self.rows += n
+        elif self.fmt == "csv":
             li = self._list_idx
             if li:
                 out = []
@@ -114,7 +128,7 @@ class TableOut:
         self._buf = []
 
     def close(self) -> None:
-        if self.fmt == "csv":
+        if self.fmt in ("csv", "jsonl"):
             self._f.close()
         else:
             self._flush()

@@ -21,6 +21,9 @@ def synth(
         False, "--incidents", help="Inject misuse of every incident type; write incidents.jsonl."
     ),
     fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
+    events_fmt: str | None = typer.Option(
+        None, "--events-format", help="csv, parquet or jsonl for events (default: --format)."
+    ),
     force: bool = typer.Option(False, "--force", help="Replace an existing dataset in DIR."),
     independents: int = typer.Option(40, "--independents", help="Number of 新電力."),
     events_per_person_day: float = typer.Option(
@@ -46,6 +49,7 @@ def synth(
         incidents,
         start=start_day,
         fmt=fmt,
+        events_fmt=events_fmt,
         force=force,
         independents=independents,
         events_per_person_day=events_per_person_day,
