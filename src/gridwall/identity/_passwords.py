@@ -23,6 +23,7 @@ parameters change (``check_needs_rehash``).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -99,9 +100,9 @@ def check_password(password: str, context: tuple[str, ...] = ()) -> str:
     if _is_repetitive(low) or _is_sequential(low):
         raise WeakPassword("is repetitive or sequential")
     for word in (*context, *SERVICE_WORDS):
-        for part in _norm(word).casefold().replace("_", " ").replace(".", " ").split():
+        for part in re.split(r"[\W_]+", _norm(word).casefold()):
             if len(part) >= MIN_CONTEXT_WORD and part in low:
-                raise WeakPassword("contains the user ID, name or the service name")
+                raise WeakPassword(f"contains {part!r} (the user ID, name or service name)")
     return p
 
 

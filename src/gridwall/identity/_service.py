@@ -1028,7 +1028,10 @@ class IdentityService:
         try:
             rkind = self._retailer_kind(org)
         except LoginRefused as e:
-            return refuse(e.reason, 403, org=org, **who)
+            why = e.reason
+            if verdict.state is not AccountState.ACTIVE:
+                why = f"account {verdict.state.value}: {verdict.reason}; {why}"
+            return refuse(why, 403, org=org, **who)
         facts = PrincipalFacts(
             org_kind=org_kind(org),
             retailer_kind=rkind,
