@@ -220,3 +220,28 @@ def test_property_any_single_row_traces_to_its_recipient(
     t = trace_text(leaked, engine, KEY)
     assert t is not None and t.export_id == wm.export_id
     assert t.recipient_org == recipients[which][0]
+
+
+def test_seal_export_for_the_gateway(desk: ExportDesk, engine: Engine) -> None:
+    from gridwall.grants import seal_export, valid_agreement_for
+
+    assert valid_agreement_for(engine, "contractor:itco", "system_maintenance", T0) == "MT-1"
+    assert valid_agreement_for(engine, "contractor:itco", "meter_reading", T0) is None
+    assert valid_agreement_for(engine, "retail:A0001", "disaster_support", T0) is None
+    wm = seal_export(
+        engine, _rows(3), recipient_org="contractor:itco", purpose="system_maintenance",
+        export_id="exp-gw-1", now=T0, created_by="nw-dave",
+    )  # fmt: skip
+    assert wm.agreement_id == "MT-1" and _exports(engine) == 1
+    from gridwall.grants import load_key
+
+    t = trace_text(wm.rows[0]["watermark"], engine, load_key(engine, "watermark"))
+    assert trace_text(wm.rows[0]["watermark"], engine, KEY) is None  # another key: noise
+    assert t is not None and t.export_id == "exp-gw-1"
+    for to in ("retail:A0001", "contractor:nobody"):
+        with pytest.raises(GrantRefused, match="no valid"):
+            seal_export(
+                engine, _rows(1), recipient_org=to, purpose="system_maintenance",
+                export_id=f"exp-{to}", now=T0,
+            )  # fmt: skip
+    assert _exports(engine) == 1

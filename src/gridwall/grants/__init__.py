@@ -20,7 +20,7 @@ from gridwall.grants._consent import (
 )
 from gridwall.grants._disaster import MAX_DISASTER_DURATION, DisasterDesk
 from gridwall.grants._errors import GrantRefused
-from gridwall.grants._exports import ExportDesk
+from gridwall.grants._exports import ExportDesk, seal_export, valid_agreement_for
 from gridwall.grants._keys import load_key
 from gridwall.grants._load import load_reference
 from gridwall.grants._resolver import StoreGrantResolver
@@ -55,7 +55,9 @@ __all__ = [
     "load_reference",
     "parse_area",
     "register_export",
+    "seal_export",
     "trace_leak",
     "usage_from",
+    "valid_agreement_for",
     "watermark_export",
 ]

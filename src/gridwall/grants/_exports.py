@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select
@@ -167,3 +168,54 @@ class ExportDesk:
 
         made: dict[str, WatermarkedExport] = {}
         return audited_change(self.engine, self.audit, event, plan, bump=False)
+
+
+def valid_agreement_for(
+    engine: Engine, recipient_org: str, purpose: str, now: datetime
+) -> str | None:
+    """The id of a valid agreement of ``recipient_org`` for ``purpose`` at ``now`` (None if
+    none, or if the recipient is a retailer)."""
+    recipient = recipient_org.strip()
+    if is_retailer(recipient):
+        return None
+    at = as_utc(now, "now")
+    t = Agreement.__table__
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(t).where(t.c.counterparty_org == recipient, t.c.purpose == purpose)
+        ).mappings()
+        for r in rows:
+            if AgreementWindow.of(Agreement(**dict(r))).valid_at(at):
+                return str(r["agreement_id"])
+    return None
+
+
+def seal_export(
+    engine: Engine,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    recipient_org: str,
+    purpose: str,
+    export_id: str,
+    now: datetime,
+    created_by: str | None = None,
+) -> WatermarkedExport:
+    """For the gateway's export endpoint, after its policy decision and audit record:
+    find the recipient's valid agreement for ``purpose``, watermark the rows for the
+    recipient and register the export. Raises :class:`GrantRefused` when there is no valid
+    agreement or the recipient is a retailer (the file must then not be released)."""
+    agreement_id = valid_agreement_for(engine, recipient_org, purpose, now)
+    if agreement_id is None:
+        raise GrantRefused(
+            f"no valid {purpose} agreement with {recipient_org.strip()} (exports go only to the "
+            "counterparty of a valid agreement, never to a retailer)",
+            f"export {export_id}",
+            "recipient",
+        )
+    key = load_key(engine, "watermark")
+    wm = watermark_export(
+        rows, recipient_org, agreement_id, export_id, key, created_at=as_utc(now, "now")
+    )
+    with engine.begin() as conn:
+        register_export(conn, wm, created_by)
+    return wm

@@ -353,7 +353,7 @@ def trace_text(text: str, engine: Engine, key: bytes) -> TraceResult | None:
         serials: dict[int, int] = {}
         for m in _MARK_RE.finditer(text):
             got = read_mark(key, m.group(0))
-            if got is not None:
+            if got is not None and got[0] < (1 << 63):  # serials are 63-bit; others are noise
                 serials[got[0]] = serials.get(got[0], 0) + 1
         if serials:
             for eid, serial in conn.execute(
