@@ -140,3 +140,16 @@ def test_openapi_and_unprotected_flag(gw: Gateway) -> None:
     b = TestClient(create_app(gw, unprotected=True))
     r = b.get(f"/unprotected/supply-points/{tiny.P_AFF}")
     assert r.status_code == 200 and r.json()["contract_name"] == "青木 一郎"
+
+
+def test_extra_routers_are_included(gw: Gateway) -> None:
+    from fastapi import APIRouter
+
+    r = APIRouter(prefix="/v1/identity")
+
+    @r.get("/ping")
+    def ping() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    c = TestClient(create_app(gw, routers=[r]))
+    assert c.get("/v1/identity/ping").json() == {"ok": "yes"}

@@ -33,14 +33,19 @@ from gridwall.gateway._loader import LoadReport, load_dataset
 from gridwall.gateway._store import SearchCriteria
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
+    from collections.abc import Sequence
+
+    from fastapi import APIRouter, FastAPI
 
 
-def create_app(gateway: Gateway, *, unprotected: bool = False) -> FastAPI:
-    """The FastAPI app over ``gateway`` (imported lazily: FastAPI is heavy)."""
+def create_app(
+    gateway: Gateway, *, unprotected: bool = False, routers: Sequence[APIRouter] = ()
+) -> FastAPI:
+    """The FastAPI app over ``gateway`` (imported lazily: FastAPI is heavy); ``routers``
+    (e.g. identity's login routes) are included as they are."""
     from gridwall.gateway._http import create_app as _create
 
-    return _create(gateway, unprotected=unprotected)
+    return _create(gateway, unprotected=unprotected, routers=routers)
 
 
 __all__ = [

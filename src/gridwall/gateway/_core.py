@@ -706,6 +706,20 @@ class Gateway:
     ) -> dict[str, Any]:
         """A retailer's own current customers (自社顧客一覧), keyset-paged by ID."""
         if ctx.principal.facts.org_kind is not OrgKind.RETAIL:
+            # a refusal is a decision too: audited like every other (issue 3)
+            self._record(
+                self._event(
+                    ctx,
+                    action="search",
+                    screen=screen,
+                    decision="deny",
+                    supply_point_ids=(),
+                    fields=(),
+                    policy_ids=(),
+                    query="error:not_a_retailer",
+                    result_count=0,
+                )
+            )
             raise Forbidden("only a retailer's principals list customers")
         if after is not None:
             check_id(after, "after")

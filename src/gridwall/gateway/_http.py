@@ -12,9 +12,10 @@ exists only to measure the gateway's cost and is mounted only when
 """
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -79,9 +80,13 @@ that does not exist.
 """.format(purposes=", ".join(p.value for p in Purpose), fields=", ".join(FIELDS))
 
 
-def create_app(gateway: Gateway, *, unprotected: bool = False) -> FastAPI:
-    """The FastAPI application over ``gateway``. ``unprotected=True`` mounts the
-    benchmark-only ``/unprotected`` route (never in the demo or in production)."""
+def create_app(
+    gateway: Gateway, *, unprotected: bool = False, routers: Sequence[APIRouter] = ()
+) -> FastAPI:
+    """The FastAPI application over ``gateway``. ``routers`` are included as they are
+    (e.g. ``gridwall.identity.api.create_router(service)`` for login/logout).
+    ``unprotected=True`` mounts the benchmark-only ``/unprotected`` route (never in the
+    demo or in production)."""
     app = FastAPI(
         title="gridwall gateway",
         version="1",
@@ -89,6 +94,8 @@ def create_app(gateway: Gateway, *, unprotected: bool = False) -> FastAPI:
         openapi_tags=[{"name": "supply points", "description": "託送 customer data"}],
     )
     app.state.gateway = gateway
+    for r in routers:
+        app.include_router(r)
     bearer = HTTPBearer(auto_error=False, description="personal account token")
 
     @app.exception_handler(GatewayError)
