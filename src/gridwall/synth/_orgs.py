@@ -120,6 +120,13 @@ def build_orgs(
     offices = [f"{c} 事業所" for c in rng.sample(cities, min(6, len(cities)))]
     offices[0] = offices[0].replace("事業所", "本店 託送センター")
 
+    # systems came into service over time: an account is issued at hire or at launch
+    launch = {
+        "takuso": date(2000, 4, 1),
+        "fit_mgmt": date(2012, 7, 1),
+        "nw_online": date(2016, 4, 1),
+        "gridwall": start - timedelta(days=90),
+    }
     persons: list[Person] = []
     accounts: list[Account] = []
     devices: list[Device] = []
@@ -154,7 +161,8 @@ def build_orgs(
             persons.append(p)
             out.append(p)
             for s in systems:
-                account(s, p.person_id, "personal", org, _jst(p.valid_from, 9, rng.randrange(60)))
+                issued = max(p.valid_from, launch.get(s, p.valid_from))
+                account(s, p.person_id, "personal", org, _jst(issued, 9, rng.randrange(60)))
         return out
 
     def terminals(
