@@ -44,6 +44,7 @@ def rules_fingerprint() -> str:
         h.update(rule.id.encode())
     for mod in sorted(Path(str(Path(inspect.getfile(pkg)).parent)).glob("*.py")):
         h.update(mod.read_bytes())
+    h.update(Path(__file__).read_bytes())
     return h.hexdigest()[:16]
 
 
@@ -154,6 +155,8 @@ def enrich(ev: Any, accounts: Any, persons: Any, devices: Any, contracts: Any) -
     """Join each event with the reference state valid at its time (time-aware joins)."""
     import ibis
 
+    from gridwall.monitor.rules._base import STRICT_NON_PUBLIC, has_any
+
     jst = ev.ts + ibis.interval(hours=9)
     e = ev.mutate(
         ts_s=ev.ts.epoch_seconds().cast("int64"),
@@ -204,6 +207,7 @@ def enrich(ev: Any, accounts: Any, persons: Any, devices: Any, contracts: Any) -
         p_retailer=ibis.ifelse(org.startswith("retail:"), org.substr(7), ibis.null("string")),
         peer=p_kind.fill_null("?") + "/" + ibis.coalesce(e.p_role, e.a_kind, ibis.literal("?")),
         off_hours=(e.hour < 7) | (e.hour >= 22),
+        reads_non_public=has_any(e.fields, STRICT_NON_PUBLIC),
     )
     x = e.unnest("supply_point_ids", keep_empty=True).rename(supply_point_id="supply_point_ids")
     c = contracts.select(
@@ -243,7 +247,8 @@ def daily_of(work: Any) -> Any:
 
 
 def screen_days_of(work: Any) -> Any:
-    w = work.filter(work.screen.notnull())
+    """Screens on which an account read non-public data, per day (exports are C1's)."""
+    w = work.filter(work.screen.notnull() & work.reads_non_public & (work.action != "export"))
     return w.group_by(["account_id", "screen", "day"]).aggregate(peer=w.peer.max())
 
 

@@ -502,7 +502,7 @@ def _type_r6(c: _Ctx) -> None:
         for j in range(c.rng.randrange(1, 3)):
             # a bulk query may touch points other cases touch too: sample the whole pool
             k_pts = min(len(pool), c.rng.randrange(30, 60))
-            pts = sorted(int(x) for x in c.rng.sample(list(pool), k_pts))
+            pts = sorted(int(pool[x]) for x in c.rng.sample(range(len(pool)), k_pts))
             if not pts:
                 continue
             town = c.w.point(pts[0])

@@ -133,11 +133,12 @@ NEW_SCREENS = BaselineRule(
     id="ANOMALY-rare-new-screen",
     incident_type="ANOMALY",
     severity=2,
-    description_ja="本人が初めて使い、同じ役割の者もほとんど使わない画面の利用",
-    description_en="First use of a screen that the person's peers (almost) never use",
-    rationale=f"A screen an account with {MIN_HISTORY}+ active days uses for the first time, "
-    f"which fewer than {RARE_PEERS} other accounts of its peer group used before: rarity and "
-    "novelty together.",
+    description_ja="本人が初めて使い、同じ役割の者もほとんど使わない画面で非公開情報を閲覧",
+    description_en="Non-public data read on a screen the person never used and peers "
+    "(almost) never use",
+    rationale=f"A screen on which an account with {MIN_HISTORY}+ active days reads non-public "
+    f"data for the first time, and which fewer than {RARE_PEERS} other accounts of its peer "
+    "group used so before: rarity and novelty together. Exports are judged by C1.",
     detect=_new_screens,
 )
 RULES = (VOLUME, PEER_VOLUME, OFF_HOURS, NEW_SCREENS)

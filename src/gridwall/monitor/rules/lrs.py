@@ -22,14 +22,20 @@ def _flag(e: ir.Table) -> ir.BooleanValue:
         & (e.purpose.isnull() | e.purpose.isin(["takuso", "lrs_operations"]))
         & e.p_role.isin(["takuso_operator", "call_center", "lrs_operations"])
     )
-    return reads_point(e) & lrs_data & ~nw_work
+    # exports are judged by the C1 rule (recipient and agreement)
+    return reads_point(e) & lrs_data & ~nw_work & (e.action != "export")
 
 
 def _confirm(rows: ir.Table, ref: Reference) -> ir.Table:
-    a = ref.agreements.filter(ref.agreements.purpose == "lrs_operations")
+    a = ref.agreements
     r = with_point_area(rows, ref)
+    # an lrs_operations agreement covers LRS work; another agreement covers its own purpose
+    # (e.g. meter reading of an LRS point), but never the ``lrs`` details themselves
+    covers = (a.purpose == "lrs_operations") | (
+        (a.purpose == r.purpose) & ~r.fields.contains("lrs")
+    )
     valid = r.join(
-        a, [a.counterparty_org == r.org, a.valid_from <= r.day, r.day < a.valid_until]
+        a, [a.counterparty_org == r.org, a.valid_from <= r.day, r.day < a.valid_until, covers]
     ).select(*r.columns, "agreement_id", "whole_area")
     aa = ref.agreement_areas
     in_scope = (
@@ -56,7 +62,9 @@ RULE = Rule(
     description_en="Last-resort-supply data read outside 託送 work or an lrs_operations agreement",
     rationale="Mission 'other': LRS data was visible to retail. Non-public fields of a point "
     "under last-resort supply go only to NW 託送 staff at work and to the counterparty of a "
-    "valid lrs_operations agreement within its area (I3).",
+    "valid lrs_operations agreement within its area (I3); a contractor working on the point "
+    "under its own agreement's purpose (e.g. meter reading) is not flagged unless it reads "
+    "the lrs details.",
     flag=_flag,
     confirm=_confirm,
 )

@@ -1,0 +1,123 @@
+"""Detection quality of ``gridwall monitor scan`` against ``gridwall synth --incidents``.
+
+    uv run python bench/monitor/quality.py DIR ALERTS.jsonl [--budget 20] [--json]
+
+Matching: an incident of type T is *found* when an alert of type T shares at least one event
+with it (the incident's ``event_ids``); it is *found by any* when any alert shares an event. An
+alert is a *true positive* when it shares an event with some injected incident (an alert that
+points at real misuse under another type is still useful to the reviewer), otherwise a false
+positive. Per-type precision counts the alerts of that type.
+
+Recall at a fixed daily review budget: reviewers open at most ``--budget`` alerts per JST day
+(the day of the alert's last event), highest severity first, then most events; an incident
+counts as found when one of the opened alerts shares an event with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+TYPES = ("A", "B", "C1", "C2", "C3", "R1", "R2", "R3", "R4", "R5", "R6", "LRS", "FIT", "ANOMALY")
+
+
+def _load(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def quality(
+    incidents: list[dict[str, Any]], alerts: list[dict[str, Any]], budget: int = 20
+) -> dict[str, Any]:
+    ev_inc: dict[str, set[int]] = defaultdict(set)
+    for k, inc in enumerate(incidents):
+        for e in inc["event_ids"]:
+            ev_inc[e].add(k)
+    hits = [set().union(*(ev_inc.get(e, set()) for e in a["event_ids"])) for a in alerts]
+    per: dict[str, dict[str, Any]] = {}
+    for t in TYPES:
+        its = [k for k, i in enumerate(incidents) if i["incident_type"] == t]
+        found = {
+            k
+            for a, h in zip(alerts, hits, strict=True)
+            if a["incident_type"] == t
+            for k in h
+            if incidents[k]["incident_type"] == t
+        }
+        mine = [h for a, h in zip(alerts, hits, strict=True) if a["incident_type"] == t]
+        per[t] = {
+            "incidents": len(its),
+            "found": len(found),
+            "recall": (len(found) / len(its)) if its else None,
+            "alerts": len(mine),
+            "precision": (sum(1 for h in mine if h) / len(mine)) if mine else None,
+            "missed": sorted(incidents[k]["incident_id"] for k in its if k not in found),
+        }
+    tp = sum(1 for h in hits if h)
+    # review budget
+    by_day: dict[str, list[int]] = defaultdict(list)
+    for j, a in enumerate(alerts):
+        by_day[a["last_ts"][:10]].append(j)
+    opened: set[int] = set()
+    for _day, js in by_day.items():
+        js.sort(key=lambda j: (-alerts[j]["severity"], -len(alerts[j]["event_ids"])))
+        opened.update(js[:budget])
+    found_budget = set().union(*(hits[j] for j in opened)) if opened else set()
+    found_any = set().union(*hits) if hits else set()
+    typed = [t for t in TYPES if per[t]["incidents"]]
+    return {
+        "incidents": len(incidents),
+        "alerts": len(alerts),
+        "true_positive_alerts": tp,
+        "precision": tp / len(alerts) if alerts else None,
+        "min_type_recall": min(per[t]["recall"] for t in typed) if typed else None,
+        "recall_any": len(found_any) / len(incidents) if incidents else None,
+        "budget_per_day": budget,
+        "recall_at_budget": len(found_budget) / len(incidents) if incidents else None,
+        "per_type": per,
+    }
+
+
+def render(q: dict[str, Any]) -> str:
+    lines = [
+        "| type | incidents | found | recall | alerts | precision |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for t, r in q["per_type"].items():
+        rec = "–" if r["recall"] is None else f"{r['recall']:.2f}"
+        pre = "–" if r["precision"] is None else f"{r['precision']:.2f}"
+        lines.append(f"| {t} | {r['incidents']} | {r['found']} | {rec} | {r['alerts']} | {pre} |")
+    lines.append("")
+    lines.append(
+        f"overall: {q['alerts']} alerts, precision {q['precision']:.3f}; lowest per-type recall "
+        f"{q['min_type_recall']:.2f}; recall (any alert) {q['recall_any']:.3f}; recall at "
+        f"{q['budget_per_day']} alerts/day {q['recall_at_budget']:.3f}"
+    )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("dataset", type=Path)
+    ap.add_argument("alerts", type=Path)
+    ap.add_argument("--budget", type=int, default=20)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args(argv)
+    inc_path = a.dataset / "incidents.jsonl"
+    if not inc_path.exists():
+        print(
+            f"quality: {inc_path} not found (generate with gridwall synth --incidents)",
+            file=sys.stderr,
+        )
+        return 2
+    q = quality(_load(inc_path), _load(a.alerts), a.budget)
+    print(json.dumps(q, ensure_ascii=False, indent=2) if a.json else render(q))
+    ok = (q["precision"] or 0) >= 0.90 and (q["min_type_recall"] or 0) >= 0.95
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
