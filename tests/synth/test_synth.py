@@ -552,3 +552,17 @@ def test_same_bytes_across_processes_and_hash_seeds(tmp_path: Path) -> None:
     names = sorted(p.name for p in outs[0].iterdir())
     match, mismatch, errors = filecmp.cmpfiles(outs[0], outs[1], names, shallow=False)
     assert mismatch == [] and errors == [] and len(match) == len(names)
+
+
+def test_csv_bytes_are_what_csv_table_writer_writes(ds: tuple[Path, World], tmp_path: Path) -> None:
+    """The fast writer is a drop-in for :class:`gridwall.dataset.CsvTableWriter`."""
+    d, _ = ds
+    for t in (*dataset.REFERENCE_TABLES, dataset.EVENTS):
+        src = d / f"{t.name}.csv"
+        with src.open(encoding="utf-8", newline="") as f:
+            header = next(csv.reader(f))
+        extra = tuple(c for c in header if c not in t.column_names)
+        with dataset.CsvTableWriter(tmp_path, t, extra=extra) as w:
+            for _, r in dataset.iter_rows(src, t):
+                w.write(r)
+        assert (tmp_path / f"{t.name}.csv").read_bytes() == src.read_bytes(), t.name
