@@ -21,6 +21,7 @@ import base64
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -114,11 +115,20 @@ def verify_claim(
         raise BadToken(f"stale: signed {age} s ago (max {max_age} s)")
     if age < -skew:
         raise BadToken("signed in the future")
+    if not _verified(prefix, claim.subject, claim.ts, claim.signature, public_key_hex):
+        raise BadToken("signature does not verify")
+
+
+@lru_cache(maxsize=4096)
+def _verified(prefix: str, subject: str, ts: int, signature: bytes, public_key_hex: str) -> bool:
+    """Ed25519 verification, memoised: the same token under the same key gives the same
+    answer (freshness is checked by the caller on every use)."""
     try:
         pub = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
-        pub.verify(claim.signature, _statement(prefix, claim.subject, claim.ts))
-    except (InvalidSignature, ValueError) as e:
-        raise BadToken("signature does not verify") from e
+        pub.verify(signature, _statement(prefix, subject, ts))
+    except (InvalidSignature, ValueError):
+        return False
+    return True
 
 
 def terminal_token(key_file_text: str, now: datetime) -> str:

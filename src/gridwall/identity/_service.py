@@ -41,8 +41,10 @@ from gridwall.identity._passwords import HashParams, PasswordHashing, WeakPasswo
 from gridwall.identity._state import (
     account_state,
     assignment_at,
-    latest_assignment,
+    assignments_of,
     org_kind,
+    pick_at,
+    pick_latest,
     training_current,
     valid_org,
 )
@@ -1011,12 +1013,13 @@ class IdentityService:
                 org=acct.org,
                 **who,
             )
-        verdict = account_state(s, acct, now)
-        asg = assignment_at(s, acct.holder_person_id, now)
+        history = assignments_of(s, acct.holder_person_id)
+        verdict = account_state(s, acct, now, history)
+        asg = pick_at(history, now)
         org = asg.org if asg else acct.org
         if verdict.state is AccountState.ACTIVE and (why := self._live(sess, now)) is not None:
             return refuse(why, org=org, **who)
-        last = asg or latest_assignment(s, acct.holder_person_id, now)
+        last = pick_latest(history, now)
         try:
             role = Role(last.role) if last and last.role else None
         except ValueError:

@@ -82,38 +82,64 @@ class StateVerdict:
 
 def lapsed_entitlements(s: Session, account_id: str, now: datetime) -> list[Entitlement]:
     """Account/role entitlements that are revoked, or pending in a review past its deadline."""
-    ents = list(
+    q = (
+        select(Entitlement, ReviewCampaign.deadline)
+        .outerjoin(
+            ReviewItem,
+            (ReviewItem.entitlement_id == Entitlement.entitlement_id)
+            & (ReviewItem.status == "pending"),
+        )
+        .outerjoin(ReviewCampaign, ReviewCampaign.campaign_id == ReviewItem.campaign_id)
+        .where(Entitlement.account_id == account_id, Entitlement.kind.in_(("account", "role")))
+    )
+    out: dict[int, Entitlement] = {}
+    for e, deadline in s.execute(q):
+        if (e.revoked_at is not None and e.revoked_at <= now) or (
+            deadline is not None and deadline <= now
+        ):
+            out[e.entitlement_id] = e
+    return list(out.values())
+
+
+def assignments_of(s: Session, person_id: str) -> list[Assignment]:
+    """All of a person's assignments, oldest first (a person has a handful)."""
+    return list(
         s.scalars(
-            select(Entitlement).where(
-                Entitlement.account_id == account_id, Entitlement.kind.in_(("account", "role"))
-            )
+            select(Assignment)
+            .where(Assignment.person_id == person_id)
+            .order_by(Assignment.valid_from)
         )
     )
-    out = [e for e in ents if e.revoked_at is not None and e.revoked_at <= now]
-    ids = [e.entitlement_id for e in ents if e not in out]
-    if ids:
-        lapsed = set(
-            s.scalars(
-                select(ReviewItem.entitlement_id)
-                .join(ReviewCampaign, ReviewCampaign.campaign_id == ReviewItem.campaign_id)
-                .where(
-                    ReviewItem.entitlement_id.in_(ids),
-                    ReviewCampaign.deadline <= now,
-                    ReviewItem.status == "pending",
-                )
-            )
-        )
-        out += [e for e in ents if e.entitlement_id in lapsed]
-    return out
 
 
-def account_state(s: Session, acct: Account, now: datetime) -> StateVerdict:
-    """The account's state at ``now`` (I6's meaning of revoked/expired/locked/transferred)."""
+def pick_at(assignments: list[Assignment], now: datetime) -> Assignment | None:
+    """The assignment in force at ``now`` from a person's list (half-open periods)."""
+    for a in reversed(assignments):
+        if a.valid_from <= now and (a.valid_to is None or a.valid_to > now):
+            return a
+    return None
+
+
+def pick_latest(assignments: list[Assignment], now: datetime) -> Assignment | None:
+    """In force at ``now``, else the last one that began before it."""
+    return pick_at(assignments, now) or next(
+        (a for a in reversed(assignments) if a.valid_from <= now), None
+    )
+
+
+def account_state(
+    s: Session, acct: Account, now: datetime, assignments: list[Assignment] | None = None
+) -> StateVerdict:
+    """The account's state at ``now`` (I6's meaning of revoked/expired/locked/transferred).
+
+    ``assignments`` may pass the holder's assignments already loaded."""
     if acct.revoked_at is not None and acct.revoked_at <= now:
         if acct.revoke_reason == "transferred":
             return StateVerdict(AccountState.TRANSFERRED, "account revoked: holder transferred")
         return StateVerdict(AccountState.REVOKED, f"account revoked ({acct.revoke_reason})")
-    asg = assignment_at(s, acct.holder_person_id, now)
+    if assignments is None:
+        assignments = assignments_of(s, acct.holder_person_id)
+    asg = pick_at(assignments, now)
     if asg is None:
         return StateVerdict(AccountState.REVOKED, "holder has no current HR assignment")
     if asg.org != acct.org:
