@@ -137,6 +137,13 @@ def test_export_recipients(world: StoreGrantResolver) -> None:
     assert f.agreement is AgreementState.VALID_IN_SCOPE
     assert f.agreement_fields == {"contract_name", "equipment"}
     assert exp("contractor:lrsco").recipient is Recipient.OTHER  # no agreement for the purpose
+    # NW's own 託送 work: whatever any valid agreement of the recipient covers
+    f = exp("contractor:lrsco", Purpose.TAKUSO)
+    assert f.recipient is Recipient.AGREEMENT_COUNTERPARTY
+    assert f.agreement_fields == {"contract_name", "address", "lrs"}
+    f = _facts(world, nw, HAKODATE, at, Purpose.TAKUSO, action=Action.EXPORT,
+               recipient_org="contractor:lrsco")  # fmt: skip
+    assert f.agreement is AgreementState.VALID_OUT_OF_SCOPE  # LRS-1 covers 東京都 only
     assert exp("contractor:nobody").recipient is Recipient.OTHER
     assert exp(None).recipient is Recipient.OTHER
     for retailer in ("retail:A0001", "retail:B0002", "retail:C0003"):

@@ -135,7 +135,7 @@ class ExportDesk:
                     f"the agreement's counterparty is {w.counterparty_org}, not {recipient}",
                     "recipient",
                 )
-            if w.purpose != purpose:
+            if purpose not in (w.purpose, "takuso"):
                 raise refuse(f"the agreement is for {w.purpose}, not {purpose}", "purpose")
             if not w.valid_at(now):
                 raise refuse("the agreement is not valid now (expired or ended)", "agreement")
@@ -171,23 +171,30 @@ class ExportDesk:
 
 
 def valid_agreement_for(
-    engine: Engine, recipient_org: str, purpose: str, now: datetime
+    engine: Engine,
+    recipient_org: str,
+    purpose: str,
+    now: datetime,
+    fields: Iterable[str] = (),
 ) -> str | None:
-    """The id of a valid agreement of ``recipient_org`` for ``purpose`` at ``now`` (None if
-    none, or if the recipient is a retailer)."""
+    """The id of a valid agreement of ``recipient_org`` at ``now`` for ``purpose`` (any
+    purpose when it is ``takuso``, NW's own work), preferring one that covers ``fields``;
+    None if there is none or the recipient is a retailer."""
     recipient = recipient_org.strip()
     if is_retailer(recipient):
         return None
     at = as_utc(now, "now")
+    need = set(fields)
     t = Agreement.__table__
+    q = select(t).where(t.c.counterparty_org == recipient).order_by(t.c.agreement_id)
+    if purpose != "takuso":
+        q = q.where(t.c.purpose == purpose)
     with engine.connect() as conn:
-        rows = conn.execute(
-            select(t).where(t.c.counterparty_org == recipient, t.c.purpose == purpose)
-        ).mappings()
-        for r in rows:
-            if AgreementWindow.of(Agreement(**dict(r))).valid_at(at):
-                return str(r["agreement_id"])
-    return None
+        valid = [AgreementWindow.of(Agreement(**dict(r))) for r in conn.execute(q).mappings()]
+    valid = [w for w in valid if w.valid_at(at)]
+    covering = [w for w in valid if need <= w.fields]
+    best = covering or valid
+    return best[0].agreement_id if best else None
 
 
 def seal_export(
@@ -204,7 +211,9 @@ def seal_export(
     find the recipient's valid agreement for ``purpose``, watermark the rows for the
     recipient and register the export. Raises :class:`GrantRefused` when there is no valid
     agreement or the recipient is a retailer (the file must then not be released)."""
-    agreement_id = valid_agreement_for(engine, recipient_org, purpose, now)
+    data = [dict(r) for r in rows]
+    groups, _ = fields_of(c for r in data for c in r)
+    agreement_id = valid_agreement_for(engine, recipient_org, purpose, now, groups)
     if agreement_id is None:
         raise GrantRefused(
             f"no valid {purpose} agreement with {recipient_org.strip()} (exports go only to the "
@@ -214,7 +223,7 @@ def seal_export(
         )
     key = load_key(engine, "watermark")
     wm = watermark_export(
-        rows, recipient_org, agreement_id, export_id, key, created_at=as_utc(now, "now")
+        data, recipient_org, agreement_id, export_id, key, created_at=as_utc(now, "now")
     )
     with engine.begin() as conn:
         register_export(conn, wm, created_by)

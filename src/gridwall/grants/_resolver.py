@@ -136,12 +136,16 @@ class StoreGrantResolver:
         return DisasterState.ACTIVE_OUT_OF_AREA
 
     def agreement_state(
-        self, holder_org: str, purpose: str, point: PointContext | None, now: datetime
+        self, holder_org: str, purpose: str | None, point: PointContext | None, now: datetime
     ) -> tuple[AgreementState, frozenset[str]]:
-        """The state of ``holder_org``'s agreements for ``purpose`` at ``now`` for ``point``
-        (no point: in scope only under a whole-service-area agreement)."""
+        """The state of ``holder_org``'s agreements for ``purpose`` (None: any purpose) at
+        ``now`` for ``point`` (no point: in scope only under a whole-service-area agreement)."""
         at = as_utc(now, "now")
-        found = self._snapshot().agreements.get((holder_org, purpose), [])
+        agreements = self._snapshot().agreements
+        if purpose is None:
+            found = [w for (org, _), ws in agreements.items() if org == holder_org for w in ws]
+        else:
+            found = agreements.get((holder_org, purpose), [])
         if not found:
             return AgreementState.NONE, frozenset()
         valid = [w for w in found if w.valid_at(at)]
@@ -194,8 +198,9 @@ class StoreGrantResolver:
     ) -> GrantFacts:
         """The grant facts in force at ``now`` (see ``gridwall.policy.model.GrantFacts``).
 
-        Exports are judged on the *recipient's* agreement for the declared purpose;
-        everything else on the principal's organisation's. Retailer kind is never
+        Exports are judged on the *recipient's* agreements — for the declared purpose, or
+        any of them when the purpose is NW's own 託送 work (``takuso``); everything else on
+        the principal's organisation's agreement for the declared purpose. Retailer kind is never
         consulted (equal footing, I7).
         """
         at = as_utc(now, "now")
@@ -209,9 +214,10 @@ class StoreGrantResolver:
                 recipient = Recipient.RETAILER
                 agreement, fields = AgreementState.NONE, frozenset()
             else:
-                agreement, fields = self.agreement_state(
-                    recipient_org.strip(), purpose.value, point, at
-                )
+                # NW's own 託送 work may send a contractor what any of its valid agreements
+                # covers; any other declared purpose must be the agreement's own.
+                wanted = None if purpose is Purpose.TAKUSO else purpose.value
+                agreement, fields = self.agreement_state(recipient_org.strip(), wanted, point, at)
                 valid = agreement in _VALID
                 recipient = Recipient.AGREEMENT_COUNTERPARTY if valid else Recipient.OTHER
         else:
