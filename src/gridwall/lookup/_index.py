@@ -31,6 +31,7 @@ ACCEPT_SCORE = 0.8
 #: candidates below this are never shown (they would only reveal neighbours)
 MIN_SCORE = 0.5
 _ROOM_RE = re.compile(r"(\d+)(?!.*\d)")
+_ROOM_SUFFIX_RE = re.compile(r"(号室|号|室)")
 _BATCH = 50_000
 _RECORD_FIELDS = (
     "supply_point_id",
@@ -370,9 +371,11 @@ def _score(q: NormalizedAddress, qkey: str, pl: _Place, r: Any, exact_place: boo
         rs = 0.9
     elif not crest:
         rs = 0.85
+    elif _ROOM_SUFFIX_RE.sub("", qrest) == _ROOM_SUFFIX_RE.sub("", crest):
+        rs = 1.0
     else:
         sim = fuzz.ratio(qrest, crest) / 100.0
-        qroom = _room_of(qrest)
-        croom = _room_of(r[5]) if r[5] else _room_of(crest)
+        qroom = _room_of(fold(q.rest or ""))  # spaces kept: 「第2 101」 is room 101
+        croom = _room_of(r[5]) if r[5] else _room_of(fold(r[4] or ""))
         rs = 0.9 + 0.1 * sim if qroom is not None and qroom == croom else 0.5 * sim
     return max(0.0, min(1.0, ps * ns * rs))

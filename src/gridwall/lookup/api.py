@@ -12,7 +12,7 @@ Errors are JSON ``{"error", "detail", "parameter"?}``: 400 too unspecific / bad 
 The same limits apply to every retailer; the router never looks at the retailer's kind.
 """
 
-from __future__ import annotations
+# no `from __future__ import annotations`: FastAPI must see the local Annotated types
 
 import json
 import math
