@@ -91,11 +91,16 @@ def _out(obj: Any, as_json: bool, text: Callable[[Any], str]) -> None:
         print(text(obj))
 
 
+def _s(t: str | None) -> str:
+    """An ISO time shown to the second (the JSON output keeps full precision)."""
+    return re.sub(r"\.\d+(?=Z|[+-]\d\d:\d\d$)", "", t) if t else "-"
+
+
 def _decl_text(d: dict[str, Any]) -> str:
     return (
         f"{d['disaster_id']}  {d['status']:<16} area={';'.join(d['area'])}  "
-        f"{d['active_from'] or d['start_at']} → {d['effective_end']} "
-        f"(hard max {d['hard_max_end_at']})  requested_by={d['requested_by']} "
+        f"{_s(d['active_from'] or d['start_at'])} → {_s(d['effective_end'])} "
+        f"(hard max {_s(d['hard_max_end_at'])})  requested_by={d['requested_by']} "
         f"approved_by={d['approved_by'] or '-'}"
     )
 
