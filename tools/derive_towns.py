@@ -30,7 +30,10 @@ def main(src: str) -> None:
     buf.write("pref\tcity\ttown\tkoaza\tlat\tlng\n")
     for row in sorted(rows):
         buf.write("\t".join(row) + "\n")
-    with open(OUT, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=9) as gz:
+    with (
+        open(OUT, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, compresslevel=9) as gz,
+    ):
         gz.write(buf.getvalue().encode("utf-8"))
     print(f"wrote {len(rows)} towns to {OUT} ({OUT.stat().st_size} bytes)")
 

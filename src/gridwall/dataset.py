@@ -168,17 +168,48 @@ EVENTS = _t(
     C("decision", required=True, choices=("allow", "deny")),
 )
 ALERT_FIELDS = (
-    "alert_id", "rule", "incident_type", "severity", "account_id", "person_id", "org",
-    "first_ts", "last_ts", "event_ids", "supply_point_ids", "summary",
+    "alert_id",
+    "rule",
+    "incident_type",
+    "severity",
+    "account_id",
+    "person_id",
+    "org",
+    "first_ts",
+    "last_ts",
+    "event_ids",
+    "supply_point_ids",
+    "summary",
 )
 INCIDENT_TYPES = (
-    "A", "B", "C1", "C2", "C3", "R1", "R2", "R3", "R4", "R5", "R6", "LRS", "FIT", "ANOMALY",
+    "A",
+    "B",
+    "C1",
+    "C2",
+    "C3",
+    "R1",
+    "R2",
+    "R3",
+    "R4",
+    "R5",
+    "R6",
+    "LRS",
+    "FIT",
+    "ANOMALY",
 )
 
 #: Reference tables in load order (parents first).
 REFERENCE_TABLES: tuple[Table, ...] = (
-    RETAILERS, SUPPLY_POINTS, SUPPLY_CONTRACTS, FIT_CONTRACTS, SWITCHING,
-    PERSONS, ACCOUNTS, DEVICES, DISASTERS, AGREEMENTS,
+    RETAILERS,
+    SUPPLY_POINTS,
+    SUPPLY_CONTRACTS,
+    FIT_CONTRACTS,
+    SWITCHING,
+    PERSONS,
+    ACCOUNTS,
+    DEVICES,
+    DISASTERS,
+    AGREEMENTS,
 )
 TABLES: dict[str, Table] = {t.name: t for t in (*REFERENCE_TABLES, EVENTS)}
 
@@ -200,10 +231,16 @@ def parse_cell(col: Column, raw: Any, where: Location) -> Any:
         if col.type == "str":
             v = str(raw)
             if col.choices and v not in col.choices:
-                raise InputError(f"{col.name}={v!r}: must be one of {', '.join(col.choices)}", where)
+                raise InputError(
+                    f"{col.name}={v!r}: must be one of {', '.join(col.choices)}", where
+                )
             return v
         if col.type == "date":
-            return raw if isinstance(raw, date) and not isinstance(raw, datetime) else date.fromisoformat(str(raw))
+            return (
+                raw
+                if isinstance(raw, date) and not isinstance(raw, datetime)
+                else date.fromisoformat(str(raw))
+            )
         if col.type == "ts":
             if isinstance(raw, datetime):
                 dt = raw

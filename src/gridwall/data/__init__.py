@@ -34,8 +34,20 @@ class Town:
 SERVICE_AREAS: dict[str, tuple[str, tuple[str, ...]]] = {
     "01": ("北海道", ("北海道",)),
     "02": ("東北", ("青森県", "岩手県", "宮城県", "秋田県", "山形県", "福島県", "新潟県")),
-    "03": ("東京", ("茨城県", "栃木県", "群馬県", "埼玉県", "千葉県", "東京都", "神奈川県",
-                    "山梨県", "静岡県")),
+    "03": (
+        "東京",
+        (
+            "茨城県",
+            "栃木県",
+            "群馬県",
+            "埼玉県",
+            "千葉県",
+            "東京都",
+            "神奈川県",
+            "山梨県",
+            "静岡県",
+        ),
+    ),
     "04": ("中部", ("長野県", "岐阜県", "愛知県", "三重県")),
     "05": ("北陸", ("富山県", "石川県", "福井県")),
     "06": ("関西", ("滋賀県", "京都府", "大阪府", "兵庫県", "奈良県", "和歌山県")),
@@ -53,8 +65,9 @@ def iter_towns() -> Iterator[Town]:
         next(f)  # header
         for line in f:
             pref, city, town, koaza, lat, lng = line.rstrip("\n").split("\t")
-            yield Town(pref, city, town, koaza, float(lat) if lat else 0.0,
-                       float(lng) if lng else 0.0)
+            yield Town(
+                pref, city, town, koaza, float(lat) if lat else 0.0, float(lng) if lng else 0.0
+            )
 
 
 @lru_cache(maxsize=16)
