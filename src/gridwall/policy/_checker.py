@@ -44,7 +44,7 @@ from cedarpy import pst
 from gridwall.policy._analysis import FULL, Atoms, UnanalysablePolicy, analyse
 from gridwall.policy._cedar import PolicyBundle, cedar_requests
 from gridwall.policy._engine import PolicyEngine
-from gridwall.policy._invariants import INVARIANTS, Invariant
+from gridwall.policy._invariants import INVARIANTS, Facts, Invariant
 from gridwall.policy._space import DIM_INDEX, DIMS, describe, raw_space_size, request_of
 from gridwall.policy.model import FIELDS, AccessRequest, Decision
 
@@ -56,6 +56,8 @@ PERMIT_MUST_READ = ("org_kind", "purpose", "action")
 PERMIT_MUST_READ_ONE_OF = ("field", "covers")
 
 _RK = DIM_INDEX["retailer_kind"]
+#: truth-table cell codes over a region: holds nowhere / somewhere / everywhere
+NONE, SOME, EVERY = 0, 1, 2
 
 
 @dataclass
@@ -136,10 +138,14 @@ class _Component:
     local: dict[int, list[int]]  # dim → value index → local class
     tables: list[BoolArray] = field(default_factory=list)
     # per table, per j (number of leading dims fixed): reductions over the rest
-    any_: list[list[BoolArray]] = field(default_factory=list)
-    all_: list[list[BoolArray]] = field(default_factory=list)
+    # as flat Python lists (row-major over the fixed dims) of codes: NONE / SOME / EVERY
+    codes: list[list[list[int]]] = field(default_factory=list)
     # filled once global classes are known: dim → global class → local class
     g2l: dict[int, list[int]] = field(default_factory=dict)
+    # during the walk: the local classes of the dims fixed so far, and the matching
+    # row-major offsets into ``codes`` (two stacks)
+    cur: list[int] = field(default_factory=list)
+    flat: list[int] = field(default_factory=lambda: [0])
 
     def shape(self) -> tuple[int, ...]:
         return tuple(max(self.local[d]) + 1 for d in self.dims)
@@ -159,8 +165,12 @@ class _Component:
                 axes = tuple(range(j, len(self.dims)))
                 anys.append(np.asarray(t.any(axis=axes)) if axes else t)
                 alls.append(np.asarray(t.all(axis=axes)) if axes else t)
-            self.any_.append(anys)
-            self.all_.append(alls)
+            self.codes.append(
+                [
+                    np.where(al, EVERY, np.where(an, SOME, NONE)).ravel().tolist()
+                    for an, al in zip(anys, alls, strict=True)
+                ]
+            )
 
 
 def _single_policy_set(cid: str, tpl: pst.Template) -> cedarpy.PolicySet:
@@ -230,12 +240,16 @@ def _build_invariant_component(inv: Invariant) -> _Component:
         {d: _partition_from_reads(DIMS[d].values, inv.reads[DIMS[d].name]) for d in dims},
     )
     shape = comp.shape()
+    names = [DIMS[d].name for d in dims]
+    # the restricted views of each class representative, built once
+    views = [[inv.view_value(n, v) for v in comp.reps(d)] for n, d in zip(names, dims, strict=True)]
+    holds = inv.holds
+    assert holds is not None
     for allowed in (False, True):
-        vals = []
-        for combo in itertools.product(*(comp.reps(d) for d in dims)):
-            facts = {DIMS[d].name: v for d, v in zip(dims, combo, strict=True)}
-            assert inv.holds is not None
-            vals.append(inv.holds(inv.restricted(facts), allowed))
+        vals = [
+            holds(Facts(dict(zip(names, combo, strict=True))), allowed)
+            for combo in itertools.product(*views)
+        ]
         comp.tables.append(np.array(vals, dtype=bool).reshape(shape))
     comp.finish()
     return comp
@@ -279,6 +293,8 @@ class _Walk:
         self.explain = explain
         self.regions = 0
         self.assign: list[int] = []
+        # per dim: the components that read it, with their global → local class map
+        self.readers: list[list[tuple[_Component, list[int], tuple[int, ...]]]] = [[] for _ in DIMS]
         # number of global classes behind each local class (for counting violations)
         self.weight: dict[tuple[str, int], npt.NDArray[np.int64]] = {}
         for c in [*permits, *forbids, *(ic for _, ic in invs)]:
@@ -288,34 +304,29 @@ class _Walk:
                 for k in range(self.n[d]):
                     w[c.g2l[d][k]] += 1
                 self.weight[(c.name, d)] = w
-
-    def _idx(self, c: _Component, depth: int) -> tuple[tuple[int, ...], int]:
-        idx = []
-        for d in c.dims:
-            if d >= depth:
-                break
-            idx.append(c.g2l[d][self.assign[d]])
-        return tuple(idx), len(idx)
+                self.readers[d].append((c, c.g2l[d], c.shape()))
+            c.cur = []
+            c.flat = [0]
 
     def _state(self, depth: int) -> tuple[bool | None, tuple[str, ...]]:
         """(uniform decision of the region or None if mixed, determining policies)."""
         sure_forbids = []
         maybe_forbid = False
         for f in self.forbids:
-            idx, j = self._idx(f, depth)
-            if f.all_[0][j][idx]:
+            code = f.codes[0][len(f.cur)][f.flat[-1]]
+            if code == EVERY:
                 sure_forbids.append(f.name)
-            elif f.any_[0][j][idx]:
+            elif code == SOME:
                 maybe_forbid = True
         if sure_forbids:
             return False, tuple(sure_forbids)
         sure_permits = []
         maybe_permit = False
         for p in self.permits:
-            idx, j = self._idx(p, depth)
-            if p.all_[0][j][idx]:
+            code = p.codes[0][len(p.cur)][p.flat[-1]]
+            if code == EVERY:
                 sure_permits.append(p.name)
-            elif p.any_[0][j][idx]:
+            elif code == SOME:
                 maybe_permit = True
         if not sure_permits and not maybe_permit:
             return False, ()
@@ -334,9 +345,17 @@ class _Walk:
         # mixed: split on the next dimension (never past the last: a full
         # assignment always decides, since every table is then fully indexed)
         kids = []
+        readers = self.readers[depth]
         for k in range(self.n[depth]):
             self.assign.append(k)
+            for c, g2l, sizes in readers:
+                loc = g2l[k]
+                c.flat.append(c.flat[-1] * sizes[len(c.cur)] + loc)
+                c.cur.append(loc)
             kids.append(self.run(depth + 1))
+            for c, _, _ in readers:
+                c.cur.pop()
+                c.flat.pop()
             self.assign.pop()
         if depth == _RK and len(set(kids)) > 1:
             self._i7_violation(depth, kids)
@@ -344,10 +363,11 @@ class _Walk:
 
     def _check_region(self, depth: int, allowed: bool) -> None:
         for inv, c in self.invs:
-            idx, j = self._idx(c, depth)
             t = 1 if allowed else 0
-            if c.all_[t][j][idx]:
+            j = len(c.cur)
+            if c.codes[t][j][c.flat[-1]] == EVERY:
                 continue
+            idx = tuple(c.cur)
             bad = ~c.tables[t][idx]  # over c's dims not fixed yet
             free = c.dims[j:]
             count = bad.astype(np.int64)

@@ -112,11 +112,12 @@ class Invariant:
         return self.holds(Facts(facts), allowed)
 
     def restricted(self, facts: Mapping[str, Any]) -> Facts:
-        view: dict[str, Any] = {}
-        for name, allowed in self.reads.items():
-            v = facts[name]
-            view[name] = v if allowed is None else Restricted(name, v, allowed)
-        return Facts(view)
+        """The view the predicate gets: declared facts only, restricted where declared."""
+        return Facts({name: self.view_value(name, facts[name]) for name in self.reads})
+
+    def view_value(self, name: str, value: Any) -> Any:
+        allowed = self.reads[name]
+        return value if allowed is None else Restricted(name, value, allowed)
 
 
 def _s(*values: Any) -> frozenset[Any]:
