@@ -13,6 +13,7 @@ exists only to measure the gateway's cost and is mounted only when
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
@@ -31,6 +32,7 @@ from gridwall.gateway._core import (
     Unauthenticated,
     check_id,
     mask_point,
+    parse_purpose,
 )
 from gridwall.gateway._store import SearchCriteria
 from gridwall.policy.model import FIELDS, Purpose
@@ -46,6 +48,14 @@ def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) ->
 def _error(e: GatewayError) -> Response:
     headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
     return _json(e.body(), e.status, headers)
+
+
+@dataclass(frozen=True, slots=True)
+class _Credentials:
+    bearer: str
+    terminal: str
+    purpose: str | None
+    source_ip: str | None
 
 
 class ExportRequest(BaseModel):
@@ -110,7 +120,7 @@ def create_app(
         return _json({"error": "bad_request", "detail": "invalid parameter",
                       "parameter": params}, 400)  # fmt: skip
 
-    def context(
+    async def credentials(
         request: Request,
         creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
         x_gridwall_terminal: Annotated[
@@ -120,17 +130,34 @@ def create_app(
             str | None,
             Header(description="declared purpose: " + ", ".join(p.value for p in Purpose)),
         ] = None,
-    ) -> RequestContext:
-        if creds is None and request.headers.get("authorization"):
-            raise Unauthenticated("Authorization must be 'Bearer <token>'", header="Authorization")
-        return gateway.authenticate(
-            creds.credentials if creds is not None else None,
+    ) -> _Credentials:
+        # Only presence and form here (no I/O on the event loop); the authenticator runs
+        # inside the handler's worker thread, so a request costs one thread hop, not two.
+        if creds is None:
+            if request.headers.get("authorization"):
+                raise Unauthenticated(
+                    "Authorization must be 'Bearer <token>'", header="Authorization"
+                )
+            raise Unauthenticated(
+                "missing bearer credential (Authorization: Bearer <token>)",
+                header="Authorization",
+            )
+        if not x_gridwall_terminal:
+            raise Unauthenticated(
+                "missing terminal credential (X-Gridwall-Terminal)", header="X-Gridwall-Terminal"
+            )
+        parse_purpose(x_gridwall_purpose)
+        return _Credentials(
+            creds.credentials,
             x_gridwall_terminal,
             x_gridwall_purpose,
-            source_ip=request.client.host if request.client else None,
+            request.client.host if request.client else None,
         )
 
-    Ctx = Annotated[RequestContext, Depends(context)]
+    def _auth(c: _Credentials) -> RequestContext:
+        return gateway.authenticate(c.bearer, c.terminal, c.purpose, source_ip=c.source_ip)
+
+    Ctx = Annotated[_Credentials, Depends(credentials)]
 
     @app.get(
         "/v1/supply-points/{supply_point_id}",
@@ -138,8 +165,10 @@ def create_app(
         summary="Read one supply point (allowed field groups only)",
         responses={**_ERRORS, **_NOT_FOUND},
     )
-    def read_point(supply_point_id: str, ctx: Ctx) -> Response:
-        return _json(gateway.read_point(ctx, supply_point_id, screen="GET /v1/supply-points/{id}"))
+    def read_point(supply_point_id: str, c: Ctx) -> Response:
+        return _json(
+            gateway.read_point(_auth(c), supply_point_id, screen="GET /v1/supply-points/{id}")
+        )
 
     @app.get(
         "/v1/supply-points/{supply_point_id}/usage",
@@ -149,14 +178,13 @@ def create_app(
     )
     def usage(
         supply_point_id: str,
-        ctx: Ctx,
+        c: Ctx,
         x_gridwall_consent: Annotated[
             str | None, Header(description="customer-consent token (consent_usage purpose)")
         ] = None,
     ) -> Response:
         return _json(
-            gateway.usage(
-                ctx, supply_point_id, consent_token=x_gridwall_consent,
+            gateway.usage(_auth(c), supply_point_id, consent_token=x_gridwall_consent,
                 screen="GET /v1/supply-points/{id}/usage",
             )
         )  # fmt: skip
@@ -168,7 +196,7 @@ def create_app(
         responses=_ERRORS,
     )
     def search(
-        ctx: Ctx,
+        c: Ctx,
         supply_point_id: str | None = None,
         meter_id: str | None = None,
         pref: str | None = None,
@@ -180,7 +208,7 @@ def create_app(
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
     ) -> Response:
         crit = SearchCriteria(supply_point_id, meter_id, pref, city, town, banchi, building, room)
-        return _json(gateway.search(ctx, crit, limit=limit, screen="GET /v1/supply-points"))
+        return _json(gateway.search(_auth(c), crit, limit=limit, screen="GET /v1/supply-points"))
 
     @app.get(
         "/v1/customers",
@@ -189,12 +217,12 @@ def create_app(
         responses=_ERRORS,
     )
     def customers(
-        ctx: Ctx,
+        c: Ctx,
         after: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> Response:
         return _json(
-            gateway.list_customers(ctx, after=after, limit=limit, screen="GET /v1/customers")
+            gateway.list_customers(_auth(c), after=after, limit=limit, screen="GET /v1/customers")
         )
 
     @app.post(
@@ -203,10 +231,9 @@ def create_app(
         summary="Watermarked export to the counterparty of a valid agreement",
         responses=_ERRORS,
     )
-    def export(body: ExportRequest, ctx: Ctx) -> Response:
+    def export(body: ExportRequest, c: Ctx) -> Response:
         return _json(
-            gateway.export(
-                ctx, body.recipient_org, body.supply_point_ids, body.fields,
+            gateway.export(_auth(c), body.recipient_org, body.supply_point_ids, body.fields,
                 screen="POST /v1/exports",
             )
         )  # fmt: skip
