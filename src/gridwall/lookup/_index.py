@@ -340,6 +340,13 @@ def _room_of(s: str) -> str | None:
     return m.group(1).lstrip("0") or "0" if m else None
 
 
+def _building_part(rest: str, room: str) -> str:
+    """The rest without its trailing room number (and 号室)."""
+    r = _ROOM_SUFFIX_RE.sub("", rest)
+    i = r.rfind(room)
+    return (r[:i] + r[i + len(room) :]).strip("-") if i >= 0 else r
+
+
 def _score(q: NormalizedAddress, qkey: str, pl: _Place, r: Any, exact_place: bool) -> float:
     """Similarity of a candidate point to the query, in [0, 1].
 
@@ -377,5 +384,14 @@ def _score(q: NormalizedAddress, qkey: str, pl: _Place, r: Any, exact_place: boo
         sim = fuzz.ratio(qrest, crest) / 100.0
         qroom = _room_of(fold(q.rest or ""))  # spaces kept: 「第2 101」 is room 101
         croom = _room_of(r[5]) if r[5] else _room_of(fold(r[4] or ""))
-        rs = 0.9 + 0.1 * sim if qroom is not None and qroom == croom else 0.5 * sim
+        if qroom is not None and qroom == croom:
+            # same room: the building names (what is left) must agree where both are given
+            qb = _building_part(qrest, qroom)
+            cb = _building_part(crest, croom)
+            if not qb or not cb or qb == cb:
+                rs = 0.95
+            else:  # 「第9田町ビル 301」 is not 「第2田町ビル 301」: never confident
+                rs = min(ACCEPT_SCORE - 0.01, 0.6 + 0.2 * fuzz.ratio(qb, cb) / 100.0)
+        else:
+            rs = 0.5 * sim
     return max(0.0, min(1.0, ps * ns * rs))

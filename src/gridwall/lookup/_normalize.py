@@ -87,9 +87,10 @@ class NormalizedAddress:
         return " ".join(s.split())
 
 
-_BANCHI_UNIT_RE = re.compile(r"\s*(丁目|番地|番|号室|号|地割|の|之|ノ|-)")
+_BANCHI_UNIT_RE = re.compile(r"\s*(丁\s*目|番\s*地|番|号\s*室|号|地\s*割|の|之|ノ|-)")
 _SEP_RE = re.compile(r"\s*(の|之|ノ|-)")
-_NUM_RE = re.compile(rf"\s*(\d+|[{KANJI_NUM_CHARS}]+)")
+#: a number: arabic digits, or a kanji numeral (stray spaces inside it are tolerated: 「二十 六」)
+_NUM_RE = re.compile(rf"\s*(\d+|[{KANJI_NUM_CHARS}](?:\s*[{KANJI_NUM_CHARS}])*)")
 _DIRECTION_RE = re.compile(
     r"(上る|上ル|上がる|上ガル|下る|下ル|下がる|下ガル|東入る|東入ル|東入|西入る|西入ル|西入)"
 )
@@ -154,6 +155,15 @@ def _match_town(d: TownDictionary, pref: str, city: str, text: str, start: int) 
         return []
     comp = _Compact.of(text, start)
     hits: list[_TownHit] = []
+    street_first = "通" in comp.key and _DIRECTION_RE.search(comp.key) is not None
+    if street_first:  # 「烏丸通…下ル東塩小路町」: 烏丸 is a town too, but here it is a street
+        for m in reversed(list(_DIRECTION_RE.finditer(comp.key))):
+            after = m.end()
+            r = _longest_name(comp.key[after:], c.towns, c.max_key)
+            if r:
+                street = text[comp.pos[0] : comp.pos[after]].replace(" ", "")
+                hits.append(_TownHit(pref, city, c.towns[r[0]], comp.pos[after + r[1]], street))
+                return hits
     for skip in (0, 2, 1):  # as typed, then without 大字, then without 字
         if skip == 2 and not comp.key.startswith("大字"):
             continue
@@ -209,12 +219,12 @@ def _parse_banchi(text: str, start: int, town_has_chome: bool, chome_set: bool) 
         m = _NUM_RE.match(text, pos)
         if not m:
             break
-        tok = m.group(1)
+        tok = m.group(1).replace(" ", "")
         val = _read_num(tok)
         if val is None:
             break
         u = _BANCHI_UNIT_RE.match(text, m.end())
-        unit = u.group(1) if u else None
+        unit = u.group(1).replace(" ", "") if u else None
         if unit in seps and not _NUM_RE.match(text, u.end() if u else m.end()):
             unit = None  # a trailing separator: the number ends here
             u = None
@@ -223,7 +233,7 @@ def _parse_banchi(text: str, start: int, town_has_chome: bool, chome_set: bool) 
         if unit in ("号室", "地割"):
             break  # a room number (301号室) belongs to the rest
         spaced = m.start(1) > pos and text[pos : m.start(1)].isspace()
-        if spaced and unit is None and items and items[-1][1] in ("番地", "番"):
+        if spaced and unit is None and tok.isdigit() and items and items[-1][1] in ("番地", "番"):
             break  # 「1番地 201」: a bare number after a space is a room
         items.append((val, unit))
         if unit is None:
