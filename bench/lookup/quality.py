@@ -197,12 +197,12 @@ def main() -> None:
         "seconds": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(summary, ensure_ascii=False, indent=1))
-    for f in failures[:20]:
-        print("variant miss:", f, file=sys.stderr)
-    for f in neg_fail[:20]:
-        print("confident negative:", f, file=sys.stderr)
-    for f in h_fail:
-        print("held-out miss:", f, file=sys.stderr)
+    for miss in failures[:20]:
+        print("variant miss:", miss, file=sys.stderr)
+    for nf in neg_fail[:20]:
+        print("confident negative:", nf, file=sys.stderr)
+    for hf in h_fail:
+        print("held-out miss:", hf, file=sys.stderr)
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(summary, ensure_ascii=False, indent=1))
     engine.dispose()

@@ -60,7 +60,7 @@ class VariantMaker:
         had_aza = (rec.get("town") or "").startswith(("大字", "字"))
         rest = " ".join(x for x in ((rec.get("building") or ""),) if x)
         room = rec.get("room") or ""
-        nums = [a.chome, a.block, a.number]
+        chome, block, number = a.chome, a.block or "", a.number or ""
 
         def build(forms: set[str]) -> str:
             out = "" if "no_pref" in forms else a.pref
@@ -77,7 +77,7 @@ class VariantMaker:
                 town = rng.choice(("大字", "字")) + town
             out += town
             hy = rng.choice(HYPHEN_LOOKALIKES[:-1]) if "hyphen_lookalike" in forms else "-"
-            ch, bl, nu = nums
+            ch, bl, nu = chome, block, number
             if "kanji_units" in forms:
                 if ch is not None:
                     out += int_to_kanji(ch) + "丁目"
@@ -95,7 +95,7 @@ class VariantMaker:
             elif "chome_kanji" in forms and ch is not None:
                 out += int_to_kanji(ch) + "丁目" + hy.join(x for x in (bl, nu) if x)
             else:
-                out += hy.join(str(x) for x in (ch, bl, nu) if x is not None and x != "")
+                out += hy.join(x for x in ("" if ch is None else str(ch), bl, nu) if x)
             tail = ""
             if rest:
                 tail += ("" if "building_glued" in forms else " ") + rest
