@@ -146,7 +146,7 @@ def test_i7_favouring_affiliated_retailers_is_caught() -> None:
     r = _run(
         "I7",
         extra=(
-            '@id("favour-affiliated") permit (principal, action == Action::"lookup", '
+            '@id("favour-affiliated") permit (principal, action == Action::"view", '
             'resource == Field::"usage") when { principal.org_kind == OrgKind::"retail" && '
             'principal.retailer_kind == RetailerKind::"affiliated" && '
             'context.point.relation == Relation::"own_customer" && '

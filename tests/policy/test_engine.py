@@ -100,6 +100,25 @@ def test_other_retailers_customer_refused_but_lookup_allowed() -> None:
     assert look.allowed_fields == {"equipment", "address"}
 
 
+def test_lookup_never_returns_more_than_the_key_even_for_own_customers() -> None:
+    extra = (
+        '@id("lookup-usage") permit (principal, action == Action::"lookup", resource) '
+        'when { principal.org_kind == OrgKind::"retail" };'
+    )
+    d = engine_with(extra).decide(
+        make(
+            OrgKind.RETAIL,
+            Role.SALES,
+            Purpose.SWITCHING,
+            DeviceKind.RETAIL_TERMINAL,
+            Action.LOOKUP,
+            Relation.OWN_CUSTOMER,
+        )
+    )
+    assert d.allowed_fields == {"equipment", "address"}
+    assert "forbid-lookup-beyond-key" in d.fields["usage"].policy_ids
+
+
 def test_disaster_exactly_three_fields() -> None:
     g = GrantFacts(disaster=DisasterState.ACTIVE_IN_AREA, agreement=AgreementState.VALID_IN_SCOPE)
     r = make(
