@@ -86,7 +86,10 @@ class Area:
     def contains(self, pref: str, city: str) -> bool:
         """Does the area contain a point at ``pref``/``city``? (An empty area contains nothing;
         agreements treat an empty area as the whole service area themselves.)"""
-        p, c = norm(pref), norm(city)
+        return self.contains_normed(norm(pref), norm(city))
+
+    def contains_normed(self, p: str, c: str) -> bool:
+        """:meth:`contains` for names already passed through :func:`norm`."""
         if p in self.prefs:
             return True
         return any(ap == p and _city_covers(ac, c) for ap, ac in self.cities)

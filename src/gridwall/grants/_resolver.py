@@ -21,6 +21,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, select
 
 from gridwall.grants._agreements import AgreementWindow
+from gridwall.grants._areas import Area, norm
 from gridwall.grants._common import is_retailer
 from gridwall.grants._consent import ConsentCheck, _record_lookup, check_token
 from gridwall.grants._disaster import DisasterWindow
@@ -49,6 +50,15 @@ class _Snapshot:
     disasters: list[DisasterWindow]
     agreements: dict[tuple[str, str], list[AgreementWindow]]
     consents: dict[str, ConsentRecord | None] = field(default_factory=dict)
+    #: (active from, effective end, area) of approved declarations, precomputed
+    windows: list[tuple[datetime, datetime, Area]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.windows = [
+            (w.active_from, w.effective_end, w.area)
+            for w in self.disasters
+            if w.active_from is not None
+        ]
 
 
 class StoreGrantResolver:
@@ -120,7 +130,7 @@ class StoreGrantResolver:
     def disaster_active(self, now: datetime | None = None) -> bool:
         """Is any approved declaration active at ``now``? (Disaster terminals work only then.)"""
         at = as_utc(self.clock() if now is None else now, "now")
-        return any(w.active_at(at) for w in self._snapshot().disasters)
+        return any(start <= at < end for start, end, _ in self._snapshot().windows)
 
     def active_disasters(self, now: datetime) -> list[str]:
         at = as_utc(now, "now")
@@ -128,11 +138,13 @@ class StoreGrantResolver:
 
     def disaster_state(self, point: PointContext | None, now: datetime) -> DisasterState:
         at = as_utc(now, "now")
-        active = [w for w in self._snapshot().disasters if w.active_at(at)]
+        active = [area for start, end, area in self._snapshot().windows if start <= at < end]
         if not active:
             return DisasterState.NONE
-        if point is not None and any(w.area.contains(point.pref, point.city) for w in active):
-            return DisasterState.ACTIVE_IN_AREA
+        if point is not None:
+            p, c = norm(point.pref), norm(point.city)
+            if any(area.contains_normed(p, c) for area in active):
+                return DisasterState.ACTIVE_IN_AREA
         return DisasterState.ACTIVE_OUT_OF_AREA
 
     def agreement_state(
