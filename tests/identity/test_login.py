@@ -240,3 +240,48 @@ def test_audit_failure_means_no_session(world: World) -> None:
 
     with Session(w.engine) as s:
         assert s.scalar(select(func.count()).select_from(LoginSession)) == 1
+
+
+def test_api_client_bound_to_retailer(world: World) -> None:
+    from gridwall.identity import terminal_token
+    from gridwall.identity._keys import load_key_file
+
+    w = world
+    key = w.svc.register_api_client("cli-A0001", "retail:A0001", "call_center", w.now)
+    kind, cid, _ = load_key_file(key)
+    assert (kind, cid) == ("api_client", "cli-A0001")
+    p, t = w.svc.authenticate(terminal_token(key, w.now), w.term("t-ret"), w.now)
+    assert p.account_id == "cli-A0001" and p.person_id is None and p.org == "retail:A0001"
+    assert p.facts.account_kind is AccountKind.SERVICE
+    assert p.facts.retailer_kind is RetailerKind.AFFILIATED
+    assert t.facts.owner is DeviceOwner.SAME_ORG
+    # on an NW terminal: the facts say other_org (the policy denies, I5)
+    _, t = w.svc.authenticate(terminal_token(key, w.now), w.term("t-nw"), w.now)
+    assert t.facts.owner is DeviceOwner.OTHER_ORG
+    assert w.sink.events[-1]["action"] == "login_failed"
+    # stale or forged client tokens are refused
+    with pytest.raises(LoginRefused):
+        w.svc.authenticate(
+            terminal_token(key, w.now - timedelta(minutes=6)), w.term("t-ret"), w.now
+        )
+    other = w.svc.register_api_client("cli-B0002", "retail:B0002", "call_center", w.now)
+    _, _, other_key = load_key_file(other)
+    from gridwall.identity._keys import CLIENT_PREFIX, sign_token
+
+    forged = sign_token(CLIENT_PREFIX, other_key, "cli-A0001", w.now)
+    with pytest.raises(LoginRefused):
+        w.svc.authenticate(forged, w.term("t-ret"), w.now)
+    from gridwall.errors import UsageError
+
+    with pytest.raises(UsageError):
+        w.svc.register_api_client("cli-nw", "nw", "call_center", w.now)
+
+
+def test_unknown_retailer_is_refused(world: World) -> None:
+    w = world
+    w.add_user("p-x", "retail:Z9999", "sales", "x-op")
+    w.add_terminal("t-x", "retail:Z9999", "retail_terminal")
+    token = w.login("x-op", "t-x")
+    with pytest.raises(LoginRefused) as e:
+        w.svc.authenticate(token, w.term("t-x"), w.now)
+    assert e.value.status == 403 and "not registered" in e.value.reason

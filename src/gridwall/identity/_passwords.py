@@ -95,7 +95,10 @@ def check_password(password: str, context: tuple[str, ...] = ()) -> str:
     if low in _blocklist():
         raise WeakPassword("is on the list of common or breached passwords")
     stripped = low.rstrip("0123456789!@#$%^&*?.-_ ")
-    if stripped in _blocklist() or (len(stripped) < len(low) and stripped in SERVICE_WORDS):
+    if stripped in _blocklist() or (
+        0 < len(stripped) < len(low)
+        and (stripped in SERVICE_WORDS or _is_sequential(stripped) or _is_repetitive(stripped))
+    ):
         raise WeakPassword("is a common password with digits or symbols appended")
     if _is_repetitive(low) or _is_sequential(low):
         raise WeakPassword("is repetitive or sequential")
