@@ -73,10 +73,10 @@ def _get(rec: Any, name: str) -> Any:
     return getattr(rec, name, None)
 
 
-def place_text(pref: str, city: str, town: str, chome: int | None) -> str:
-    """Folded place text used for trigram candidate generation."""
-    t = city + town + (int_to_kanji(chome) + "丁目" if chome else "")
-    return name_key(t)
+def place_text(town: str) -> str:
+    """Folded town text used for trigram candidate generation (the town alone: city and 丁目
+    are filtered and compared separately, so their common trigrams never flood the index)."""
+    return name_key(town)
 
 
 def display_address(
@@ -171,7 +171,7 @@ def build_index(
                 flush()
         flush()
         prow = [
-            (pid, p, c, t, ch, known, place_text(p, c, t, ch))
+            (pid, p, c, t, ch, known, place_text(t))
             for (p, c, t, ch), (pid, known) in places.items()
         ]
         pcols = "id, pref, city, town, chome, known, key_text"
@@ -249,7 +249,7 @@ class LookupIndex:
         return [_Place(*r) for r in rows]
 
     def _near_places(self, conn: Any, q: NormalizedAddress, qkey: str) -> list[_Place]:
-        if len(qkey) < 3:
+        if not qkey:
             return []
         where = []
         params: dict[str, Any] = {"q": qkey}
@@ -275,27 +275,36 @@ class LookupIndex:
                 f"WHERE p.key_text % :q{extra} "
                 "ORDER BY similarity(p.key_text, :q) DESC LIMIT 30"
             )
-        rows = conn.execute(text(sql), params).all()
-        found = [_Place(*r) for r in rows]
-        found.sort(key=lambda pl: -fuzz.ratio(qkey, pl.key_text))
-        return found[:8]
+        rows = conn.execute(text(sql), params).all() if len(qkey) >= 3 else []
+        found = {r[0]: _Place(*r) for r in rows}
+        if len(found) < 3 and q.municipality:
+            # short names share no trigram with their typo (新開地 / 新開池): within a known
+            # municipality compare every place instead (a few thousand at most, B-tree range)
+            rows = conn.execute(
+                text(
+                    "SELECT p.id, p.pref, p.city, p.town, p.chome, p.key_text "
+                    f"FROM lookup_places p WHERE {' AND '.join(where)} LIMIT 20000"
+                ),
+                {k: v for k, v in params.items() if k in ("p", "c")},
+            ).all()
+            for r in rows:
+                found.setdefault(r[0], _Place(*r))
+        ranked = sorted(found.values(), key=lambda pl: -fuzz.ratio(qkey, pl.key_text))
+        return ranked[:8]
 
     def search(self, q: NormalizedAddress, limit: int = 5) -> list[Candidate]:
         """Ranked candidates (best first, score ≥ :data:`MIN_SCORE`, at most ``limit``)."""
         if q.block is None:
             return []
-        qkey = place_text(
-            q.pref or "",
-            (q.municipality or ""),
-            (q.town or "") + (q.unmatched or "").replace(" ", ""),
-            q.chome,
-        )
+        qkey = place_text((q.town or "") + (q.unmatched or "").replace(" ", ""))
         out: list[Candidate] = []
         with self.engine.connect() as conn:
             places = self._exact_places(conn, q)
             exact_ids = {p.id for p in places}
             rows = self._points(conn, places, q.block)
-            if not rows:
+            if not rows and q.town is None:
+                # the town was not recognised: near misses by trigram. (A recognised town
+                # that lacks the 番地 is a different real place: nothing near it can be it.)
                 places = self._near_places(conn, q, qkey)
                 rows = self._points(conn, places, q.block)
         by_id = {p.id: p for p in places}
@@ -360,7 +369,9 @@ def _score(q: NormalizedAddress, qkey: str, pl: _Place, r: Any, exact_place: boo
         ps = 1.0
     else:
         ratio = fuzz.ratio(qkey, pl.key_text) / 100.0
-        ps = 0.5 * ratio if q.town is not None else min(ACCEPT_SCORE - 0.01, ratio)
+        if q.town is not None or (q.chome is not None and q.chome != pl.chome):
+            ratio *= 0.5  # another real town, or another 丁目
+        ps = min(ACCEPT_SCORE - 0.01, ratio)
     number = r[3]
     if (q.number or "") == number:
         ns = 1.0

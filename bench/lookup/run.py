@@ -1,0 +1,199 @@
+"""Latency and build benchmark of the lookup at national scale.
+
+    nice -n 10 uv run python bench/lookup/run.py --points 1000000 [--db URL] [--queries 2000]
+
+Generates ``--points`` supply points directly from the town dictionary (``points.py``), builds
+the index (time, size), then runs the same query list through :class:`LookupService` as an
+affiliated and as an independent retailer, interleaved (A, I, A, I …) so both see the same
+machine state, and reports p50 / p99 per caller kind. Queries are messy variants of stored
+points (exact after normalisation), near misses (a typo in the town), and addresses that do
+not exist — the mix a switching desk types.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from points import generate_points, towns
+
+from gridwall.interfaces import Principal, Terminal
+from gridwall.lookup import LookupIndex, LookupService, TokenBucket, build_index
+from gridwall.lookup._variants import VariantMaker
+from gridwall.policy.model import (
+    AccountKind,
+    AccountState,
+    DeviceFacts,
+    DeviceKind,
+    DeviceOwner,
+    OrgKind,
+    PrincipalFacts,
+    Purpose,
+    RetailerKind,
+    Role,
+)
+from gridwall.store import make_engine, upgrade
+
+
+@dataclass(frozen=True)
+class Ctx:
+    principal: Principal
+    terminal: Terminal
+    purpose: Purpose = Purpose.SWITCHING
+    source_ip: str | None = None
+
+
+def caller(code: str, kind: RetailerKind) -> Ctx:
+    f = PrincipalFacts(OrgKind.RETAIL, kind, Role.SALES, AccountKind.SERVICE,
+                       AccountState.ACTIVE, True)  # fmt: skip
+    return Ctx(
+        Principal(f"svc-{code}", None, f"retail:{code}", f),
+        Terminal(f"t-{code}", f"retail:{code}",
+                 DeviceFacts(DeviceKind.RETAIL_TERMINAL, DeviceOwner.SAME_ORG, True)),
+    )  # fmt: skip
+
+
+class CountingSink:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def record(self, event: Any) -> None:
+        self.n += 1
+
+
+def db_size(url: str, engine: Any) -> int:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[1]
+        return sum(os.path.getsize(p) for p in (path, path + "-wal") if os.path.exists(p))
+    from sqlalchemy import text
+
+    with engine.connect() as c:
+        return int(
+            c.execute(
+                text(
+                    "SELECT sum(pg_total_relation_size(c.oid)) FROM pg_class c "
+                    "WHERE c.relname IN ('lookup_points', 'lookup_places')"
+                )
+            ).scalar_one()
+        )
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(len(xs) * p))] * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--points", type=int, default=1_000_000)
+    ap.add_argument("--queries", type=int, default=2000)
+    ap.add_argument("--seed", type=int, default=11)
+    ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: a temporary SQLite)")
+    ap.add_argument("--reuse", action="store_true", help="skip the build (index already there)")
+    args = ap.parse_args()
+    tmp = tempfile.TemporaryDirectory(dir=os.environ.get("GRIDWALL_BENCH_TMP"))
+    url = args.db or f"sqlite:///{Path(tmp.name) / 'bench.db'}"
+    rng = random.Random(args.seed)
+    tl = towns()
+    every = max(1, args.points // (args.queries * 2))
+    sample: list[dict[str, Any]] = []
+
+    def feed() -> Any:
+        for i, rec in enumerate(generate_points(args.points, args.seed, town_list=tl)):
+            if i % every == 0:
+                sample.append(rec)
+            yield rec
+
+    upgrade(url)
+    engine = make_engine(url)
+    build: dict[str, Any] = {}
+    if not args.reuse:
+        t0 = time.perf_counter()
+        last = [t0]
+
+        def progress(n: int) -> None:
+            now = time.perf_counter()
+            if now - last[0] > 30:
+                print(f"  {n:,} points, {now - t0:.0f} s", file=sys.stderr)
+                last[0] = now
+
+        rep = build_index(engine, feed(), progress=progress)
+        build = {"points": rep.points, "places": rep.places, "build_s": round(rep.seconds, 1),
+                 "size_mb": round(db_size(url, engine) / 1e6, 1)}  # fmt: skip
+        print(json.dumps(build), file=sys.stderr)
+    else:
+        sample = list(generate_points(min(args.points, 50_000), args.seed, town_list=tl))
+    t = time.perf_counter()
+    ix = LookupIndex(engine)
+    open_s = time.perf_counter() - t
+    vm = VariantMaker(ix.dictionary)
+    queries: list[tuple[str, str]] = []
+    for rec in rng.sample(sample, min(args.queries, len(sample))):
+        r = rng.random()
+        if r < 0.8:
+            v = rng.choice(vm.variants(rec, rng, n=2))
+            queries.append(("variant", v.text))
+        elif r < 0.9:  # typo in the town name: the trigram path
+            town = rec["town"]
+            i = rng.randrange(len(town))
+            bad = town[:i] + "x" + town[i + 1 :]
+            queries.append(("near_miss", rec["pref"] + rec["city"] + bad + rec["banchi"]))
+        else:  # does not exist
+            queries.append(("absent", rec["pref"] + rec["city"] + rec["town"] + "9999-99"))
+    kinds = {"affiliated": caller("A0001", RetailerKind.AFFILIATED),
+             "independent": caller("B0002", RetailerKind.INDEPENDENT)}  # fmt: skip
+    sink = CountingSink()
+    # identical, generous limits for both so the benchmark measures latency, not the limiter
+    svc = LookupService(ix, sink, limiter=TokenBucket(burst=10**9, per_second=10**6))
+    for _, q in queries[:50]:  # warm-up (policy cache, page cache)
+        for ctx in kinds.values():
+            try:
+                svc.lookup(q, caller=ctx)
+            except Exception:
+                pass
+    lat: dict[str, list[float]] = {k: [] for k in kinds}
+    by_kind: dict[str, list[float]] = {}
+    answers_equal = True
+    for qkind, q in queries:
+        got = {}
+        for k, ctx in kinds.items():
+            t = time.perf_counter()
+            try:
+                a = svc.lookup(q, caller=ctx).to_json()
+            except Exception as e:
+                a = {"error": type(e).__name__}
+            dt = time.perf_counter() - t
+            lat[k].append(dt)
+            by_kind.setdefault(qkind, []).append(dt)
+            got[k] = a
+        answers_equal &= got["affiliated"] == got["independent"]
+    out = {
+        "backend": engine.dialect.name,
+        **build,
+        "index_open_s": round(open_s, 2),
+        "queries": len(queries),
+        "answers_identical": answers_equal,
+        "audit_events": sink.n,
+        **{f"{k}_p50_ms": round(pct(v, 0.5), 2) for k, v in lat.items()},
+        **{f"{k}_p99_ms": round(pct(v, 0.99), 2) for k, v in lat.items()},
+        **{f"{k}_mean_ms": round(statistics.mean(v) * 1000, 2) for k, v in lat.items()},
+        **{f"{q}_p99_ms": round(pct(v, 0.99), 2) for q, v in by_kind.items()},
+    }
+    print(json.dumps(out, ensure_ascii=False))
+    engine.dispose()
+    tmp.cleanup()
+
+
+if __name__ == "__main__":
+    main()
