@@ -285,3 +285,16 @@ def test_unknown_retailer_is_refused(world: World) -> None:
     with pytest.raises(LoginRefused) as e:
         w.svc.authenticate(token, w.term("t-x"), w.now)
     assert e.value.status == 403 and "not registered" in e.value.reason
+
+
+def test_same_terminal_from_two_places_is_shared_credential(world: World) -> None:
+    w = world
+    w.svc.login("nw-op", PASSWORD, w.code("nw-op"), w.term("t-nw"), w.now, source_ip="10.0.0.5")
+    w.tick(seconds=31)
+    with pytest.raises(LoginRefused) as e:
+        w.svc.login(
+            "nw-op", PASSWORD, w.code("nw-op"), w.term("t-nw"), w.now, source_ip="203.0.113.9"
+        )
+    assert e.value.alert_id and "place" in e.value.reason
+    w.tick(seconds=31)  # the same place again is fine (a second window on one terminal)
+    w.svc.login("nw-op", PASSWORD, w.code("nw-op"), w.term("t-nw"), w.now, source_ip="10.0.0.5")

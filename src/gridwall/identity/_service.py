@@ -815,7 +815,12 @@ class IdentityService:
                     LoginSession.account_id == account_id, LoginSession.ended_at.is_(None)
                 )
             )
-            if self._live(x, now) is None and x.device_id != dev
+            if self._live(x, now) is None
+            and (
+                x.device_id != dev
+                # the same terminal key used from two network places at once: a copied key
+                or (x.source_ip and source_ip and x.source_ip != source_ip)
+            )
         ]
         if others:
             alert_id = self._alert(
@@ -827,11 +832,12 @@ class IdentityService:
                 acct,
                 [dev, *(o.device_id for o in others)],
                 [o.session_id for o in others],
-                f"同一IDが複数端末で同時使用 / account {account_id} already active on "
-                f"{', '.join(o.device_id for o in others)}; login on {dev} refused",
+                f"同一IDが複数端末・場所で同時使用 / account {account_id} already active on "
+                f"{', '.join(o.device_id + '@' + (o.source_ip or '?') for o in others)}; "
+                f"login on {dev}@{source_ip or '?'} refused",
             )
             return refuse(
-                f"account already active on another terminal (alert {alert_id})",
+                f"account already active on another terminal or place (alert {alert_id})",
                 403,
                 acct,
                 dev,
