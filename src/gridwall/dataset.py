@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -328,7 +328,7 @@ def iter_rows(path: Path, table: Table) -> Iterator[tuple[int, dict[str, Any]]]:
         raise InputError(f"unsupported file type {path.suffix!r}", Location(name))
 
 
-def _check_header(path: Path, table: Table, header: list[str]) -> None:
+def _check_header(path: Path, table: Table, header: Sequence[str]) -> None:
     missing = [c.name for c in table.columns if c.required and c.name not in header]
     if missing:
         raise InputError(
