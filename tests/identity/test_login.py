@@ -298,3 +298,28 @@ def test_same_terminal_from_two_places_is_shared_credential(world: World) -> Non
     assert e.value.alert_id and "place" in e.value.reason
     w.tick(seconds=31)  # the same place again is fine (a second window on one terminal)
     w.svc.login("nw-op", PASSWORD, w.code("nw-op"), w.term("t-nw"), w.now, source_ip="10.0.0.5")
+
+
+def test_authenticator_wired_to_the_store(world: World) -> None:
+    from sqlalchemy import text
+
+    w = world
+    with w.engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO retailers (retailer_code, name, kind) VALUES "
+                "('A0001', 'Affiliated', 'affiliated')"
+            )
+        )
+    auth = IdentityAuthenticator.for_store(w.engine, w.sink)
+    auth.service.config = w.svc.config
+    token = w.login("ret-op", "t-ret")
+    p, _ = auth.authenticate(token, w.term("t-ret"), w.now)
+    assert p.facts.retailer_kind is RetailerKind.AFFILIATED
+    # no disaster declared in the grants tables: a disaster terminal is not valid
+    w.disaster = True
+    w.tick(seconds=31)
+    w.svc.logout(token, w.now)
+    token = w.login("ret-op", "t-dis")
+    _, t = auth.authenticate(token, w.term("t-dis"), w.now)
+    assert t.facts.kind is DeviceKind.DISASTER_TERMINAL and not t.facts.valid

@@ -72,10 +72,8 @@ def _time_opt(text: str, name: str) -> datetime:
 @contextmanager
 def _service(db: str | None) -> Iterator[IdentityService]:
     """The identity service over the store, auditing to the store's audit log."""
-    from sqlalchemy import text
-
     from gridwall.config import database_url
-    from gridwall.identity._service import IdentityService
+    from gridwall.identity._wiring import store_service
     from gridwall.store import make_engine, upgrade
 
     url = database_url(db)
@@ -84,30 +82,8 @@ def _service(db: str | None) -> Iterator[IdentityService]:
     from gridwall.audit import open_log
 
     audit = open_log(url, migrate=False)
-
-    def retailer_kind(code: str) -> str | None:
-        # the retailer registry (public: code and kind, no customer data)
-        try:
-            with engine.connect() as c:
-                row = c.execute(
-                    text("SELECT kind FROM retailers WHERE retailer_code = :c"), {"c": code}
-                ).first()
-        except Exception:
-            return None  # unknown → the principal is refused (fail closed)
-        return str(row[0]) if row else None
-
-    def disaster_active(now: datetime) -> bool:
-        try:
-            from gridwall.grants import StoreGrantResolver
-
-            return bool(StoreGrantResolver(engine).disaster_active(now))
-        except Exception:
-            return False  # cannot tell → no disaster mode (fail closed)
-
     try:
-        yield IdentityService(
-            engine, audit, retailer_kinds=retailer_kind, disaster_active=disaster_active
-        )
+        yield store_service(engine, audit)
     finally:
         audit.close()
         engine.dispose()
