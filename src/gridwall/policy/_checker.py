@@ -296,14 +296,14 @@ class _Walk:
         # per dim: the components that read it, with their global → local class map
         self.readers: list[list[tuple[_Component, list[int], tuple[int, ...]]]] = [[] for _ in DIMS]
         # number of global classes behind each local class (for counting violations)
-        self.weight: dict[tuple[str, int], npt.NDArray[np.int64]] = {}
+        self.weight: dict[tuple[int, int], npt.NDArray[np.int64]] = {}
         for c in [*permits, *forbids, *(ic for _, ic in invs)]:
             for d in c.dims:
                 c.g2l[d] = [c.local[d][gclass[d].index(k)] for k in range(self.n[d])]
                 w = np.zeros(max(c.local[d]) + 1, dtype=np.int64)
                 for k in range(self.n[d]):
                     w[c.g2l[d][k]] += 1
-                self.weight[(c.name, d)] = w
+                self.weight[(id(c), d)] = w
                 self.readers[d].append((c, c.g2l[d], c.shape()))
             c.cur = []
             c.flat = [0]
@@ -372,7 +372,7 @@ class _Walk:
             free = c.dims[j:]
             count = bad.astype(np.int64)
             for axis, d in reversed(list(enumerate(free))):
-                count = np.tensordot(count, self.weight[(c.name, d)], axes=([axis], [0]))
+                count = np.tensordot(count, self.weight[(id(c), d)], axes=([axis], [0]))
             others = math.prod(self.n[d] for d in range(depth, len(DIMS)) if d not in free)
             res = self.results[inv.id]
             res.violations += int(count) * others
