@@ -221,3 +221,16 @@ def test_schema_enum_mismatch_fails_loudly() -> None:
     bad = schema.replace('"regulator"];', '"regulator", "alien"];')
     with pytest.raises(InputError, match="OrgKind"):
         PolicyBundle.from_texts(bad, pols)
+
+
+def test_cache_is_bounded_and_shares_equal_decisions() -> None:
+    e = PolicyEngine(cache_limit=2)
+    a = make(role=Role.METER_READING, purpose=Purpose.METER_READING)
+    b = make(role=Role.MANAGER, purpose=Purpose.METER_READING)  # decides like a
+    c = make()
+    da, db = e.decide(a), e.decide(b)
+    assert da.fields == db.fields and e.cache_size == 2
+    assert e._cache[a] is e._cache[b]  # one shared field map
+    dc = e.decide(c)  # over the limit: the cache starts over
+    assert e.cache_size == 1 and dc.allowed_fields == frozenset(FIELDS) - {"fit"}
+    assert e.decide(a).fields == da.fields

@@ -25,7 +25,9 @@ from gridwall.policy.model import FIELDS, AccessRequest, Decision, FieldDecision
 #: Prefix of the reason recorded when the engine denied because of an error.
 ERROR_PREFIX = "error:"
 
-_DEFAULT_CACHE_LIMIT = 1_000_000
+#: Distinct request classes remembered (then the cache starts over). A live service
+#: sees a few thousand; each entry costs ~0.5 KB (the key), decisions are shared.
+_DEFAULT_CACHE_LIMIT = 100_000
 
 
 class PolicyEngine:
@@ -43,6 +45,8 @@ class PolicyEngine:
     ) -> None:
         self.bundle = bundle if bundle is not None else PolicyBundle.from_directory()
         self._cache: dict[AccessRequest, dict[str, FieldDecision]] = {}
+        # one shared field map per distinct decision (many classes decide alike)
+        self._interned: dict[tuple[FieldDecision, ...], dict[str, FieldDecision]] = {}
         self._cache_limit = cache_limit
         self.cedar_calls = 0
 
@@ -64,6 +68,8 @@ class PolicyEngine:
             if ok:  # errors are not cached: the next request asks Cedar again
                 if len(self._cache) >= self._cache_limit:
                     self._cache.clear()
+                    self._interned.clear()
+                fields = self._interned.setdefault(tuple(fields.values()), fields)
                 self._cache[request] = fields
         return Decision(request=request, fields=dict(fields))
 
