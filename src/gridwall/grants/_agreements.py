@@ -180,10 +180,15 @@ def agreement_dict(row: Agreement, now: datetime) -> dict[str, Any]:
 class AgreementRegistry:
     """Register, list and end agreements; every step audited (allowed and refused)."""
 
-    def __init__(self, engine: Engine, audit: AuditSink, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, engine: Engine, audit: AuditSink, clock: Clock = system_clock, *,
+        actor_org: str = "nw",
+    ) -> None:  # fmt: skip
         self.engine = engine
         self.audit = audit
         self.clock = clock
+        #: the organisation of the person acting (recorded as the audit event's ``org``)
+        self.actor_org = actor_org
 
     def _now(self) -> datetime:
         return as_utc(self.clock(), "clock")
@@ -200,7 +205,7 @@ class AgreementRegistry:
     ) -> T:
         def event(decision: str, detail: str) -> dict[str, Any]:
             return grant_event(
-                now=now, actor=actor, actor_org="nw", screen=f"grants.agreement.{step}",
+                now=now, actor=actor, actor_org=self.actor_org, screen=f"grants.agreement.{step}",
                 purpose=purpose, decision=decision, query=f"agreement_id={aid} {detail}",
                 recipient_org=recipient, extra={"grant_kind": "agreement", "grant_id": aid},
             )  # fmt: skip

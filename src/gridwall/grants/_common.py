@@ -7,7 +7,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -160,3 +160,18 @@ def audited_change(
         with contextlib.suppress(Exception):
             audit.record(event("deny", f"failed, nothing written: {type(e).__name__}"))
         raise
+
+
+def audit_log_events(log: Any) -> Iterator[dict[str, Any]]:
+    """Every event of a :class:`gridwall.audit.AuditLog`, oldest first, through its public
+    API (``size()``, ``entry(i)``); entries already archived out of the database are skipped."""
+    from gridwall.errors import GridwallError
+
+    for i in range(log.size()):
+        try:
+            raw = log.entry(i)
+        except GridwallError:
+            continue
+        ev = json.loads(raw).get("event")
+        if isinstance(ev, dict):
+            yield ev

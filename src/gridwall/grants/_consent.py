@@ -187,8 +187,9 @@ class ConsentDesk:
 
     def __init__(
         self, engine: Engine, audit: AuditSink, clock: Clock = system_clock,
-        key: bytes | None = None,
+        key: bytes | None = None, *, actor_org: str = "nw",
     ) -> None:  # fmt: skip
+        self.actor_org = actor_org
         self.engine = engine
         self.audit = audit
         self.clock = clock
@@ -214,7 +215,7 @@ class ConsentDesk:
     ) -> T:
         def event(decision: str, detail: str) -> dict[str, Any]:
             return grant_event(
-                now=now, actor=actor, actor_org="nw", screen=f"grants.consent.{step}",
+                now=now, actor=actor, actor_org=self.actor_org, screen=f"grants.consent.{step}",
                 purpose="consent_usage", decision=decision, query=detail,
                 supply_point_ids=[sp] if sp else [],
                 recipient_org=f"retail:{retailer}" if retailer else None,

@@ -129,10 +129,15 @@ class DisasterDesk:
     the change is written (see :func:`gridwall.grants._common.audited_change`).
     """
 
-    def __init__(self, engine: Engine, audit: AuditSink, clock: Clock = system_clock) -> None:
+    def __init__(
+        self, engine: Engine, audit: AuditSink, clock: Clock = system_clock, *,
+        actor_org: str = "nw",
+    ) -> None:  # fmt: skip
         self.engine = engine
         self.audit = audit
         self.clock = clock
+        #: the organisation of the person acting (recorded as the audit event's ``org``)
+        self.actor_org = actor_org
 
     # -- helpers ---------------------------------------------------------------
 
@@ -149,7 +154,7 @@ class DisasterDesk:
     ) -> T:
         def event(decision: str, detail: str) -> dict[str, Any]:
             return grant_event(
-                now=now, actor=actor, actor_org="nw", screen=f"grants.disaster.{step}",
+                now=now, actor=actor, actor_org=self.actor_org, screen=f"grants.disaster.{step}",
                 purpose="disaster_support", decision=decision,
                 query=f"disaster_id={disaster_id} {detail}",
                 extra={"grant_kind": "disaster", "grant_id": disaster_id},

@@ -200,18 +200,9 @@ def disaster_list(
 
 
 def _audit_events(log: Any) -> Iterator[dict[str, Any]]:
-    """Every event in the audit log, oldest first (through the public AuditLog API)."""
-    from gridwall.errors import GridwallError
+    from gridwall.grants._common import audit_log_events
 
-    n = log.size()
-    for i in range(n):
-        try:
-            raw = log.entry(i)
-        except GridwallError:  # archived entries are no longer in the database
-            continue
-        ev = json.loads(raw).get("event")
-        if isinstance(ev, dict):
-            yield ev
+    return audit_log_events(log)
 
 
 def _file_events(path: Path) -> Iterator[dict[str, Any]]:
