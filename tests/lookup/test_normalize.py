@@ -340,3 +340,35 @@ def test_width_and_hyphen_variants_normalize_equal(
     if spaces:
         variant = variant.replace("区", "区 ").replace("丁目", "丁目 ")
     assert parts(normalize(variant)) == parts(normalize(base)), variant
+
+
+@pytest.mark.parametrize(
+    ("text", "town", "block"),
+    [
+        # a town ending in a kanji numeral glued to a kanji 番地: split where both read as numbers
+        ("福島県伊達郡桑折町桑島四千九百三十九番地", "桑島四", "1939"),
+        ("福島県伊達郡桑折町字桑島四939", "桑島四", "939"),
+    ],
+)
+def test_town_numeral_glued_to_banchi(text: str, town: str, block: str) -> None:
+    n = normalize(text)
+    assert (n.town, n.block) == (town, block)
+    assert normalize(str(n)) == n
+
+
+def test_kyoto_street_named_like_a_town() -> None:
+    # 烏丸 is a town of 下京区 too; here it is the street
+    n = normalize("京都市下京区烏丸通塩小路下ル東塩小路町721-1")
+    assert (n.street, n.town, n.block, n.number) == ("烏丸通塩小路下ル", "東塩小路町", "721", "1")
+
+
+def test_ward_omitted_prefers_the_longer_town_after_a_street() -> None:
+    n = normalize("京都府京都市今出川通六角東入向島中島町915-13")
+    assert (n.ward, n.town) == ("伏見区", "向島中島町")
+
+
+def test_spaces_inside_kanji_numerals_and_units() -> None:
+    n = normalize("秋田県湯沢市大工町二千四百 九十番 地 十七")
+    assert (n.town, n.block, n.number) == ("大工町", "2490", "17")
+    n2 = normalize("岐阜県岐阜市萱場南 一丁 目37-17")
+    assert (n2.chome, n2.block, n2.number) == (1, "37", "17")

@@ -133,9 +133,37 @@ def _longest_name(
         cand = digits[:n]
         if cand not in table:
             continue
-        if n < len(digits) and digits[n - 1].isdigit() and digits[n].isdigit():
-            continue
+        if (
+            n < len(digits)
+            and digits[n - 1].isdigit()
+            and digits[n].isdigit()
+            and (src[n] == src[n - 1] or (k[src[n - 1]].isdigit() and k[src[n]].isdigit()))
+        ):
+            split = _split_numeral(k, digits, src, n)
+            if split is None:
+                continue
+            return cand, split
         return cand, (src[n] if n < len(digits) else len(k))
+    return None
+
+
+def _split_numeral(k: str, digits: str, src: list[int], n: int) -> int | None:
+    """A town name ending in a kanji numeral glued to a kanji 番地 (字桑島四 + 千九百三十九番地
+    = 「桑島四千九百三十九番地」): split the run where its head reads as the town's number and
+    its tail is still a numeral. Returns how many characters of ``k`` the town covers."""
+    run_start = src[n - 1]
+    if src[n] != run_start or k[run_start].isdigit():
+        return None
+    j = n - 1
+    while j > 0 and src[j - 1] == run_start:
+        j -= 1
+    head_value = int(digits[j:n])
+    end = run_start
+    while end < len(k) and k[end] in KANJI_NUM_CHARS:
+        end += 1
+    for p in range(run_start + 1, end):
+        if kanji_to_int(k[run_start:p]) == head_value and kanji_to_int(k[p:end]) is not None:
+            return p
     return None
 
 
@@ -322,8 +350,14 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
     for p, c in cities:
         hits.extend(_match_town(d, p, c, s, city_end))
     if hits:
-        best = max(hits, key=lambda h: h.end)
-        tied = {(h.pref, h.city) for h in hits if h.end == best.end}
+        # the match that reaches furthest; on a tie, the one with the shorter street prefix
+        # (向島中島町 beats 中島町 after 「…東入向島」)
+        best = max(hits, key=lambda h: (h.end, -len(h.street or "")))
+        tied = {
+            (h.pref, h.city)
+            for h in hits
+            if h.end == best.end and len(h.street or "") == len(best.street or "")
+        }
         hit = best
         pref_out, city_full = hit.pref, hit.city
         pos_after = hit.end
