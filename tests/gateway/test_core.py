@@ -144,11 +144,12 @@ def test_search_refused_when_key_not_allowed(gw: Gateway, world: World) -> None:
         gw.search(nw(gw, world), SearchCriteria())
 
 
-def test_fit_team_search_excludes_lrs_points(gw: Gateway, world: World) -> None:
-    """LRS points are invisible to the FIT team (I3): absent from results, like nonexistent."""
+def test_fit_team_search_only_fit_points(gw: Gateway, world: World) -> None:
+    """The FIT team sees FIT points only: others (LRS, vacant) are absent, like nonexistent."""
     c = ctx(gw, world, "nw-fit", "T-NW", "fit")
-    r = gw.search(c, SearchCriteria(town="二日町"))
-    assert [x["supply_point_id"] for x in r["results"]] == [tiny.P_VACANT]
+    assert gw.search(c, SearchCriteria(town="二日町"))["results"] == []
+    r = gw.search(c, SearchCriteria(town="三条町"))
+    assert [x["supply_point_id"] for x in r["results"]] == [tiny.P_FIT]
 
 
 def test_list_customers(gw: Gateway, world: World) -> None:
