@@ -158,7 +158,7 @@ def test_reload_never_revives_a_revoked_account(engine: Engine, tmp_path: Path) 
             PERSONS_CSV + "P009,X,nw,x,sales,2023-01-01,2022-01-01\n",
             6,
             "valid_to",
-            "after",
+            "before valid_from",
         ),
         (
             "accounts",
@@ -230,3 +230,32 @@ def test_overlap_with_stored_assignment(engine: Engine, tmp_path: Path) -> None:
     _write(tmp_path, persons=extra)
     with pytest.raises(InputError, match="overlap"):
         _load(engine, tmp_path)
+
+
+def test_valid_to_is_the_last_day_and_reload_after_hr_change(
+    sqlite_engine: Engine, tmp_path: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from gridwall.identity import apply_hr_changes
+    from gridwall.identity._hr import HrRow
+    from gridwall.identity._state import assignment_at
+
+    persons = PERSONS_CSV.replace("2020-04-01,2026-03-01\n", "2020-04-01,2026-02-28\n")
+    _write(tmp_path, persons=persons)
+    _load(sqlite_engine, tmp_path)
+    with Session(sqlite_engine) as s:
+        # inclusive last day: still NW at 23:59 JST on 2026-02-28, retail from 00:00 03-01
+        last = datetime(2026, 2, 28, 14, 59, tzinfo=UTC)
+        assert assignment_at(s, "P001", last).org == "nw"  # type: ignore[union-attr]
+        first = datetime(2026, 2, 28, 15, 0, tzinfo=UTC)
+        assert assignment_at(s, "P001", first).org == "retail:A0001"  # type: ignore[union-attr]
+    # HR then moves P002; re-loading the older extract neither fails nor undoes the move
+    svc = IdentityService(sqlite_engine, RecordingSink(), IdentityConfig(hash_params=TEST_PARAMS))
+    eff = datetime(2026, 5, 1, tzinfo=UTC)
+    apply_hr_changes(
+        svc, [HrRow(2, "P002", None, "retail:A0001", None, "sales", eff, "transfer")], "hr.csv", T0
+    )
+    before = _snapshot(sqlite_engine)
+    _load(sqlite_engine, tmp_path)
+    assert _snapshot(sqlite_engine) == before

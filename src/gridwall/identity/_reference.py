@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -66,10 +66,9 @@ def _load_persons(s: Session, file_name: str, rows: Rows) -> int:
     by_person: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
     for line, r in rows:
         _check_org(r["org"], file_name, line, "org")
-        if r["valid_to"] is not None and r["valid_to"] <= r["valid_from"]:
+        if r["valid_to"] is not None and r["valid_to"] < r["valid_from"]:
             raise InputError(
-                f"valid_to {r['valid_to']} must be after valid_from {r['valid_from']} "
-                "(valid_to is the first day no longer assigned)",
+                f"valid_to {r['valid_to']} is before valid_from {r['valid_from']}",
                 Location(file_name, line, "valid_to"),
             )
         by_person[r["person_id"]].append((line, r))
@@ -92,9 +91,10 @@ def _load_persons(s: Session, file_name: str, rows: Rows) -> int:
         elif p.name != name:
             p.name = name
             written += 1
-        # overlap check over existing + loaded, keyed by start
-        periods: dict[datetime, tuple[datetime | None, int | None]] = {
-            a.valid_from: (a.valid_to, None) for a in existing[pid].values()
+        # overlap check over existing + loaded, keyed by start. valid_to is the last
+        # day (inclusive); a next assignment starting on that very day cuts it there.
+        periods: dict[datetime, list[Any]] = {
+            a.valid_from: [a.valid_to, None, None] for a in existing[pid].values()
         }
         for line, r in items:
             start = day_start(r["valid_from"])
@@ -103,12 +103,20 @@ def _load_persons(s: Session, file_name: str, rows: Rows) -> int:
                     f"person {pid!r} has two assignments starting {r['valid_from']}",
                     Location(file_name, line, "valid_from"),
                 )
-            end = day_start(r["valid_to"]) if r["valid_to"] is not None else None
-            periods[start] = (end, line)
+            vt = r["valid_to"]
+            end = day_start(vt + timedelta(days=1)) if vt is not None else None
+            ex = existing[pid].get(start)
+            if ex is not None and ex.valid_to is not None and (end is None or end > ex.valid_to):
+                end = ex.valid_to  # never extend an assignment HR (or a load) already ended
+            periods[start] = [end, line, day_start(vt) if vt is not None else None]
         ordered = sorted(periods.items())
-        for (_s0, (e0, l0)), (s1, (_e1, l1)) in itertools.pairwise(ordered):
+        for (_s0, p0), (s1, p1) in itertools.pairwise(ordered):
+            e0, l0, last0 = p0
             if e0 is None or e0 > s1:
-                bad = l1 if l1 is not None else l0
+                if l0 is not None and last0 is not None and s1 >= last0:
+                    p0[0] = s1  # hand-over on the last day: the next one starts then
+                    continue
+                bad = p1[1] if p1[1] is not None else l0
                 raise InputError(
                     f"person {pid!r}: assignments overlap (one starting "
                     f"{s1.date()} begins before the previous one ends)",
@@ -116,7 +124,7 @@ def _load_persons(s: Session, file_name: str, rows: Rows) -> int:
                 )
         for line, r in items:
             start = day_start(r["valid_from"])
-            end = day_start(r["valid_to"]) if r["valid_to"] is not None else None
+            end = periods[start][0]
             cur = existing[pid].get(start)
             vals = dict(
                 org=r["org"], department=r.get("department"), role=r.get("role"), valid_to=end

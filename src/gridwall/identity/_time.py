@@ -1,9 +1,8 @@
 """Time handling for identity: every instant is timezone-aware and stored as UTC.
 
 Dataset dates (``valid_from``/``valid_to``) are calendar days of the operator, in
-Japan Standard Time; ``valid_to`` is read as *exclusive* (the assignment ends at
-00:00 JST of that day). That is the fail-safe reading: if the source meant the
-last working day, access ends one day early, never one day late.
+Japan Standard Time; ``valid_to`` is the last day (inclusive), cut at 00:00 of that
+day when the next assignment starts on it (see ``_reference``).
 """
 
 from __future__ import annotations
