@@ -220,8 +220,48 @@ def serve(db_url: str, port: int, audit_kind: str, audit_path: str | None) -> No
                 log_level="warning", access_log=False)  # fmt: skip
 
 
+def _concurrent(base: str, headers: dict[str, str], ids: list[str], k: int,
+                lat: dict[str, list[float]], wall: dict[str, float]) -> None:  # fmt: skip
+    """k client threads (own keep-alive connection each); sides alternate in 4 rounds."""
+    import threading
+
+    import httpx
+
+    rounds = 4
+    per = max(1, len(ids) // rounds)
+    for rnd in range(rounds):
+        chunk = ids[rnd * per : (rnd + 1) * per]
+        sides = ("gateway", "unprotected") if rnd % 2 == 0 else ("unprotected", "gateway")
+        for side in sides:
+            parts = [chunk[j::k] for j in range(k)]
+            out: list[list[float]] = [[] for _ in range(k)]
+
+            def worker(j: int, side: str = side, parts: list[list[str]] = parts,
+                       out: list[list[float]] = out) -> None:  # fmt: skip
+                with httpx.Client(base_url=base, timeout=60) as c:
+                    for i in parts[j]:
+                        s = time.perf_counter()
+                        if side == "gateway":
+                            r = c.get(f"/v1/supply-points/{i}", headers=headers)
+                        else:
+                            r = c.get(f"/unprotected/supply-points/{i}")
+                        out[j].append(time.perf_counter() - s)
+                        if r.status_code != 200:
+                            raise RuntimeError(f"{side} {r.status_code}")
+
+            threads = [threading.Thread(target=worker, args=(j,)) for j in range(k)]
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            wall[side] += time.perf_counter() - t0
+            for o in out:
+                lat[side].extend(o)
+
+
 def bench_http(db_url: str, ids: list[str], audit_kind: str, workdir: Path,
-               port: int, block: int = 200) -> dict[str, Any]:  # fmt: skip
+               port: int, block: int = 200, concurrency: int = 1) -> dict[str, Any]:  # fmt: skip
     import httpx
 
     cmd = [sys.executable, __file__, "--serve", db_url, "--port", str(port), "--audit", audit_kind,
@@ -260,6 +300,9 @@ def bench_http(db_url: str, ids: list[str], audit_kind: str, workdir: Path,
                 assert c.get(f"/unprotected/supply-points/{i}").status_code == 200
             lat: dict[str, list[float]] = {"gateway": [], "unprotected": []}
             wall = {"gateway": 0.0, "unprotected": 0.0}
+            if concurrency > 1:
+                _concurrent(base, headers, ids, concurrency, lat, wall)
+                ids = []  # measured above
             for b in range(0, len(ids), block):
                 chunk = ids[b : b + block]
                 order = ("gateway", "unprotected") if (b // block) % 2 == 0 else (
@@ -282,6 +325,7 @@ def bench_http(db_url: str, ids: list[str], audit_kind: str, workdir: Path,
             res["unprotected"]["throughput_per_s"] / res["gateway"]["throughput_per_s"], 3
         )
         res["server_peak_rss_mb"] = round(peak_rss_mb(srv.pid), 1)
+        res["concurrency"] = concurrency
         return res
     finally:
         srv.terminate()
@@ -296,6 +340,7 @@ def main() -> None:
     ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: SQLite in workdir)")
     ap.add_argument("--audit", default="memory", choices=("memory", "log"))
     ap.add_argument("--port", type=int, default=8877)
+    ap.add_argument("--concurrency", type=int, default=1, help="HTTP client threads")
     ap.add_argument("--out", default=str(Path(__file__).with_name("results.jsonl")))
     ap.add_argument("--serve", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--audit-path", default=None, help=argparse.SUPPRESS)
@@ -339,7 +384,7 @@ def main() -> None:
         result["in_process"] = bench_inprocess(gw, token, term, ids)
         gw.engine.dispose()
         result["http"] = bench_http(db_url, own_sample(n, a.requests, seed=2), a.audit, work,
-                                    a.port)  # fmt: skip
+                                    a.port, concurrency=a.concurrency)  # fmt: skip
         result["bench_peak_rss_mb"] = round(peak_rss_mb(), 1)
         print(json.dumps(result, ensure_ascii=False, indent=2))
         with open(a.out, "a", encoding="utf-8") as f:
