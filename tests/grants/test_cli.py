@@ -114,6 +114,9 @@ def test_cli_walkthrough(
     assert code == 2 and "1, 7 or 31" in err
     assert run(capsys, db, "consent", "verify", token, "--point", sp, "--retailer", "B0002")[0] == 0
     assert run(capsys, db, "consent", "verify", token, "--point", sp, "--retailer", "A0001")[0] == 1
+    code, _, err = run(capsys, db, "consent", "verify", token, "--point", sp, "--retailer",
+                       "B0002", "--at", "+8d")  # fmt: skip
+    assert code == 1 and "expired" in err
     assert run(capsys, db, "consent", "revoke", token, "--by", "nw-clerk")[0] == 0
     code, _, err = run(capsys, db, "consent", "verify", token, "--point", sp, "--retailer", "B0002")
     assert code == 1 and "revoked" in err

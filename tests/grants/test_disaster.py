@@ -251,4 +251,7 @@ def test_report_and_deletion_attestation(
         desk.attest_deletion("TY-1", "retail:A0001", "a-boss", copies=2, statement="again")
     r = desk.report("TY-1", events)
     assert r["attestations_outstanding"] == ["retail:B0002"]
+    legacy = [{k: v for k, v in e.items() if k != "org"} for e in events]
+    r = desk.report("TY-1", legacy, {"a-retail:A0001": "retail:A0001"})
+    assert {o["org"] for o in r["organisations"]} == {"retail:A0001", "unknown"}
     assert r["attestations"][0]["copies"] == 2

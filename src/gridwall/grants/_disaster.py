@@ -423,10 +423,16 @@ class DisasterDesk:
 
         return self._run(now, actor, "attest-deletion", disaster_id, plan)
 
-    def report(self, disaster_id: str, events: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    def report(
+        self,
+        disaster_id: str,
+        events: Iterable[Mapping[str, Any]],
+        org_of_account: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
         """Every access made under the disaster: events with the disaster purpose inside
         its active window (or naming it in ``disaster_id``), grouped by organisation, and
-        which organisations still owe a deletion attestation."""
+        which organisations still owe a deletion attestation. Events without an ``org``
+        (legacy logs) take it from ``org_of_account`` (accounts.csv), else ``unknown``."""
         now = self._now()
         with self.engine.connect() as conn:
             row = _get_row(conn, disaster_id)
@@ -445,7 +451,9 @@ class DisasterDesk:
             if not _under(ev, disaster_id, start, w.effective_end):
                 continue
             total += 1
-            org = str(ev.get("org") or "unknown")
+            org = str(
+                ev.get("org") or (org_of_account or {}).get(str(ev.get("account_id"))) or "unknown"
+            )
             oa = orgs.setdefault(org, OrgAccess(org))
             oa.events += 1
             if ev.get("decision") == "allow":

@@ -232,7 +232,10 @@ def _report_text(r: dict[str, Any]) -> str:
 def disaster_report(
     disaster_id: str = typer.Argument(...),
     events: Path | None = typer.Option(
-        None, "--events", help="Read events from this file instead of the audit log."
+        None,
+        "--events",
+        help="Read events from this dataset file instead of the audit log "
+        "(organisations from accounts.csv beside it).",
     ),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
@@ -240,9 +243,17 @@ def disaster_report(
     """Every access made under a disaster, by organisation, and outstanding attestations."""
     from gridwall.grants import DisasterDesk
 
+    orgs: dict[str, str] = {}
+    if events is not None:
+        from gridwall import dataset
+
+        accounts = dataset.find_table_file(events.parent, dataset.ACCOUNTS)
+        if accounts is not None:  # legacy events carry no org: take it from accounts.csv
+            orgs = {str(r["account_id"]): str(r["org"])
+                    for _, r in dataset.iter_rows(accounts, dataset.ACCOUNTS)}  # fmt: skip
     with _store(db) as (engine, log):
         source = _file_events(events) if events is not None else _audit_events(log)
-        r = DisasterDesk(engine, log).report(disaster_id, source)
+        r = DisasterDesk(engine, log).report(disaster_id, source, orgs)
     _out(r, as_json, _report_text)
 
 
@@ -372,15 +383,18 @@ def consent_verify(
     token: str = typer.Argument(...),
     point: str = typer.Option(..., "--point"),
     retailer: str = typer.Option(..., "--retailer"),
+    at: str | None = typer.Option(None, "--at", help="Check at this instant (default now)."),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Check a token for a point and retailer now; exit 1 unless it is valid."""
+    """Check a token for a point and retailer (now, or --at); exit 1 unless it is valid."""
     from gridwall.grants import ConsentDesk
+    from gridwall.grants._time import system_clock
     from gridwall.policy.model import ConsentState
 
+    when = None if at is None else _when(at, "--at", system_clock())
     with _store(db) as (engine, log):
-        c = ConsentDesk(engine, log).verify(token, point, retailer)
+        c = ConsentDesk(engine, log).verify(token, point, retailer, when)
     out = {"state": c.state.value, "reason": c.reason, "scope_months": c.scope_months}
     _out(out, as_json, lambda o: f"{o['state']}: {o['reason']}")
     if c.state is not ConsentState.VALID:
