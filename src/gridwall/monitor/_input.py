@@ -48,33 +48,55 @@ def _qi(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _cast(col: Column, ref: str, *, source: str) -> str:
-    """SQL turning raw column ``ref`` (text for CSV/JSON, native for Parquet) into its type."""
+def _cast(col: Column, ref: str, *, source: str, native: str | None = None) -> str:
+    """SQL turning raw column ``ref`` (text for CSV/JSON, native for Parquet) into its type.
+
+    ``native`` is the Parquet column's DuckDB type: when it already is the right type the
+    value is used as is (no text round trip: that is what makes 10⁸ rows cheap).
+    """
     if col.type == "list":
         if source == "csv":
             return (
                 f"CASE WHEN {ref} IS NULL THEN []::VARCHAR[] "
                 f"ELSE list_filter(string_split({ref}, ';'), lambda x: x <> '') END"
             )
+        if native == "VARCHAR[]":
+            return f"coalesce({ref}, []::VARCHAR[])"
         return f"coalesce(CAST({ref} AS VARCHAR[]), []::VARCHAR[])"
     if col.type == "ts":
-        # RFC 3339 with an offset → UTC wall time. A time without an offset is rejected below.
-        return f"(TRY_CAST(CAST({ref} AS VARCHAR) AS TIMESTAMPTZ) AT TIME ZONE 'UTC')"
+        # RFC 3339 with an offset → UTC wall time (TIMESTAMP). epoch_us avoids a time-zone
+        # conversion per row. A time without an offset is rejected below.
+        if native == "TIMESTAMP WITH TIME ZONE":
+            return f"make_timestamp(epoch_us({ref}))"
+        if native is not None and native.startswith("TIMESTAMP"):
+            return f"CAST({ref} AS TIMESTAMP)"  # a Parquet time without zone: taken as UTC
+        return f"make_timestamp(epoch_us(TRY_CAST(CAST({ref} AS VARCHAR) AS TIMESTAMPTZ)))"
     if col.type == "str":
+        if native == "VARCHAR":
+            return f"NULLIF({ref}, '')"
         return f"NULLIF(CAST({ref} AS VARCHAR), '')"
+    if native is not None and native == _SQL_TYPE[col.type]:
+        return ref
     return f"TRY_CAST(NULLIF(CAST({ref} AS VARCHAR), '') AS {_SQL_TYPE[col.type]})"
 
 
-def _problems(col: Column, raw: str, typed: str, *, source: str) -> list[tuple[str, str]]:
+def _problems(
+    col: Column, raw: str, typed: str, *, source: str, native: str | None = None
+) -> list[tuple[str, str]]:
     """(condition, message) pairs: SQL conditions that make a row bad for this column."""
     out: list[tuple[str, str]] = []
-    present = f"({raw} IS NOT NULL AND CAST({raw} AS VARCHAR) <> '')"
+    if native is not None and native != "VARCHAR":
+        present = f"({raw} IS NOT NULL)"
+    else:
+        present = f"({raw} IS NOT NULL AND CAST({raw} AS VARCHAR) <> '')"
     if col.required and col.type != "list":
         out.append((f"NOT {present}", f"{col.name} is required"))
-    if col.type in ("date", "int", "float"):
+    if col.type in ("date", "int", "float") and typed != raw:
         out.append((f"{present} AND {typed} IS NULL", f"{col.name}: not a valid {col.type}"))
     if col.type == "ts":
-        if source == "parquet":
+        if native is not None and native.startswith("TIMESTAMP"):
+            pass
+        elif source == "parquet":
             out.append((f"{present} AND {typed} IS NULL", f"{col.name}: not a valid time"))
         else:
             out.append(
@@ -86,9 +108,10 @@ def _problems(col: Column, raw: str, typed: str, *, source: str) -> list[tuple[s
             )
     if col.choices:
         choices = ", ".join(q(c) for c in col.choices)
+        val = raw if native == "VARCHAR" else f"CAST({raw} AS VARCHAR)"
         out.append(
             (
-                f"{present} AND CAST({raw} AS VARCHAR) NOT IN ({choices})",
+                f"{present} AND {val} NOT IN ({choices})",
                 f"{col.name}: must be one of {', '.join(col.choices)}",
             )
         )
@@ -113,17 +136,15 @@ def _reader(path: Path, table: Table, present: list[str]) -> str:
     raise InputError(f"unsupported file type {path.suffix!r}", Location(path.name))
 
 
+def _parquet_types(con: Any, path: Path) -> dict[str, str]:
+    rows = con.execute(f"DESCRIBE SELECT * FROM read_parquet({q(str(path))})").fetchall()
+    return {str(r[0]): str(r[1]) for r in rows}
+
+
 def _header(con: Any, path: Path) -> list[str]:
     """Column names of a table file, without reading its rows."""
-    p = q(str(path))
     if path.suffix == ".parquet":
-        rows = con.execute(
-            f"SELECT name FROM parquet_schema({p}) WHERE name <> 'schema'"
-        ).fetchall()
-        # nested list elements appear as extra rows ('element', 'list'); keep top-level only
-        top = con.execute(f"DESCRIBE SELECT * FROM read_parquet({p})").fetchall()
-        del rows
-        return [r[0] for r in top]
+        return list(_parquet_types(con, path))
     if path.suffix == ".csv":
         with path.open(encoding="utf-8", newline="") as f:
             import csv
@@ -155,6 +176,7 @@ def table_source(con: Any, path: Path, table: Table) -> TableSource:
             Location(path.name, 1),
         )
     source = path.suffix.lstrip(".")
+    natives = _parquet_types(con, path) if source == "parquet" else {}
     known = [c.name for c in table.columns if c.name in header]
     reader = _reader(path, table, header if source == "csv" else known)
     selects: list[str] = []
@@ -162,8 +184,9 @@ def table_source(con: Any, path: Path, table: Table) -> TableSource:
     for col in table.columns:
         if col.name in header:
             raw = f"r.{_qi(col.name)}"
-            typed = _cast(col, raw, source=source)
-            problems += _problems(col, raw, typed, source=source)
+            native = natives.get(col.name)
+            typed = _cast(col, raw, source=source, native=native)
+            problems += _problems(col, raw, typed, source=source, native=native)
         else:
             typed = "[]::VARCHAR[]" if col.type == "list" else f"NULL::{_SQL_TYPE[col.type]}"
         selects.append(f"{typed} AS {_qi(col.name)}")
@@ -293,14 +316,18 @@ def register_reference(con: Any, directory: Path, *, check: bool = True) -> None
 EVENT_COLUMNS = tuple(c.name for c in EVENTS.columns)
 
 
-def events_sql(con: Any, files: list[Path], *, check: bool = True) -> str:
-    """SQL for the typed union of event files (a streaming relation, never materialised)."""
+def events_sql(con: Any, files: list[Path], *, check: bool = False) -> str:
+    """SQL for the typed union of event files (a streaming relation, never materialised).
+
+    ``_problem`` says why a row is bad (NULL when good); the scan counts bad rows in its
+    first pass and then calls :func:`check_source` to name the first one.
+    """
     parts = []
     for path in files:
         src = table_source(con, path, EVENTS)
         if check:
             check_source(con, src)
-        cols = ", ".join(_qi(c) for c in EVENT_COLUMNS)
+        cols = ", ".join(_qi(c) for c in (*EVENT_COLUMNS, "_problem"))
         parts.append(f"SELECT {cols} FROM ({src.select_sql})")
     if not parts:
         cols = ", ".join(
@@ -308,5 +335,5 @@ def events_sql(con: Any, files: list[Path], *, check: bool = True) -> str:
             f"AS {_qi(c.name)}"
             for c in EVENTS.columns
         )
-        return f"SELECT {cols} LIMIT 0"
+        return f"SELECT {cols}, NULL::VARCHAR AS _problem LIMIT 0"
     return " UNION ALL ".join(parts)

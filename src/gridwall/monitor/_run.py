@@ -26,14 +26,17 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from gridwall.dataset import EVENTS
 from gridwall.errors import UsageError
 from gridwall.monitor import _input
 from gridwall.monitor._scan import (
     EVIDENCE_COLUMNS,
     Progress,
+    activity_of,
     build_alerts,
     daily_of,
     enrich,
+    evidence_of_keys,
     first_screens,
     flag_column,
     flagged_rows,
@@ -78,8 +81,12 @@ def scan(
     state: Path | None = None,
     say: Progress = progress,
     memory_limit: str | None = None,
+    only: tuple[str, ...] | None = None,
 ) -> ScanResult:
-    """Analyse a dataset folder's events against its reference tables; return the alerts."""
+    """Analyse a dataset folder's events against its reference tables; return the alerts.
+
+    ``only`` restricts the scan to the rules with these ids (benchmarks; not with a state).
+    """
     from gridwall.monitor.rules import RULES, BaselineRule, Baselines, Reference, Rule
 
     if not directory.is_dir():
@@ -147,7 +154,9 @@ def scan(
     else:
         work_sql = new_sql
 
-    rules = RULES
+    rules = RULES if only is None else tuple(r for r in RULES if r.id in only)
+    if only is not None and (state is not None or len(rules) != len(only)):
+        raise UsageError(f"only: unknown rule id or used with --state: {only}")
     row_rules = tuple(r for r in rules if isinstance(r, Rule))
     base_rules = tuple(r for r in rules if isinstance(r, BaselineRule))
     flag_cols = [flag_column(r.id) for r in row_rules]
@@ -167,9 +176,18 @@ def scan(
         t = {n: eng.provide(f"r_{n}", s, materialize=False) for n, s in ref_sql.items()}
         work_raw = eng.provide("work_raw", work_sql)
         en = enrich(work_raw, t["accounts"], t["persons"], t["devices"], t["contracts"])
+        if base_rules or state is not None or only is None:
+            activity = eng.cache(activity_of(en.work))
+            bad = activity.n_bad.sum().to_pyarrow().as_py()
+            if bad:
+                for f in files:  # name the first bad row (file, line, field)
+                    _input.check_source(duck, _input.table_source(duck, f, EVENTS))
+                raise UsageError(f"{bad} bad event row(s)")  # pragma: no cover - located above
+        else:  # a benchmark of row rules alone: no baselines, no validation pass
+            activity = activity_of(en.work)
         hits_new = flagged_rows(en.rows, rules)
-        daily_new = daily_of(en.work)
-        sdays_new = screen_days_of(en.work)
+        daily_new = daily_of(activity)
+        sdays_new = screen_days_of(activity)
 
         if has_state:
             closed = f"day < DATE '{open_from.isoformat()}'"
@@ -215,24 +233,9 @@ def scan(
                     supply_point_id=rows.supply_point_id,
                 )
             )
-        b = Baselines(
-            daily=daily_all, screens=screens_all, work=en.work, open_from=ibis.date(open_from)
-        )
-        anom_pieces = []
-        for brule in base_rules:
-            ev = brule.detect(b)
-            anom_pieces.append(
-                ev.select(
-                    rule=ibis.literal(brule.id),
-                    event_id=ev.event_id,
-                    account_id=ev.account_id,
-                    person_id=ev.person_id,
-                    org=ev.org,
-                    ts=ev.ts,
-                    supply_point_id=ibis.null("string"),
-                    day=ev.day,
-                )
-            )
+        b = Baselines(daily=daily_all, screens=screens_all, open_from=ibis.date(open_from))
+        keys = [brule.detect(b).mutate(rule=ibis.literal(brule.id)) for brule in base_rules]
+        anom_pieces = [evidence_of_keys(en.work, ibis.union(*keys))] if keys else []
         anomaly_new = eng.cache(ibis.union(*anom_pieces)) if anom_pieces else None
         if anomaly_new is not None:
             pieces.append(anomaly_new.select(*EVIDENCE_COLUMNS))

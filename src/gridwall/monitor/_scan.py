@@ -99,6 +99,7 @@ class SparkEngine(Engine):
             .appName("gridwall-monitor")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .config("spark.sql.shuffle.partitions", "4")
             .config("spark.driver.memory", "2g")
             .config("spark.sql.warehouse.dir", str(Path(self._tmp.name) / "warehouse"))
@@ -208,8 +209,18 @@ def enrich(ev: Any, accounts: Any, persons: Any, devices: Any, contracts: Any) -
         peer=p_kind.fill_null("?") + "/" + ibis.coalesce(e.p_role, e.a_kind, ibis.literal("?")),
         off_hours=(e.hour < 7) | (e.hour >= 22),
         reads_non_public=has_any(e.fields, STRICT_NON_PUBLIC),
+        reads_fit=e.fields.contains("fit"),
+        reads_lrs=e.fields.contains("lrs"),
     )
-    x = e.unnest("supply_point_ids", keep_empty=True).rename(supply_point_id="supply_point_ids")
+    # one row per point touched; an event without points keeps one row with a null point
+    # (a one-null list rather than ``keep_empty``, which compiles to a costly self-join)
+    pts = ibis.ifelse(
+        e.supply_point_ids.length() > 0,
+        e.supply_point_ids,
+        ibis.array([ibis.null("string")]),
+    )
+    x = e.mutate(supply_point_ids=pts).unnest("supply_point_ids")
+    x = x.rename(supply_point_id="supply_point_ids")
     c = contracts.select(
         _csp=contracts.supply_point_id,
         rec_retailer=contracts.retailer_code,
@@ -225,31 +236,83 @@ def enrich(ev: Any, accounts: Any, persons: Any, devices: Any, contracts: Any) -
 
 
 def flagged_rows(rows: Any, rules: tuple[Any, ...]) -> Any:
-    """Evaluate every rule's flag side by side; keep rows with any flag set."""
+    """Evaluate every rule's flag side by side; keep rows with any flag set.
+
+    Rules that share a flag (R1–R6 all start from the same retail lookup) share one column:
+    the expression is evaluated once per row.
+    """
     from gridwall.monitor.rules import HIT_COLUMNS, Rule
 
-    flags = {flag_column(r.id): r.flag(rows) for r in rules if isinstance(r, Rule)}
-    x = rows.mutate(**flags)
+    exprs: dict[str, Any] = {}
+    names: dict[Any, str] = {}
+    for r in rules:
+        if not isinstance(r, Rule):
+            continue
+        ex = r.flag(rows)
+        shared = names.get(ex.op())
+        if shared is None:
+            shared = names[ex.op()] = flag_column(r.id)
+            exprs[shared] = ex
+    x = rows.mutate(**exprs)
     anyf = None
-    for name in flags:
+    for name in exprs:
         col = x[name].fill_null(False)
         anyf = col if anyf is None else anyf | col
     x = x.filter(anyf)
-    return x.select(*HIT_COLUMNS, *[x[n].fill_null(False).name(n) for n in flags])
+    out = {flag_column(r.id): names[r.flag(rows).op()] for r in rules if isinstance(r, Rule)}
+    return x.select(*HIT_COLUMNS, *[x[src].fill_null(False).name(n) for n, src in out.items()])
 
 
-def daily_of(work: Any) -> Any:
-    return work.group_by(["account_id", "day"]).aggregate(
+def activity_of(work: Any) -> Any:
+    """One pass: per account, JST day and screen — events, off-hours events, non-public reads,
+    and input rows that failed validation (counted here so checking costs no extra pass)."""
+    np_read = work.reads_non_public & (work.action != "export")
+    return work.group_by(["account_id", "day", "screen"]).aggregate(
         peer=work.peer.max(),
         n=work.count().cast("int64"),
         n_off=work.off_hours.cast("int64").sum().cast("int64"),
+        n_np=np_read.cast("int64").sum().cast("int64"),
+        n_bad=work._problem.notnull().cast("int64").sum().cast("int64"),
     )
 
 
-def screen_days_of(work: Any) -> Any:
+def daily_of(activity: Any) -> Any:
+    a = activity
+    return a.group_by(["account_id", "day"]).aggregate(
+        peer=a.peer.max(), n=a.n.sum().cast("int64"), n_off=a.n_off.sum().cast("int64")
+    )
+
+
+def screen_days_of(activity: Any) -> Any:
     """Screens on which an account read non-public data, per day (exports are C1's)."""
-    w = work.filter(work.screen.notnull() & work.reads_non_public & (work.action != "export"))
-    return w.group_by(["account_id", "screen", "day"]).aggregate(peer=w.peer.max())
+    a = activity.filter(activity.screen.notnull() & (activity.n_np > 0))
+    return a.select("account_id", "screen", "day", "peer")
+
+
+def evidence_of_keys(work: Any, keys: Any) -> Any:
+    """The events baseline rules' keys point at (one pass over the open days' events)."""
+    k = keys.rename(_acc="account_id", _day="day", _screen="screen")
+    j = work.join(
+        k,
+        [
+            work.account_id == k._acc,
+            work.day == k._day,
+            k._screen.isnull() | (k._screen == work.screen),
+            ~k.off_only | work.off_hours,
+        ],
+    )
+    import ibis
+
+    return j.select(
+        "rule",
+        "event_id",
+        "account_id",
+        "person_id",
+        "org",
+        "ts",
+        supply_point_id=ibis.null("string"),
+        day=j.day,
+    )
 
 
 def first_screens(screen_days: Any) -> Any:

@@ -10,7 +10,9 @@ and on Spark:
   reference tables that may still grow (switching applications, disasters, agreements); it
   returns a subset of its input rows.
 * :class:`BaselineRule` — behavioural baselines (``ANOMALY``): ``detect`` reads the per-account
-  daily aggregates of every day so far and returns the evidence rows of the open days.
+  daily aggregates of every day so far and returns *evidence keys* for the open days
+  (``account_id``, ``day``, ``screen`` or null for every screen, ``off_only``); the scan turns
+  all rules' keys into evidence events in one pass.
 
 Both kinds return *evidence rows*; the scan groups them into one alert per rule and account.
 """
@@ -46,6 +48,9 @@ HIT_COLUMNS: tuple[str, ...] = (
     "recipient_org",
     "decision",
     "n_points",
+    "reads_non_public",  # the fields list holds a strictly non-public field
+    "reads_fit",
+    "reads_lrs",
     "supply_point_id",
     "a_kind",
     "a_org",
@@ -98,9 +103,8 @@ class Baselines:
     """What a baseline rule sees: aggregates of all days, events of the open days."""
 
     daily: ir.Table  # account_id, day, peer, n, n_off  (every day so far)
-    screens: ir.Table  # account_id, screen, peer, first_day  (first use ever)
-    work: ir.Table  # enriched events (not exploded) of the open days
-    open_from: Any  # first open day (a date); rows before it were decided by earlier runs
+    screens: ir.Table  # account_id, screen, peer, first_day  (first non-public read ever)
+    open_from: Any  # first open day (a date); days before it were decided by earlier runs
 
 
 @dataclass(frozen=True)
@@ -146,8 +150,9 @@ def has_any(arr: ir.ArrayValue, names: tuple[str, ...]) -> ir.BooleanValue:
 
 
 def non_public(e: ir.Table) -> ir.BooleanValue:
-    """The row shows (or asked for) a strictly non-public field."""
-    return has_any(e.fields, STRICT_NON_PUBLIC)
+    """The row shows (or asked for) a strictly non-public field (precomputed once per event
+    as ``has_any(fields, STRICT_NON_PUBLIC)``)."""
+    return e.reads_non_public
 
 
 def reads_point(e: ir.Table) -> ir.BooleanValue:

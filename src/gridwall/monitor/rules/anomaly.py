@@ -30,10 +30,14 @@ def _history(b: Baselines) -> ir.Table:
     )
 
 
-def _events_of(b: Baselines, days: ir.Table) -> ir.Table:
-    k = days.select(_acc=days.account_id, _day=days.day).distinct()
-    w = b.work
-    return w.semi_join(k, [w.account_id == k._acc, w.day == k._day])
+def _keys(days: ir.Table, *, off_only: bool = False) -> ir.Table:
+    """Evidence keys: every event of the account that day (or only its off-hours events)."""
+    return days.select(
+        account_id=days.account_id,
+        day=days.day,
+        screen=ibis.null("string"),
+        off_only=ibis.literal(off_only),
+    ).distinct()
 
 
 def _volume(b: Baselines) -> ir.Table:
@@ -43,7 +47,7 @@ def _volume(b: Baselines) -> ir.Table:
         & (h.prev_days >= MIN_HISTORY)
         & (h.n >= ibis.greatest(h.prev_avg * VOLUME_FACTOR, h.prev_avg + VOLUME_MARGIN))
     )
-    return _events_of(b, spikes)
+    return _keys(spikes)
 
 
 def _peer_volume(b: Baselines) -> ir.Table:
@@ -56,7 +60,7 @@ def _peer_volume(b: Baselines) -> ir.Table:
         & (p._cnt >= PEER_MIN)
         & (p.n >= ibis.greatest(p.others * PEER_FACTOR, p.others + PEER_MARGIN))
     )
-    return _events_of(b, spikes)
+    return _keys(spikes)
 
 
 def _off_hours(b: Baselines) -> ir.Table:
@@ -67,8 +71,7 @@ def _off_hours(b: Baselines) -> ir.Table:
         & (h.n_off >= OFF_HOURS_MIN)
         & (h.prev_off.fill_null(0) == 0)
     )
-    ev = _events_of(b, days)
-    return ev.filter(ev.off_hours)
+    return _keys(days, off_only=True)
 
 
 def _new_screens(b: Baselines) -> ir.Table:
@@ -90,11 +93,12 @@ def _new_screens(b: Baselines) -> ir.Table:
         peers=prior._acc.nunique()
     )
     rare = counted.filter(counted.peers < RARE_PEERS)
-    w = b.work
-    return w.semi_join(
-        rare,
-        [w.account_id == rare.account_id, w.screen == rare.screen, w.day == rare.first_day],
-    )
+    return rare.select(
+        account_id=rare.account_id,
+        day=rare.first_day,
+        screen=rare.screen,
+        off_only=ibis.literal(False),
+    ).distinct()
 
 
 VOLUME = BaselineRule(

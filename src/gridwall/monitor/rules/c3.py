@@ -5,7 +5,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from gridwall.monitor.rules._base import Rule
+from gridwall.monitor.rules._base import Reference, Rule
 
 #: two logins of one account from different terminals closer than this are "at once"
 CONCURRENT_S = 600
@@ -23,13 +23,22 @@ def _revoked(e: ir.Table) -> ir.BooleanValue:
     return e.a_revoked_s.notnull() & (e.ts_s >= e.a_revoked_s) & (e.decision == "allow")
 
 
-def _concurrent(e: ir.Table) -> ir.BooleanValue:
-    w = ibis.window(group_by=[e.account_id, e.day, e.action], order_by=[e.ts_s, e.event_id])
-    prev_dev, prev_ts = e.device_id.lag().over(w), e.ts_s.lag().over(w)
-    next_dev, next_ts = e.device_id.lead().over(w), e.ts_s.lead().over(w)
-    near_prev = prev_dev.notnull() & (prev_dev != e.device_id) & (e.ts_s - prev_ts < CONCURRENT_S)
-    near_next = next_dev.notnull() & (next_dev != e.device_id) & (next_ts - e.ts_s < CONCURRENT_S)
-    return (e.action == "login") & e.device_id.notnull() & (near_prev | near_next)
+def _login(e: ir.Table) -> ir.BooleanValue:
+    return (e.action == "login") & e.device_id.notnull()
+
+
+def _concurrent(rows: ir.Table, ref: Reference) -> ir.Table:
+    """Logins with another terminal's login of the same account close before or after."""
+    w = ibis.window(group_by=[rows.account_id, rows.day], order_by=[rows.ts_s, rows.event_id])
+    r = rows.mutate(
+        _pd=rows.device_id.lag().over(w),
+        _pt=rows.ts_s.lag().over(w),
+        _nd=rows.device_id.lead().over(w),
+        _nt=rows.ts_s.lead().over(w),
+    )
+    near_prev = r._pd.notnull() & (r._pd != r.device_id) & (r.ts_s - r._pt < CONCURRENT_S)
+    near_next = r._nd.notnull() & (r._nd != r.device_id) & (r._nt - r.ts_s < CONCURRENT_S)
+    return r.filter(near_prev | near_next).select(*rows.columns)
 
 
 RULE_TRANSFERRED = Rule(
@@ -62,5 +71,6 @@ RULE_CONCURRENT = Rule(
     rationale=f"Personal IDs are personal: two logins of one account from different terminals "
     f"within {CONCURRENT_S // 60} minutes on the same day means the credential is shared or "
     "stolen.",
-    flag=_concurrent,
+    flag=_login,
+    confirm=_concurrent,
 )

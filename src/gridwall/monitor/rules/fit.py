@@ -8,7 +8,7 @@ from gridwall.monitor.rules._base import Rule, non_public
 
 
 def _flag(e: ir.Table) -> ir.BooleanValue:
-    fit_data = e.fields.contains("fit") | ((e.system == "fit_mgmt") & non_public(e))
+    fit_data = e.reads_fit | ((e.system == "fit_mgmt") & non_public(e))
     fit_work = (
         (e.p_kind == "nw") & (e.p_role == "fit_team") & (e.purpose.isnull() | (e.purpose == "fit"))
     )

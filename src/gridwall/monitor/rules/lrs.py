@@ -16,7 +16,7 @@ from gridwall.monitor.rules._base import (
 
 
 def _flag(e: ir.Table) -> ir.BooleanValue:
-    lrs_data = ((e.rec_kind == "lrs") & non_public(e)) | e.fields.contains("lrs")
+    lrs_data = ((e.rec_kind == "lrs") & non_public(e)) | e.reads_lrs
     nw_work = (
         (e.p_kind == "nw")
         & (e.purpose.isnull() | e.purpose.isin(["takuso", "lrs_operations"]))
