@@ -4,8 +4,8 @@
 calls before it answers: it returns only once the entry is committed (fsynced) and
 raises :class:`AuditWriteError` otherwise, so the gateway fails closed.
 
-Group commit: callers hand their events to one writer thread, which drains
-everything queued into one transaction (one fsync), then wakes every caller. The
+Group commit (leader/follower): the first caller to find the log idle writes every
+event queued so far in one transaction (one fsync) and wakes the other callers. The
 writer also keeps the tree's right edge in memory (see ``_tree``) and writes the
 tiles that became full in the same transaction as the entries.
 
@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -87,6 +85,23 @@ def _utc_text(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class _Pending:
+    """One caller's events waiting for the group commit."""
+
+    __slots__ = ("done", "error", "indices", "payload")
+
+    def __init__(self, payload: list[bytes]) -> None:
+        self.payload = payload
+        self.done = False
+        self.error: AuditWriteError | None = None
+        self.indices: list[int] = []
+
+    def result(self) -> list[int]:
+        if self.error is not None:
+            raise self.error
+        return self.indices
+
+
 @dataclass(frozen=True)
 class CheckpointRow:
     id: int
@@ -101,6 +116,12 @@ class AuditLog:
 
     Thread-safe. ``record``/``record_many`` append (durable on return); reads and
     proofs may run concurrently. There is no update or delete API.
+
+    ``durability="fsync"`` (default): every group commit is fsynced — an acknowledged
+    entry survives a power loss. ``"os"`` (SQLite only): committed to the operating
+    system without fsync — survives a crash of the process (SIGKILL), not of the
+    machine; for measurements and for deployments whose storage is battery-backed.
+    On PostgreSQL durability follows the server's ``synchronous_commit``.
     """
 
     def __init__(
@@ -109,17 +130,20 @@ class AuditLog:
         *,
         max_batch: int = DEFAULT_MAX_BATCH,
         clock: Callable[[], float] = time.time,
+        durability: str = "fsync",
     ) -> None:
+        if durability not in ("fsync", "os"):
+            raise UsageError(f"durability: expected 'fsync' or 'os', got {durability!r}")
         self.url = url
+        self._fsync = durability == "fsync"
         self._clock = clock
         self._max_batch = max_batch
-        self._q: queue.SimpleQueue[tuple[list[bytes], Future[list[int]]] | None] = (
-            queue.SimpleQueue()
-        )
+        self._pending: list[_Pending] = []
+        self._cv = threading.Condition()
+        self._busy = False
         self._edge: RightEdge | None = None
         self._closed = False
         self._lock = threading.Lock()
-        self._writer: threading.Thread | None = None
         self._wconn: Conn | None = None
         self._local = threading.local()
 
@@ -136,32 +160,77 @@ class AuditLog:
     def record_many(self, events: Sequence[Mapping[str, Any]]) -> list[int]:
         """Durably append events in order (one transaction); return their indices."""
         try:
-            payload = [canonical_json(dict(e)) for e in events]
+            payload = [canonical_json(e if isinstance(e, dict) else dict(e)) for e in events]
         except (TypeError, ValueError) as e:
             raise AuditWriteError(f"audit event cannot be encoded: {e}") from e
         if not payload:
             return []
-        fut: Future[list[int]] = Future()
-        with self._lock:
+        me = _Pending(payload)
+        with self._cv:
             if self._closed:
                 raise AuditWriteError("the audit log is closed")
-            if self._writer is None or not self._writer.is_alive():
-                self._writer = threading.Thread(
-                    target=self._writer_loop, name="audit-writer", daemon=True
-                )
-                self._writer.start()
-            self._q.put((payload, fut))
-        return fut.result()
+            self._pending.append(me)
+            while not me.done and self._busy:
+                self._cv.wait()
+            if me.done:
+                return me.result()
+            # Group commit, leader/follower: this caller writes everything queued so far
+            # in one transaction; the others wait and are woken with their indices. No
+            # writer thread: the leader already holds the GIL, saving a thread hand-off.
+            self._busy = True
+            batch = self._take_batch()
+        try:
+            self._commit(batch)
+        finally:
+            with self._cv:
+                self._busy = False
+                self._cv.notify_all()
+        return me.result()
+
+    def _take_batch(self) -> list[_Pending]:
+        n = k = 0
+        while k < len(self._pending) and n < self._max_batch:
+            n += len(self._pending[k].payload)
+            k += 1
+        batch, self._pending = self._pending[:k], self._pending[k:]
+        return batch
+
+    def _commit(self, batch: list[_Pending]) -> None:
+        try:
+            results = self._write_batch([p.payload for p in batch])
+        except Exception as e:
+            self._edge = None  # re-read the right edge from the database next time
+            if self._wconn is not None:
+                self._wconn.rollback()
+                self._wconn.close()
+                self._wconn = None
+            err = AuditWriteError(f"audit log write failed ({type(e).__name__}: {e})")
+            for p in batch:
+                p.error, p.done = err, True
+        else:
+            for p, r in zip(batch, results, strict=True):
+                p.indices, p.done = r, True
 
     def close(self) -> None:
-        """Finish pending appends and stop the writer."""
-        with self._lock:
+        """Refuse new appends (pending ones finish) and close the writer connection."""
+        with self._cv:
             self._closed = True
-            w = self._writer
-            if w is not None and w.is_alive():
-                self._q.put(None)
-        if w is not None:
-            w.join()
+            while self._busy or self._pending:
+                if not self._busy and self._pending:
+                    self._busy = True
+                    batch = self._take_batch()
+                    self._cv.release()
+                    try:
+                        self._commit(batch)
+                    finally:
+                        self._cv.acquire()
+                        self._busy = False
+                        self._cv.notify_all()
+                else:
+                    self._cv.wait()
+            if self._wconn is not None:
+                self._wconn.close()
+                self._wconn = None
 
     def __enter__(self) -> AuditLog:
         return self
@@ -169,45 +238,9 @@ class AuditLog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _writer_loop(self) -> None:
-        stop = False
-        while not stop:
-            item = self._q.get()
-            if item is None:
-                break
-            batch = [item]
-            n = len(item[0])
-            while n < self._max_batch:
-                try:
-                    nxt = self._q.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    stop = True
-                    break
-                batch.append(nxt)
-                n += len(nxt[0])
-            try:
-                results = self._write_batch([p for p, _ in batch])
-            except Exception as e:
-                self._edge = None  # re-read the right edge from the database next time
-                if self._wconn is not None:
-                    self._wconn.rollback()
-                    self._wconn.close()
-                    self._wconn = None
-                err = AuditWriteError(f"audit log write failed ({type(e).__name__}: {e})")
-                for _, f in batch:
-                    f.set_exception(err)
-            else:
-                for (_, f), r in zip(batch, results, strict=True):
-                    f.set_result(r)
-        if self._wconn is not None:
-            self._wconn.close()
-            self._wconn = None
-
     def _write_batch(self, payloads: list[list[bytes]]) -> list[list[int]]:
         if self._wconn is None:
-            self._wconn = Conn(self.url, durable=True)
+            self._wconn = Conn(self.url, durable=self._fsync)
         c = self._wconn
         c.begin_write()
         try:
