@@ -255,3 +255,42 @@ def test_report_and_deletion_attestation(
     r = desk.report("TY-1", legacy, {"a-retail:A0001": "retail:A0001"})
     assert {o["org"] for o in r["organisations"]} == {"retail:A0001", "unknown"}
     assert r["attestations"][0]["copies"] == 2
+
+
+def test_concurrent_overlapping_declarations_only_one_wins(
+    engine: Engine, sink: MemoryAuditSink, clock: FrozenClock
+) -> None:
+    """The grant version row serialises changes: two desks racing to declare overlapping
+    areas cannot both pass the overlap check."""
+    import threading
+
+    barrier = threading.Barrier(4)
+    results: dict[str, str] = {}
+
+    def declare(did: str, area: str) -> None:
+        desk = DisasterDesk(engine, MemoryAuditSink(), clock)
+        barrier.wait()
+        try:
+            desk.declare(did, area, T0 + 24 * H, 72 * H, f"nw-{did}")
+            results[did] = "ok"
+        except GrantRefused:
+            results[did] = "refused"
+
+    threads = [
+        threading.Thread(target=declare, args=(f"R{i}", a))
+        for i, a in enumerate(("東京都", "東京都/千代田区", "東京都/港区", "東京都"))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(results.values()).count("ok") in (1, 2)
+    ok = [d for d, r in results.items() if r == "ok"]
+    # whatever won, no two accepted declarations overlap
+    with engine.connect() as c:
+        rows = c.execute(select(DisasterDeclaration.disaster_id, DisasterDeclaration.area)).all()
+    assert sorted(r[0] for r in rows) == sorted(ok)
+    from gridwall.grants import parse_area
+
+    areas = [parse_area(r[1]) for r in rows]
+    assert not any(a.overlaps(b) for i, a in enumerate(areas) for b in areas[i + 1 :])
