@@ -24,7 +24,7 @@ from sqlalchemy import Engine, text
 
 from gridwall.lookup._dictionary import TownDictionary, national
 from gridwall.lookup._normalize import NormalizedAddress, RecordNormalizer, normalize
-from gridwall.lookup._text import clean, fold, int_to_kanji, name_key
+from gridwall.lookup._text import fold, int_to_kanji, name_key
 
 #: a candidate at or above this score is a confident answer (and may be name-checked)
 ACCEPT_SCORE = 0.8
@@ -65,12 +65,6 @@ class BuildReport:
     unknown_towns: int  # towns the national dictionary lacks (learnt from the operator's data)
     skipped: int  # closed points (not indexed)
     seconds: float
-
-
-def _get(rec: Any, name: str) -> Any:
-    if isinstance(rec, Mapping):
-        return rec.get(name)
-    return getattr(rec, name, None)
 
 
 def place_text(town: str) -> str:
@@ -132,20 +126,22 @@ def build_index(
                 progress(n_points)
 
         for rec in records:
-            status = _get(rec, "status") or "active"
+            if not isinstance(rec, Mapping):
+                rec = {k: getattr(rec, k, None) for k in _RECORD_FIELDS}
+            status = rec.get("status") or "active"
             if status == "closed":
                 skipped += 1
                 continue
-            spid = _get(rec, "supply_point_id")
+            spid = rec.get("supply_point_id")
             if not spid:
                 continue
             a = rn.record(
-                _get(rec, "pref") or "",
-                _get(rec, "city") or "",
-                _get(rec, "town"),
-                _get(rec, "banchi"),
-                _get(rec, "building"),
-                _get(rec, "room"),
+                rec.get("pref") or "",
+                rec.get("city") or "",
+                rec.get("town"),
+                rec.get("banchi"),
+                rec.get("building"),
+                rec.get("room"),
             )
             pkey = (a.pref, a.municipality, a.town, a.chome or 0)
             pl = places.get(pkey)
@@ -161,9 +157,9 @@ def build_index(
                     a.block or "",
                     a.number or "",
                     a.rest,
-                    clean(_get(rec, "room") or ""),
-                    _get(rec, "voltage") or "",
-                    _get(rec, "meter_id") or "",
+                    rn._c(rec.get("room")),
+                    rec.get("voltage") or "",
+                    rec.get("meter_id") or "",
                     status,
                 )
             )

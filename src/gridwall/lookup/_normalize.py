@@ -472,6 +472,10 @@ class RecordNormalizer:
     def __init__(self, dictionary: TownDictionary | None = None) -> None:
         self.dictionary = (dictionary or national()).with_extra()
         self._places: dict[tuple[str, str, str], tuple[NormalizedAddress, bool]] = {}
+        # memo tables: operator data repeats the same strings millions of times
+        self._raw: dict[tuple[str, str, str], tuple[NormalizedAddress, bool, str]] = {}
+        self._banchi: dict[tuple[str, bool, bool, bool], _Banchi] = {}
+        self._clean: dict[str, str] = {}
 
     def _place(self, pref: str, city: str, town: str) -> tuple[NormalizedAddress, bool]:
         key = (pref, city, town)
@@ -487,6 +491,16 @@ class RecordNormalizer:
         self._places[key] = hit
         return hit
 
+    def _c(self, s: str | None) -> str:
+        if not s:
+            return ""
+        v = self._clean.get(s)
+        if v is None:
+            if len(self._clean) > 200_000:
+                self._clean.clear()
+            v = self._clean[s] = clean(s)
+        return v
+
     def record(
         self,
         pref: str,
@@ -496,16 +510,35 @@ class RecordNormalizer:
         building: str | None = None,
         room: str | None = None,
     ) -> RecordAddress:
-        place, known = self._place(clean(pref), clean(city), clean(town or ""))
-        entry = self._entry(place) if place.chome is None else None
-        text = clean(banchi or "")
-        b = _parse_banchi(text, 0, bool(entry and entry.chome), place.chome is not None)
-        if entry is not None and b.chome is not None and entry.plain and b.chome not in entry.chome:
-            b = _parse_banchi(text, 0, False, True)
+        raw = (pref, city, town or "")
+        hit = self._raw.get(raw)
+        if hit is None:
+            pl, kn = self._place(clean(pref), clean(city), clean(town or ""))
+            hit = (pl, kn, name_key(pl.town) if pl.town else "")
+            self._raw[raw] = hit
+        place, known, tkey = hit
+        entry = None
+        if place.chome is None and tkey:
+            c = self.dictionary.cities.get((place.pref or "", place.municipality or ""))
+            entry = c.towns.get(tkey) if c else None
+        has_chome = bool(entry and entry.chome)
+        retry = bool(entry and entry.plain)
+        bkey = (banchi or "", has_chome, place.chome is not None, retry)
+        b = self._banchi.get(bkey)
+        if b is None:
+            text = self._c(banchi)
+            b = _parse_banchi(text, 0, has_chome, place.chome is not None)
+            if entry is not None and b.chome is not None and retry and b.chome not in entry.chome:
+                b = _parse_banchi(text, 0, False, True)
+            if len(self._banchi) > 500_000:
+                self._banchi.clear()
+            self._banchi[bkey] = b
         chome = place.chome if place.chome is not None else b.chome
-        rest = " ".join(
-            x for x in ("-".join(b.extra), clean(building or ""), clean(room or "")) if x
-        )
+        parts = ["-".join(b.extra)] if b.extra else []
+        if building:
+            parts.append(self._c(building))
+        if room:
+            parts.append(self._c(room))
         return RecordAddress(
             pref=place.pref or clean(pref),
             municipality=place.municipality or clean(city),
@@ -513,7 +546,7 @@ class RecordNormalizer:
             chome=chome,
             block=b.block,
             number=b.number,
-            rest=rest,
+            rest=" ".join(x for x in parts if x),
             known=known,
         )
 
