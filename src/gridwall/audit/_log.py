@@ -64,16 +64,15 @@ def _default(o: Any) -> Any:
     raise TypeError(f"audit event: a value of type {type(o).__name__} cannot be logged")
 
 
+#: One encoder for every event (``json.dumps`` with options builds a new one per call).
+_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=_default
+)
+
+
 def canonical_json(obj: Any) -> bytes:
     """Canonical JSON: sorted keys, no whitespace, UTF-8, no NaN (see the module doc)."""
-    return json.dumps(
-        obj,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-        default=_default,
-    ).encode("utf-8")
+    return _ENCODER.encode(obj).encode("utf-8")
 
 
 def entry_bytes(event_json: bytes, recorded_at: str, seq: int) -> bytes:
