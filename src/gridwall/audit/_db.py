@@ -50,14 +50,9 @@ class Conn:
 
             u = make_url(url)
             self.dialect = "postgresql"
-            self.raw = psycopg.connect(
-                host=u.host or None,
-                port=u.port or None,
-                user=u.username or None,
-                password=u.password or None,
-                dbname=u.database or None,
-                autocommit=True,
-            )
+            # the URL as libpq understands it (keeps password and ?sslmode=… options)
+            conninfo = u.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.raw = psycopg.connect(conninfo, autocommit=True)
             self.ph = "%s"
         else:
             raise UsageError(f"--db: the audit log supports SQLite and PostgreSQL, not {url!r}")
