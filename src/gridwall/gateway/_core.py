@@ -771,10 +771,10 @@ class Gateway:
         wanted = frozenset(fields) if fields else frozenset(EXPORTABLE)
         bad = sorted(wanted - set(EXPORTABLE))
         if bad:
+            known = [f for f in bad if f in FIELDS]
+            what = ", ".join(known) if known else "unknown field group"
             raise BadRequest(
-                "not exportable: "
-                + ", ".join(f for f in bad if f in FIELDS or f.isidentifier())
-                + f" (exportable: {', '.join(EXPORTABLE)})",
+                f"not exportable: {what} (exportable: {', '.join(EXPORTABLE)})",
                 parameter="fields",
             )
         recipient = recipient_org.strip()
@@ -885,8 +885,8 @@ class Gateway:
                 elif (
                     facts.relation is Relation.OWN_CUSTOMER and g.consent is not ConsentState.VALID
                 ):
-                    from_day = max(x for x in (row.contract_start, change) if x is not None) if (
-                        row.contract_start or change) else None  # fmt: skip
+                    bounds = [d for d in (row.contract_start, change) if d is not None]
+                    from_day = max(bounds) if bounds else None
                 else:
                     from_day = consent_from(
                         ctx.now, self._consent_months(ctx, pid, consent_token), change
