@@ -10,43 +10,55 @@ Public surface:
 * :func:`load_dataset` — ``gridwall load``: all or nothing, idempotent.
 * Interim collaborators until identity/grants are wired: :class:`TokenAuthenticator`,
   :class:`NoGrants`, :class:`MemoryAuditSink`.
+
+Names are imported on first use, so that ``gridwall --help`` (which imports
+``gridwall.gateway.cli``) does not pay for SQLAlchemy and FastAPI.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from gridwall.gateway._core import (
-    BadRequest,
-    Forbidden,
-    Gateway,
-    GatewayError,
-    NotVisible,
-    RequestContext,
-    Unauthenticated,
-    Unavailable,
-    mask_point,
-)
-from gridwall.gateway._feed import LookupRecord, holder_name_matches, lookup_feed
-from gridwall.gateway._interim import MemoryAuditSink, NoGrants, TokenAuthenticator
-from gridwall.gateway._loader import LoadReport, load_dataset
-from gridwall.gateway._store import SearchCriteria
+import importlib
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from gridwall.gateway._core import (
+        BadRequest,
+        Forbidden,
+        Gateway,
+        GatewayError,
+        NotVisible,
+        RequestContext,
+        Unauthenticated,
+        Unavailable,
+        mask_point,
+    )
+    from gridwall.gateway._feed import LookupRecord, holder_name_matches, lookup_feed
+    from gridwall.gateway._http import create_app
+    from gridwall.gateway._interim import MemoryAuditSink, NoGrants, TokenAuthenticator
+    from gridwall.gateway._loader import LoadReport, load_dataset
+    from gridwall.gateway._store import SearchCriteria
 
-    from fastapi import APIRouter, FastAPI
-
-
-def create_app(
-    gateway: Gateway, *, unprotected: bool = False, routers: Sequence[APIRouter] = ()
-) -> FastAPI:
-    """The FastAPI app over ``gateway`` (imported lazily: FastAPI is heavy); ``routers``
-    (e.g. identity's login routes) are included as they are."""
-    from gridwall.gateway._http import create_app as _create
-
-    return _create(gateway, unprotected=unprotected, routers=routers)
-
+_WHERE = {
+    "BadRequest": "_core",
+    "Forbidden": "_core",
+    "Gateway": "_core",
+    "GatewayError": "_core",
+    "NotVisible": "_core",
+    "RequestContext": "_core",
+    "Unauthenticated": "_core",
+    "Unavailable": "_core",
+    "mask_point": "_core",
+    "LookupRecord": "_feed",
+    "holder_name_matches": "_feed",
+    "lookup_feed": "_feed",
+    "create_app": "_http",
+    "MemoryAuditSink": "_interim",
+    "NoGrants": "_interim",
+    "TokenAuthenticator": "_interim",
+    "LoadReport": "_loader",
+    "load_dataset": "_loader",
+    "SearchCriteria": "_store",
+}
 
 __all__ = [
     "BadRequest",
@@ -69,3 +81,12 @@ __all__ = [
     "lookup_feed",
     "mask_point",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    mod = _WHERE.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'gridwall.gateway' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"gridwall.gateway.{mod}"), name)
+    globals()[name] = value
+    return value
