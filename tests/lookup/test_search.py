@@ -123,3 +123,12 @@ def test_refresh_replaces_the_index(db_url: str) -> None:
     assert not ix.search(ix.normalize("東京都千代田区霞ヶ関2-1-1"))
     assert ix.search(ix.normalize("千代田区丸の内1-9-9"))[0].supply_point_id.endswith("999")
     engine.dispose()
+
+
+def test_trigram_candidates_when_the_city_is_not_recognised(index: LookupIndex) -> None:
+    """A typo in the municipality: candidates come from FTS5 / pg_trgm on the town text."""
+    q = index.normalize("東京都千代田ク丸の内1-2-3 第2〇〇ビル 301号室")
+    assert q.municipality is None and q.unmatched
+    got = index.search(q)
+    assert got and got[0].supply_point_id.endswith("101")
+    assert got[0].score < ACCEPT_SCORE  # found, but never a confident answer

@@ -14,12 +14,14 @@ places with the same 番地; (3) every candidate is re-ranked with rapidfuzz int
 from __future__ import annotations
 
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from rapidfuzz import fuzz
+from rapidfuzz import fuzz, process
 from sqlalchemy import Engine, text
 
 from gridwall.lookup._dictionary import TownDictionary, national
@@ -219,6 +221,10 @@ class LookupIndex:
                 {"f": False},
             ).all()
             self.size = int(conn.execute(text("SELECT count(*) FROM lookup_points")).scalar_one())
+        self._lock = threading.Lock()
+        self._city_cache: OrderedDict[tuple[str, str], tuple[list[_Place], list[str]]] = (
+            OrderedDict()
+        )
         base = dictionary or national()
         self.dictionary = (
             base.with_extra(
@@ -245,48 +251,78 @@ class LookupIndex:
         return [_Place(*r) for r in rows]
 
     def _near_places(self, conn: Any, q: NormalizedAddress, qkey: str) -> list[_Place]:
+        """Places whose town text is near ``qkey``.
+
+        Within a recognised municipality every place of it is compared with rapidfuzz (an
+        in-memory list per municipality, a few thousand at most — complete, and cheaper than a
+        trigram query whose short names may share no trigram with their typo: 新開地 /
+        新開池). Without one, candidates come from the trigram index: SQLite FTS5 ``trigram``
+        or PostgreSQL ``pg_trgm``, filtered by the prefecture when known.
+        """
         if not qkey:
             return []
-        where = []
-        params: dict[str, Any] = {"q": qkey}
-        if q.pref:
-            where.append("p.pref = :p")
-            params["p"] = q.pref
         if q.municipality:
-            # a 政令指定都市 without its ward (大阪市) matches every ward: a prefix match
-            where.append("p.city LIKE :c")
-            params["c"] = q.municipality.replace("%", "").replace("_", "") + "%"
-        extra = (" AND " + " AND ".join(where)) if where else ""
+            places, keys = self._city_places(conn, q.pref, q.municipality)
+            best = process.extract(qkey, keys, scorer=fuzz.ratio, limit=8)
+            return [places[i] for _, _, i in best]
+        if len(qkey) < 3:
+            return []
+        params: dict[str, Any] = {"q": qkey}
+        extra = ""
+        if q.pref:
+            extra = " AND p.pref = :p"
+            params["p"] = q.pref
         if self.dialect == "sqlite":
             grams = list(dict.fromkeys(qkey[i : i + 3] for i in range(len(qkey) - 2)))[:40]
             params["m"] = " OR ".join('"' + g.replace('"', '""') + '"' for g in grams)
             sql = (
                 "SELECT p.id, p.pref, p.city, p.town, p.chome, p.key_text "
                 "FROM lookup_places_fts f JOIN lookup_places p ON p.id = f.rowid "
-                f"WHERE lookup_places_fts MATCH :m{extra} ORDER BY f.rank LIMIT 30"
+                f"WHERE lookup_places_fts MATCH :m{extra} ORDER BY f.rank LIMIT 50"
             )
         else:
+            # pg_trgm: the town's trigrams found inside the typed text (<% = word similarity);
+            # the threshold is lowered for this transaction only (short Japanese names)
+            conn.execute(
+                text("SELECT set_config('pg_trgm.word_similarity_threshold', '0.3', true)")
+            )
             sql = (
                 "SELECT p.id, p.pref, p.city, p.town, p.chome, p.key_text FROM lookup_places p "
-                f"WHERE p.key_text % :q{extra} "
-                "ORDER BY similarity(p.key_text, :q) DESC LIMIT 30"
+                f"WHERE p.key_text <% :q{extra} "
+                "ORDER BY word_similarity(p.key_text, :q) DESC LIMIT 50"
             )
-        rows = conn.execute(text(sql), params).all() if len(qkey) >= 3 else []
-        found = {r[0]: _Place(*r) for r in rows}
-        if len(found) < 3 and q.municipality:
-            # short names share no trigram with their typo (新開地 / 新開池): within a known
-            # municipality compare every place instead (a few thousand at most, B-tree range)
-            rows = conn.execute(
-                text(
-                    "SELECT p.id, p.pref, p.city, p.town, p.chome, p.key_text "
-                    f"FROM lookup_places p WHERE {' AND '.join(where)} LIMIT 20000"
-                ),
-                {k: v for k, v in params.items() if k in ("p", "c")},
-            ).all()
-            for r in rows:
-                found.setdefault(r[0], _Place(*r))
-        ranked = sorted(found.values(), key=lambda pl: -fuzz.ratio(qkey, pl.key_text))
-        return ranked[:8]
+        found = [_Place(*r) for r in conn.execute(text(sql), params).all()]
+        found.sort(key=lambda pl: -fuzz.ratio(qkey, pl.key_text))
+        return found[:8]
+
+    def _city_places(
+        self, conn: Any, pref: str | None, municipality: str
+    ) -> tuple[list[_Place], list[str]]:
+        key = (pref or "", municipality)
+        with self._lock:
+            hit = self._city_cache.get(key)
+            if hit is not None:
+                self._city_cache.move_to_end(key)
+                return hit
+        cols = "id, pref, city, town, chome, key_text"
+        if pref and (pref, municipality) in self.dictionary.cities:
+            sql, params = (
+                f"SELECT {cols} FROM lookup_places WHERE pref = :p AND city = :c",
+                {"p": pref, "c": municipality},
+            )
+        else:  # a 政令指定都市 without its ward (大阪市): every ward
+            sql = f"SELECT {cols} FROM lookup_places WHERE city LIKE :c"
+            params = {"c": municipality.replace("%", "").replace("_", "") + "%"}
+            if pref:
+                sql += " AND pref = :p"
+                params["p"] = pref
+        places = [_Place(*r) for r in conn.execute(text(sql + " LIMIT 50000"), params).all()]
+        hit = (places, [p.key_text for p in places])
+        with self._lock:
+            self._city_cache[key] = hit
+            if len(self._city_cache) > 256:
+                self._city_cache.popitem(last=False)
+        return hit
 
     def search(self, q: NormalizedAddress, limit: int = 5) -> list[Candidate]:
         """Ranked candidates (best first, score ≥ :data:`MIN_SCORE`, at most ``limit``)."""
@@ -365,6 +401,9 @@ def _score(q: NormalizedAddress, qkey: str, pl: _Place, r: Any, exact_place: boo
         ps = 1.0
     else:
         ratio = fuzz.ratio(qkey, pl.key_text) / 100.0
+        if q.municipality is None:
+            # the unrecognised text holds the municipality too: align the town inside it
+            ratio = max(ratio, 0.9 * fuzz.partial_ratio(pl.key_text, qkey) / 100.0)
         if q.town is not None or (q.chome is not None and q.chome != pl.chome):
             ratio *= 0.5  # another real town, or another 丁目
         ps = min(ACCEPT_SCORE - 0.01, ratio)
