@@ -13,6 +13,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
@@ -96,7 +97,7 @@ class OrdinaryEvents:
                 self._retail(rows, rnd, d, p)
             elif kind == "contractor":
                 self._contractor(rows, rnd, d, p)
-        rows.sort(key=lambda r: (r[1], r[0]))
+        rows.sort(key=itemgetter(1, 0))
         return rows
 
     # ------------------------------------------------------------------
@@ -177,7 +178,9 @@ class OrdinaryEvents:
                 "allow",
             )
         )
-        times = sorted(rnd.randrange(t0 + 60, t1 - 60) for _ in range(n_actions))
+        span = t1 - t0 - 120
+        rr = rnd.random
+        times = sorted([t0 + 60 + int(rr() * span) for _ in range(n_actions)])
         for sec in times:
             act = make()
             if act is None:
@@ -232,10 +235,28 @@ class OrdinaryEvents:
         mean = self.load * ROLE_LOAD.get(role, 0.5)
         return max(1, round(rnd.gauss(mean, mean * 0.3)))
 
+    def _address(self, i: int) -> str:
+        """The address as a clerk types it into a search box."""
+        a = self.w.static.address(i)
+        return f"{a.town.pref}{a.town.city}{a.town_text}{a.banchi}"
+
+    def _name(self, i: int) -> str | None:
+        """Current 契約名義 (None when vacant or closed)."""
+        if self.w.points.status[i] != 0:
+            return None
+        a = self.w.static.address(i)
+        return self.w.static.holder_name(i, int(self.w.points.holder_no[i]), a.business)
+
+    def _phone(self, i: int) -> str | None:
+        if self.w.points.status[i] != 0:
+            return None
+        a = self.w.static.address(i)
+        return self.w.static.holder_phone(i, int(self.w.points.holder_no[i]), a.town.pref)
+
     def _pick(self, rnd: random.Random, arr: np.ndarray) -> int | None:
         if len(arr) == 0:
             return None
-        return int(arr[rnd.randrange(len(arr))])
+        return int(arr[int(rnd.random() * len(arr))])
 
     # ------------------------------------------------------------------
     def _nw(self, rows: list[Row], rnd: random.Random, d: date, p: Person, done: set[str]) -> None:
@@ -248,17 +269,16 @@ class OrdinaryEvents:
                 # mostly supplied points; now and then a vacant or closed one
                 i = self._pick(rnd, self.active) if rnd.random() < 0.97 else None
                 if i is None:
-                    i = rnd.randrange(self.n)
+                    i = int(rnd.random() * self.n)
                 pid = w.point_id(i)
                 x = rnd.random()
                 if role == "call_center" and x < 0.5:
-                    info = w.point(i)
                     return (
                         "search",
                         "point_search",
                         "takuso",
                         [pid],
-                        info.phone or f"{info.pref}{info.city}{info.town}{info.banchi}",
+                        self._phone(i) or self._address(i),
                         ["contract_name", "address", "phone", "equipment"],
                         1,
                     )
@@ -270,8 +290,7 @@ class OrdinaryEvents:
                         fields.append("usage")
                     return ("view", "point_detail", "takuso", [pid], None, fields, 1)
                 if x < 0.8:
-                    info = w.point(i)
-                    q = f"{info.pref}{info.city}{info.town}{info.banchi}"
+                    q = self._address(i)
                     return (
                         "search",
                         "point_search",
@@ -307,13 +326,12 @@ class OrdinaryEvents:
                     return None
                 pid = w.point_id(i)
                 if rnd.random() < 0.3:
-                    info = w.point(i)
                     return (
                         "search",
                         "fit_search",
                         "fit",
                         [pid],
-                        info.contract_name,
+                        self._name(i),
                         ["fit", "contract_name", "address"],
                         1,
                     )
@@ -406,8 +424,7 @@ class OrdinaryEvents:
                 return None
             pid = w.point_id(i)
             if p.role == "call_center" and rnd.random() < 0.35:
-                info = w.point(i)
-                q = info.contract_name if rnd.random() < 0.5 else info.phone
+                q = self._name(i) if rnd.random() < 0.5 else self._phone(i)
                 return (
                     "search",
                     "customer_search",

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -370,7 +371,7 @@ def _write_reference(d: Path, w: World, fmt: str) -> None:
 
 def _write_events(d: Path, w: World, sink: EventSink, o: Options, show: bool) -> None:
     gen = OrdinaryEvents(w, sink, o.events_per_person_day)
-    injected = sorted(sink.extra, key=lambda r: (r[1], r[0]))
+    injected = sorted(sink.extra, key=itemgetter(1, 0))
     k = 0
     with TableOut(d, dataset.EVENTS, o.events_fmt or o.fmt) as out, _progress(show) as prog:
         task = prog.add_task("event days", total=o.days) if prog else None
@@ -382,7 +383,7 @@ def _write_events(d: Path, w: World, sink: EventSink, o: Options, show: bool) ->
                 extra.append(injected[k])
                 k += 1
             if extra:
-                rows = sorted(rows + extra, key=lambda r: (r[1], r[0]))
+                rows = sorted(rows + extra, key=itemgetter(1, 0))
             out.write_rows(rows)
             if prog is not None:
                 prog.update(task, advance=1)
