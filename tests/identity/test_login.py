@@ -323,3 +323,38 @@ def test_authenticator_wired_to_the_store(world: World) -> None:
     token = w.login("ret-op", "t-dis")
     _, t = auth.authenticate(token, w.term("t-dis"), w.now)
     assert t.facts.kind is DeviceKind.DISASTER_TERMINAL and not t.facts.valid
+
+
+def test_concurrent_logins_on_two_terminals_never_both_succeed(db_world: World) -> None:
+    import threading
+
+    from dataclasses import replace
+
+    from sqlalchemy import update
+
+    from gridwall.identity._models import Account
+
+    w = db_world
+    # take TOTP out of the race (its replay check alone would serialise the logins)
+    w.svc.config = replace(w.svc.config, require_totp=False)
+    with w.engine.begin() as c:
+        c.execute(update(Account).where(Account.account_id == "nw-op").values(totp_secret=None))
+    code = None
+    creds = {d: w.term(d) for d in ("t-nw", "t-nw2")}
+    barrier = threading.Barrier(2)
+    results: dict[str, object] = {}
+
+    def attempt(device: str) -> None:
+        barrier.wait()
+        try:
+            results[device] = w.svc.login("nw-op", PASSWORD, code, creds[device], w.now)
+        except Exception as e:  # refused, or a write conflict: both fail closed
+            results[device] = e
+
+    threads = [threading.Thread(target=attempt, args=(d,)) for d in creds]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ok = [d for d, r in results.items() if not isinstance(r, Exception)]
+    assert len(ok) <= 1, results

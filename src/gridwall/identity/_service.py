@@ -759,13 +759,17 @@ class IdentityService:
             )
             return LoginRefused(reason, status, alert_id), None
 
+        if s.get_bind().dialect.name == "sqlite":
+            # SQLite has no row locks: take the write lock now, so that two logins of one
+            # account cannot both miss each other's session (PostgreSQL: FOR UPDATE below)
+            s.connection().exec_driver_sql("BEGIN IMMEDIATE")
         try:
             term = self._terminal_from(s, terminal_credential, now)
         except _keys.BadToken as e:
             self.passwords.verify(None, password)  # same cost as a real attempt
             return refuse(f"terminal credential refused: {e}")
         dev = term.device_id
-        acct = s.get(Account, account_id)
+        acct = s.get(Account, account_id, with_for_update=True)  # one login per account at a time
         if acct is None:
             self.passwords.verify(None, password)
             legacy = "legacy shared ID, never usable" if self._is_legacy(s, account_id) else None
