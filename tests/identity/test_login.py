@@ -327,7 +327,6 @@ def test_authenticator_wired_to_the_store(world: World) -> None:
 
 def test_concurrent_logins_on_two_terminals_never_both_succeed(db_world: World) -> None:
     import threading
-
     from dataclasses import replace
 
     from sqlalchemy import update
