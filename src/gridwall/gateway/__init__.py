@@ -6,7 +6,8 @@ Public surface:
   ``list_customers``, ``export``, ``usage`` (in-process; the HTTP API and the CLI use it).
 * :func:`create_app` — the FastAPI application (OpenAPI) over a :class:`Gateway`.
 * :func:`lookup_feed`, :func:`holder_name_matches`, :class:`LookupRecord` — what the
-  equal-footing lookup may read (no 契約名義, no phone).
+  equal-footing lookup may read (no 契約名義, no phone); :func:`retailer_kinds` — the
+  retailer registry (code → affiliated/independent) for identity.
 * :func:`load_dataset` — ``gridwall load``: all or nothing, idempotent.
 * Interim collaborators until identity/grants are wired: :class:`TokenAuthenticator`,
   :class:`NoGrants`, :class:`MemoryAuditSink`.
@@ -32,7 +33,12 @@ if TYPE_CHECKING:
         Unavailable,
         mask_point,
     )
-    from gridwall.gateway._feed import LookupRecord, holder_name_matches, lookup_feed
+    from gridwall.gateway._feed import (
+        LookupRecord,
+        holder_name_matches,
+        lookup_feed,
+        retailer_kinds,  # noqa: F401  (listed in _WHERE)
+    )
     from gridwall.gateway._http import create_app
     from gridwall.gateway._interim import MemoryAuditSink, NoGrants, TokenAuthenticator
     from gridwall.gateway._loader import LoadReport, load_dataset
@@ -51,6 +57,7 @@ _WHERE = {
     "LookupRecord": "_feed",
     "holder_name_matches": "_feed",
     "lookup_feed": "_feed",
+    "retailer_kinds": "_feed",
     "create_app": "_http",
     "MemoryAuditSink": "_interim",
     "NoGrants": "_interim",

@@ -72,6 +72,15 @@ class PolicyEngine(Protocol):
     def decide(self, request: AccessRequest) -> Decision: ...
 
 
+class ExportSeal(Protocol):
+    """Watermarks and registers an export before it leaves; returns the keys that replace
+    the response's (e.g. the watermarked ``rows``); raises to stop the release."""
+
+    def __call__(
+        self, ctx: RequestContext, export_id: str, recipient_org: str, rows: list[dict[str, Any]]
+    ) -> Mapping[str, Any]: ...
+
+
 # ---------------------------------------------------------------------------
 # Errors (their texts are constants or name only parameters: never a value)
 
@@ -297,8 +306,12 @@ class Gateway:
         audit: AuditSink,
         clock: Callable[[], datetime] = _utcnow,
         cache_decisions: bool = True,
+        seal: ExportSeal | None = None,
     ) -> None:
         self.engine = engine
+        #: seals an export's rows before release (``gridwall.grants.seal_export`` in the
+        #: composed server); if it raises, the file is not released
+        self.seal = seal
         self.policy: PolicyEngine = policy if policy is not None else _default_policy()
         self.auth = auth
         self.grants = grants
@@ -818,6 +831,27 @@ class Gateway:
                 )
             raise
         export_id = f"exp-{uuid.uuid4().hex}"
+        sealed: Mapping[str, Any] = {}
+        if rows_out and self.seal is not None:
+            try:
+                sealed = self.seal(ctx, export_id, recipient, rows_out)
+            except Exception as e:  # no seal, no file: audited as a refusal
+                log.error("export seal refused: %s", type(e).__name__)
+                self._record(
+                    self._event(
+                        ctx,
+                        action="export",
+                        screen=screen,
+                        decision="deny",
+                        supply_point_ids=(),
+                        fields=(),
+                        policy_ids=pids_used,
+                        query=f"export_id={export_id} requested={len(ids)} seal=refused",
+                        result_count=0,
+                        recipient_org=recipient,
+                    )
+                )
+                raise Unavailable("export seal") from None
         self._record(
             self._event(
                 ctx,
@@ -842,6 +876,7 @@ class Gateway:
             ),
             "count": len(rows_out),
             "rows": rows_out,
+            **sealed,
         }
 
     def usage(

@@ -2,7 +2,9 @@
 
 :func:`lookup_feed` streams what the lookup may index (ID, address parts,
 equipment, status — never 契約名義 or phone); :func:`holder_name_matches`
-answers the match/no-match name verification without revealing the name.
+answers the match/no-match name verification without revealing the name;
+:func:`retailer_kinds` gives the public retailer registry (code → kind) that
+identity reports in a retail principal's facts.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 
-from gridwall.store.customer import SupplyPoint
+from gridwall.store.customer import Retailer, SupplyPoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +76,13 @@ def holder_name_matches(engine: Engine, supply_point_id: str, name: str) -> bool
     with engine.connect() as conn:
         actual = conn.execute(stmt).scalar_one_or_none()
     return actual is not None and normalize_name(actual) == wanted
+
+
+def retailer_kinds(engine: Engine) -> dict[str, str]:
+    """The retailer registry (小売電気事業者): ``retailer_code -> 'affiliated' | 'independent'``.
+
+    Public facts only (no customer data); identity uses it to fill a retail principal's
+    ``retailer_kind``, which never changes a decision (I7)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Retailer.retailer_code, Retailer.kind)).all()
+    return {str(code): str(kind) for code, kind in rows}
