@@ -566,3 +566,38 @@ def test_csv_bytes_are_what_csv_table_writer_writes(ds: tuple[Path, World], tmp_
             for _, r in dataset.iter_rows(src, t):
                 w.write(r)
         assert (tmp_path / f"{t.name}.csv").read_bytes() == src.read_bytes(), t.name
+
+
+def test_usage_is_seasonal_and_zero_when_vacant(ds: tuple[Path, World]) -> None:
+    d, w = ds
+    sp = {r["supply_point_id"]: r for r in rows(d, dataset.SUPPLY_POINTS)}
+    idx = {pid: k for k, pid in enumerate(sp)}
+    by_month: dict[str, list[float]] = defaultdict(list)
+    vacant_last: list[float] = []
+    months = sorted({r["month"] for r in rows(d, USAGE)})
+    assert len(months) == 14
+    for r in rows(d, USAGE):
+        p = sp[r["supply_point_id"]]
+        if p["voltage"] == "low" and p["status"] == "active":
+            by_month[r["month"][5:]].append(r["kwh"])
+        # vacated well before the last usage month (the month before the window)
+        gone = p["status"] != "active" and w.points.change_day[idx[r["supply_point_id"]]] < -45
+        if gone and r["month"] == months[-1]:
+            vacant_last.append(r["kwh"])
+
+    def mean(m: str) -> float:
+        return sum(by_month[m]) / len(by_month[m])
+
+    assert mean("08") > 1.3 * mean("05") and mean("01") > 1.3 * mean("05")
+    assert 150 < mean("05") < 400  # a Japanese household
+    assert vacant_last and all(k == 0 for k in vacant_last)
+
+
+@given(st.integers(0, 2**64 - 1), st.integers(1, 20), st.integers(0, 10**6))
+def test_bijection_inverts(key: int, digits: int, i: int) -> None:
+    from gridwall.synth._hash import Bijection
+
+    b = Bijection(key, digits)
+    i %= b.mod
+    v = b.forward(i)
+    assert 0 <= v < b.mod and b.inverse(v) == i
