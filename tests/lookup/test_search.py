@@ -132,3 +132,27 @@ def test_trigram_candidates_when_the_city_is_not_recognised(index: LookupIndex) 
     got = index.search(q)
     assert got and got[0].supply_point_id.endswith("101")
     assert got[0].score < ACCEPT_SCORE  # found, but never a confident answer
+
+
+def test_messy_variants_of_every_stored_point_find_it(index: LookupIndex) -> None:
+    """Every form of the variant generator, alone and combined, finds the point first."""
+    import random
+
+    from gridwall.lookup._variants import VariantMaker
+
+    from .conftest import RECORDS
+
+    vm = VariantMaker(index.dictionary)
+    rng = random.Random(5)
+    misses = []
+    n = 0
+    for rec in RECORDS:
+        if rec["status"] == "closed":
+            continue
+        for v in vm.variants(rec, rng, n=3):
+            n += 1
+            got = index.search(index.normalize(v.text))
+            if not got or got[0].supply_point_id != rec["supply_point_id"]:
+                misses.append((v.forms, v.text))
+    assert n > 300
+    assert not misses, misses[:5]
