@@ -356,3 +356,31 @@ def test_errors_never_carry_values(gw: Gateway, world: World) -> None:
         text = str(err.body())
         assert not any(s in text for s in SECRETS)
         assert tiny.P_AFF not in text
+
+
+def test_invisible_and_nonexistent_run_the_same_statements(
+    gw: Gateway, world: World, audit: MemoryAuditSink
+) -> None:
+    """Same timing shape: the same SQL statements, one audit event each, same error."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+
+    def spy(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        seen.append(statement)
+
+    event.listen(gw.engine, "before_cursor_execute", spy)
+    try:
+        shapes = []
+        # another retailer's point, a nonexistent one, and a former own customer (R2)
+        for who, pid in ((ind, tiny.P_AFF), (ind, tiny.MISSING), (aff, tiny.P_FORMER)):
+            c = who(gw, world)
+            seen.clear()
+            n = len(audit.events)
+            with pytest.raises(NotVisible):
+                gw.read_point(c, pid)
+            shapes.append((tuple(seen), len(audit.events) - n))
+    finally:
+        event.remove(gw.engine, "before_cursor_execute", spy)
+    assert shapes[0] == shapes[1] == shapes[2]
+    assert shapes[0][1] == 1 and len(shapes[0][0]) == 1
