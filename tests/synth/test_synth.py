@@ -340,6 +340,16 @@ def test_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert list(tmp_path.iterdir()) == []
 
 
+def test_leftovers_of_a_killed_run_are_removed(tmp_path: Path) -> None:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()  # a process id that is certainly gone now
+    stale = tmp_path / f".x.synth-{p.pid}"
+    stale.mkdir()
+    (stale / "supply_points.csv").write_text("partial")
+    generate(tmp_path / "x", 20, 1, seed=1)
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["x"]
+
+
 def test_incidents_without_injector_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

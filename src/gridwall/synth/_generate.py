@@ -178,6 +178,7 @@ def generate(
     out = Path(out_dir)
     _validate(out, o)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(out)
     tmp = out.parent / f".{out.name}.synth-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -192,6 +193,20 @@ def generate(
         raise
     world.out_dir = str(out)
     return world
+
+
+def _remove_stale(out: Path) -> None:
+    """Remove temporary folders left by an earlier run that was killed (its process is gone)."""
+    for p in out.parent.glob(f".{out.name}.synth-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            pass
 
 
 def _write(d: Path, o: Options, show: bool) -> World:
