@@ -611,3 +611,38 @@ def test_bijection_inverts(key: int, digits: int, i: int) -> None:
     i %= b.mod
     v = b.forward(i)
     assert 0 <= v < b.mod and b.inverse(v) == i
+
+
+def test_nw_and_contractors_stay_within_purpose_terminal_and_agreement(
+    ds: tuple[Path, World],
+) -> None:
+    d, _ = ds
+    accounts = {a["account_id"]: a for a in rows(d, dataset.ACCOUNTS)}
+    devices = {x["device_id"]: x for x in rows(d, dataset.DEVICES)}
+    agreements = defaultdict(list)
+    for g in rows(d, dataset.AGREEMENTS):
+        agreements[(g["counterparty_org"], g["purpose"])].append(g)
+    kinds = {"nw": "nw_terminal", "retail": "retail_terminal", "contractor": "contractor_terminal"}
+    for e in rows(d, dataset.EVENTS):
+        org = accounts[e["account_id"]]["org"]
+        kind = org.split(":")[0]
+        if e["device_id"] is not None:
+            assert devices[e["device_id"]]["kind"] == kinds[kind]
+        else:
+            assert org == "regulator"
+        if e["action"] not in ("view", "search", "export", "update"):
+            continue
+        if kind == "nw" and e["action"] != "export":
+            assert e["purpose"] in ("takuso", "fit", "audit")
+            if e["purpose"] == "audit":
+                assert e["fields"] == [] and e["supply_point_ids"] == []
+        if kind == "contractor" or e["action"] == "export":
+            party = e["recipient_org"] if e["action"] == "export" else org
+            valid = [
+                g
+                for g in agreements[(party, e["purpose"])]
+                if g["valid_from"] <= e["ts"].date()
+                and (g["valid_to"] is None or e["ts"].date() <= g["valid_to"])
+            ]
+            assert valid, (org, e["purpose"])
+            assert set(e["fields"]) <= set(valid[0]["fields"])
