@@ -384,3 +384,23 @@ def test_invisible_and_nonexistent_run_the_same_statements(
         event.remove(gw.engine, "before_cursor_execute", spy)
     assert shapes[0] == shapes[1] == shapes[2]
     assert shapes[0][1] == 1 and len(shapes[0][0]) == 1
+
+
+def test_decision_cache_is_per_request_class(gw: Gateway, world: World) -> None:
+    calls: list[AccessRequest] = []
+    inner = default_engine()
+
+    class Counting:
+        def decide(self, request: AccessRequest) -> Decision:
+            calls.append(request)
+            return inner.decide(request)
+
+    g2 = Gateway(gw.engine, Counting(), auth=world.auth, grants=NoGrants(),
+                 audit=MemoryAuditSink(), clock=lambda: NOW)  # fmt: skip
+    c = aff(g2, world)
+    for _ in range(3):
+        g2.read_point(c, tiny.P_AFF)
+    assert len(calls) == 1
+    g2.clear_decision_cache()
+    g2.read_point(c, tiny.P_AFF)
+    assert len(calls) == 2

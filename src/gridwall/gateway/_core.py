@@ -369,6 +369,11 @@ class Gateway:
             cache[request] = d
         return d
 
+    def clear_decision_cache(self) -> None:
+        """Forget cached decisions (call after the policy engine was replaced or reloaded)."""
+        if self._cache is not None:
+            self._cache.clear()
+
     def _request(
         self, ctx: RequestContext, action: Action, resource: ResourceFacts, grants: GrantFacts
     ) -> AccessRequest:
