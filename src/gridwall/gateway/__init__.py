@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         LookupRecord,
         holder_name_matches,
         lookup_feed,
-        retailer_kinds,  # noqa: F401  (listed in _WHERE)
+        retailer_kinds,
     )
     from gridwall.gateway._http import create_app
     from gridwall.gateway._interim import MemoryAuditSink, NoGrants, TokenAuthenticator
@@ -87,6 +87,7 @@ __all__ = [
     "load_dataset",
     "lookup_feed",
     "mask_point",
+    "retailer_kinds",
 ]
 
 
