@@ -64,6 +64,7 @@ CONSENT_MONTHS = 13
 #: field groups an export may carry (one row per point; history/FIT/usage are not exported)
 EXPORTABLE = ("contract_name", "address", "phone", "retailer", "contract", "equipment", "lrs")
 
+AUDIT_LOG = "audit log"
 NOT_VISIBLE_DETAIL = "no supply point with this ID is visible to you"
 ID_DETAIL = "supply_point_id must be 22 digits with area code 01–10"
 
@@ -139,6 +140,11 @@ class Unavailable(GatewayError):
 
     def __init__(self, what: str) -> None:
         super().__init__(f"the request was refused because the {what} could not answer")
+        self.what = what
+
+    @property
+    def audit_failed(self) -> bool:
+        return self.what == AUDIT_LOG
 
 
 # ---------------------------------------------------------------------------
@@ -478,7 +484,7 @@ class Gateway:
             self.audit.record(event)
         except Exception as e:
             log.error("audit sink failed: %s", type(e).__name__)
-            raise Unavailable("audit log") from None
+            raise Unavailable(AUDIT_LOG) from None
 
     def _record_denial_quietly(self, event: Mapping[str, Any]) -> None:
         """On a failure path the request is refused anyway; still try to log it."""
@@ -547,7 +553,7 @@ class Gateway:
                 if "fit" in allowed:
                     view["fit"] = self._store_call(lambda: _store.fit_contracts(conn, pid))
         except Unavailable as e:
-            if "audit" not in e.detail:
+            if not e.audit_failed:
                 self._record_denial_quietly(fail(e.code))
             raise
         except GatewayError:
@@ -632,7 +638,7 @@ class Gateway:
                 raise Forbidden(f"{action.value} by {what} is not permitted for this purpose")
             rows = self._store_call(lambda: fetch(classes, own))
         except Unavailable as e:
-            if "audit" not in e.detail:
+            if not e.audit_failed:
                 self._record_denial_quietly(
                     self._event(
                         ctx,
@@ -821,7 +827,7 @@ class Gateway:
                 shown.update(k for k in view if k != "supply_point_id")
                 rows_out.append(view)
         except Unavailable as e:
-            if "audit" not in e.detail:
+            if not e.audit_failed:
                 self._record_denial_quietly(
                     self._event(
                         ctx,
@@ -934,7 +940,7 @@ class Gateway:
                 from_month = "0000-00" if from_day is None else _first_month_from(from_day)
                 months = self._store_call(lambda: _store.usage(conn, pid, from_month))
         except Unavailable as e:
-            if "audit" not in e.detail:
+            if not e.audit_failed:
                 self._record_denial_quietly(
                     self._event(
                         ctx,
