@@ -145,6 +145,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self._wconn: Conn | None = None
         self._local = threading.local()
+        self._tiles: dict[tuple[int, int], bytes] = {}
 
     # -- writing -------------------------------------------------------------------------
 
@@ -303,21 +304,21 @@ class AuditLog:
         """The tree head (MTH) at ``size`` (default: now)."""
         c = self._conn()
         n = c.size() if size is None else size
-        return node_source(c).root(n)
+        return node_source(c, self._tiles).root(n)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` (O(log n))."""
         c = self._conn()
         if size > c.size():
             raise UsageError(f"tree size {size} is larger than the log")
-        return node_source(c).inclusion_proof(index, size)
+        return node_source(c, self._tiles).inclusion_proof(index, size)
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         """RFC 9162 consistency proof between two tree sizes (O(log n))."""
         c = self._conn()
         if size2 > c.size():
             raise UsageError(f"tree size {size2} is larger than the log")
-        return node_source(c).consistency_proof(size1, size2)
+        return node_source(c, self._tiles).consistency_proof(size1, size2)
 
     # -- checkpoints and keys ------------------------------------------------------------
 
@@ -413,8 +414,25 @@ def db_keys(c: Conn) -> list[note.Verifier]:
     return out
 
 
-def node_source(c: Conn) -> NodeSource:
+#: Full tiles never change (append-only), so readers may cache them; level ≥ 1 only
+#: (few, and on every proof's path), bounded.
+TILE_CACHE_MAX = 50_000
+
+
+def node_source(c: Conn, cache: dict[tuple[int, int], bytes] | None = None) -> NodeSource:
     """Perfect-subtree hashes from the stored tiles (and entries for the last tile)."""
+    get_tile = c.tile
+    if cache is not None:
+
+        def get_tile(t: int, k: int) -> bytes | None:
+            b = cache.get((t, k))
+            if b is None:
+                b = c.tile(t, k)
+                if b is not None and t >= 1:  # a missing tile may appear later: not cached
+                    if len(cache) >= TILE_CACHE_MAX:
+                        cache.clear()
+                    cache[(t, k)] = b
+            return b
 
     def leaves(lo: int, hi: int) -> list[bytes]:
         got = c.entries(lo, hi)
@@ -422,7 +440,7 @@ def node_source(c: Conn) -> NodeSource:
             raise CheckFailed(f"tree storage: entries {lo}..{hi - 1} are incomplete")
         return [merkle.leaf_hash(e) for _, e in got]
 
-    return NodeSource(c.tile, leaves)
+    return NodeSource(get_tile, leaves)
 
 
 def load_right_edge(c: Conn, size: int) -> RightEdge:
