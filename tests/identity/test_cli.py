@@ -19,11 +19,26 @@ PW = "kumo no ue no sora 2026 haru"
 
 
 @pytest.fixture
-def gw(tmp_path: Path):  # type: ignore[no-untyped-def]
+def gw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    import gridwall.store
+
     app = typer.Typer()
     register(app)
     runner = CliRunner()
     db = f"sqlite:///{tmp_path / 'gridwall.db'}"
+    gridwall.store.upgrade(db)  # once; every command would otherwise re-check all branches
+    monkeypatch.setattr(gridwall.store, "upgrade", lambda *a, **k: None)
+    from gridwall.identity import IdentityConfig, _wiring
+    from gridwall.identity._passwords import TEST_PARAMS
+
+    real = _wiring.store_service
+    monkeypatch.setattr(  # cheap Argon2 parameters in tests only
+        _wiring,
+        "store_service",
+        lambda engine, audit, config=None: real(
+            engine, audit, IdentityConfig(hash_params=TEST_PARAMS)
+        ),
+    )
 
     def run(*args: str, at: datetime | None = T, stdin: str | None = None, ok: bool = True):  # type: ignore[no-untyped-def]
         when = ["--now", at.isoformat()] if at is not None else []

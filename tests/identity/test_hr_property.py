@@ -47,7 +47,7 @@ events_st = st.lists(
 )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     events=events_st,
     import_at=st.integers(0, SPAN),

@@ -132,7 +132,7 @@ class PasswordHashing:
 
     def __init__(self, params: HashParams | None = None) -> None:
         self._ph = (params or HashParams()).hasher()
-        self._dummy = self._ph.hash("gridwall-dummy-password-for-timing")
+        self._dummy: str | None = None  # made on first use (an Argon2 hash costs ~0.5 s)
 
     def hash(self, normalised_password: str) -> str:
         return self._ph.hash(normalised_password)
@@ -142,6 +142,8 @@ class PasswordHashing:
         p = _norm(password)
         try:
             if stored_hash is None:
+                if self._dummy is None:
+                    self._dummy = self._ph.hash("gridwall-dummy-password-for-timing")
                 self._ph.verify(self._dummy, p + "\x00")
                 return False
             return self._ph.verify(stored_hash, p)
