@@ -47,6 +47,7 @@ from gridwall.monitor._scan import (
 )
 
 STATE_VERSION = "1"
+DEFAULT_MEMORY_LIMIT = "4GB"
 
 
 @dataclass
@@ -69,8 +70,8 @@ def _connect(memory_limit: str | None = None) -> Any:
 
     duck = duckdb.connect()
     duck.execute("SET TimeZone='UTC'")
-    if memory_limit:
-        duck.execute(f"SET memory_limit='{memory_limit}'")
+    # DuckDB would take 80 % of RAM; a scan is one job among others: cap it and let it spill
+    duck.execute(f"SET memory_limit='{memory_limit or DEFAULT_MEMORY_LIMIT}'")
     return duck
 
 
@@ -205,8 +206,9 @@ def scan(
             hits_all, daily_all, sdays_all, old_anom = hits_new, daily_new, sdays_new, None
 
         hits_all = eng.cache(hits_all)
-        daily_all = eng.cache(daily_all)
-        screens_all = eng.cache(first_screens(sdays_all))
+        if base_rules or state is not None:
+            daily_all = eng.cache(daily_all)
+            screens_all = eng.cache(first_screens(sdays_all))
         say("running rules")
         ref = Reference(
             switching=t["switching"],
@@ -233,8 +235,10 @@ def scan(
                     supply_point_id=rows.supply_point_id,
                 )
             )
-        b = Baselines(daily=daily_all, screens=screens_all, open_from=ibis.date(open_from))
-        keys = [brule.detect(b).mutate(rule=ibis.literal(brule.id)) for brule in base_rules]
+        keys = []
+        if base_rules:
+            b = Baselines(daily=daily_all, screens=screens_all, open_from=ibis.date(open_from))
+            keys = [brule.detect(b).mutate(rule=ibis.literal(brule.id)) for brule in base_rules]
         anom_pieces = [evidence_of_keys(en.work, ibis.union(*keys))] if keys else []
         anomaly_new = eng.cache(ibis.union(*anom_pieces)) if anom_pieces else None
         if anomaly_new is not None:

@@ -22,7 +22,7 @@ def scan_cmd(
         None, "--state", help="Incremental state file: analyse only what arrived since."
     ),
     memory_limit: str | None = typer.Option(
-        None, "--memory-limit", help="DuckDB memory limit, e.g. 6GB."
+        None, "--memory-limit", help="DuckDB memory limit (default 4GB); it spills beyond."
     ),
 ) -> None:
     """Scan DIR's events against its reference tables and write alerts.jsonl."""

@@ -17,10 +17,16 @@ from gridwall.monitor.rules._base import (
 
 def _flag(e: ir.Table) -> ir.BooleanValue:
     lrs_data = ((e.rec_kind == "lrs") & non_public(e)) | e.reads_lrs
+    # NW staff at their work: 託送 (incl. managers), LRS operations, or the FIT team on a FIT
+    # point that happens to be under LRS (FIT work never needs the lrs details themselves)
     nw_work = (
         (e.p_kind == "nw")
-        & (e.purpose.isnull() | e.purpose.isin(["takuso", "lrs_operations"]))
-        & e.p_role.isin(["takuso_operator", "call_center", "lrs_operations"])
+        & e.p_role.isin(["takuso_operator", "call_center", "manager", "fit_team", "lrs_operations"])
+        & (
+            e.purpose.isnull()
+            | e.purpose.isin(["takuso", "lrs_operations"])
+            | ((e.purpose == "fit") & ~e.reads_lrs)
+        )
     )
     # exports are judged by the C1 rule (recipient and agreement)
     return reads_point(e) & lrs_data & ~nw_work & (e.action != "export")
