@@ -156,3 +156,24 @@ def test_messy_variants_of_every_stored_point_find_it(index: LookupIndex) -> Non
                 misses.append((v.forms, v.text))
     assert n > 300
     assert not misses, misses[:5]
+
+
+def test_a_long_lived_index_picks_up_a_rebuild(db_url: str) -> None:
+    from gridwall.lookup import build_index
+
+    from .conftest import _build
+
+    _build(db_url)
+    engine = make_engine(db_url)
+    ix = LookupIndex(engine)
+    ix.RELOAD_CHECK_S = 0.0
+    assert ix.normalize("東京都千代田区新々開地5-6").town is None
+    build_index(
+        engine,
+        [dict(supply_point_id="0300000000000000000777", pref="東京都", city="千代田区",
+              town="新々開地", banchi="5-6", voltage="low", meter_id="X", status="active")],
+    )  # fmt: skip
+    q = ix.normalize("東京都千代田区新々開地5-6")
+    assert q.town == "新々開地"
+    assert ix.search(q)[0].supply_point_id.endswith("777")
+    engine.dispose()

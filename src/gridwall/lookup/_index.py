@@ -19,6 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from rapidfuzz import fuzz, process
@@ -182,7 +183,7 @@ def build_index(
             cur.execute("INSERT INTO lookup_places_fts(lookup_places_fts) VALUES('rebuild')")
         cur.execute("CREATE INDEX ix_lookup_points_addr ON lookup_points (place_id, block, number)")
         meta = {
-            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "built_at": datetime.now(UTC).isoformat(),
             "points": str(n_points),
             "places": str(len(places)),
         }
@@ -212,29 +213,56 @@ class _Place:
 class LookupIndex:
     """Read side of the index; one per process (holds the extended town dictionary)."""
 
+    #: how often (seconds) a long-lived index checks whether ``gridwall lookup index`` rebuilt it
+    RELOAD_CHECK_S = 30.0
+
     def __init__(self, engine: Engine, dictionary: TownDictionary | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        with engine.connect() as conn:
+        self._base = dictionary or national()
+        self._lock = threading.Lock()
+        self._city_cache: OrderedDict[tuple[str, str], tuple[list[_Place], list[str]]] = (
+            OrderedDict()
+        )
+        self._load()
+
+    def _load(self) -> None:
+        """(Re)read what the index adds to the dictionary: the operator's own towns."""
+        with self.engine.connect() as conn:
             rows = conn.execute(
                 text("SELECT pref, city, town, chome FROM lookup_places WHERE known = :f"),
                 {"f": False},
             ).all()
             self.size = int(conn.execute(text("SELECT count(*) FROM lookup_points")).scalar_one())
-        self._lock = threading.Lock()
-        self._city_cache: OrderedDict[tuple[str, str], tuple[list[_Place], list[str]]] = (
-            OrderedDict()
-        )
-        base = dictionary or national()
+            self.built_at = self._built_at(conn)
         self.dictionary = (
-            base.with_extra(
+            self._base.with_extra(
                 (p, c, t + (int_to_kanji(ch) + "丁目" if ch else "")) for p, c, t, ch in rows
             )
             if rows
-            else base
+            else self._base
         )
+        with self._lock:
+            self._city_cache.clear()
+        self._checked = time.monotonic()
+
+    @staticmethod
+    def _built_at(conn: Any) -> str | None:
+        v = conn.execute(text("SELECT value FROM lookup_meta WHERE key = 'built_at'")).scalar()
+        return str(v) if v is not None else None
+
+    def _maybe_reload(self) -> None:
+        """A rebuilt index (new ``built_at``) is picked up within :attr:`RELOAD_CHECK_S`."""
+        if time.monotonic() - self._checked < self.RELOAD_CHECK_S:
+            return
+        self._checked = time.monotonic()
+        with self.engine.connect() as conn:
+            current = self._built_at(conn)
+        if current != self.built_at:
+            self._load()
 
     def normalize(self, address: str) -> NormalizedAddress:
+        self._maybe_reload()
         return normalize(address, self.dictionary)
 
     # -- candidate generation -------------------------------------------------------------
