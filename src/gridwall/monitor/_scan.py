@@ -152,7 +152,53 @@ class Enriched:
     rows: Any  # one row per (event, supply point touched), with the point's retailer of record
 
 
-def enrich(ev: Any, accounts: Any, persons: Any, devices: Any, contracts: Any) -> Enriched:
+POINT_CONTEXT = frozenset({"rec_retailer", "rec_kind"})
+
+
+def _conjuncts(op: Any) -> list[Any]:
+    import ibis.expr.operations as ops
+
+    if isinstance(op, ops.And):
+        return _conjuncts(op.left) + _conjuncts(op.right)
+    return [op]
+
+
+def _uses_point_context(op: Any) -> bool:
+    import ibis.expr.operations as ops
+
+    return any(f.name in POINT_CONTEXT for f in op.find(ops.Field))
+
+
+def point_context_needed(rows: Any, rules: tuple[Any, ...]) -> Any:
+    """Rows on which some rule's flag depends on the point's retailer of record.
+
+    Derived from the rules themselves, not written by hand: each flag is split into its
+    top-level AND terms; for a flag that reads ``rec_*`` the terms that do not are a necessary
+    condition, and the OR of those conditions says which rows need the (costly) join with the
+    supply contracts. On a real operator most rows are NW staff at work and skip it.
+    """
+    import ibis
+
+    from gridwall.monitor.rules import Rule
+
+    need = ibis.literal(False)
+    for r in rules:
+        if not isinstance(r, Rule):
+            continue
+        flag = r.flag(rows)
+        if not _uses_point_context(flag.op()):
+            continue
+        pre = ibis.literal(True)
+        for c in _conjuncts(flag.op()):
+            if not _uses_point_context(c):
+                pre = pre & c.to_expr()
+        need = need | pre.fill_null(False)
+    return need
+
+
+def enrich(
+    ev: Any, accounts: Any, persons: Any, devices: Any, contracts: Any, rules: tuple[Any, ...]
+) -> Enriched:
     """Join each event with the reference state valid at its time (time-aware joins)."""
     import ibis
 
@@ -221,16 +267,20 @@ def enrich(ev: Any, accounts: Any, persons: Any, devices: Any, contracts: Any) -
     )
     x = e.mutate(supply_point_ids=pts).unnest("supply_point_ids")
     x = x.rename(supply_point_id="supply_point_ids")
+    # The point's retailer of record is needed only where some rule could still fire on the
+    # row; other rows skip the join (see :func:`point_context_needed`).
+    ph = x.mutate(rec_retailer=ibis.null("string"), rec_kind=ibis.null("string"))
+    ph = ph.mutate(_need=point_context_needed(ph, rules))
     c = contracts.select(
         _csp=contracts.supply_point_id,
-        rec_retailer=contracts.retailer_code,
-        rec_kind=contracts.kind,
+        _rr=contracts.retailer_code,
+        _rk=contracts.kind,
         _cf=contracts.start_date,
         _cu=contracts.valid_until,
     )
-    x = x.left_join(c, [x.supply_point_id == c._csp, c._cf <= x.day, x.day < c._cu]).select(
-        *x.columns, "rec_retailer", "rec_kind"
-    )
+    key = ibis.ifelse(ph._need, ph.supply_point_id, ibis.null("string"))
+    j = ph.left_join(c, [key == c._csp, c._cf <= ph.day, ph.day < c._cu])
+    x = j.select(*x.columns, rec_retailer=j._rr, rec_kind=j._rk)
     x = x.mutate(row_key=x.event_id + "|" + x.supply_point_id.fill_null(""))
     return Enriched(work=e, rows=x)
 
