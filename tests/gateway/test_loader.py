@@ -179,3 +179,44 @@ def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         main(["load", str(d), "--db", url, "-q"])
     assert bad.value.code == 2
     assert "retailers.csv:5 [retailer_code]" in capsys.readouterr().err
+
+
+def test_loader_stores_values_as_sqlalchemy_does(engine: Engine, tmp_path: Path) -> None:
+    """Rows written through SQLAlchemy's own types compare equal to the loader's (SQLite's
+    fast path writes dates and times itself): re-loading them changes nothing."""
+    from datetime import date, datetime
+
+    from sqlalchemy import insert
+
+    from gridwall.store.customer import SupplyContract, SwitchingApplication
+
+    d = tiny.write(tmp_path / "ds")
+    load_dataset(d, engine, progress=False)
+    with engine.begin() as c:
+        c.execute(text("DELETE FROM switching_applications"))
+        c.execute(text("DELETE FROM supply_contracts"))
+        c.execute(insert(SwitchingApplication), [{
+            "application_id": "S1", "supply_point_id": tiny.P_FORMER, "kind": "switch",
+            "from_retailer": tiny.AFF, "to_retailer": tiny.IND,
+            "applied_at": datetime(2025, 4, 10, 1, 0), "effective_date": date(2025, 5, 1),
+        }])  # fmt: skip
+        c.execute(insert(SupplyContract), [{
+            "supply_point_id": r["supply_point_id"], "retailer_code": r["retailer_code"],
+            "start_date": date.fromisoformat(r["start_date"]),
+            "end_date": date.fromisoformat(r["end_date"]) if r.get("end_date") else None,
+            "kind": r["kind"],
+        } for r in tiny.CONTRACTS])  # fmt: skip
+    before = snapshot(engine)
+    (d / "switching.csv").write_text(
+        (d / "switching.csv").read_text(encoding="utf-8").splitlines()[0]
+        + "\n"
+        + "S1,"
+        + tiny.P_FORMER
+        + f",switch,{tiny.AFF},{tiny.IND},2025-04-10T10:00:00+09:00,"
+        "2025-05-01\n",
+        encoding="utf-8",
+    )
+    r = load_dataset(d, engine, progress=False)
+    assert snapshot(engine) == before
+    if engine.dialect.name == "sqlite":
+        assert r.changed["switching"] == 0 and r.changed["supply_contracts"] == 0

@@ -243,6 +243,15 @@ def _upsert_statement(conn: Connection, table: Table, key: list[str]) -> Any:
     )
 
 
+def _sqlite_value(v: Any) -> Any:
+    """A value as SQLAlchemy's SQLite types store it (dates ISO, datetimes with µs)."""
+    if isinstance(v, datetime):
+        return v.strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(v, date):
+        return v.isoformat()
+    return v
+
+
 _DATASET_NAME = {"switching_applications": "switching", "usage_monthly": "usage"}
 
 
@@ -260,6 +269,8 @@ class _Writer:
         self.report = report
         # PostgreSQL drivers do not sum executemany row counts: report changes only where exact
         self.counts = conn.dialect.name == "sqlite"
+        self._sql: str | None = None
+        self._order: list[str] = []
         if self.counts:
             report.changed.setdefault(self.name, 0)
 
@@ -270,11 +281,28 @@ class _Writer:
 
     def flush(self) -> None:
         if self.buf and not self.errors:
-            res = self.conn.execute(self.stmt, self.buf)
-            rc = res.rowcount
+            if self.counts:
+                rc = self._flush_sqlite()
+            else:
+                rc = self.conn.execute(self.stmt, self.buf).rowcount
             if self.counts and rc is not None and rc > 0:
                 self.report.changed[self.name] += rc
         self.buf = []
+
+    def _flush_sqlite(self) -> int:
+        """SQLite fast path: the same upsert compiled once, rows as tuples straight to the
+        driver (SQLAlchemy's per-row parameter processing was a third of the load time).
+        Values are stored exactly as SQLAlchemy's SQLite Date/DateTime types store them."""
+        if self._sql is None:
+            keys = list(self.buf[0])
+            compiled = self.stmt.compile(dialect=self.conn.dialect, column_keys=keys)
+            order = list(compiled.positiontup or ())
+            if sorted(order) != sorted(keys):  # pragma: no cover - defensive
+                raise RuntimeError(f"unexpected bind parameters {order} for {keys}")
+            self._sql, self._order = str(compiled), order
+        order = self._order
+        rows = [tuple(_sqlite_value(r[k]) for k in order) for r in self.buf]
+        return int(self.conn.exec_driver_sql(self._sql, rows).rowcount)
 
 
 # ---------------------------------------------------------------------------
