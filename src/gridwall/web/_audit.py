@@ -1,0 +1,240 @@
+"""One HTTP request, one audit event (監査ログ: アクセス1件につき1イベント).
+
+The capabilities each audit what they decide: the gateway every read, search, list and
+export; grants every management step; the lookup every lookup; identity every login,
+logout and refused credential. Composed into one server, two gaps and one overlap appear,
+and this module closes them:
+
+* **overlap** — when credentials verify but the account or terminal may no longer be used
+  (transferred, revoked, expired, locked; another organisation's terminal), identity audits
+  the refusal *and* hands the principal on so that the policy denies and explains (I5, I6);
+  the route then audits its own deny. Here identity's event is held back for the length of
+  the request and folded into the route's event (``authentication`` reason and
+  ``identity_event_ids``), so the log carries one event. Identity's own journal
+  (``gridwall identity events``) keeps the original.
+* **gaps** — a request no capability audited (a refused credential answered 401 before any
+  decision, ``GET /v1/identity/session``, a malformed body): the middleware appends one
+  event for it, with the route, the answer's status and the caller when known.
+* **fail closed** — if that event cannot be written, the answer is replaced by 503 and
+  nothing the handler produced leaves.
+
+Outside a request (CLI, background jobs) events pass straight through.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gridwall.interfaces import AuditSink, Authenticator, Principal, Terminal
+
+log = logging.getLogger("gridwall.web")
+
+#: Paths under this prefix are API routes: every request to them leaves one audit event.
+API_PREFIX = "/v1/"
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Any]
+Send = Callable[[Message], Any]
+ASGIApp = Callable[[Scope, Receive, Send], Any]
+
+
+@dataclass
+class RequestAudit:
+    """The audit state of one HTTP request (shared with the handler's worker thread)."""
+
+    method: str
+    path: str
+    source_ip: str | None
+    purpose: str | None
+    recorded: int = 0
+    deferring: bool = False
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    #: who the request authenticated as (for the gap-filling event)
+    principal: Principal | None = None
+    terminal: Terminal | None = None
+
+
+_current: contextvars.ContextVar[RequestAudit | None] = contextvars.ContextVar(
+    "gridwall_request_audit", default=None
+)
+
+
+def current() -> RequestAudit | None:
+    return _current.get()
+
+
+class RequestAuditSink:
+    """The :class:`~gridwall.interfaces.AuditSink` every capability of the server writes to.
+
+    Within a request it counts what is recorded, holds identity's events back while the
+    request's authenticator runs, and folds them into the next event the request records.
+    """
+
+    def __init__(self, sink: AuditSink) -> None:
+        self.sink = sink
+
+    def record(self, event: Mapping[str, Any]) -> None:
+        rq = _current.get()
+        if rq is None:
+            self.sink.record(event)
+            return
+        if rq.deferring:
+            rq.pending.append(dict(event))
+            return
+        if rq.pending:
+            event = fold(event, rq.pending)
+            rq.pending = []
+        self.sink.record(event)
+        rq.recorded += 1
+
+    # the audit log's read side (grants' disaster reports read the events back)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sink, name)
+
+
+def fold(event: Mapping[str, Any], held: list[dict[str, Any]]) -> dict[str, Any]:
+    """``event`` carrying the reasons and ids of identity's held-back events."""
+    out = dict(event)
+    reasons = [str(h["reason"]) for h in held if h.get("reason")]
+    if reasons:
+        out.setdefault("authentication", "; ".join(reasons))
+    out["identity_event_ids"] = [str(h.get("event_id")) for h in held]
+    return out
+
+
+class RequestAuthenticator:
+    """Wraps identity's authenticator: its audit events wait for the route's decision."""
+
+    def __init__(self, inner: Authenticator) -> None:
+        self.inner = inner
+
+    def authenticate(
+        self, credential: str, terminal_credential: str, now: datetime
+    ) -> tuple[Principal, Terminal]:
+        rq = _current.get()
+        if rq is None:
+            return self.inner.authenticate(credential, terminal_credential, now)
+        rq.deferring = True
+        try:
+            principal, terminal = self.inner.authenticate(credential, terminal_credential, now)
+        finally:
+            rq.deferring = False
+        rq.principal, rq.terminal = principal, terminal
+        return principal, terminal
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for k, v in scope.get("headers", ()):
+        if k.lower() == name:
+            return str(v.decode("latin-1"))
+    return None
+
+
+def gap_event(rq: RequestAudit, status: int, now: datetime) -> dict[str, Any]:
+    """The event for a request no capability audited (events format + route and status)."""
+    p, t = rq.principal, rq.terminal
+    return {
+        "event_id": f"web-{uuid.uuid4().hex}",
+        "ts": now.isoformat(),
+        "system": "gridwall",
+        "account_id": p.account_id if p else "",
+        "device_id": t.device_id if t else None,
+        "source_ip": rq.source_ip,
+        "session_id": p.session_id if p else None,
+        "action": "view" if rq.method in ("GET", "HEAD") else "update",
+        "screen": f"{rq.method} {rq.path}",
+        "purpose": rq.purpose,
+        "supply_point_ids": [],
+        "query": None,
+        "fields": [],
+        "result_count": None,
+        "recipient_org": None,
+        "decision": "allow" if status < 400 else "deny",
+        "policy_ids": [],
+        "person_id": p.person_id if p else None,
+        "org": p.org if p else None,
+        "reason": f"HTTP {status}",
+    }
+
+
+_UNAVAILABLE = json.dumps(
+    {
+        "error": "unavailable",
+        "detail": "the request was refused because the audit log could not answer",
+    }
+).encode()
+
+
+class OneEventPerRequest:
+    """ASGI middleware: every ``/v1/`` request leaves exactly one audit event, or 503."""
+
+    def __init__(self, app: ASGIApp, sink: AuditSink, clock: Callable[[], datetime]) -> None:
+        self.app = app
+        self.sink = sink
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(API_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        rq = RequestAudit(
+            method=str(scope.get("method", "GET")),
+            path=str(scope.get("path", "")),
+            source_ip=str(client[0]) if client else None,
+            purpose=_header(scope, b"x-gridwall-purpose"),
+        )
+        token = _current.set(rq)
+        held: list[Message] = []
+        status = 500
+
+        async def keep(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            held.append(message)
+
+        try:
+            await self.app(scope, receive, keep)
+        except Exception:
+            if rq.recorded == 0:  # a crash is a refusal too: leave its trace if we can
+                try:
+                    for ev in rq.pending or [gap_event(rq, 500, self.clock())]:
+                        self.sink.record(ev)
+                except Exception as e:
+                    why = type(e).__name__
+                    log.error("audit log failed: %s %s: %s", rq.method, rq.path, why)
+            raise
+        finally:
+            _current.reset(token)
+        if rq.recorded == 0:
+            try:
+                if rq.pending:  # identity refused the credentials: its events are the record
+                    for ev in rq.pending:
+                        self.sink.record(ev)
+                else:
+                    self.sink.record(gap_event(rq, status, self.clock()))
+            except Exception as e:  # no record, no answer
+                log.error("audit log failed: %s %s: %s", rq.method, rq.path, type(e).__name__)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 503,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(_UNAVAILABLE)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": _UNAVAILABLE})
+                return
+        for m in held:
+            await send(m)

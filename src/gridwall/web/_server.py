@@ -1,0 +1,313 @@
+"""The composition root: one store, one audit log, one policy, every capability's routes.
+
+:func:`create_server_app` opens the store (``gridwall.store.upgrade``), the tamper-evident
+audit log (``gridwall.audit.open_log``), identity's authenticator (sessions and enrolled
+terminal keys; retailer kinds from the gateway's registry, disaster mode from grants), the
+grant resolver and the shipped Cedar policy, and builds the gateway's FastAPI app with
+identity's login routes, grants' management routes and the equal-footing lookup mounted on
+it. Every collaborator writes to the same audit log through :mod:`gridwall.web._audit`,
+so one request leaves one event; exports leave only once sealed by
+``gridwall.grants.seal_export`` (watermarked for the named recipient, registered).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gridwall.errors import UsageError
+from gridwall.web._audit import OneEventPerRequest, RequestAuditSink, RequestAuthenticator
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from sqlalchemy import Engine
+
+    from gridwall.audit import AuditLog
+    from gridwall.gateway import Gateway, RequestContext
+    from gridwall.grants import StoreGrantResolver
+    from gridwall.identity import IdentityConfig, IdentityService
+    from gridwall.lookup import LookupService
+
+log = logging.getLogger("gridwall.web")
+
+#: environment variable naming the audit signing key file (as ``gridwall audit``)
+AUDIT_KEY_ENV = "GRIDWALL_AUDIT_KEY"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RetailerKinds:
+    """``code -> affiliated | independent`` from the gateway's retailer registry, cached for
+    ``ttl`` seconds; ``None`` (refused: fail closed) when the registry cannot be read."""
+
+    def __init__(self, engine: Engine, ttl: float = 60.0) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self._kinds: dict[str, str] = {}
+        self._at = float("-inf")
+        self._lock = threading.Lock()
+
+    def __call__(self, code: str) -> str | None:
+        from gridwall.gateway import retailer_kinds
+
+        with self._lock:
+            if time.monotonic() - self._at > self.ttl or code not in self._kinds:
+                try:
+                    self._kinds = retailer_kinds(self.engine)
+                except Exception as e:
+                    log.error("retailer registry unreadable: %s", type(e).__name__)
+                    return None
+                self._at = time.monotonic()
+            return self._kinds.get(code)
+
+
+def _disaster_mode(resolver: StoreGrantResolver) -> Callable[[datetime], bool]:
+    def active(now: datetime) -> bool:
+        try:
+            return bool(resolver.disaster_active(now))
+        except Exception as e:  # cannot tell: disaster terminals are refused
+            log.error("disaster mode unknown: %s", type(e).__name__)
+            return False
+
+    return active
+
+
+def _flat(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A masked gateway row as export columns (address and equipment parts side by side)."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if k in ("address", "equipment") and isinstance(v, Mapping):
+            out.update(v)
+        elif k == "contract" and isinstance(v, Mapping):
+            out[k] = f"{v.get('kind')} {v.get('start_date') or ''}..{v.get('end_date') or ''}"
+        elif k == "lrs" and isinstance(v, Mapping):
+            out[k] = "active" if v.get("active") else "inactive"
+        else:
+            out[k] = v
+    return out
+
+
+def export_sealer(engine: Engine) -> Callable[..., Mapping[str, Any]]:
+    """The gateway's export seal: ``gridwall.grants.seal_export`` over the masked rows."""
+
+    def seal(
+        ctx: RequestContext, export_id: str, recipient_org: str, rows: list[dict[str, Any]]
+    ) -> Mapping[str, Any]:
+        from gridwall.grants import seal_export
+
+        wm = seal_export(
+            engine,
+            [_flat(r) for r in rows],
+            recipient_org=recipient_org,
+            purpose=ctx.purpose.value,
+            export_id=export_id,
+            now=ctx.now,
+            created_by=ctx.principal.account_id,
+        )
+        return {
+            "agreement_id": wm.agreement_id,
+            "fingerprint": wm.fingerprint,
+            "watermark": "\n".join(wm.header_lines()),
+            "columns": wm.columns,
+            "count": len(wm.rows),
+            "rows": wm.rows,
+            "file": wm.to_csv(),
+        }
+
+    return seal
+
+
+@dataclass
+class Server:
+    """Everything the composed application holds; :meth:`close` releases it."""
+
+    db_url: str
+    engine: Engine
+    audit_log: AuditLog
+    audit: RequestAuditSink
+    identity: IdentityService
+    grants: StoreGrantResolver
+    gateway: Gateway
+    lookup_factory: Callable[[], LookupService]
+    signer: Any = None
+    checkpoint_seconds: float = 300.0
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _closed: bool = False
+
+    def checkpoint(self) -> int | None:
+        """Sign the audit log's current tree head (if a signing key was given)."""
+        if self.signer is None:
+            return None
+        latest = self.audit_log.latest_checkpoint()
+        size = self.audit_log.size()
+        if latest is not None and latest.size == size:
+            return size
+        return int(self.audit_log.checkpoint([self.signer]).size)
+
+    def _checkpoints(self) -> None:
+        while not self._stop.wait(self.checkpoint_seconds):
+            try:
+                self.checkpoint()
+            except Exception as e:  # the next round retries; verification will show a gap
+                log.error("audit checkpoint failed: %s", type(e).__name__)
+
+    def start(self) -> None:
+        """Start signing checkpoints every ``checkpoint_seconds`` (only with a key)."""
+        if self.signer is not None and self._thread is None and self.checkpoint_seconds > 0:
+            self._thread = threading.Thread(
+                target=self._checkpoints, name="gridwall-checkpoints", daemon=True
+            )
+            self._thread.start()
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        try:
+            self.checkpoint()
+        finally:
+            self.audit_log.close()
+            self.engine.dispose()
+
+
+def _read_signer(path: Path) -> Any:
+    from gridwall.audit import note
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UsageError(f"--audit-key {path}: cannot read the signing key ({e.strerror})") from e
+    try:
+        return note.Signer.parse(text)
+    except note.NoteError as e:
+        raise UsageError(f"--audit-key {path}: {e}") from e
+
+
+def create_server_app(
+    db_url: str,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    audit_key: str | Path | None = None,
+    audit_url: str | None = None,
+    checkpoint_seconds: float = 300.0,
+    identity_config: IdentityConfig | None = None,
+    audit_durability: str = "fsync",
+    migrate: bool = True,
+) -> FastAPI:
+    """The whole gridwall API over the store at ``db_url``.
+
+    ``clock`` gives every request's instant (tests freeze it). ``audit_key`` is the audit
+    signing key file (default ``$GRIDWALL_AUDIT_KEY``; none: checkpoints are left to
+    ``gridwall audit checkpoint``); with it the server signs a checkpoint every
+    ``checkpoint_seconds`` and on close. The audit log lives in the store's database unless
+    ``audit_url`` names another. ``app.state.server`` is the :class:`Server`; call its
+    ``close()`` when done (``gridwall serve`` does).
+    """
+    from gridwall.audit import open_log
+    from gridwall.gateway import Gateway, create_app
+    from gridwall.grants import StoreGrantResolver
+    from gridwall.grants.api import create_router as grants_router
+    from gridwall.identity import IdentityAuthenticator, IdentityService
+    from gridwall.identity.api import create_router as identity_router
+    from gridwall.lookup.api import make_router as lookup_router
+    from gridwall.policy import default_engine
+    from gridwall.store import make_engine, upgrade
+    from gridwall.web._deps import caller_dependency
+
+    now = clock or _utcnow
+    if audit_key is None and os.environ.get(AUDIT_KEY_ENV):
+        audit_key = os.environ[AUDIT_KEY_ENV]
+    signer = _read_signer(Path(audit_key)) if audit_key else None
+    engine = make_engine(db_url)
+    try:
+        if migrate:
+            upgrade(db_url, engine)
+        audit_log = open_log(
+            audit_url or db_url,
+            migrate=migrate or (audit_url is not None and audit_url != db_url),
+            durability=audit_durability,
+        )
+    except Exception:
+        engine.dispose()
+        raise
+    if signer is not None:
+        known = {k.id for k in audit_log.keys()}  # noqa: SIM118 (a method)
+        if signer.id not in known:
+            audit_log.register_key(signer.verifier, "gridwall serve")
+    audit = RequestAuditSink(audit_log)
+    policy = default_engine()
+    resolver = StoreGrantResolver(engine, now)
+    identity = IdentityService(
+        engine,
+        audit,
+        identity_config,
+        retailer_kinds=RetailerKinds(engine),
+        disaster_active=_disaster_mode(resolver),
+    )
+    auth = RequestAuthenticator(IdentityAuthenticator(engine, service=identity))
+    gateway = Gateway(
+        engine,
+        policy,
+        auth=auth,
+        grants=resolver,
+        audit=audit,
+        clock=now,
+        seal=export_sealer(engine),
+    )
+
+    lookup_lock = threading.Lock()
+    lookup_cell: list[LookupService] = []
+
+    def lookup_service() -> LookupService:
+        """Built on first use, so that ``gridwall lookup index`` may run after start-up."""
+        from gridwall.gateway import holder_name_matches
+        from gridwall.lookup import LookupIndex, LookupService
+
+        with lookup_lock:
+            if not lookup_cell:
+                lookup_cell.append(
+                    LookupService(
+                        LookupIndex(engine),
+                        audit,
+                        name_checker=lambda spid, name: holder_name_matches(engine, spid, name),
+                        policy=policy,
+                        clock=now,
+                    )
+                )
+            return lookup_cell[0]
+
+    server = Server(
+        db_url=db_url,
+        engine=engine,
+        audit_log=audit_log,
+        audit=audit,
+        identity=identity,
+        grants=resolver,
+        gateway=gateway,
+        lookup_factory=lookup_service,
+        signer=signer,
+        checkpoint_seconds=checkpoint_seconds,
+    )
+    routers = [
+        identity_router(identity, now),
+        grants_router(engine, auth, audit, now),
+        lookup_router(lookup_service, caller_dependency(gateway)),
+    ]
+    app = create_app(gateway, routers=routers)
+    app.title = "gridwall"
+    app.state.server = server
+    app.add_middleware(OneEventPerRequest, sink=audit_log, clock=now)
+    return app

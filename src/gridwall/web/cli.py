@@ -1,0 +1,68 @@
+"""``gridwall serve``: the composed application over HTTP (uvicorn).
+
+Heavy imports (FastAPI, uvicorn, SQLAlchemy models) stay inside the function so that
+``gridwall --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+
+def serve(
+    db: str | None = typer.Option(
+        None, "--db", help="SQLAlchemy URL (default $GRIDWALL_DB or ./gridwall.db)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(8765, "--port", help="Port."),
+    audit_key: Path | None = typer.Option(
+        None,
+        "--audit-key",
+        help="Audit signing key file (default $GRIDWALL_AUDIT_KEY); with it the server "
+        "signs a checkpoint every --checkpoint-every seconds and on shutdown.",
+    ),
+    audit_db: str | None = typer.Option(
+        None, "--audit-db", help="SQLAlchemy URL of the audit log (default: the store's)."
+    ),
+    checkpoint_every: float = typer.Option(
+        300.0, "--checkpoint-every", help="Seconds between signed checkpoints (with a key)."
+    ),
+) -> None:
+    """Serve the whole gridwall API (gateway, identity, grants, lookup) over one store."""
+    from gridwall.config import database_url
+    from gridwall.errors import UsageError
+
+    if not 1 <= port <= 65535:
+        raise UsageError("--port: 1..65535")
+    if checkpoint_every <= 0:
+        raise UsageError("--checkpoint-every: must be > 0 seconds")
+    url = database_url(db)
+
+    import uvicorn
+
+    from gridwall.web._server import create_server_app
+
+    print(f"gridwall serve: opening {url} …", file=sys.stderr)
+    app = create_server_app(
+        url, audit_key=audit_key, audit_url=audit_db, checkpoint_seconds=checkpoint_every
+    )
+    server = app.state.server
+    server.start()
+    signing = (
+        f"every {checkpoint_every:.0f} s" if server.signer else "by `gridwall audit checkpoint`"
+    )
+    print(
+        f"gridwall serve: http://{host}:{port}/docs (OpenAPI); audit checkpoints: {signing}",
+        file=sys.stderr,
+    )
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    finally:
+        server.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
