@@ -190,3 +190,32 @@ def test_bad_hr_file_exit(gw, tmp_path: Path) -> None:  # type: ignore[no-untype
     res = gw("hr", "import", str(hr), ok=False)
     assert isinstance(res.exception, InputError)
     assert "hr.csv:2 [person_id]" in str(res.exception)
+
+
+def test_account_expiry_from_cli(gw) -> None:  # type: ignore[no-untyped-def]
+    gw(
+        "identity",
+        "person",
+        "create",
+        "K1",
+        "--name",
+        "委託 花子",
+        "--org",
+        "contractor:IT01",
+        "--role",
+        "it_maintenance",
+    )
+    gw(
+        "identity",
+        "account",
+        "create",
+        "k-1",
+        "--person",
+        "K1",
+        "--expires",
+        (T + timedelta(days=30)).isoformat(),
+    )
+    show = json.loads(gw("identity", "account", "show", "k-1", at=T + timedelta(days=29)).stdout)
+    assert show["state"] == "active"
+    show = json.loads(gw("identity", "account", "show", "k-1", at=T + timedelta(days=30)).stdout)
+    assert show["state"] == "expired"

@@ -157,12 +157,18 @@ def account_create(
     person: str = typer.Option(..., "--person", help="the holder (a personal account only)"),
     manager: str | None = typer.Option(None, "--manager", help="owner for access reviews"),
     system: str = typer.Option("gridwall", "--system"),
+    expires: str | None = typer.Option(
+        None, "--expires", help="end of validity (RFC 3339 or date), e.g. a contractor's term"
+    ),
     db: str | None = DB,
     now: str | None = NOW,
 ) -> None:
     """Issue a personal account in the holder's current organisation."""
+    until = _time_opt(expires, "--expires") if expires else None
     with _service(db) as svc:
-        org = svc.create_account(account_id, person, _now(now), system=system, manager=manager)
+        org = svc.create_account(
+            account_id, person, _now(now), system=system, manager=manager, expires_at=until
+        )
     _err(f"account {account_id} issued to {person} ({org})")
 
 
