@@ -182,17 +182,20 @@ def main() -> None:
             with contextlib.suppress(Exception):
                 svc.lookup(q, caller=ctx)
     lat: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu: dict[str, list[float]] = {k: [] for k in kinds}  # CPU of the lookup (no waiting)
     by_kind: dict[str, list[float]] = {}
     answers_equal = True
     for qkind, q in queries:
         got = {}
         for k, ctx in kinds.items():
+            c0 = time.thread_time()
             t = time.perf_counter()
             try:
                 a = svc.lookup(q, caller=ctx).to_json()
             except Exception as e:
                 a = {"error": type(e).__name__}
             dt = time.perf_counter() - t
+            cpu[k].append(time.thread_time() - c0)
             lat[k].append(dt)
             by_kind.setdefault(qkind, []).append(dt)
             got[k] = a
@@ -207,6 +210,9 @@ def main() -> None:
         **{f"{k}_p50_ms": round(pct(v, 0.5), 2) for k, v in lat.items()},
         **{f"{k}_p99_ms": round(pct(v, 0.99), 2) for k, v in lat.items()},
         **{f"{k}_mean_ms": round(statistics.mean(v) * 1000, 2) for k, v in lat.items()},
+        **{f"{k}_cpu_p50_ms": round(pct(v, 0.5), 2) for k, v in cpu.items()},
+        **{f"{k}_cpu_p99_ms": round(pct(v, 0.99), 2) for k, v in cpu.items()},
+        "load_average": os.getloadavg()[0],
         **{f"{q}_p99_ms": round(pct(v, 0.99), 2) for q, v in by_kind.items()},
     }
     print(json.dumps(out, ensure_ascii=False))
