@@ -646,3 +646,23 @@ def test_nw_and_contractors_stay_within_purpose_terminal_and_agreement(
             ]
             assert valid, (org, e["purpose"])
             assert set(e["fields"]) <= set(valid[0]["fields"])
+
+
+def test_every_town_of_japan_splits_into_stem_and_chome() -> None:
+    from gridwall.data import iter_towns
+    from gridwall.synth._people import kanji_number, town_infos
+
+    digits = "一二三四五六七八九"
+
+    def kanji(n: int) -> str:
+        tens, ones = divmod(n, 10)
+        return ((digits[tens - 1] if tens > 1 else "") + "十" if tens else "") + (
+            digits[ones - 1] if ones else ""
+        )
+
+    assert [kanji_number(kanji(n)) for n in range(1, 100)] == list(range(1, 100))
+    infos = town_infos(tuple(iter_towns()))
+    assert sum(1 for t in infos if t.chome) > 50_000
+    for t in infos:
+        if t.chome:
+            assert t.town == f"{t.stem}{kanji(t.chome)}丁目", t

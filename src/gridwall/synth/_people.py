@@ -141,7 +141,11 @@ RETAILER_STEMS = (
 )
 RETAILER_FORMS = ("でんき", "電力", "エナジー", "パワー", "エネルギー", "電気", "ガス&でんき")
 _KANJI = {"一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
-_CHOME = re.compile(r"^(.*?)([一二三四五六七八九十]+)丁目$")
+#: ``<stem><numeral>丁目``; the numeral is a well-formed 一 … 九十九 so that a stem ending in
+#: a numeral kanji keeps it (与一一丁目 = 与一 + 一丁目, 又八三丁目 = 又八 + 三丁目).
+_CHOME = re.compile(
+    r"^(.*?)((?:[二三四五六七八九]?十)?[一二三四五六七八九]|[二三四五六七八九]?十)丁目$"
+)
 
 
 def kanji_number(s: str) -> int:
