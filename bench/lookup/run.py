@@ -141,14 +141,14 @@ def main() -> None:
 
         cpu0 = time.process_time()
         rep = build_index(engine, feed(), progress=progress)
-        cpu = time.process_time() - cpu0
+        build_cpu = time.process_time() - cpu0
         build = {
             "points": rep.points,
             "places": rep.places,
             "build_wall_s": round(rep.seconds, 1),
             # CPU of this process (the machine is shared: wall time includes waiting for a core);
             # the synthetic generator's share is excluded, SQLite's own work is included
-            "build_cpu_s": round(cpu - gen_cpu[0], 1),
+            "build_cpu_s": round(build_cpu - gen_cpu[0], 1),
             "generator_cpu_s": round(gen_cpu[0], 1),
             "size_mb": round(db_size(url, engine) / 1e6, 1),
         }

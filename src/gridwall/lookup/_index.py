@@ -233,7 +233,8 @@ class LookupIndex:
                 text("SELECT pref, city, town, chome FROM lookup_places WHERE known = :f"),
                 {"f": False},
             ).all()
-            self.size = int(conn.execute(text("SELECT count(*) FROM lookup_points")).scalar_one())
+            pts = conn.execute(text("SELECT value FROM lookup_meta WHERE key = 'points'")).scalar()
+            self.size = int(pts) if pts is not None else 0  # recorded by the build: no scan
             self.built_at = self._built_at(conn)
         self.dictionary = (
             self._base.with_extra(
