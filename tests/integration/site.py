@@ -186,6 +186,11 @@ class Site:
             "X-Gridwall-Purpose": purpose,
         }
 
+    def logout(self, account: str, device: str) -> None:
+        token = self.sessions.pop((account, device))
+        r = self.client.post("/v1/identity/logout", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 204, r.text
+
     def forget_sessions(self) -> None:
         self.sessions.clear()
 
