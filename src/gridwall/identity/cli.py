@@ -123,7 +123,8 @@ def hr_import(
     for w in report.warnings:
         _err(f"gridwall hr import: warning: {w}")
     _err(
-        f"gridwall hr import: {report.applied} applied; accounts revoked: "
+        f"gridwall hr import: {report.applied} applied; accounts revoked at the effective "
+        "instant: "
         f"{', '.join(report.revoked_accounts) or 'none'}; cooling-off watch list: "
         f"{', '.join(report.watchlisted) or 'none'}"
     )
