@@ -26,6 +26,7 @@ import binascii
 import hashlib
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,48 +67,61 @@ def _b64(s: Any, what: str) -> bytes:
         raise ExportError(f"{what}: not base64") from e
 
 
-def read_export(path: Path) -> tuple[dict[str, Any], list[tuple[Any, str, bytes | None]]]:
-    """Header and rows ``(index, entry text, leaf hash or None)`` of a JSONL or Parquet export."""
-    with path.open("rb") as f:
-        magic = f.read(4)
+Row = tuple[Any, str, bytes | None]
+
+
+def read_export(path: Path) -> tuple[dict[str, Any], Iterator[Row]]:
+    """Header and a stream of rows ``(index, entry text, leaf hash or None)``.
+
+    Rows are streamed (JSON Lines line by line, Parquet batch by batch), so an export of
+    any size is verified holding only 64 bytes per entry.
+    """
+    with path.open("rb") as fb:
+        magic = fb.read(4)
     if magic == b"PAR1":
         import pyarrow.parquet as pq  # only for Parquet exports
 
-        table = pq.read_table(str(path))
-        meta = table.schema.metadata or {}
+        pf = pq.ParquetFile(str(path))
+        meta = pf.schema_arrow.metadata or {}
         raw = meta.get(b"gridwall_audit_export")
         if raw is None:
             raise ExportError(f"{path}: not a gridwall audit export (no header metadata)")
-        pheader: dict[str, Any] = json.loads(raw)
-        cols = table.to_pydict()
-        rows = list(zip(cols["index"], cols["entry"], cols["leaf_hash"], strict=True))
-        return pheader, [(i, e, bytes(h) if h is not None else None) for i, e, h in rows]
-    rows2: list[tuple[Any, str, bytes | None]] = []
-    header: dict[str, Any] | None = None
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            try:
-                obj = json.loads(line)
-            except ValueError as e:
-                raise ExportError(f"{path}:{lineno}: not JSON ({e})") from e
-            if lineno == 1:
-                if not isinstance(obj, dict) or not isinstance(obj.get("header"), dict):
-                    raise ExportError(f"{path}:1: the first line must be the export header")
-                header = obj["header"]
-                continue
-            if not isinstance(obj, dict) or not isinstance(obj.get("entry"), str):
-                raise ExportError(f"{path}:{lineno} [entry]: missing or not text")
-            lh = obj.get("leaf_hash")
-            rows2.append(
-                (
-                    obj.get("index"),
-                    obj["entry"],
+
+        def parquet_rows() -> Iterator[Row]:
+            for batch in pf.iter_batches(columns=["index", "entry", "leaf_hash"]):
+                cols = batch.to_pydict()
+                for i, e, h in zip(cols["index"], cols["entry"], cols["leaf_hash"], strict=True):
+                    yield i, e, bytes(h) if h is not None else None
+
+        return json.loads(raw), parquet_rows()
+    f = path.open(encoding="utf-8")
+    first = f.readline()
+    try:
+        obj = json.loads(first)
+    except ValueError as e:
+        f.close()
+        raise ExportError(f"{path}:1: not JSON ({e})") from e
+    if not isinstance(obj, dict) or not isinstance(obj.get("header"), dict):
+        f.close()
+        raise ExportError(f"{path}:1: the first line must be the export header")
+
+    def jsonl_rows() -> Iterator[Row]:
+        with f:
+            for lineno, line in enumerate(f, 2):
+                try:
+                    row = json.loads(line)
+                except ValueError as e:
+                    raise ExportError(f"{path}:{lineno}: not JSON ({e})") from e
+                if not isinstance(row, dict) or not isinstance(row.get("entry"), str):
+                    raise ExportError(f"{path}:{lineno} [entry]: missing or not text")
+                lh = row.get("leaf_hash")
+                yield (
+                    row.get("index"),
+                    row["entry"],
                     _b64(lh, f"{path}:{lineno} [leaf_hash]") if lh is not None else None,
                 )
-            )
-    if header is None:
-        raise ExportError(f"{path}: empty file")
-    return header, rows2
+
+    return obj["header"], jsonl_rows()
 
 
 def verify_export(path: Path, verifiers: list[note.Verifier]) -> ExportReport:
@@ -145,7 +159,9 @@ def verify_export(path: Path, verifiers: list[note.Verifier]) -> ExportReport:
     sha = hashlib.sha256
     leaves: list[bytes] = []
     stored: list[bytes | None] = []
+    count = 0
     for pos, (idx, text, lh) in enumerate(rows):
+        count = pos + 1
         want = lo + pos
         if idx != want:
             if idx is None or not isinstance(idx, int):
@@ -165,12 +181,12 @@ def verify_export(path: Path, verifiers: list[note.Verifier]) -> ExportReport:
             break
         leaves.append(sha(b"\x00" + raw).digest())
         stored.append(lh)
-    if rep.ok and len(rows) != hi - lo:
-        more = len(rows) > hi - lo
+    if rep.ok and count != hi - lo:
+        more = count > hi - lo
         rep.fail(
-            f"entry {hi if more else lo + len(rows)}: "
+            f"entry {hi if more else lo + count}: "
             + ("extra entries after the range" if more else "missing (the export is truncated)"),
-            hi if more else lo + len(rows),
+            hi if more else lo + count,
         )
     if not rep.ok:
         return rep
