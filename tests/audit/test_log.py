@@ -167,3 +167,18 @@ def test_retention_cannot_be_lowered(db_url: str) -> None:
         with pytest.raises(Exception, match=r"retention_min|check"):
             c.execute("INSERT INTO audit_setting (retention_years, created_at) VALUES (3, 0)")
         c.close()
+
+
+def test_two_writers_share_one_log(db_url: str) -> None:
+    """Two AuditLog objects (as two gateway processes would) interleave appends."""
+    a = open_log(db_url)
+    b = AuditLog(a.url)
+    try:
+        for k in range(12):
+            (a if k % 2 else b).record_many([{"w": k, "j": j} for j in range(k * 3 + 1)])
+        assert a.root() == b.root() == merkle.root(_leaves(a))
+        idx = [json.loads(a.entry(i))["seq"] for i in range(a.size())]
+        assert idx == list(range(a.size()))
+    finally:
+        a.close()
+        b.close()

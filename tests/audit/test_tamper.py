@@ -245,3 +245,25 @@ def test_rewritten_history_breaks_consistency(
     other = tmp_path / "other.cp"
     other.write_text(note.sign_note(body, [signer]))
     assert gw("consistency", str(other), "--db", url, "--public-key", pub) == 1
+
+
+def test_verify_on_both_stores(db_url: str, signer: note.Signer) -> None:
+    """The same verification on SQLite and PostgreSQL, clean and after an edit."""
+    from gridwall.audit._db import Conn
+
+    with open_log(db_url) as log:
+        log.record_many([{"event_id": f"e{i}"} for i in range(100)])
+        log.checkpoint([signer])
+    assert verify_log(db_url, [signer.verifier]).ok
+    c = Conn(db_url)
+    if c.dialect == "postgresql":
+        c.execute("ALTER TABLE audit_entry DISABLE TRIGGER USER")
+    else:
+        c.execute("DROP TRIGGER audit_entry_no_update")
+    c.execute(
+        "UPDATE audit_entry SET entry = ? WHERE idx = 42",
+        (b'{"event":{"event_id":"forged"},"recorded_at":"x","seq":42}',),
+    )
+    c.close()
+    rep = verify_log(db_url, [signer.verifier])
+    assert not rep.ok and rep.first_bad == 42
