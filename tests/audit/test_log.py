@@ -182,3 +182,35 @@ def test_two_writers_share_one_log(db_url: str) -> None:
     finally:
         a.close()
         b.close()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ev=st.dictionaries(
+        st.text(max_size=8),
+        st.recursive(
+            st.none()
+            | st.booleans()
+            | st.integers()
+            | st.text(max_size=12)
+            | st.floats(allow_nan=False, allow_infinity=False),
+            lambda kids: (
+                st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3)
+            ),
+            max_leaves=8,
+        ),
+        max_size=6,
+    )
+)
+def test_fast_encoder_equals_reference_canonical_json(ev: dict[str, object]) -> None:
+    ref = json.dumps(
+        ev, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+    assert canonical_json(ev) == ref
+
+
+def test_cyclic_event_is_refused(tmp_path: Path) -> None:
+    ev: dict[str, object] = {}
+    ev["self"] = ev
+    with open_log(tmp_path / "a.db") as log, pytest.raises(AuditWriteError):
+        log.record(ev)

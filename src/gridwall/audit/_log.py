@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -70,8 +71,20 @@ _ENCODER = json.JSONEncoder(
 )
 
 
+# The C encoder built once (``JSONEncoder.encode`` builds one per call, ~40 % of the cost
+# of an append); same options as ``_ENCODER``; no cycle check (a cycle raises RecursionError).
+_c_make: Any = getattr(json.encoder, "c_make_encoder", None)
+_C_ENCODE: Any = (
+    _c_make(None, _default, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+    if _c_make is not None
+    else None
+)
+
+
 def canonical_json(obj: Any) -> bytes:
     """Canonical JSON: sorted keys, no whitespace, UTF-8, no NaN (see the module doc)."""
+    if _C_ENCODE is not None and isinstance(obj, dict):
+        return "".join(_C_ENCODE(obj, 0)).encode("utf-8")
     return _ENCODER.encode(obj).encode("utf-8")
 
 
@@ -161,7 +174,7 @@ class AuditLog:
         """Durably append events in order (one transaction); return their indices."""
         try:
             payload = [canonical_json(e if isinstance(e, dict) else dict(e)) for e in events]
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, RecursionError) as e:
             raise AuditWriteError(f"audit event cannot be encoded: {e}") from e
         if not payload:
             return []
