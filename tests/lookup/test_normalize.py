@@ -372,3 +372,16 @@ def test_spaces_inside_kanji_numerals_and_units() -> None:
     assert (n.town, n.block, n.number) == ("大工町", "2490", "17")
     n2 = normalize("岐阜県岐阜市萱場南 一丁 目37-17")
     assert (n2.chome, n2.block, n2.number) == (1, "37", "17")
+
+
+@pytest.mark.parametrize(
+    ("text", "town"),
+    [
+        ("福島県白河市大字老久保187-17", "老久保"),  # not the town 大 followed by 「字老久保」
+        ("茅 ヵ崎市大字中島1412-17", "中島"),  # a space inside 茅ヵ崎
+        ("千葉縣柏市柏インタ ー 南462-17", "柏インター南"),  # ー after a space in a word
+        ("長野県南 佐久郡南相 木村宮の 西千四百三十 八番地十六", "宮の西"),
+    ],
+)
+def test_spaces_inside_names(text: str, town: str) -> None:
+    assert normalize(text).town == town

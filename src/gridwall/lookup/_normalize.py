@@ -106,14 +106,14 @@ class _Compact:
 
     @classmethod
     def of(cls, text: str, start: int = 0) -> _Compact:
-        f = fold(text)
         key, pos = [], []
-        for i in range(start, len(f)):
-            if not f[i].isspace():
-                key.append(f[i])
+        for i in range(start, len(text)):
+            if not text[i].isspace():
+                key.append(text[i])
                 pos.append(i)
-        pos.append(len(f))
-        return cls("".join(key), pos)
+        pos.append(len(text))
+        # fold after removing spaces: 「茅 ヵ崎」 and 「宮の 西」 fold like 茅ヶ崎 and 宮ノ西
+        return cls(fold("".join(key)), pos)
 
 
 def _match_prefix(key: str, table: dict[str, object], max_len: int) -> int:
@@ -192,15 +192,18 @@ def _match_town(d: TownDictionary, pref: str, city: str, text: str, start: int) 
                 street = text[comp.pos[0] : comp.pos[after]].replace(" ", "")
                 hits.append(_TownHit(pref, city, c.towns[r[0]], comp.pos[after + r[1]], street))
                 return hits
-    for skip in (0, 2, 1):  # as typed, then without 大字, then without 字
+    best: tuple[int, str] | None = None
+    for skip in (0, 2, 1):  # as typed, without 大字, without 字: the longest reading wins
         if skip == 2 and not comp.key.startswith("大字"):
             continue
         if skip == 1 and not comp.key.startswith("字"):
             continue
         r = _longest_name(comp.key[skip:], c.towns, c.max_key)
-        if r:
-            hits.append(_TownHit(pref, city, c.towns[r[0]], comp.pos[skip + r[1]], None))
-            return hits
+        if r and (best is None or skip + r[1] > best[0]):
+            best = (skip + r[1], r[0])  # 「大字老久保」 is 老久保, not the town 大 + 字老久保
+    if best is not None:
+        hits.append(_TownHit(pref, city, c.towns[best[1]], comp.pos[best[0]], None))
+        return hits
     # 京都の通り名: 「烏丸通御池下ル虎屋町」 — the town follows the last direction word.
     for m in reversed(list(_DIRECTION_RE.finditer(comp.key))):
         after = m.end()

@@ -306,7 +306,7 @@ _GA_RE = re.compile(rf"(?<=[{_KANJI}])[ヶケがヵカガ](?=[{_KANJI}])")
 _NO_RE = re.compile(rf"(?<=[{_KANJI}])[のノ之乃](?=[{_KANJI}])")
 #: ー after something that is not kana (a digit or kanji numeral, a kanji, a letter) is a dash;
 #: after katakana/hiragana it is the prolonged sound mark (長音符) of a word such as ビル・センター.
-_DASH_CHOUON_RE = re.compile(rf"(?<![{_KATAKANA}{_HIRAGANA}])ー")
+_DASH_CHOUON_RE = re.compile(rf"(?<![{_KATAKANA}{_HIRAGANA}])(?<![{_KATAKANA}{_HIRAGANA}] )ー")
 _SPACES_RE = re.compile(r"\s+")
 
 
@@ -317,8 +317,8 @@ def clean(text: str) -> str:
     """
     s = unicodedata.normalize("NFKC", text)
     s = s.translate(_HYPHEN_ONLY)
-    s = _DASH_CHOUON_RE.sub("-", s)
     s = _SPACES_RE.sub(" ", s)
+    s = _DASH_CHOUON_RE.sub("-", s)  # 「インタ ー」 keeps its ー: a space may split a word
     return s.strip()
 
 
