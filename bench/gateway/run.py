@@ -163,7 +163,7 @@ def own_sample(n: int, k: int, seed: int = 1) -> list[str]:
 
 def bench_inprocess(gw: Any, token: str, terminal: str, ids: list[str]) -> dict[str, Any]:
     from gridwall.gateway import mask_point
-    from gridwall.gateway._store import fetch_point
+    from gridwall.gateway._store import fetch_point, fetch_point_detail
     from gridwall.policy.model import FIELDS, AccessRequest, Action, GrantFacts, ResourceFacts
 
     ctx = gw.authenticate(token, terminal, "customer_service")
@@ -203,8 +203,9 @@ def bench_inprocess(gw: Any, token: str, terminal: str, ids: list[str]) -> dict[
     for i in ids:
         s = time.perf_counter()
         with gw.engine.connect() as conn:
-            r = fetch_point(conn, i, today)
-        mask_point(r, everything)
+            det = fetch_point_detail(conn, i, today)
+        v = mask_point(det.row, everything)
+        v["switching_history"], v["fit"] = det.switching_history, det.fit
         unp.append(time.perf_counter() - s)
     out["unprotected_read"] = summary(unp, time.perf_counter() - t0)
     return out

@@ -66,6 +66,8 @@ def test_nw_reads_everything_but_fit(gw: Gateway, world: World, audit: MemoryAud
     assert "fit" not in v
     v = gw.read_point(nw(gw, world), tiny.P_FORMER)
     assert [s["application_id"] for s in v["switching_history"]] == ["S1"]
+    assert v["switching_history"][0]["applied_at"] == "2025-04-10T01:00:00Z"
+    assert v["switching_history"][0]["effective_date"] == "2025-05-01"
     ev = audit.events[-1]
     assert ev["decision"] == "allow" and ev["action"] == "view"
     assert ev["supply_point_ids"] == [tiny.P_FORMER]
@@ -76,7 +78,8 @@ def test_nw_reads_everything_but_fit(gw: Gateway, world: World, audit: MemoryAud
 
 def test_nw_fit_team_sees_fit(gw: Gateway, world: World) -> None:
     v = gw.read_point(ctx(gw, world, "nw-fit", "T-NW", "fit"), tiny.P_FIT)
-    assert v["fit"][0]["generator_name"] == "江藤ソーラー"
+    assert v["fit"] == [{"generator_name": "江藤ソーラー", "capacity_kw": 9.9,
+                         "start_date": "2022-05-01", "end_date": None}]  # fmt: skip
     assert "phone" not in v
 
 

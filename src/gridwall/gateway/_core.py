@@ -527,7 +527,9 @@ class Gateway:
 
         try:
             with self.engine.connect() as conn:
-                row = self._store_call(lambda: _store.fetch_point(conn, pid, today))
+                # one statement, the same whatever is allowed (history and FIT included)
+                detail = self._store_call(lambda: _store.fetch_point_detail(conn, pid, today))
+                row = detail.row if detail is not None else None
                 facts, pctx = self._facts(ctx, pid, row)
                 grants = self._resolve(ctx, action, pctx)
                 decision = self._safe_decide(self._request(ctx, action, facts, grants))
@@ -545,13 +547,12 @@ class Gateway:
                         )
                     )
                     raise NotVisible()
+                assert detail is not None
                 view = mask_point(row, allowed)
                 if "switching_history" in allowed:
-                    view["switching_history"] = self._store_call(
-                        lambda: _store.switching_history(conn, pid)
-                    )
+                    view["switching_history"] = detail.switching_history
                 if "fit" in allowed:
-                    view["fit"] = self._store_call(lambda: _store.fit_contracts(conn, pid))
+                    view["fit"] = detail.fit
         except Unavailable as e:
             if not e.audit_failed:
                 self._record_denial_quietly(fail(e.code))

@@ -253,10 +253,13 @@ def create_app(
             except BadRequest as e:
                 return _error(e)
             with engine.connect() as conn:
-                row = _store.fetch_point(conn, pid, _today())
-            if row is None:
+                detail = _store.fetch_point_detail(conn, pid, _today())
+            if detail is None:
                 return _error(NotVisible())
-            return _json(mask_point(row, everything))
+            out = mask_point(detail.row, everything)
+            out["switching_history"] = detail.switching_history
+            out["fit"] = detail.fit
+            return _json(out)
 
     return app
 

@@ -8,6 +8,7 @@ key or a count).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy import (
     exists,
     false,
     literal,
+    literal_column,
     or_,
     select,
     true,
@@ -245,53 +247,97 @@ def list_customers(
     return [rows[i] for i in ids if i in rows]
 
 
-_SWITCHING = (
-    select(
-        SW.c.application_id,
-        SW.c.kind,
-        SW.c.from_retailer,
-        SW.c.to_retailer,
-        SW.c.applied_at,
-        SW.c.effective_date,
-    )
-    .where(SW.c.supply_point_id == _bp("pid"))
-    .order_by(SW.c.applied_at, SW.c.application_id)
-)
+# The switching history and FIT contracts come back as JSON arrays from correlated
+# subqueries in the SAME statement as the point: one round trip per read, and the same
+# statement whether the caller may see them or not (no timing difference between an
+# invisible and a visible point's history). Dialect-specific only in the JSON functions.
+_HISTORY_SQL = {
+    "sqlite": (
+        "(SELECT json_group_array(json_object('application_id', s.application_id, "
+        "'kind', s.kind, 'from_retailer', s.from_retailer, 'to_retailer', s.to_retailer, "
+        "'applied_at', s.applied_at, 'effective_date', s.effective_date)) FROM "
+        "(SELECT * FROM switching_applications WHERE switching_applications.supply_point_id "
+        "= supply_points.supply_point_id ORDER BY applied_at, application_id) AS s)",
+        "(SELECT json_group_array(json_object('generator_name', f.generator_name, "
+        "'capacity_kw', f.capacity_kw, 'start_date', f.start_date, 'end_date', f.end_date)) "
+        "FROM (SELECT * FROM fit_contracts WHERE fit_contracts.supply_point_id = "
+        "supply_points.supply_point_id ORDER BY start_date) AS f)",
+    ),
+    "postgresql": (
+        "(SELECT coalesce(json_agg(json_build_object('application_id', s.application_id, "
+        "'kind', s.kind, 'from_retailer', s.from_retailer, 'to_retailer', s.to_retailer, "
+        "'applied_at', s.applied_at, 'effective_date', s.effective_date) "
+        "ORDER BY s.applied_at, s.application_id), '[]'::json) "
+        "FROM switching_applications AS s WHERE s.supply_point_id = "
+        "supply_points.supply_point_id)",
+        "(SELECT coalesce(json_agg(json_build_object('generator_name', f.generator_name, "
+        "'capacity_kw', f.capacity_kw, 'start_date', f.start_date, 'end_date', f.end_date) "
+        "ORDER BY f.start_date), '[]'::json) FROM fit_contracts AS f "
+        "WHERE f.supply_point_id = supply_points.supply_point_id)",
+    ),
+}
+_FULL_BY_ID: dict[str, Any] = {}
 
 
-def switching_history(conn: Connection, supply_point_id: str) -> list[dict[str, Any]]:
-    out = []
-    for r in conn.execute(_SWITCHING, {"pid": supply_point_id}):
-        out.append(
-            {
-                "application_id": r[0],
-                "kind": r[1],
-                "from_retailer": r[2],
-                "to_retailer": r[3],
-                "applied_at": _utc_iso(r[4]),
-                "effective_date": _iso(r[5]),
-            }
-        )
-    return out
+@dataclass(frozen=True, slots=True)
+class PointDetail:
+    """A point with its switching history and FIT contracts (read in one statement)."""
+
+    row: PointRow
+    switching_history: list[dict[str, Any]]
+    fit: list[dict[str, Any]]
 
 
-_FIT = (
-    select(FC.c.generator_name, FC.c.capacity_kw, FC.c.start_date, FC.c.end_date)
-    .where(FC.c.supply_point_id == _bp("pid"))
-    .order_by(FC.c.start_date)
-)
+def _json_list(v: Any) -> list[dict[str, Any]]:
+    if v is None:
+        return []
+    if isinstance(v, (str, bytes)):
+        v = json.loads(v)
+    return list(v)
 
 
-def fit_contracts(conn: Connection, supply_point_id: str) -> list[dict[str, Any]]:
-    return [
+def _ts_text(v: Any) -> str | None:
+    if v is None:
+        return None
+    return _utc_iso(datetime.fromisoformat(str(v)))
+
+
+def fetch_point_detail(conn: Connection, supply_point_id: str, today: date) -> PointDetail | None:
+    """The point, its current contract, FIT flag, switching history and FIT contracts."""
+    name = conn.dialect.name
+    stmt = _FULL_BY_ID.get(name)
+    if stmt is None:
+        sw_sql, fit_sql = _HISTORY_SQL[name]
+        stmt = select(
+            *POINT_COLUMNS,
+            literal_column(sw_sql).label("switching_json"),
+            literal_column(fit_sql).label("fit_json"),
+        ).where(SP.c.supply_point_id == _bp("pid"))
+        _FULL_BY_ID[name] = stmt
+    r = conn.execute(stmt, {"pid": supply_point_id, "today": today}).first()
+    if r is None:
+        return None
+    history = [
         {
-            "generator_name": r[0],
-            "capacity_kw": r[1],
-            "start_date": _iso(r[2]),
-            "end_date": _iso(r[3]),
+            "application_id": h["application_id"],
+            "kind": h["kind"],
+            "from_retailer": h["from_retailer"],
+            "to_retailer": h["to_retailer"],
+            "applied_at": _ts_text(h["applied_at"]),
+            "effective_date": h["effective_date"],
         }
-        for r in conn.execute(_FIT, {"pid": supply_point_id})
+        for h in _json_list(r[17])
     ]
+    fit = [
+        {
+            "generator_name": f["generator_name"],
+            "capacity_kw": float(f["capacity_kw"]),
+            "start_date": f["start_date"],
+            "end_date": f["end_date"],
+        }
+        for f in _json_list(r[18])
+    ]
+    return PointDetail(_row(r), history, fit)
 
 
 _HOLDER_CHANGES = select(SW.c.kind, SW.c.effective_date, SW.c.applied_at).where(
