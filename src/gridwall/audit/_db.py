@@ -127,4 +127,5 @@ class Conn:
             "SELECT idx, entry FROM audit_entry WHERE idx >= ? AND idx < ? ORDER BY idx",
             (lo, hi),
         )
-        return [(int(i), bytes(e)) for i, e in rows]
+        # both drivers already return (int, bytes): no per-row conversion on this hot path
+        return rows
