@@ -134,9 +134,15 @@ def test_bad_principals_never_receive_non_public_fields(site: Site, tmp_path: Pa
         if r.headers.get("content-type", "").startswith("application/json"):
             leaked = _keys(json.loads(r.text)) & NON_PUBLIC
             assert not leaked, (who, route, point, purpose, leaked)
-        assert r.status_code != 200 or route in ("search", "customers", "export"), r.text
-        assert site.log.size() == before + 1  # refused, and audited once
-        assert site.event(before)["decision"] == "deny"
+        # audited once; whatever was shown was public (e.g. equipment to an untrained NW
+        # operator: I10 restricts non-public fields only)
+        assert site.log.size() == before + 1
+        ev = site.event(before)
+        assert ev["decision"] == "deny" or not set(ev["fields"]) & NON_PUBLIC, ev
+        if who != "training-expired-nw":  # I5, I6: nothing at all
+            assert (ev["decision"] == "deny" and r.status_code != 200) or (
+                route in ("search", "customers", "export") and not ev["fields"]
+            ), (r.status_code, ev)
 
     prop()
     assert counted["calls"] >= 50
