@@ -220,6 +220,8 @@ def test_shared_credentials_detected_c3(db_world: World) -> None:
         alerts = list(s.scalars(select(Alert).order_by(Alert.ts)))
     assert {a.alert_id for a in alerts} == {e.value.alert_id, e2.value.alert_id}
     assert all(a.incident_type == "C3" and a.account_id == "nw-op" for a in alerts)
+    refusals = {e["event_id"] for e in w.sink.events if e["action"] == "login_failed"}
+    assert {a.event_ids for a in alerts} == refusals  # each alert names its evidence
     assert [a for a, _ in w.sink.actions()] == ["login", "login_failed", "login_failed"]
     # after logout the other terminal may log in
     w.svc.logout(token, w.now)

@@ -177,6 +177,8 @@ class Alert(Base):
     device_ids: Mapped[str] = mapped_column(Text)
     session_ids: Mapped[str] = mapped_column(Text)
     summary: Mapped[str] = mapped_column(Text)
+    #: ``;``-separated ids of the audit events the alert rests on (its evidence)
+    event_ids: Mapped[str | None] = mapped_column(Text)
 
 
 class WatchEntry(Base):

@@ -630,6 +630,12 @@ class IdentityService:
         )
         return alert_id
 
+    @staticmethod
+    def _evidence(s: Session, alert_id: str | None, event: dict[str, Any]) -> None:
+        """Link an alert to the audit event that records the refusal it is about."""
+        if alert_id is not None and (alert := s.get(Alert, alert_id)) is not None:
+            alert.event_ids = ";".join(x for x in (alert.event_ids, event["event_id"]) if x)
+
     def _live(self, sess: LoginSession, now: datetime) -> str | None:
         """None when the session is live at ``now``, else why not."""
         if sess.ended_at is not None and sess.ended_at <= now:
@@ -757,6 +763,7 @@ class IdentityService:
                     org=acct.org if acct else None,
                 )
             )
+            self._evidence(s, alert_id, events[-1])
             return LoginRefused(reason, status, alert_id), None
 
         if s.get_bind().dialect.name == "sqlite":
@@ -981,6 +988,7 @@ class IdentityService:
                     **kw,
                 )
             )
+            self._evidence(s, alert_id, events[-1])
             return LoginRefused(reason, status, alert_id), None
 
         try:

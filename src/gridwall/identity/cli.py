@@ -523,6 +523,8 @@ def alerts_cmd(db: str | None = DB) -> None:
                         "last_ts": a.ts.isoformat(),
                         "device_ids": a.device_ids.split(";") if a.device_ids else [],
                         "session_ids": a.session_ids.split(";") if a.session_ids else [],
+                        "event_ids": a.event_ids.split(";") if a.event_ids else [],
+                        "supply_point_ids": [],
                         "summary": a.summary,
                     },
                     ensure_ascii=False,
