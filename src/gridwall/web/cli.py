@@ -64,5 +64,27 @@ def serve(
         server.close()
 
 
+def demo(
+    supply_points: int = typer.Option(50_000, "--supply-points", help="Size of the operator."),
+    port: int = typer.Option(8765, "--port", help="Port on 127.0.0.1."),
+    directory: Path = typer.Option(
+        Path("gridwall-demo"), "--dir", help="Folder for the dataset, store, audit log, keys."
+    ),
+    seed: int = typer.Option(2026, "--seed", help="Synthetic operator seed."),
+    serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the HTTP server."),
+) -> None:
+    """Build a synthetic operator in SQLite, create real logins for three kinds of user, and
+    serve the whole system on 127.0.0.1."""
+    from gridwall.errors import UsageError
+    from gridwall.web._demo import run_demo
+
+    if supply_points < 100:
+        raise UsageError("--supply-points: at least 100")
+    if not 1 <= port <= 65535:
+        raise UsageError("--port: 1..65535")
+    run_demo(directory, supply_points=supply_points, port=port, seed=seed, serve=serve)
+
+
 def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
+    app.command("demo")(demo)
