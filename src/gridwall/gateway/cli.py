@@ -1,4 +1,4 @@
-"""Commands of the gateway: ``gridwall load`` and ``gridwall demo``.
+"""Commands of the gateway: ``gridwall load`` (``gridwall demo`` lives in ``gridwall.web``).
 
 Heavy imports (sqlalchemy models, fastapi, uvicorn) stay inside the functions so
 that ``gridwall --help`` is fast.
@@ -37,37 +37,6 @@ def load(
         print(f"gridwall load: {name}: {n} rows{extra}", file=sys.stderr)
 
 
-def demo(
-    supply_points: int = typer.Option(50_000, "--supply-points", help="Size of the operator."),
-    port: int = typer.Option(8765, "--port", help="Port on 127.0.0.1."),
-    directory: Path = typer.Option(
-        Path("gridwall-demo"), "--dir", help="Folder for the dataset, store and audit log."
-    ),
-    seed: int = typer.Option(2026, "--seed", help="Synthetic operator seed."),
-    serve: bool = typer.Option(True, "--serve/--no-serve", help="Start the HTTP server."),
-) -> None:
-    """Build a small synthetic operator in SQLite and serve it on 127.0.0.1."""
-    from gridwall.errors import UsageError
-    from gridwall.gateway._demo import build_demo, describe
-
-    if supply_points < 100:
-        raise UsageError("--supply-points: at least 100")
-    if not 1 <= port <= 65535:
-        raise UsageError("--port: 1..65535")
-    d = build_demo(directory, supply_points=supply_points, seed=seed)
-    try:
-        print(describe(d, port))
-        sys.stdout.flush()
-        if serve:
-            import uvicorn
-
-            from gridwall.gateway import create_app
-
-            uvicorn.run(create_app(d.gateway), host="127.0.0.1", port=port, log_level="warning")
-    finally:
-        d.close()
-
-
 def register(app: typer.Typer) -> None:
     app.command("load")(load)
-    app.command("demo")(demo)
+    # ``gridwall demo`` is the composed system's (gridwall.web.cli): real logins, every route
