@@ -1,0 +1,91 @@
+"""``gridwall demo`` (without serving) and the server's own duties (signed checkpoints)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyotp
+import pytest
+from fastapi.testclient import TestClient
+
+from gridwall.identity import terminal_token
+from gridwall.web._demo import build_demo, describe
+
+
+def test_demo_real_logins_and_examples_over_http(tmp_path: Path) -> None:
+    demo = build_demo(tmp_path / "demo", supply_points=300, seed=3, progress=False)
+    try:
+        assert demo.seen == [200, 404, 200]
+        text = describe(demo, 8765)
+        assert text.count(f"/v1/supply-points/{demo.example_point}") == 3
+        for u in demo.users:
+            assert u.password in text and u.totp_secret in text and u.token in text
+        client = TestClient(demo.app)
+        nw = demo.users[0]
+        assert nw.key_file is not None
+        key = nw.key_file.read_text(encoding="utf-8")
+
+        # the printed credentials log in (password + TOTP + terminal key) — a real account
+        r = client.post(
+            "/v1/identity/login",
+            json={"account_id": nw.account_id, "password": nw.password,
+                  "totp": pyotp.TOTP(nw.totp_secret).at(datetime.now(UTC), counter_offset=1)},
+            headers={"X-Gridwall-Terminal": terminal_token(key, datetime.now(UTC))},
+        )  # fmt: skip
+        assert r.status_code == 200, r.text
+        # the affiliated agent's token is refused on the independent agent's terminal
+        aff, ind = demo.users[1], demo.users[2]
+        assert ind.key_file is not None
+        r = client.get(
+            f"/v1/supply-points/{demo.example_point}",
+            headers={"Authorization": f"Bearer {aff.token}",
+                     "X-Gridwall-Terminal": terminal_token(
+                         ind.key_file.read_text(encoding="utf-8"), datetime.now(UTC)),
+                     "X-Gridwall-Purpose": aff.purpose},
+        )  # fmt: skip
+        assert r.status_code == 403
+        assert "/unprotected" not in str(client.get("/openapi.json").json()["paths"])
+    finally:
+        demo.close()
+
+
+def test_server_signs_checkpoints_with_its_key(sqlite_url: str, tmp_path: Path) -> None:
+    from gridwall.audit import note
+    from gridwall.web import create_server_app
+
+    signer = note.generate_signer("gridwall.test/audit")
+    key = tmp_path / "audit.key"
+    key.write_text(signer.text(), encoding="utf-8")
+    app = create_server_app(sqlite_url, audit_key=key, checkpoint_seconds=0.2)
+    server = app.state.server
+    server.start()
+    client = TestClient(app)
+    r = client.get("/v1/customers", headers={"X-Gridwall-Purpose": "sales"})
+    assert r.status_code == 401  # refused, and audited
+    server.close()
+    from gridwall.audit import open_log
+
+    with open_log(sqlite_url, migrate=False) as log:
+        cp = log.latest_checkpoint()
+        assert cp is not None and cp.size == log.size() >= 1
+        assert note.open_checkpoint(cp.note, [signer.verifier]).size == cp.size
+    # the verifier accepts the log under the server's public key
+    out = subprocess.run(
+        [sys.executable, "-m", "gridwall", "audit", "verify", "--db", sqlite_url,
+         "--public-key", signer.verifier.text()],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+
+
+def test_bad_audit_key_is_a_usage_error(sqlite_url: str, tmp_path: Path) -> None:
+    from gridwall.errors import UsageError
+    from gridwall.web import create_server_app
+
+    bad = tmp_path / "audit.key"
+    bad.write_text("not a key", encoding="utf-8")
+    with pytest.raises(UsageError, match="--audit-key"):
+        create_server_app(sqlite_url, audit_key=bad)
