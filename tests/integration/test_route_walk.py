@@ -194,3 +194,52 @@ def test_unwritable_audit_log_fails_closed(sqlite_url: str, tmp_path: Path) -> N
         assert site.log.size() == size  # nothing was written, and nothing was answered
     finally:
         site.server.close()
+
+
+def test_a_lockout_is_still_one_event_per_request(site: Site) -> None:
+    """The fifth wrong password writes identity's failure and its lockout: one event."""
+    for i in range(5):
+        before = site.log.size()
+        r = site.client.post(
+            "/v1/identity/login",
+            json={"account_id": "ind2-agent", "password": "wrong " * 4, "totp": "000000"},
+            headers={"X-Gridwall-Terminal": site.terminal("T-IND2")},
+        )
+        assert r.status_code in (401, 403)
+        ev = _check_one(site, before, ("bad password", i), r.status_code)
+    assert "lockout" in ev["reason"] and len(ev["identity_event_ids"]) == 2
+
+
+def test_a_refused_export_seal_releases_no_file(site: Site) -> None:
+    """If sealing (watermark + registry) fails after the policy allowed the export, the
+    rows do not leave: 503, and the one audit event is a deny naming the export."""
+    from gridwall.grants import GrantRefused
+
+    reg = site.client.post(
+        "/v1/grants/agreements",
+        json={"agreement_id": "MT-9", "counterparty_org": "contractor:itco",
+              "purpose": "system_maintenance", "fields": ["contract_name"],
+              "valid_from": "2026-04-01"},
+        headers=site.headers("nw-mgr", "T-NW", "takuso"),
+    )  # fmt: skip
+    assert reg.status_code == 201, reg.text
+    h = site.headers("nw-op", "T-NW", "takuso")
+    body = {"recipient_org": "contractor:itco", "supply_point_ids": [CHIYODA],
+            "fields": ["contract_name"]}  # fmt: skip
+    ok = site.client.post("/v1/exports", json=body, headers=h)
+    assert ok.status_code == 200 and ok.json()["agreement_id"] == "MT-9"
+
+    def refuse(*_: Any) -> Any:
+        raise GrantRefused("no valid agreement", "export", "recipient")
+
+    gw = site.server.gateway
+    seal, gw.seal = gw.seal, refuse
+    try:
+        before = site.log.size()
+        r = site.client.post("/v1/exports", json=body, headers=h)
+    finally:
+        gw.seal = seal
+    assert r.status_code == 503 and not any(s in r.text for s in SECRETS)
+    ev = _check_one(site, before, "refused seal", r.status_code)
+    assert ev["decision"] == "deny" and "seal=refused" in ev["query"]
+    assert ev["supply_point_ids"] == [] and ev["fields"] == []

@@ -5,13 +5,14 @@ export; grants every management step; the lookup every lookup; identity every lo
 logout and refused credential. Composed into one server, two gaps and one overlap appear,
 and this module closes them:
 
-* **overlap** — when credentials verify but the account or terminal may no longer be used
-  (transferred, revoked, expired, locked; another organisation's terminal), identity audits
-  the refusal *and* hands the principal on so that the policy denies and explains (I5, I6);
-  the route then audits its own deny. Here identity's event is held back for the length of
-  the request and folded into the route's event (``authentication`` reason and
-  ``identity_event_ids``), so the log carries one event. Identity's own journal
-  (``gridwall identity events``) keeps the original.
+* **overlap** — identity audits every credential check, and a route then audits its own
+  decision; one login can also write two events (the fifth bad password and the lockout).
+  Here identity's events are held for the length of the request: folded into the route's
+  event when the route records one (``authentication`` reason and ``identity_event_ids``;
+  e.g. credentials that verify for an account or terminal that may no longer be used —
+  transferred, revoked, expired, locked, another organisation's terminal — so that the
+  policy denies and explains, I5/I6), or else written as one event at the end of the
+  request. Identity's own journal (``gridwall identity events``) keeps every original.
 * **gaps** — a request no capability audited (a refused credential answered 401 before any
   decision, ``GET /v1/identity/session``, a malformed body): the middleware appends one
   event for it, with the route, the answer's status and the caller when known.
@@ -55,7 +56,6 @@ class RequestAudit:
     source_ip: str | None
     purpose: str | None
     recorded: int = 0
-    deferring: bool = False
     pending: list[dict[str, Any]] = field(default_factory=list)
     #: who the request authenticated as (for the gap-filling event)
     principal: Principal | None = None
@@ -72,11 +72,9 @@ def current() -> RequestAudit | None:
 
 
 class RequestAuditSink:
-    """The :class:`~gridwall.interfaces.AuditSink` every capability of the server writes to.
-
-    Within a request it counts what is recorded, holds identity's events back while the
-    request's authenticator runs, and folds them into the next event the request records.
-    """
+    """The :class:`~gridwall.interfaces.AuditSink` the deciding capabilities of the server
+    write to (gateway, grants, lookup): within a request it counts what is recorded and folds
+    identity's held-back events into the request's event."""
 
     def __init__(self, sink: AuditSink) -> None:
         self.sink = sink
@@ -86,9 +84,6 @@ class RequestAuditSink:
         if rq is None:
             self.sink.record(event)
             return
-        if rq.deferring:
-            rq.pending.append(dict(event))
-            return
         if rq.pending:
             event = fold(event, rq.pending)
             rq.pending = []
@@ -96,6 +91,24 @@ class RequestAuditSink:
         rq.recorded += 1
 
     # the audit log's read side (grants' disaster reports read the events back)
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sink, name)
+
+
+class IdentityAuditSink:
+    """Identity's sink: within a request its events wait for the request's own event (see
+    the module docstring); outside a request they go straight to the log."""
+
+    def __init__(self, sink: AuditSink) -> None:
+        self.sink = sink
+
+    def record(self, event: Mapping[str, Any]) -> None:
+        rq = _current.get()
+        if rq is None:
+            self.sink.record(event)
+        else:
+            rq.pending.append(dict(event))
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sink, name)
 
@@ -110,8 +123,19 @@ def fold(event: Mapping[str, Any], held: list[dict[str, Any]]) -> dict[str, Any]
     return out
 
 
+def merged(held: list[dict[str, Any]]) -> dict[str, Any]:
+    """Identity's events of one request as one event: the first, with every reason."""
+    out = dict(held[0])
+    if len(held) > 1:
+        out["reason"] = "; ".join(str(h["reason"]) for h in held if h.get("reason"))
+        out["identity_event_ids"] = [str(h.get("event_id")) for h in held]
+        if any(h.get("decision") == "deny" for h in held):
+            out["decision"] = "deny"
+    return out
+
+
 class RequestAuthenticator:
-    """Wraps identity's authenticator: its audit events wait for the route's decision."""
+    """Wraps identity's authenticator to remember who the request is (for its event)."""
 
     def __init__(self, inner: Authenticator) -> None:
         self.inner = inner
@@ -119,15 +143,10 @@ class RequestAuthenticator:
     def authenticate(
         self, credential: str, terminal_credential: str, now: datetime
     ) -> tuple[Principal, Terminal]:
+        principal, terminal = self.inner.authenticate(credential, terminal_credential, now)
         rq = _current.get()
-        if rq is None:
-            return self.inner.authenticate(credential, terminal_credential, now)
-        rq.deferring = True
-        try:
-            principal, terminal = self.inner.authenticate(credential, terminal_credential, now)
-        finally:
-            rq.deferring = False
-        rq.principal, rq.terminal = principal, terminal
+        if rq is not None:
+            rq.principal, rq.terminal = principal, terminal
         return principal, terminal
 
 
@@ -207,8 +226,8 @@ class OneEventPerRequest:
         except Exception:
             if rq.recorded == 0:  # a crash is a refusal too: leave its trace if we can
                 try:
-                    for ev in rq.pending or [gap_event(rq, 500, self.clock())]:
-                        self.sink.record(ev)
+                    ev = merged(rq.pending) if rq.pending else gap_event(rq, 500, self.clock())
+                    self.sink.record(ev)
                 except Exception as e:
                     why = type(e).__name__
                     log.error("audit log failed: %s %s: %s", rq.method, rq.path, why)
@@ -217,9 +236,8 @@ class OneEventPerRequest:
             _current.reset(token)
         if rq.recorded == 0:
             try:
-                if rq.pending:  # identity refused the credentials: its events are the record
-                    for ev in rq.pending:
-                        self.sink.record(ev)
+                if rq.pending:  # e.g. a login, or refused credentials: identity's record
+                    self.sink.record(merged(rq.pending))
                 else:
                     self.sink.record(gap_event(rq, status, self.clock()))
             except Exception as e:  # no record, no answer

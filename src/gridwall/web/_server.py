@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridwall.errors import UsageError
-from gridwall.web._audit import OneEventPerRequest, RequestAuditSink, RequestAuthenticator
+from gridwall.web._audit import (
+    IdentityAuditSink,
+    OneEventPerRequest,
+    RequestAuditSink,
+    RequestAuthenticator,
+)
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -252,7 +257,7 @@ def create_server_app(
     resolver = StoreGrantResolver(engine, now)
     identity = IdentityService(
         engine,
-        audit,
+        IdentityAuditSink(audit_log),
         identity_config,
         retailer_kinds=RetailerKinds(engine),
         disaster_active=_disaster_mode(resolver),
