@@ -187,6 +187,7 @@ def gateway_bench(workdir: Path, threads: int, seconds: float, durability: str) 
     on_rps = counts[True] / elapsed[True]
     off_rps = counts[False] / elapsed[False]
     return {
+        "switch_interval_s": sys.getswitchinterval(),
         "gateway_threads": threads,
         "durability": durability,
         "gateway_log_on_rps": on_rps,
@@ -215,6 +216,12 @@ def main() -> None:
     ap.add_argument("--gateway-seconds", type=float, default=20.0)
     ap.add_argument("--gateway-threads", default="4,12")
     ap.add_argument("--skip-verify", action="store_true")
+    ap.add_argument(
+        "--switch-interval",
+        type=float,
+        default=None,
+        help="sys.setswitchinterval for the gateway phase (Python's default is 0.005 s)",
+    )
     ap.add_argument("--skip-gateway", action="store_true")
     ap.add_argument("--out", type=Path, default=Path(__file__).with_name("results.jsonl"))
     a = ap.parse_args()
@@ -241,6 +248,8 @@ def main() -> None:
     log.close()
     if not a.skip_gateway:
         print("gateway with the log on vs off …", file=sys.stderr)
+        if a.switch_interval is not None:
+            sys.setswitchinterval(a.switch_interval)
         for durability in ("fsync", "os"):
             for th in [int(x) for x in a.gateway_threads.split(",")]:
                 g = {**machine(), **gateway_bench(a.workdir, th, a.gateway_seconds, durability)}
