@@ -267,3 +267,27 @@ def test_verify_on_both_stores(db_url: str, signer: note.Signer) -> None:
     c.close()
     rep = verify_log(db_url, [signer.verifier])
     assert not rep.ok and rep.first_bad == 42
+
+
+def test_verify_while_the_gateway_keeps_appending(db: Path, signer: note.Signer) -> None:
+    """Entries appended during verification are outside the checked range: no false alarm."""
+    import threading
+
+    stop = threading.Event()
+
+    def writer() -> None:
+        with open_log(db, migrate=False) as log:
+            k = 0
+            while not stop.is_set():
+                log.record_many([{"live": k, "j": j} for j in range(7)])
+                k += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        for _ in range(5):
+            rep = verify_log(f"sqlite:///{db}", [signer.verifier], workers=1)
+            assert rep.ok, rep.problems
+    finally:
+        stop.set()
+        t.join()
