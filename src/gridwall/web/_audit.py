@@ -234,9 +234,10 @@ class OneEventPerRequest:
             raise
         finally:
             _current.reset(token)
-        if rq.recorded == 0:
+        if rq.recorded == 0 or rq.pending:
             try:
                 if rq.pending:  # e.g. a login, or refused credentials: identity's record
+                    # (after the route's own event only if identity wrote later: never lost)
                     self.sink.record(merged(rq.pending))
                 else:
                     self.sink.record(gap_event(rq, status, self.clock()))
