@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,27 @@ def test_cyclic_event_is_refused(tmp_path: Path) -> None:
     ev["self"] = ev
     with open_log(tmp_path / "a.db") as log, pytest.raises(AuditWriteError):
         log.record(ev)
+
+
+def test_checkpointer_signs_while_the_log_grows(tmp_path: Path) -> None:
+    from gridwall.audit import note
+    from gridwall.audit._verify import verify_log
+
+    signer = note.generate_signer("test.example/audit")
+    log = open_log(tmp_path / "a.db", signers=[signer], checkpoint_every=0.05)
+    log.record_many([{"n": i} for i in range(20)])
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        cp = log.latest_checkpoint()
+        if cp is not None and cp.size == 20:
+            break
+        time.sleep(0.02)
+    n_before = len(log.checkpoints())
+    assert n_before >= 1
+    time.sleep(0.2)
+    assert len(log.checkpoints()) == n_before  # nothing new: no new checkpoint
+    log.record({"last": 1})
+    log.close()  # signs the tail
+    last = log.latest_checkpoint()
+    assert last is not None and last.size == 21
+    assert verify_log(log.url, [signer.verifier]).ok

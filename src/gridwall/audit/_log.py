@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import json.encoder
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,6 +43,8 @@ from gridwall.audit._tree import (
     tile_root,
 )
 from gridwall.errors import CheckFailed, GridwallError, UsageError
+
+_logger = logging.getLogger(__name__)
 
 #: The regulator's precedent: access logs are kept at least five years.
 MIN_RETENTION_YEARS = 5
@@ -159,6 +162,9 @@ class AuditLog:
         self._wconn: Conn | None = None
         self._local = threading.local()
         self._tiles: dict[tuple[int, int], bytes] = {}
+        self._checkpointer: threading.Thread | None = None
+        self._stop_checkpointer = threading.Event()
+        self._checkpoint_signers: list[note.Signer] = []
 
     # -- writing -------------------------------------------------------------------------
 
@@ -224,8 +230,46 @@ class AuditLog:
             for p, r in zip(batch, results, strict=True):
                 p.indices, p.done = r, True
 
+    def start_checkpointer(
+        self, signers: list[note.Signer], every_seconds: float = 60.0
+    ) -> threading.Thread:
+        """Sign a checkpoint every ``every_seconds`` while the log grows (and once on close).
+
+        Checkpoints are what make rewriting detectable, so a deployment should sign them on
+        a schedule; the signing key stays in memory only (read from its file by the caller).
+        """
+        if not signers:
+            raise UsageError("the checkpointer needs a signing key")
+        if every_seconds <= 0:
+            raise UsageError(f"checkpoint interval must be positive, got {every_seconds}")
+        stop = threading.Event()
+        self._stop_checkpointer = stop
+        self._checkpoint_signers = signers
+
+        def loop() -> None:
+            while not stop.wait(every_seconds):
+                self._checkpoint_if_grown(signers)
+
+        t = threading.Thread(target=loop, name="audit-checkpointer", daemon=True)
+        t.start()
+        self._checkpointer = t
+        return t
+
+    def _checkpoint_if_grown(self, signers: list[note.Signer]) -> None:
+        try:
+            last = self.latest_checkpoint()
+            if last is None or self.size() > last.size:
+                self.checkpoint(signers)
+        except Exception as e:  # logged; the next round retries (verify reports staleness)
+            _logger.error("audit checkpoint failed: %s", type(e).__name__)
+
     def close(self) -> None:
         """Refuse new appends (pending ones finish) and close the writer connection."""
+        if self._checkpointer is not None:
+            self._stop_checkpointer.set()
+            self._checkpointer.join()
+            self._checkpointer = None
+            self._checkpoint_if_grown(self._checkpoint_signers)
         with self._cv:
             self._closed = True
             while self._busy or self._pending:
@@ -480,14 +524,28 @@ def load_right_edge(c: Conn, size: int) -> RightEdge:
     return RightEdge(size, partial)
 
 
-def open_log(url_or_path: str | Path, *, migrate: bool = True, **kw: Any) -> AuditLog:
-    """Open the audit log at an SQLAlchemy URL or an SQLite file path (schema upgraded)."""
+def open_log(
+    url_or_path: str | Path,
+    *,
+    migrate: bool = True,
+    signers: list[note.Signer] | None = None,
+    checkpoint_every: float = 60.0,
+    **kw: Any,
+) -> AuditLog:
+    """Open the audit log at an SQLAlchemy URL or an SQLite file path (schema upgraded).
+
+    With ``signers``, a checkpoint is signed every ``checkpoint_every`` seconds while the
+    log grows, and once more on :meth:`AuditLog.close`.
+    """
     url = normalize_url(url_or_path)
     if migrate:
         from gridwall.store import upgrade
 
         upgrade(url)
-    return AuditLog(url, **kw)
+    log = AuditLog(url, **kw)
+    if signers:
+        log.start_checkpointer(signers, checkpoint_every)
+    return log
 
 
 def iter_batches(it: Iterable[Mapping[str, Any]], n: int) -> Iterable[list[Mapping[str, Any]]]:
