@@ -89,3 +89,22 @@ def test_bad_audit_key_is_a_usage_error(sqlite_url: str, tmp_path: Path) -> None
     bad.write_text("not a key", encoding="utf-8")
     with pytest.raises(UsageError, match="--audit-key"):
         create_server_app(sqlite_url, audit_key=bad)
+
+
+@pytest.mark.slow  # ≈ 20 s: a fresh process builds the town dictionary and the operator
+def test_cli_demo_no_serve_and_serve_usage_errors(tmp_path: Path) -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "gridwall", *args],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+
+    out = run("demo", "--no-serve", "--supply-points", "300", "--seed", "5", "--dir", "d")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("curl -s http://127.0.0.1:8765/v1/supply-points/") == 3
+    assert out.stdout.count("X-Gridwall-Terminal: $(gridwall identity terminal token --key") >= 3
+    assert (tmp_path / "d" / "keys" / "DEMO-NW-T1.key").stat().st_mode & 0o077 == 0
+    bad = run("serve", "--port", "0", "--db", f"sqlite:///{tmp_path / 'x.db'}")
+    assert bad.returncode == 2 and "--port" in bad.stderr
+    bad = run("serve", "--db", "not-a-url")
+    assert bad.returncode == 2 and "--db" in bad.stderr
