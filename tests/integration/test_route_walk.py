@@ -124,7 +124,7 @@ def test_every_route_allowed_and_denied_appends_exactly_one_event(any_site: Site
             r = c.request(method, kw["url"], headers=h, params=kw["params"], json=kw["json"])
             ev = _check_one(site, before, (account, method, kw["url"]), r.status_code)
             seen[f"{method} {path}"].add(ev["decision"])
-            if ev["account_id"]:
+            if path != "/v1/identity/login":  # the walk's login is a wrong password
                 assert ev["account_id"] == account, (method, path, ev)
     # refused credentials: unknown token, another terminal's token, no headers at all
     site.forget_sessions()

@@ -150,6 +150,24 @@ class RequestAuthenticator:
         return principal, terminal
 
 
+class RememberingService:
+    """Identity's service as its HTTP routes see it: the same, except that ``authenticate``
+    also remembers who the request is, so that e.g. ``GET /v1/identity/session`` is audited
+    under the caller's account."""
+
+    def __init__(self, service: Any) -> None:
+        self._service = service
+        self._auth = RequestAuthenticator(service)
+
+    def authenticate(
+        self, credential: str, terminal_credential: str, now: datetime
+    ) -> tuple[Principal, Terminal]:
+        return self._auth.authenticate(credential, terminal_credential, now)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._service, name)
+
+
 def _header(scope: Scope, name: bytes) -> str | None:
     for k, v in scope.get("headers", ()):
         if k.lower() == name:

@@ -20,12 +20,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from gridwall.errors import UsageError
 from gridwall.web._audit import (
     IdentityAuditSink,
     OneEventPerRequest,
+    RememberingService,
     RequestAuditSink,
     RequestAuthenticator,
 )
@@ -307,7 +308,7 @@ def create_server_app(
         checkpoint_seconds=checkpoint_seconds,
     )
     routers = [
-        identity_router(identity, now),
+        identity_router(cast(Any, RememberingService(identity)), now),
         grants_router(engine, auth, audit, now),
         lookup_router(lookup_service, caller_dependency(gateway)),
     ]
