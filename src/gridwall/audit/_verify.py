@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
+from typing import Any
 
 from gridwall.audit import merkle, note
 from gridwall.audit._db import Conn
@@ -152,6 +153,15 @@ def _verify_chunk(
         c.close()
 
 
+def _mp_context() -> Any:
+    """``fork`` where available (workers start in milliseconds, nothing re-imported; they
+    open their own connections), else ``spawn``."""
+    import multiprocessing
+
+    methods = multiprocessing.get_all_start_methods()
+    return get_context("fork" if "fork" in methods else "spawn")
+
+
 def _seq_of(entry: bytes) -> int | None:
     try:
         v = json.loads(entry).get("seq")
@@ -213,7 +223,7 @@ def verify_log(
                 progress(done, total)
     else:
         nproc = workers or min(len(chunks), os.cpu_count() or 1)
-        with ProcessPoolExecutor(max_workers=nproc, mp_context=get_context("spawn")) as ex:
+        with ProcessPoolExecutor(max_workers=nproc, mp_context=_mp_context()) as ex:
             futs = [ex.submit(_verify_chunk, url, lo, hi, s, archived) for lo, hi in chunks]
             for (lo, hi), f in zip(chunks, futs, strict=True):
                 results.append(f.result())
