@@ -291,3 +291,39 @@ def test_verify_while_the_gateway_keeps_appending(db: Path, signer: note.Signer)
     finally:
         stop.set()
         t.join()
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of 256 leaves, so a few thousand entries exercise the parallel path and the
+    tile levels checked above the chunks (worker processes are forked: they see this)."""
+    from gridwall.audit import _verify
+
+    monkeypatch.setattr(_verify, "CHUNK_BITS", 8)
+    monkeypatch.setattr(_verify, "CHUNK", 256)
+    if _verify._mp_context().get_start_method() != "fork":
+        pytest.skip("needs fork so that workers see the small chunk size")
+
+
+def test_parallel_verify_locates_tampering(
+    tmp_path: Path, signer: note.Signer, small_chunks: None
+) -> None:
+    path = tmp_path / "big.db"
+    with open_log(path) as log:
+        log.record_many([{"event_id": f"e{i}"} for i in range(5000)])
+        log.checkpoint([signer])
+    url = f"sqlite:///{path}"
+    rep = verify_log(url, [signer.verifier], workers=2)
+    assert rep.ok, rep.problems
+    c = attacker(path)
+    (e,) = c.execute("SELECT entry FROM audit_entry WHERE idx = 3001").fetchone()
+    c.execute("UPDATE audit_entry SET entry = ? WHERE idx = 3001", (e.replace(b"e3001", b"x"),))
+    (blob,) = c.execute("SELECT hashes FROM audit_tile WHERE level = 2 AND idx = 0").fetchone()
+    c.execute(
+        "UPDATE audit_tile SET hashes = ? WHERE level = 2 AND idx = 0", (bytes(32) + blob[32:],)
+    )
+    c.close()
+    rep = verify_log(url, [signer.verifier], workers=2)
+    assert not rep.ok
+    assert rep.first_bad == 3001
+    assert any("tile (2, 0)" in p for p in rep.problems), rep.problems
