@@ -53,7 +53,8 @@ class NormalizedAddress:
     number: str | None = None  # 号 (住居番号) or 枝番
     rest: str | None = None  # building, room … exactly as typed (after NFKC)
     unmatched: str | None = None  # text that could not be attributed to any component
-    pref_inferred: bool = False  # 都道府県 was missing and inferred from a unique city
+    #: 都道府県 was missing and inferred (metadata about the input, not a component)
+    pref_inferred: bool = field(default=False, compare=False)
     candidates: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
     @property
