@@ -305,13 +305,15 @@ def test_idempotent_on_string_form(tmpl: str, c: int, b: int, n: int, rest: str)
     assert again == a, (str(a), again)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
-@given(
-    text=st.text(
-        alphabet=st.sampled_from(list("東京都千代田区丸の内一二三丁目番号-123 ビルー霞ヶが関字大")),
-        max_size=25,
-    )
+_ALPHABET = list(
+    "東京都千代田区丸の内一二三丁目番地号-123 ビルー霞ヶが関字大関市北海道札幌中央区"
+    "南条西十四軒三重県郡川越町亀尾新田小いなべ北勢阿下喜中川原府宮0１ー－‐第室〇"
+    "千百之ノ上ル下る東入通御池京"
 )
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow], deadline=None)
+@given(text=st.text(alphabet=st.sampled_from(_ALPHABET), max_size=35))
 def test_idempotent_on_arbitrary_text(text: str) -> None:
     a = normalize(text)
     assert normalize(str(a)) == a
