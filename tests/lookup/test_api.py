@@ -72,3 +72,15 @@ def test_same_answers_and_limits_for_affiliated_and_independent(
     ind = [post(c, "tok-ind", q) for _ in range(6)]
     assert [s for s, _ in aff] == [s for s, _ in ind] == [200] * 4 + [429] * 2
     assert [b for s, b in aff if s == 200] == [b for s, b in ind if s == 200]
+
+
+def test_rate_limited_answer_names_when_to_retry(client: tuple[TestClient, ListSink]) -> None:
+    c, _ = client
+    q = {"address": "東京都千代田区霞ヶ関2-1-1"}
+    codes = []
+    for _ in range(5):
+        r = c.post("/v1/lookup", json=q, headers={"Authorization": "Bearer tok-aff"})
+        codes.append(r.status_code)
+    assert codes == [200] * 4 + [429]
+    assert int(r.headers["Retry-After"]) >= 1
+    assert r.json()["error"] == "rate_limited"

@@ -144,3 +144,26 @@ def test_synth_load_index_lookup(
         assert o["candidates"][0]["supply_point_id"] == row["supply_point_id"]
     assert outs[-1]["candidates"] == [] and "番地" in outs[-1]["error"]
     assert f"{f}:{len(lines)} [address]" in r.stderr
+
+
+def test_operator_lookups_land_in_the_audit_log(
+    small: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI's own lookups are audit events in the tamper-evident log (one per lookup)."""
+    from gridwall.audit import open_log
+
+    url = small["GRIDWALL_DB"]
+    log = open_log(url, migrate=False)
+    before = log.size()
+    log.close()
+    run_inproc(capsys, url, "東京都千代田区霞ヶ関2-1-1")
+    run_inproc(capsys, url, "大阪市")  # refused: audited too
+    log = open_log(url, migrate=False)
+    try:
+        assert log.size() == before + 2
+        events = [json.loads(log.entry(i))["event"] for i in range(before, before + 2)]
+    finally:
+        log.close()
+    assert [e["decision"] for e in events] == ["allow", "deny"]
+    assert events[0]["screen"] == "lookup" and events[0]["org"] == "nw"
+    assert events[0]["supply_point_ids"] == ["0300000000000000000103"]
