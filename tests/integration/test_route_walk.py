@@ -192,6 +192,7 @@ def test_unwritable_audit_log_fails_closed(sqlite_url: str, tmp_path: Path) -> N
                 ), (method, path, r.status_code, r.text[:200])
                 assert not any(s in r.text for s in SECRETS), (method, path)
                 assert "supply_point_id" not in r.text or r.status_code >= 500
+                assert "gws1_" not in r.text  # no session token without its audit event
         assert site.log.size() == size  # nothing was written, and nothing was answered
     finally:
         site.server.close()
