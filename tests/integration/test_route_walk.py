@@ -193,6 +193,16 @@ def test_unwritable_audit_log_fails_closed(sqlite_url: str, tmp_path: Path) -> N
                 assert not any(s in r.text for s in SECRETS), (method, path)
                 assert "supply_point_id" not in r.text or r.status_code >= 500
                 assert "gws1_" not in r.text  # no session token without its audit event
+        # a correct login (password + TOTP + terminal) gets no token without its event
+        import pyotp
+
+        r = client.post(
+            "/v1/identity/login",
+            json={"account_id": "nw-mgr", "password": PASSWORD,
+                  "totp": pyotp.TOTP(site.totp["nw-mgr"]).at(site.clock())},
+            headers={"X-Gridwall-Terminal": site.terminal("T-NW")},
+        )  # fmt: skip
+        assert r.status_code == 503 and "gws1_" not in r.text, r.text
         assert site.log.size() == size  # nothing was written, and nothing was answered
     finally:
         site.server.close()
