@@ -177,3 +177,15 @@ def test_a_long_lived_index_picks_up_a_rebuild(db_url: str) -> None:
     assert q.town == "新々開地"
     assert ix.search(q)[0].supply_point_id.endswith("777")
     engine.dispose()
+
+
+def test_postgresql_without_pg_trgm_still_finds_near_misses(index: LookupIndex) -> None:
+    if index.dialect != "postgresql":
+        pytest.skip("PostgreSQL only")
+    index.has_trgm = False  # as on a server that does not ship the extension
+    try:
+        got = index.search(index.normalize("東京都千代田ク丸の内1-2-3 第2〇〇ビル 301号室"))
+    finally:
+        index.has_trgm = True
+    assert got and got[0].supply_point_id.endswith("101")
+    assert got[0].score < ACCEPT_SCORE

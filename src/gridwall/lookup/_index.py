@@ -229,6 +229,11 @@ class LookupIndex:
     def _load(self) -> None:
         """(Re)read what the index adds to the dictionary: the operator's own towns."""
         with self.engine.connect() as conn:
+            self.has_trgm = self.dialect == "postgresql" and bool(
+                conn.execute(
+                    text("SELECT count(*) FROM pg_extension WHERE extname = 'pg_trgm'")
+                ).scalar()
+            )
             rows = conn.execute(
                 text("SELECT pref, city, town, chome FROM lookup_places WHERE known = :f"),
                 {"f": False},
@@ -308,6 +313,17 @@ class LookupIndex:
                 "SELECT p.id, p.pref, p.city, p.town, p.chome, p.key_text "
                 "FROM lookup_places_fts f JOIN lookup_places p ON p.id = f.rowid "
                 f"WHERE lookup_places_fts MATCH :m{extra} ORDER BY f.rank LIMIT 50"
+            )
+        elif not self.has_trgm:
+            # PostgreSQL without pg_trgm: a LIKE scan for the same trigrams (degraded, slower)
+            grams = list(dict.fromkeys(qkey[i : i + 3] for i in range(len(qkey) - 2)))[:12]
+            likes = []
+            for i, g in enumerate(grams):
+                params[f"g{i}"] = "%" + g.replace("%", "").replace("_", "") + "%"
+                likes.append(f"p.key_text LIKE :g{i}")
+            sql = (
+                "SELECT p.id, p.pref, p.city, p.town, p.chome, p.key_text FROM lookup_places p "
+                f"WHERE ({' OR '.join(likes)}){extra} LIMIT 500"
             )
         else:
             # pg_trgm: the town's trigrams found inside the typed text (<% = word similarity);
