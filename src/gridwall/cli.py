@@ -42,6 +42,12 @@ _PLUGINS = (
 
 _VERBOSE = False
 
+# Typer vendors its own click; its usage errors share this base class (found through a public
+# exception type rather than a private module path).
+_CLICK_ERROR: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
 
 @app.callback()
 def _root(
@@ -51,7 +57,12 @@ def _root(
     _VERBOSE = verbose
 
 
+_LOADED: list[str] = []
+
+
 def _load_plugins() -> None:
+    if _LOADED:  # once per process (main() may be called again, e.g. by tests)
+        return
     for name in _PLUGINS:
         try:
             mod = importlib.import_module(name)
@@ -60,6 +71,7 @@ def _load_plugins() -> None:
                 continue
             raise
         mod.register(app)
+        _LOADED.append(name)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -77,15 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         print("gridwall: aborted", file=sys.stderr)
         sys.exit(130)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(2)
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        raise
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except _CLICK_ERROR as e:  # usage errors: missing option, unknown command, bad value
+        e.show()
+        sys.exit(2)
     sys.exit(0)
 
 

@@ -1,0 +1,36 @@
+"""The CLI contract: exit 2 with a message (never a traceback) on bad usage or bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from gridwall.cli import main
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["nosuch"], "No such command"),
+        (["identity", "login", "someone"], "--terminal-key"),
+        (
+            ["synth", "/nonexistent/x", "--supply-points", "0", "--days", "1", "--seed", "1"],
+            "--supply-points",
+        ),
+    ],
+)
+def test_bad_usage_exits_2_with_a_message(
+    argv: list[str], needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert needle in err
+    assert "Traceback" not in err
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    assert "policy" in capsys.readouterr().out
