@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except _CLICK_ERROR as e:  # usage errors: missing option, unknown command, bad value
-        e.show()
+        e.show()  # type: ignore[attr-defined]
         sys.exit(2)
     sys.exit(0)
 
