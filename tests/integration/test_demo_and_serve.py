@@ -50,6 +50,15 @@ def test_demo_real_logins_and_examples_over_http(tmp_path: Path) -> None:
         assert "/unprotected" not in str(client.get("/openapi.json").json()["paths"])
     finally:
         demo.close()
+    # the "verify the log" command the demo prints works once the server has stopped
+    pub = tmp_path / "demo" / "keys" / "audit.key.pub"
+    assert str(pub) in describe(demo, 8765)
+    r = subprocess.run(
+        [sys.executable, "-m", "gridwall", "audit", "verify", "--db", demo.db_url,
+         "--public-key", str(pub)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_server_signs_checkpoints_with_its_key(sqlite_url: str, tmp_path: Path) -> None:

@@ -104,6 +104,19 @@ def _ensure(svc: Any, u: DemoUser, attester: str | None, now: datetime, keys: Pa
     u.key_file.chmod(0o600)
 
 
+def _ensure_audit_key(keys: Path) -> Path:
+    """The demo's audit signing key (``keys/audit.key``, 0600) and its public key (``.pub``)."""
+    from gridwall.audit import note
+
+    path = keys / "audit.key"
+    if not path.exists():
+        signer = note.generate_signer("gridwall.demo/audit")
+        path.touch(mode=0o600)
+        path.write_text(signer.text() + "\n", encoding="utf-8")
+        path.with_name("audit.key.pub").write_text(signer.verifier.text() + "\n", encoding="utf-8")
+    return path
+
+
 def build_demo(
     directory: Path,
     *,
@@ -145,13 +158,15 @@ def build_demo(
         raise CheckFailed("the demo operator has no affiliated retailer")
     aff, ind = affiliated[0], _independent_with_customers(data, kinds)
 
-    app = create_server_app(db_url, migrate=False)
+    keys = directory / "keys"
+    keys.mkdir(exist_ok=True)
+    audit_key = _ensure_audit_key(keys)
+    # The server signs a checkpoint every 30 s and on close, so `gridwall audit verify` works.
+    app = create_server_app(db_url, migrate=False, audit_key=audit_key, checkpoint_seconds=30.0)
     server = app.state.server
     try:
         svc = server.identity
         now = datetime.now(UTC)
-        keys = directory / "keys"
-        keys.mkdir(exist_ok=True)
         compliance = DemoUser("デモ 監査子", "demo-compliance", "DEMO-COMP", "nw", "compliance",
                               "DEMO-NW-T1", "nw_terminal", "audit")  # fmt: skip
         users = [
@@ -212,7 +227,9 @@ def describe(demo: Demo, port: int) -> str:
         "",
         "gridwall demo — the composed system: gateway + identity + grants + lookup + audit log",
         f"  store and audit log: {demo.db_url}",
-        f"  verify the log:      gridwall audit verify --db {demo.db_url}",
+        f"  verify the log:      gridwall audit verify --db {demo.db_url} \\",
+        f"                         --public-key {demo.directory / 'keys' / 'audit.key.pub'}",
+        "                       (the server signs a checkpoint every 30 s and when it stops)",
         f"  API docs:            {base}/docs",
         f"  example supply point {demo.example_point}: a customer of {demo.independent_code} "
         f"(independent); the affiliated retailer is {demo.affiliated_code}",
