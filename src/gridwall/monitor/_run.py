@@ -176,9 +176,7 @@ def scan(
         )
         t = {n: eng.provide(f"r_{n}", s, materialize=False) for n, s in ref_sql.items()}
         work_raw = eng.provide("work_raw", work_sql)
-        en = enrich(
-            work_raw, t["accounts"], t["persons"], t["devices"], t["contracts"], rules
-        )
+        en = enrich(work_raw, t["accounts"], t["persons"], t["devices"], t["contracts"], rules)
         if base_rules or state is not None or only is None:
             activity = eng.cache(activity_of(en.work))
             bad = activity.n_bad.sum().to_pyarrow().as_py()
