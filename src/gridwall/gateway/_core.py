@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from sqlalchemy import Engine
 
@@ -486,6 +486,23 @@ class Gateway:
             log.error("audit sink failed: %s", type(e).__name__)
             raise Unavailable(AUDIT_LOG) from None
 
+    def _refuse_unseen(
+        self, ctx: RequestContext, screen: str, pid: str, decision: Decision
+    ) -> NoReturn:
+        """Record the denial, then answer exactly as for a nonexistent point (no oracle)."""
+        self._record(
+            self._event(
+                ctx,
+                action="view",
+                screen=screen,
+                decision="deny",
+                supply_point_ids=[pid],
+                fields=(),
+                policy_ids=decision.policy_ids,
+            )
+        )
+        raise NotVisible()
+
     def _record_denial_quietly(self, event: Mapping[str, Any]) -> None:
         """On a failure path the request is refused anyway; still try to log it."""
         try:
@@ -535,18 +552,7 @@ class Gateway:
                 decision = self._safe_decide(self._request(ctx, action, facts, grants))
                 allowed = decision.allowed_fields
                 if row is None or not allowed:
-                    self._record(
-                        self._event(
-                            ctx,
-                            action="view",
-                            screen=screen,
-                            decision="deny",
-                            supply_point_ids=[pid],
-                            fields=(),
-                            policy_ids=decision.policy_ids,
-                        )
-                    )
-                    raise NotVisible()
+                    self._refuse_unseen(ctx, screen, pid, decision)
                 assert detail is not None
                 view = mask_point(row, allowed)
                 if "switching_history" in allowed:
@@ -913,18 +919,7 @@ class Gateway:
                 g = self._resolve(ctx, action, pctx, consent_token=consent_token)
                 d = self._safe_decide(self._request(ctx, action, facts, g))
                 if row is None or "usage" not in d.allowed_fields:
-                    self._record(
-                        self._event(
-                            ctx,
-                            action="view",
-                            screen=screen,
-                            decision="deny",
-                            supply_point_ids=[pid],
-                            fields=(),
-                            policy_ids=d.policy_ids,
-                        )
-                    )
-                    raise NotVisible()
+                    self._refuse_unseen(ctx, screen, pid, d)
                 change = self._store_call(lambda: _store.last_holder_change(conn, pid, today))
                 from_day: date | None
                 if p.facts.org_kind is OrgKind.NW:
