@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from sqlalchemy import insert
+from sqlalchemy import Engine, insert
 
 from gridwall.gateway import LookupRecord, holder_name_matches, lookup_feed
 from gridwall.store import make_engine, upgrade
@@ -45,3 +45,16 @@ def test_feed_and_name_match(db_url: str) -> None:
     assert not holder_name_matches(eng, pid, "")
     assert not holder_name_matches(eng, "09" + "1" * 20, "山田 太郎")
     eng.dispose()
+
+
+def test_lrs_points_tells_only_current_last_resort_supply(loaded: Engine) -> None:
+    from datetime import date
+
+    from gridwall.gateway import lrs_points
+
+    from . import tiny
+
+    every = [tiny.P_AFF, tiny.P_IND, tiny.P_VACANT, tiny.P_LRS, tiny.P_FIT, "0" * 22]
+    assert lrs_points(loaded, every, date(2026, 4, 1)) == {tiny.P_LRS}
+    assert lrs_points(loaded, every, date(2025, 5, 31)) == set()  # before its LRS contract began
+    assert lrs_points(loaded, [], date(2026, 4, 1)) == set()

@@ -86,6 +86,7 @@ def service(index: LookupIndex, sink: ListSink | None = None, **kw: Any) -> Look
         calls.append(spid)
         return NAMES.get(spid, "").replace(" ", "") == name.replace(" ", "")
 
+    kw.setdefault("lrs_checker", lambda ids: set())  # no last-resort-supply points
     svc = LookupService(index, sink or ListSink(), name_checker=names, **kw)
     svc.name_calls = calls  # type: ignore[attr-defined]
     return svc
@@ -233,3 +234,34 @@ def test_never_a_name_or_phone_in_any_output(index: LookupIndex) -> None:
             assert set(c["equipment"]) == {"voltage", "meter_id"}
     for e in sink.events:
         assert not {"contract_name", "phone", "name"} & set(e)
+
+
+def test_last_resort_supply_point_gets_only_the_typed_key_as_address(index: LookupIndex) -> None:
+    """I3 through the lookup: the policy is asked with the point's real LRS status; for an LRS
+    point a retailer gets the ID and equipment, and as address only its own normalised key."""
+    lrs_id = "0300000000000000000101"
+    typed = "東京都千代田区丸の内一丁目2-3"  # the stored address also names building and room
+    plain = {
+        c.supply_point_id: c for c in service(index).lookup(typed, caller=INDEPENDENT).candidates
+    }
+    svc = service(index, lrs_checker=lambda ids: {i for i in ids if i == lrs_id})
+    ans = svc.lookup(typed, caller=INDEPENDENT)
+    got = {c.supply_point_id: c for c in ans.candidates}
+    assert plain[lrs_id].address != str(ans.query)  # so the masking below is observable
+    assert got[lrs_id].address == str(ans.query)
+    assert got[lrs_id].voltage == plain[lrs_id].voltage  # equipment still answered
+    other = "0300000000000000000102"
+    assert got[other] == plain[other]  # not LRS: unchanged
+    # identical for the affiliated retailer (equal footing) and unchanged for the operator
+    assert svc.lookup(typed, caller=AFFILIATED).candidates == ans.candidates
+    own = {c.supply_point_id: c for c in svc.lookup(typed).candidates}
+    assert own[lrs_id].address == plain[lrs_id].address
+
+
+def test_unknown_lrs_status_withholds_stored_addresses(index: LookupIndex) -> None:
+    """Fail closed: without a way to tell LRS points, no stored address reaches a caller."""
+    typed = "東京都千代田区丸の内二丁目7-3"
+    svc = service(index, lrs_checker=None)
+    ans = svc.lookup(typed, caller=INDEPENDENT)
+    assert ans.candidates
+    assert {c.address for c in ans.candidates} == {str(ans.query)}

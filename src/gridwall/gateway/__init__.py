@@ -37,6 +37,7 @@ if TYPE_CHECKING:
         LookupRecord,
         holder_name_matches,
         lookup_feed,
+        lrs_points,
         retailer_kinds,
     )
     from gridwall.gateway._http import create_app
@@ -57,6 +58,7 @@ _WHERE = {
     "LookupRecord": "_feed",
     "holder_name_matches": "_feed",
     "lookup_feed": "_feed",
+    "lrs_points": "_feed",
     "retailer_kinds": "_feed",
     "create_app": "_http",
     "MemoryAuditSink": "_interim",
@@ -86,6 +88,7 @@ __all__ = [
     "holder_name_matches",
     "load_dataset",
     "lookup_feed",
+    "lrs_points",
     "mask_point",
     "retailer_kinds",
 ]

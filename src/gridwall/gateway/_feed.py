@@ -4,18 +4,23 @@
 equipment, status — never 契約名義 or phone); :func:`holder_name_matches`
 answers the match/no-match name verification without revealing the name;
 :func:`retailer_kinds` gives the public retailer registry (code → kind) that
-identity reports in a retail principal's facts.
+identity reports in a retail principal's facts; :func:`lrs_points` tells which of a
+few points are under last-resort supply today, so the lookup can ask the policy with
+the point's real facts (I3).
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, or_, select
 
-from gridwall.store.customer import Retailer, SupplyPoint
+from gridwall.store.customer import Retailer, SupplyContract, SupplyPoint
+
+_JST = timezone(timedelta(hours=9))
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +91,26 @@ def retailer_kinds(engine: Engine) -> dict[str, str]:
     with engine.connect() as conn:
         rows = conn.execute(select(Retailer.retailer_code, Retailer.kind)).all()
     return {str(code): str(kind) for code, kind in rows}
+
+
+def lrs_points(
+    engine: Engine, supply_point_ids: Sequence[str], today: date | None = None
+) -> set[str]:
+    """Which of ``supply_point_ids`` are under last-resort supply (最終保障供給) on ``today``
+    (default: the operator's calendar day, JST). Reveals a flag, never a value."""
+    if not supply_point_ids:
+        return set()
+    day = today or datetime.now(_JST).date()
+    sc = SupplyContract.__table__
+    stmt = (
+        select(sc.c.supply_point_id)
+        .where(
+            sc.c.supply_point_id.in_(list(supply_point_ids)),
+            sc.c.kind == "lrs",
+            sc.c.start_date <= day,
+            or_(sc.c.end_date.is_(None), sc.c.end_date > day),
+        )
+        .distinct()
+    )
+    with engine.connect() as conn:
+        return {r[0] for r in conn.execute(stmt)}

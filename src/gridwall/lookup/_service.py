@@ -14,8 +14,8 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -150,6 +150,9 @@ class LookupService:
     index: LookupIndex
     audit: AuditSink
     name_checker: Callable[[str, str], bool] | None = None  # (supply_point_id, name) → bool
+    #: IDs among the given ones under last-resort supply (最終保障供給) now; None = unknown,
+    #: and then every candidate's stored address is withheld from callers (fail closed)
+    lrs_checker: Callable[[Sequence[str]], set[str]] | None = None
     limiter: TokenBucket = field(default_factory=TokenBucket)
     policy: Any = None  # gridwall.policy.PolicyEngine (loaded lazily)
     cap: int = RESULT_CAP
@@ -169,12 +172,14 @@ class LookupService:
         try:
             if caller is not None:
                 self.limiter.take(caller.principal.org)
-                event["policy_ids"] = list(self._authorize(caller))
+                event["policy_ids"] = list(self._authorize(caller, is_lrs=False))
             if len(address) > 300:
                 raise UsageError("address: longer than 300 characters")
             q = self.index.normalize(address)
             check_specificity(q)
             cands = tuple(self.index.search(q, limit=self.cap))
+            if caller is not None:
+                cands = self._withhold_lrs_addresses(cands, caller, str(q))
             sure = confident(cands)
             match: bool | None = None
             if name is not None and sure:
@@ -195,9 +200,39 @@ class LookupService:
         self.audit.record(event)
         return LookupAnswer(cands, match, q, sure)
 
-    def _authorize(self, caller: CallerContext) -> tuple[str, ...]:
+    def _withhold_lrs_addresses(
+        self, cands: tuple[Candidate, ...], caller: CallerContext, typed_key: str
+    ) -> tuple[Candidate, ...]:
+        """Ask the policy per candidate with the point's real LRS status (I3). Where it
+        withholds ``address`` (a last-resort-supply point), the candidate carries the caller's
+        own normalised key instead of the stored address: the ID and equipment still let a
+        retailer file a switching application, and nothing the caller did not type leaves."""
+        if not cands:
+            return cands
+        ids = [c.supply_point_id for c in cands]
+        lrs = set(ids) if self.lrs_checker is None else self.lrs_checker(ids)
+        if not lrs:
+            return cands
+        out = []
+        for c in cands:
+            if c.supply_point_id in lrs:
+                allowed = self._decide_lookup(caller, is_lrs=True).allowed_fields
+                if "address" not in allowed:
+                    c = replace(c, address=typed_key)
+                if "equipment" not in allowed:
+                    c = replace(c, voltage="", meter_id="")
+            out.append(c)
+        return tuple(out)
+
+    def _authorize(self, caller: CallerContext, *, is_lrs: bool) -> tuple[str, ...]:
         """The same Cedar policy as the gateway decides whether this caller may use the
         lookup at all (account state, terminal, purpose); kind of retailer is never asked."""
+        d = self._decide_lookup(caller, is_lrs=is_lrs)
+        if not {"address", "equipment"} <= d.allowed_fields:
+            raise AccessDenied("the lookup is not permitted for this account, terminal or purpose")
+        return tuple(d.policy_ids)
+
+    def _decide_lookup(self, caller: CallerContext, *, is_lrs: bool) -> Any:
         from gridwall.policy.model import (
             AccessRequest,
             Action,
@@ -225,12 +260,9 @@ class LookupService:
             device=caller.terminal.facts,
             action=Action.LOOKUP,
             purpose=purpose,
-            resource=ResourceFacts(rel, False, False),
+            resource=ResourceFacts(rel, is_lrs, False),
         )
-        d = self.policy.decide(req)
-        if not {"address", "equipment"} <= d.allowed_fields:
-            raise AccessDenied("the lookup is not permitted for this account, terminal or purpose")
-        return tuple(d.policy_ids)
+        return self.policy.decide(req)
 
     def _event(
         self,

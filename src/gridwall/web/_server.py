@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -279,8 +279,10 @@ def create_server_app(
 
     def lookup_service() -> LookupService:
         """Built on first use, so that ``gridwall lookup index`` may run after start-up."""
-        from gridwall.gateway import holder_name_matches
+        from gridwall.gateway import holder_name_matches, lrs_points
         from gridwall.lookup import LookupIndex, LookupService
+
+        jst = timezone(timedelta(hours=9))
 
         with lookup_lock:
             if not lookup_cell:
@@ -289,6 +291,9 @@ def create_server_app(
                         LookupIndex(engine),
                         audit,
                         name_checker=lambda spid, name: holder_name_matches(engine, spid, name),
+                        lrs_checker=lambda ids: lrs_points(
+                            engine, ids, now().astimezone(jst).date()
+                        ),
                         policy=policy,
                         clock=now,
                     )
