@@ -17,10 +17,11 @@ from datetime import date, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from gridwall.grants._areas import Area, AreaError, parse_area
 from gridwall.grants._common import (
+    AuditedDesk,
     T,
     audited_change,
     check_id,
@@ -30,8 +31,7 @@ from gridwall.grants._common import (
 )
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import Agreement
-from gridwall.grants._time import JST, Clock, as_utc, day_end_jst, day_start_jst, iso, system_clock
-from gridwall.interfaces import AuditSink
+from gridwall.grants._time import JST, day_end_jst, day_start_jst, iso
 from gridwall.policy.model import DISASTER_FIELDS, FIELDS
 
 #: Purposes an agreement can be registered for through gridwall (dataset rows may carry others).
@@ -177,21 +177,8 @@ def agreement_dict(row: Agreement, now: datetime) -> dict[str, Any]:
     }
 
 
-class AgreementRegistry:
+class AgreementRegistry(AuditedDesk):
     """Register, list and end agreements; every step audited (allowed and refused)."""
-
-    def __init__(
-        self, engine: Engine, audit: AuditSink, clock: Clock = system_clock, *,
-        actor_org: str = "nw",
-    ) -> None:  # fmt: skip
-        self.engine = engine
-        self.audit = audit
-        self.clock = clock
-        #: the organisation of the person acting (recorded as the audit event's ``org``)
-        self.actor_org = actor_org
-
-    def _now(self) -> datetime:
-        return as_utc(self.clock(), "clock")
 
     def _run(
         self,

@@ -16,10 +16,29 @@ from sqlalchemy import Connection, Engine, update
 
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import GrantState
-from gridwall.grants._time import iso
+from gridwall.grants._time import Clock, as_utc, iso, system_clock
 from gridwall.interfaces import AuditSink
 
 T = TypeVar("T")
+
+
+class AuditedDesk:
+    """What every grant desk holds: the store, the audit sink, the clock, and the acting
+    person's organisation (recorded as each audit event's ``org``)."""
+
+    def __init__(
+        self, engine: Engine, audit: AuditSink, clock: Clock = system_clock, *,
+        actor_org: str = "nw",
+    ) -> None:  # fmt: skip
+        self.engine = engine
+        self.audit = audit
+        self.clock = clock
+        #: the organisation of the person acting (recorded as the audit event's ``org``)
+        self.actor_org = actor_org
+
+    def _now(self) -> datetime:
+        return as_utc(self.clock(), "clock")
+
 
 _ORG_RE = re.compile(r"^(nw|regulator|retail:[A-Za-z0-9_\-]+|contractor:[A-Za-z0-9_\-.]+)$")
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.:]{0,63}$")

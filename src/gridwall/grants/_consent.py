@@ -28,7 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from gridwall.grants._common import T, audited_change, grant_event
+from gridwall.grants._common import AuditedDesk, T, audited_change, grant_event
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._keys import load_key
 from gridwall.grants._models import ConsentRecord
@@ -182,17 +182,14 @@ def _record_lookup(conn: Connection, token_id: str) -> ConsentRecord | None:
     return None if r is None else ConsentRecord(**dict(r))
 
 
-class ConsentDesk:
+class ConsentDesk(AuditedDesk):
     """Issue, revoke and verify customer-consent tokens; issue and revoke are audited."""
 
     def __init__(
         self, engine: Engine, audit: AuditSink, clock: Clock = system_clock,
         key: bytes | None = None, *, actor_org: str = "nw",
     ) -> None:  # fmt: skip
-        self.actor_org = actor_org
-        self.engine = engine
-        self.audit = audit
-        self.clock = clock
+        super().__init__(engine, audit, clock, actor_org=actor_org)
         self._key = key
 
     @property
@@ -200,9 +197,6 @@ class ConsentDesk:
         if self._key is None:
             self._key = load_key(self.engine, "consent")
         return self._key
-
-    def _now(self) -> datetime:
-        return as_utc(self.clock(), "clock")
 
     def _run(
         self,

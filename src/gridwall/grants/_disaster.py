@@ -15,14 +15,20 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from gridwall.grants._areas import Area, AreaError, parse_area
-from gridwall.grants._common import T, audited_change, check_id, check_org, grant_event
+from gridwall.grants._common import (
+    AuditedDesk,
+    T,
+    audited_change,
+    check_id,
+    check_org,
+    grant_event,
+)
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import DeletionAttestation, DisasterDeclaration
-from gridwall.grants._time import Clock, as_utc, iso, parse_instant, system_clock
-from gridwall.interfaces import AuditSink
+from gridwall.grants._time import as_utc, iso, parse_instant
 
 #: No declaration may last longer than this, whatever its own hard maximum says.
 MAX_DISASTER_DURATION = timedelta(days=31)
@@ -122,27 +128,14 @@ class OrgAccess:
     event_ids: list[str] = field(default_factory=list)
 
 
-class DisasterDesk:
+class DisasterDesk(AuditedDesk):
     """Declare, approve, extend, end, report on and close out disasters (非常災害).
 
     Every step is audited through ``audit`` (allowed and refused alike), before
     the change is written (see :func:`gridwall.grants._common.audited_change`).
     """
 
-    def __init__(
-        self, engine: Engine, audit: AuditSink, clock: Clock = system_clock, *,
-        actor_org: str = "nw",
-    ) -> None:  # fmt: skip
-        self.engine = engine
-        self.audit = audit
-        self.clock = clock
-        #: the organisation of the person acting (recorded as the audit event's ``org``)
-        self.actor_org = actor_org
-
     # -- helpers ---------------------------------------------------------------
-
-    def _now(self) -> datetime:
-        return as_utc(self.clock(), "clock")
 
     def _run(
         self,
