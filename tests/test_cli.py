@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gridwall.cli import main
+from gridwall.app.cli import main
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# the in-process test doubles (token authenticator, no grants, memory sink) live with the tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+
 SECRET = b"gridwall-bench-secret"
 AFF = "A0001"
 NW_CODE = "T0000"
@@ -113,10 +116,9 @@ def summary(samples_s: list[float], wall: float) -> dict[str, float]:
 
 
 def build_gateway(db_url: str, audit_kind: str, audit_path: Path | None) -> tuple[Any, Any, Any]:
-    from gridwall.gateway import Gateway, MemoryAuditSink, NoGrants, TokenAuthenticator
+    from gridwall.gateway import Gateway
     from gridwall.interfaces import Principal
-    from gridwall.policy import default_engine
-    from gridwall.policy.model import (
+    from gridwall.interfaces.facts import (
         AccountKind,
         AccountState,
         DeviceKind,
@@ -125,7 +127,9 @@ def build_gateway(db_url: str, audit_kind: str, audit_path: Path | None) -> tupl
         RetailerKind,
         Role,
     )
+    from gridwall.policy import default_engine
     from gridwall.store import make_engine
+    from support.doubles import MemoryAuditSink, NoGrants, TokenAuthenticator
 
     engine = make_engine(db_url)
     auth = TokenAuthenticator(SECRET)
@@ -164,7 +168,7 @@ def own_sample(n: int, k: int, seed: int = 1) -> list[str]:
 def bench_inprocess(gw: Any, token: str, terminal: str, ids: list[str]) -> dict[str, Any]:
     from gridwall.gateway import mask_point
     from gridwall.gateway._store import fetch_point, fetch_point_detail
-    from gridwall.policy.model import FIELDS, AccessRequest, Action, GrantFacts, ResourceFacts
+    from gridwall.interfaces.facts import FIELDS, AccessRequest, Action, GrantFacts, ResourceFacts
 
     ctx = gw.authenticate(token, terminal, "customer_service")
     today = ctx.today
@@ -214,11 +218,39 @@ def bench_inprocess(gw: Any, token: str, terminal: str, ids: list[str]) -> dict[
 def serve(db_url: str, port: int, audit_kind: str, audit_path: str | None) -> None:
     import uvicorn
 
-    from gridwall.gateway import create_app
+    from gridwall.app.http.gateway import create_app
 
     gw, _t, _term = build_gateway(db_url, audit_kind, Path(audit_path) if audit_path else None)
-    uvicorn.run(create_app(gw, unprotected=True), host="127.0.0.1", port=port,
-                log_level="warning", access_log=False)  # fmt: skip
+    app = create_app(gw)
+    add_unprotected_route(app, gw)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
+def add_unprotected_route(app: Any, gw: Any) -> None:
+    """BENCHMARK ONLY (never shipped): the same row as the gateway's read with no policy, no
+    grants and no audit, to measure what the firewall costs."""
+    from datetime import UTC, datetime
+
+    from fastapi.responses import JSONResponse
+
+    from gridwall.gateway import mask_point
+    from gridwall.gateway._store import fetch_point_detail
+    from gridwall.interfaces.clock import JST
+    from gridwall.interfaces.facts import FIELDS
+
+    everything = frozenset(FIELDS)
+
+    @app.get("/unprotected/supply-points/{supply_point_id}")
+    def unprotected_read(supply_point_id: str) -> Any:
+        today = datetime.now(UTC).astimezone(JST).date()
+        with gw.engine.connect() as conn:
+            detail = fetch_point_detail(conn, supply_point_id, today)
+        if detail is None:
+            return JSONResponse({"error": "not_found"}, 404)
+        out = mask_point(detail.row, everything)
+        out["switching_history"] = detail.switching_history
+        out["fit"] = detail.fit
+        return JSONResponse(out)
 
 
 def _concurrent(base: str, headers: dict[str, str], ids: list[str], k: int,
@@ -270,9 +302,8 @@ def bench_http(db_url: str, ids: list[str], audit_kind: str, workdir: Path,
     srv = subprocess.Popen(cmd)
     try:
         base = f"http://127.0.0.1:{port}"
-        from gridwall.gateway import TokenAuthenticator
         from gridwall.interfaces import Principal
-        from gridwall.policy.model import (
+        from gridwall.interfaces.facts import (
             AccountKind,
             AccountState,
             DeviceKind,
@@ -281,6 +312,7 @@ def bench_http(db_url: str, ids: list[str], audit_kind: str, workdir: Path,
             RetailerKind,
             Role,
         )
+        from support.doubles import TokenAuthenticator
 
         auth = TokenAuthenticator(SECRET)
         facts = PrincipalFacts(OrgKind.RETAIL, RetailerKind.AFFILIATED, Role.CALL_CENTER,
@@ -349,7 +381,7 @@ def main() -> None:
     if a.serve:
         serve(a.serve, a.port, a.audit, a.audit_path)
         return
-    from gridwall.gateway import load_dataset
+    from gridwall.app.wiring import load_dataset
     from gridwall.store import make_engine, upgrade
 
     for n in [int(x) for x in a.sizes.split(",")]:

@@ -26,7 +26,7 @@ from gridwall.grants import (
 )
 from gridwall.grants._watermark import trace_text
 from gridwall.interfaces import PointContext, Principal, Terminal
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     AccountKind,
     AccountState,
     Action,

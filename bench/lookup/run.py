@@ -31,9 +31,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from points import generate_points, towns
 
 from gridwall.interfaces import Principal, Terminal
-from gridwall.lookup import LookupIndex, LookupService, TokenBucket, build_index
-from gridwall.lookup._variants import VariantMaker
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     AccountKind,
     AccountState,
     DeviceFacts,
@@ -45,6 +43,8 @@ from gridwall.policy.model import (
     RetailerKind,
     Role,
 )
+from gridwall.lookup import LookupIndex, LookupService, TokenBucket, build_index
+from gridwall.lookup._variants import VariantMaker
 from gridwall.store import make_engine, upgrade
 
 
@@ -177,7 +177,11 @@ def main() -> None:
              "independent": caller("B0002", RetailerKind.INDEPENDENT)}  # fmt: skip
     sink = CountingSink()
     # identical, generous limits for both so the benchmark measures latency, not the limiter
-    svc = LookupService(ix, sink, limiter=TokenBucket(burst=10**9, per_second=10**6))
+    from gridwall.policy import default_engine
+
+    svc = LookupService(
+        ix, sink, limiter=TokenBucket(burst=10**9, per_second=10**6), policy=default_engine()
+    )
     for _, q in queries[:50]:  # warm-up (policy cache, page cache)
         for ctx in kinds.values():
             with contextlib.suppress(Exception):

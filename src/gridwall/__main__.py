@@ -1,3 +1,3 @@
-from gridwall.cli import main
+from gridwall.app.cli import main
 
 main()

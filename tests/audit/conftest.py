@@ -30,7 +30,7 @@ def key_file(tmp_path: Path, signer: note.Signer) -> Path:
 @pytest.fixture
 def gw() -> CliRun:
     """Run ``gridwall audit …`` in-process; return the exit code like the real CLI."""
-    from gridwall.audit.cli import register
+    from gridwall.app.cli.audit import register
 
     def run(*args: str) -> int:
         app = typer.Typer(pretty_exceptions_enable=False)

@@ -16,11 +16,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
+from gridwall.app.http.gateway import create_app
+from gridwall.app.wiring import load_dataset
 from gridwall.audit import AuditLog, open_log
-from gridwall.gateway import Gateway, NoGrants, create_app
-from gridwall.gateway._loader import load_dataset
+from gridwall.gateway import Gateway
 from gridwall.policy import default_engine
 from gridwall.store import make_engine, upgrade
+from support.doubles import NoGrants
 
 gateway_tests = pytest.importorskip("gateway.conftest")  # tests/gateway (same test tree)
 tiny = pytest.importorskip("gateway.tiny")

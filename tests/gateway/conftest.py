@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from gridwall.gateway import Gateway, MemoryAuditSink, NoGrants, TokenAuthenticator
-from gridwall.gateway._loader import load_dataset
+from gridwall.app.wiring import load_dataset
+from gridwall.gateway import Gateway
 from gridwall.interfaces import Principal
-from gridwall.policy import default_engine
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     AccountKind,
     AccountState,
     DeviceKind,
@@ -23,7 +22,9 @@ from gridwall.policy.model import (
     RetailerKind,
     Role,
 )
+from gridwall.policy import default_engine
 from gridwall.store import make_engine, upgrade
+from support.doubles import MemoryAuditSink, NoGrants, TokenAuthenticator
 
 from . import tiny
 

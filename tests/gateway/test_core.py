@@ -12,18 +12,14 @@ from sqlalchemy import Engine
 from gridwall.gateway import (
     Forbidden,
     Gateway,
-    MemoryAuditSink,
-    NoGrants,
     NotVisible,
-    RequestContext,
     SearchCriteria,
     Unauthenticated,
     Unavailable,
 )
 from gridwall.gateway._core import BadRequest
-from gridwall.interfaces import PointContext, Principal, Terminal
-from gridwall.policy import default_engine
-from gridwall.policy.model import (
+from gridwall.interfaces import PointContext, Principal, RequestContext, Terminal
+from gridwall.interfaces.facts import (
     AccessRequest,
     Action,
     AgreementState,
@@ -33,6 +29,8 @@ from gridwall.policy.model import (
     Purpose,
     Recipient,
 )
+from gridwall.policy import default_engine
+from support.doubles import MemoryAuditSink, NoGrants
 
 from . import tiny
 from .conftest import NOW, World

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, text
 
-from gridwall.cli import main
+from gridwall.app.cli import main
+from gridwall.app.wiring import load_dataset
 from gridwall.errors import InputErrors
-from gridwall.gateway._loader import load_dataset
 from gridwall.store import make_engine, upgrade
 
 from . import tiny

@@ -18,10 +18,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from gridwall.gateway import Gateway, MemoryAuditSink, NoGrants, create_app, load_dataset
+from gridwall.app.http.gateway import create_app
+from gridwall.app.wiring import load_dataset
+from gridwall.gateway import Gateway
 from gridwall.interfaces import Principal
-from gridwall.policy import default_engine
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     AccountKind,
     AccountState,
     DeviceKind,
@@ -31,7 +32,9 @@ from gridwall.policy.model import (
     RetailerKind,
     Role,
 )
+from gridwall.policy import default_engine
 from gridwall.store import make_engine, upgrade
+from support.doubles import MemoryAuditSink, NoGrants
 
 from . import tiny
 from .conftest import NOW, make_world

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gridwall.interfaces import PointContext, Principal, Terminal
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     AccountKind,
     AccountState,
     DeviceFacts,

@@ -10,11 +10,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from gridwall.gateway import TokenAuthenticator
+from gridwall.app.http.grants import create_router
 from gridwall.grants import MemoryAuditSink, StoreGrantResolver
-from gridwall.grants.api import create_router
 from gridwall.interfaces import Principal
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     AccountKind,
     AccountState,
     DeviceKind,
@@ -23,6 +22,7 @@ from gridwall.policy.model import (
     RetailerKind,
     Role,
 )
+from support.doubles import TokenAuthenticator
 
 from .conftest import T0, FrozenClock
 

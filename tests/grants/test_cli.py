@@ -9,8 +9,8 @@ import click
 import pytest
 import typer
 
+from gridwall.app.cli import grants as cli
 from gridwall.errors import GridwallError
-from gridwall.grants import cli
 
 
 def run(capsys: pytest.CaptureFixture[str], db: str, *args: str) -> tuple[int, str, str]:

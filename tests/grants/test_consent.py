@@ -19,7 +19,7 @@ from gridwall.grants import (
     usage_from,
 )
 from gridwall.interfaces import PointContext
-from gridwall.policy.model import Action, ConsentState, Purpose, RetailerKind
+from gridwall.interfaces.facts import Action, ConsentState, Purpose, RetailerKind
 
 from .conftest import T0, FrozenClock
 from .helpers import nw_staff, retail_agent, terminal

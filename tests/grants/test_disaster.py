@@ -9,7 +9,7 @@ from sqlalchemy import Engine, func, select
 
 from gridwall.grants import DisasterDesk, GrantRefused, MemoryAuditSink, StoreGrantResolver
 from gridwall.grants._models import DisasterDeclaration
-from gridwall.policy.model import DisasterState
+from gridwall.interfaces.facts import DisasterState
 
 from .conftest import T0, FrozenClock
 from .helpers import CHIYODA, HAKODATE, MINATO, SAPPORO_KITA

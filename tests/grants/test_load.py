@@ -12,7 +12,7 @@ from gridwall import dataset
 from gridwall.errors import InputErrors
 from gridwall.grants import DisasterDesk, MemoryAuditSink, StoreGrantResolver, load_reference
 from gridwall.grants._models import Agreement, DisasterDeclaration, GrantState
-from gridwall.policy.model import AgreementState, DisasterState
+from gridwall.interfaces.facts import AgreementState, DisasterState
 
 from .conftest import T0, FrozenClock
 from .helpers import CHIYODA, MINATO

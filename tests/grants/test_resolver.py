@@ -11,7 +11,7 @@ from sqlalchemy import Engine, insert
 
 from gridwall.grants import AgreementRegistry, DisasterDesk, MemoryAuditSink, StoreGrantResolver
 from gridwall.grants._models import Agreement
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     DISASTER_FIELDS,
     Action,
     AgreementState,

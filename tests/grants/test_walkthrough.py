@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
-from gridwall.gateway import Gateway, NotVisible, TokenAuthenticator, load_dataset
-from gridwall.gateway import MemoryAuditSink as GatewaySink
+from gridwall.app.wiring import load_dataset
+from gridwall.gateway import Gateway, NotVisible
 from gridwall.grants import (
     AgreementRegistry,
     DisasterDesk,
@@ -22,7 +22,10 @@ from gridwall.grants import (
     trace_leak,
 )
 from gridwall.interfaces import Principal
-from gridwall.policy.model import DeviceKind, RetailerKind, Role
+from gridwall.interfaces.facts import DeviceKind, RetailerKind, Role
+from gridwall.policy import default_engine
+from support.doubles import MemoryAuditSink as GatewaySink
+from support.doubles import TokenAuthenticator
 
 from .conftest import T0, FrozenClock
 from .helpers import nw_staff, retail_agent
@@ -71,7 +74,8 @@ def setup(engine: Engine, tmp_path: Path, clock: FrozenClock):  # type: ignore[n
     )  # fmt: skip
     auth = TokenAuthenticator()
     gw = Gateway(
-        engine, auth=auth, grants=StoreGrantResolver(engine, clock, refresh_seconds=0),
+        engine, default_engine(), auth=auth,
+        grants=StoreGrantResolver(engine, clock, refresh_seconds=0),
         audit=GatewaySink(), clock=clock,
     )  # fmt: skip
     return gw, auth, DisasterDesk(engine, sink, clock)

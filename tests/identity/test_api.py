@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from gridwall.identity.api import create_router
+from gridwall.app.http.identity import create_router
 
 from .conftest import PASSWORD, World
 

@@ -11,8 +11,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from gridwall.app.cli.identity import register
 from gridwall.errors import AccessDenied, CheckFailed, InputError
-from gridwall.identity.cli import register
 
 T = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
 PW = "kumo no ue no sora 2026 haru"
@@ -28,13 +28,14 @@ def gw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unty
     db = f"sqlite:///{tmp_path / 'gridwall.db'}"
     gridwall.store.upgrade(db)  # once; every command would otherwise re-check all branches
     monkeypatch.setattr(gridwall.store, "upgrade", lambda *a, **k: None)
-    from gridwall.identity import IdentityConfig, _wiring
+    from gridwall.app import wiring
+    from gridwall.identity import IdentityConfig
     from gridwall.identity._passwords import TEST_PARAMS
 
-    real = _wiring.store_service
+    real = wiring.identity_service
     monkeypatch.setattr(  # cheap Argon2 parameters in tests only
-        _wiring,
-        "store_service",
+        wiring,
+        "identity_service",
         lambda engine, audit, config=None: real(
             engine, audit, IdentityConfig(hash_params=TEST_PARAMS)
         ),

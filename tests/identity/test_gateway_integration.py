@@ -8,10 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from gridwall.gateway import Gateway, MemoryAuditSink, NoGrants, load_dataset
+from gridwall.app.wiring import load_dataset
+from gridwall.gateway import Gateway
 from gridwall.identity import IdentityAuthenticator, apply_hr_changes, attest_training
 from gridwall.identity._hr import HrRow
-from gridwall.identity._time import local_date
+from gridwall.interfaces.clock import jst_date
+from gridwall.policy import default_engine
+from support.doubles import MemoryAuditSink, NoGrants
 
 from .conftest import World
 
@@ -42,10 +45,11 @@ def test_transferred_operator_reads_nothing_from_the_instant(world: World, tmp_p
     _dataset(tmp_path)
     load_dataset(tmp_path, w.engine, progress=False)
     w.svc.create_person("trainer", "Trainer", "nw", "compliance", w.now)
-    attest_training(w.svc, "p-nw", local_date(w.now), "trainer", w.now)
+    attest_training(w.svc, "p-nw", jst_date(w.now), "trainer", w.now)
     audit = MemoryAuditSink()
     gw = Gateway(
         w.engine,
+        default_engine(),
         auth=IdentityAuthenticator(w.engine, service=w.svc),
         grants=NoGrants(),
         audit=audit,

@@ -23,8 +23,8 @@ from gridwall.identity import (
     start_review,
 )
 from gridwall.identity._models import Change
-from gridwall.identity._time import local_date
-from gridwall.policy.model import AccountState
+from gridwall.interfaces.clock import jst_date
+from gridwall.interfaces.facts import AccountState
 
 from .conftest import World
 
@@ -98,10 +98,10 @@ def test_training_current_follows_attestation(world: World) -> None:
     p, _ = w.svc.authenticate(token, w.term("t-nw"), w.now)
     assert p.facts.training_current is False
     with pytest.raises(UsageError, match="own training"):
-        attest_training(w.svc, "p-nw", local_date(w.now), "p-nw", w.now)
+        attest_training(w.svc, "p-nw", jst_date(w.now), "p-nw", w.now)
     with pytest.raises(UsageError, match="future"):
-        attest_training(w.svc, "p-nw", local_date(w.now) + timedelta(days=1), "trainer", w.now)
-    attest_training(w.svc, "p-nw", local_date(w.now) - timedelta(days=364), "trainer", w.now)
+        attest_training(w.svc, "p-nw", jst_date(w.now) + timedelta(days=1), "trainer", w.now)
+    attest_training(w.svc, "p-nw", jst_date(w.now) - timedelta(days=364), "trainer", w.now)
     p, _ = w.svc.authenticate(token, w.term("t-nw"), w.now)
     assert p.facts.training_current is True
     w.tick(days=1)  # 365 days after completion: lapsed (validity 365 days)

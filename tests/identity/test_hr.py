@@ -19,7 +19,7 @@ from gridwall.identity import (
     watchlist,
 )
 from gridwall.identity._models import Assignment, HrChange
-from gridwall.policy.model import AccountState, DeviceOwner
+from gridwall.interfaces.facts import AccountState, DeviceOwner
 
 from .conftest import World
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from gridwall.identity import IdentityConfig, IdentityService, LoginRefused, apply_hr_changes
 from gridwall.identity._hr import HrRow
 from gridwall.identity._passwords import TEST_PARAMS
-from gridwall.policy.model import AccountState, DeviceOwner
+from gridwall.interfaces.facts import AccountState, DeviceOwner
 from gridwall.store import Base, make_engine
 
 from .conftest import T0, RecordingSink, World

@@ -8,7 +8,7 @@ import pytest
 
 from gridwall.identity import IdentityAuthenticator, LoginRefused
 from gridwall.interfaces import Authenticator
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     AccountKind,
     AccountState,
     DeviceKind,
@@ -313,7 +313,9 @@ def test_authenticator_wired_to_the_store(world: World) -> None:
                 "('A0001', 'Affiliated', 'affiliated')"
             )
         )
-    auth = IdentityAuthenticator.for_store(w.engine, w.sink)
+    from gridwall.app.wiring import identity_service
+
+    auth = IdentityAuthenticator(w.engine, service=identity_service(w.engine, w.sink))
     auth.service.config = w.svc.config
     token = w.login("ret-op", "t-ret")
     p, _ = auth.authenticate(token, w.term("t-ret"), w.now)

@@ -1,4 +1,4 @@
-"""A small operator served by the COMPOSED application (gridwall.web.create_server_app).
+"""A small operator served by the COMPOSED application (gridwall.app.create_server_app).
 
 Real store (SQLite file or PostgreSQL), real audit log, real identity (passwords, TOTP,
 Ed25519 terminal keys, sessions), real grants, the shipped Cedar policy, the lookup index.
@@ -202,10 +202,11 @@ class Site:
 
 
 def build_site(db_url: str, tmp: Path, *, audit_url: str | None = None) -> Site:
-    from gridwall.gateway import load_dataset, lookup_feed
+    from gridwall.app import create_server_app
+    from gridwall.app.wiring import load_dataset
+    from gridwall.gateway import lookup_feed
     from gridwall.lookup import build_index
     from gridwall.store import make_engine, upgrade
-    from gridwall.web import create_server_app
 
     upgrade(db_url)
     engine = make_engine(db_url)

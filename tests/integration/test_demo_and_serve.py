@@ -11,8 +11,8 @@ import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
+from gridwall.app.demo import build_demo, describe
 from gridwall.identity import terminal_token
-from gridwall.web._demo import build_demo, describe
 
 
 def test_demo_real_logins_and_examples_over_http(tmp_path: Path) -> None:
@@ -62,8 +62,8 @@ def test_demo_real_logins_and_examples_over_http(tmp_path: Path) -> None:
 
 
 def test_server_signs_checkpoints_with_its_key(sqlite_url: str, tmp_path: Path) -> None:
+    from gridwall.app import create_server_app
     from gridwall.audit import note
-    from gridwall.web import create_server_app
 
     signer = note.generate_signer("gridwall.test/audit")
     key = tmp_path / "audit.key"
@@ -91,8 +91,8 @@ def test_server_signs_checkpoints_with_its_key(sqlite_url: str, tmp_path: Path) 
 
 
 def test_bad_audit_key_is_a_usage_error(sqlite_url: str, tmp_path: Path) -> None:
+    from gridwall.app import create_server_app
     from gridwall.errors import UsageError
-    from gridwall.web import create_server_app
 
     bad = tmp_path / "audit.key"
     bad.write_text("not a key", encoding="utf-8")

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridwall.identity import apply_hr_changes, attest_training, read_hr_file
-from gridwall.policy.model import NON_PUBLIC, Purpose
+from gridwall.interfaces.facts import NON_PUBLIC, Purpose
 
 from .site import AFF, MISSING, PASSWORD, POINTS, SECRETS, Site
 

@@ -34,8 +34,8 @@ def run_inproc(
     capsys: pytest.CaptureFixture[str], url: str, address: str | None = None, **kw: object
 ) -> tuple[int, str, str]:
     """The command function itself, in this process (the dictionary is already loaded)."""
+    from gridwall.app.cli.lookup import lookup
     from gridwall.errors import GridwallError
-    from gridwall.lookup.cli import lookup
 
     args: dict[str, object] = dict(
         name=None, batch=None, as_json=True, explain=False, db=url, quiet=True
@@ -93,7 +93,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], lis
     env = {**os.environ, "GRIDWALL_DB": f"sqlite:///{d / 'gridwall.db'}"}
     r = gw("synth", str(d / "ds"), "--supply-points", "300", "--days", "1", "--seed", "7", env=env)
     assert r.returncode == 0, r.stderr
-    from gridwall.gateway import load_dataset
+    from gridwall.app.wiring import load_dataset
     from gridwall.store import make_engine, upgrade
 
     upgrade(env["GRIDWALL_DB"])

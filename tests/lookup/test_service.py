@@ -12,15 +12,7 @@ import pytest
 
 from gridwall.errors import AccessDenied
 from gridwall.interfaces import Principal, Terminal
-from gridwall.lookup import (
-    RESULT_CAP,
-    LookupIndex,
-    LookupService,
-    RateLimited,
-    SpecificityError,
-    TokenBucket,
-)
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     AccountKind,
     AccountState,
     DeviceFacts,
@@ -32,6 +24,15 @@ from gridwall.policy.model import (
     RetailerKind,
     Role,
 )
+from gridwall.lookup import (
+    RESULT_CAP,
+    LookupIndex,
+    LookupService,
+    RateLimited,
+    SpecificityError,
+    TokenBucket,
+)
+from gridwall.policy import default_engine
 from gridwall.store import make_engine
 
 from .conftest import ListSink
@@ -87,6 +88,7 @@ def service(index: LookupIndex, sink: ListSink | None = None, **kw: Any) -> Look
         return NAMES.get(spid, "").replace(" ", "") == name.replace(" ", "")
 
     kw.setdefault("lrs_checker", lambda ids: set())  # no last-resort-supply points
+    kw.setdefault("policy", default_engine())
     svc = LookupService(index, sink or ListSink(), name_checker=names, **kw)
     svc.name_calls = calls  # type: ignore[attr-defined]
     return svc

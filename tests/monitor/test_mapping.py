@@ -117,7 +117,7 @@ def test_unknown_source_column_names_mapping_line(tmp_path: Path) -> None:
 
 
 def test_cli_import_log(tmp_path: Path) -> None:
-    from gridwall.cli import main
+    from gridwall.app.cli import main
 
     m, log = _files(tmp_path)
     out = tmp_path / "ev.csv"

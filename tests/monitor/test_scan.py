@@ -139,7 +139,7 @@ def test_missing_required_column(tmp_path: Path) -> None:
 
 
 def test_cli_scan_writes_alerts(tmp_path: Path, full: list[dict]) -> None:
-    from gridwall.cli import main
+    from gridwall.app.cli import main
 
     d = world.write(tmp_path / "ds")
     out = tmp_path / "alerts.jsonl"

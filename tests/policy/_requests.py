@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     FIELDS,
     AccessRequest,
     AccountKind,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gridwall.cli import main
+from gridwall.app.cli import main
 
 from .test_engine import CEDAR
 

@@ -385,7 +385,7 @@ def test_cli_bad_n_exits_2_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def _app() -> typer.Typer:
-    from gridwall.synth.cli import register
+    from gridwall.app.cli.synth import register
 
     app = typer.Typer()
     register(app)

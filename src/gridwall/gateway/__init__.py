@@ -3,17 +3,15 @@
 Public surface:
 
 * :class:`Gateway` — decide per field group, mask, audit: ``read_point``, ``search``,
-  ``list_customers``, ``export``, ``usage`` (in-process; the HTTP API and the CLI use it).
-* :func:`create_app` — the FastAPI application (OpenAPI) over a :class:`Gateway`.
+  ``list_customers``, ``export``, ``usage`` (in-process; the app layer's HTTP routes,
+  console pages and CLI commands are faces over it).
 * :func:`lookup_feed`, :func:`holder_name_matches`, :class:`LookupRecord` — what the
   equal-footing lookup may read (no 契約名義, no phone); :func:`retailer_kinds` — the
   retailer registry (code → affiliated/independent) for identity.
-* :func:`load_dataset` — ``gridwall load``: all or nothing, idempotent.
-* Interim collaborators until identity/grants are wired: :class:`TokenAuthenticator`,
-  :class:`NoGrants`, :class:`MemoryAuditSink`.
+* :func:`load_dataset` — the customer tables of ``gridwall load``: all or nothing,
+  idempotent (the app layer hands in the loaders of the tables other capabilities own).
 
-Names are imported on first use, so that ``gridwall --help`` (which imports
-``gridwall.gateway.cli``) does not pay for SQLAlchemy and FastAPI.
+Names are imported on first use, so that ``gridwall --help`` does not pay for SQLAlchemy.
 """
 
 from __future__ import annotations
@@ -28,7 +26,6 @@ if TYPE_CHECKING:
         Gateway,
         GatewayError,
         NotVisible,
-        RequestContext,
         Unauthenticated,
         Unavailable,
         mask_point,
@@ -40,8 +37,6 @@ if TYPE_CHECKING:
         lrs_points,
         retailer_kinds,
     )
-    from gridwall.gateway._http import create_app
-    from gridwall.gateway._interim import MemoryAuditSink, NoGrants, TokenAuthenticator
     from gridwall.gateway._loader import LoadReport, load_dataset
     from gridwall.gateway._store import SearchCriteria
 
@@ -51,7 +46,6 @@ _WHERE = {
     "Gateway": "_core",
     "GatewayError": "_core",
     "NotVisible": "_core",
-    "RequestContext": "_core",
     "Unauthenticated": "_core",
     "Unavailable": "_core",
     "mask_point": "_core",
@@ -60,10 +54,6 @@ _WHERE = {
     "lookup_feed": "_feed",
     "lrs_points": "_feed",
     "retailer_kinds": "_feed",
-    "create_app": "_http",
-    "MemoryAuditSink": "_interim",
-    "NoGrants": "_interim",
-    "TokenAuthenticator": "_interim",
     "LoadReport": "_loader",
     "load_dataset": "_loader",
     "SearchCriteria": "_store",
@@ -76,15 +66,10 @@ __all__ = [
     "GatewayError",
     "LoadReport",
     "LookupRecord",
-    "MemoryAuditSink",
-    "NoGrants",
     "NotVisible",
-    "RequestContext",
     "SearchCriteria",
-    "TokenAuthenticator",
     "Unauthenticated",
     "Unavailable",
-    "create_app",
     "holder_name_matches",
     "load_dataset",
     "lookup_feed",

@@ -20,8 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime
 from typing import Any, NoReturn, Protocol
 
 from sqlalchemy import Engine
@@ -34,16 +33,17 @@ from gridwall.interfaces import (
     Authenticator,
     GrantResolver,
     PointContext,
+    PolicyEngine,
     Principal,
-    Terminal,
+    RequestContext,
 )
-from gridwall.policy.model import (
+from gridwall.interfaces.clock import JST, system_clock
+from gridwall.interfaces.facts import (
     FIELDS,
     AccessRequest,
     Action,
     ConsentState,
     Decision,
-    FieldDecision,
     GrantFacts,
     OrgKind,
     Purpose,
@@ -54,7 +54,6 @@ from gridwall.store.customer import is_valid_supply_point_id
 
 log = logging.getLogger("gridwall.gateway")
 
-JST = timezone(timedelta(hours=9))
 SYSTEM = "gridwall"
 MAX_SEARCH = 200
 MAX_LIST = 1000
@@ -67,10 +66,6 @@ EXPORTABLE = ("contract_name", "address", "phone", "retailer", "contract", "equi
 AUDIT_LOG = "audit log"
 NOT_VISIBLE_DETAIL = "no supply point with this ID is visible to you"
 ID_DETAIL = "supply_point_id must be 22 digits with area code 01–10"
-
-
-class PolicyEngine(Protocol):
-    def decide(self, request: AccessRequest) -> Decision: ...
 
 
 class ExportSeal(Protocol):
@@ -148,46 +143,6 @@ class Unavailable(GatewayError):
 
 
 # ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RequestContext:
-    """An authenticated request: who, on which terminal, for which declared purpose, when."""
-
-    principal: Principal
-    terminal: Terminal
-    purpose: Purpose
-    now: datetime
-    source_ip: str | None = None
-
-    @property
-    def today(self) -> date:
-        """The operator's calendar day (JST) at decision time."""
-        return self.now.astimezone(JST).date()
-
-
-class _DenyAll:
-    """Used only when no policy engine can be loaded: every field denied (fail closed)."""
-
-    def decide(self, request: AccessRequest) -> Decision:
-        return Decision(request, {f: FieldDecision(False, ()) for f in FIELDS})
-
-
-def _default_policy() -> PolicyEngine:
-    try:
-        from gridwall import policy
-
-        factory: Callable[[], PolicyEngine] | None = getattr(policy, "default_engine", None)
-    except ImportError:  # pragma: no cover - the policy package is part of gridwall
-        factory = None
-    if factory is None:
-        log.error("no policy engine available: every request is denied")
-        return _DenyAll()
-    return factory()
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 _PURPOSES = {p.value: p for p in Purpose}
@@ -305,12 +260,12 @@ class Gateway:
     def __init__(
         self,
         engine: Engine,
-        policy: PolicyEngine | None = None,
+        policy: PolicyEngine,
         *,
         auth: Authenticator,
         grants: GrantResolver,
         audit: AuditSink,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = system_clock,
         cache_decisions: bool = True,
         seal: ExportSeal | None = None,
     ) -> None:
@@ -318,7 +273,7 @@ class Gateway:
         #: seals an export's rows before release (``gridwall.grants.seal_export`` in the
         #: composed server); if it raises, the file is not released
         self.seal = seal
-        self.policy: PolicyEngine = policy if policy is not None else _default_policy()
+        self.policy: PolicyEngine = policy
         self.auth = auth
         self.grants = grants
         self.audit = audit

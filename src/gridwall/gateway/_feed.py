@@ -14,13 +14,12 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 
 from sqlalchemy import Engine, or_, select
 
+from gridwall.interfaces.clock import JST
 from gridwall.store.customer import Retailer, SupplyContract, SupplyPoint
-
-_JST = timezone(timedelta(hours=9))
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +99,7 @@ def lrs_points(
     (default: the operator's calendar day, JST). Reveals a flag, never a value."""
     if not supply_point_ids:
         return set()
-    day = today or datetime.now(_JST).date()
+    day = today or datetime.now(JST).date()
     sc = SupplyContract.__table__
     stmt = (
         select(sc.c.supply_point_id)

@@ -7,9 +7,10 @@ tables, date order, duplicates); every bad row is reported (up to a cap) with
 written. Writing is an upsert that only touches rows whose values differ, so
 loading the same data twice changes nothing.
 
-Persons/accounts/devices belong to :mod:`gridwall.identity` and
-disasters/agreements to :mod:`gridwall.grants`: their ``load_reference(conn,
-table_name, file_name, rows)`` is called inside the same transaction.
+Persons/accounts/devices belong to identity and disasters/agreements to grants: the
+caller (the app layer, :func:`gridwall.app.wiring.load_dataset`) hands in their
+``load_reference(conn, table_name, file_name, rows)`` as ``reference_loaders``, and each
+is called inside the same transaction. The gateway knows nothing of those packages.
 
 We read rows with our own tolerant reader (on :func:`gridwall.dataset.parse_cell`)
 rather than :func:`gridwall.dataset.iter_rows`, because the latter stops at the
@@ -19,9 +20,8 @@ first bad cell and the loader must report all of them.
 from __future__ import annotations
 
 import csv
-import importlib
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from gridwall import dataset
 from gridwall.errors import InputError, InputErrors, Location
+from gridwall.interfaces import ReferenceLoader
 from gridwall.store.customer import (
     FitContract,
     MonthlyUsage,
@@ -55,14 +56,8 @@ USAGE = dataset.Table(
 CHUNK = 10_000
 MAX_ERRORS = 50
 
-#: reference tables owned by other packages: table name -> package with ``load_reference``
-DELEGATED: dict[str, str] = {
-    "persons": "gridwall.identity",
-    "accounts": "gridwall.identity",
-    "devices": "gridwall.identity",
-    "disasters": "gridwall.grants",
-    "agreements": "gridwall.grants",
-}
+#: reference tables owned by other capabilities (loaded by the ``reference_loaders`` given)
+DELEGATED: frozenset[str] = frozenset({"persons", "accounts", "devices", "disasters", "agreements"})
 
 ID_MESSAGE = "supply_point_id must be 22 digits with area code 01–10"
 
@@ -316,21 +311,19 @@ class _Known:
     lrs_codes: set[str] = field(default_factory=set)
 
 
-def _delegate(name: str) -> Callable[..., Any] | None:
-    pkg = importlib.import_module(DELEGATED[name])
-    fn = getattr(pkg, "load_reference", None)
-    return fn if callable(fn) else None
-
-
 def load_dataset(
     directory: Path,
     engine: Engine,
     *,
+    reference_loaders: Mapping[str, ReferenceLoader] | None = None,
     progress: bool = True,
     max_errors: int = MAX_ERRORS,
 ) -> LoadReport:
     """Load ``directory`` into the store in one transaction; raise :class:`InputErrors`
-    (nothing written) when any row is bad."""
+    (nothing written) when any row is bad. ``reference_loaders`` maps the tables other
+    capabilities own (:data:`DELEGATED`) to their loaders; a table without one is
+    validated and skipped with a note."""
+    loaders = dict(reference_loaders or {})
     if not directory.is_dir():
         raise InputError("not a dataset folder", Location(str(directory)))
     errors = _Errors(max_errors)
@@ -385,11 +378,9 @@ def load_dataset(
 
             rows = tick(_read(path, table, errors))
             if table.name in DELEGATED:
-                fn = _delegate(table.name)
+                fn = loaders.get(table.name)
                 if fn is None:
-                    msg = (
-                        f"{path.name}: skipped ({DELEGATED[table.name]} has no load_reference yet)"
-                    )
+                    msg = f"{path.name}: skipped (no loader for the {table.name} table given)"
                     report.skipped.append(msg)
                     print(f"gridwall load: note: {msg}", file=sys.stderr)
                     for _ in rows:  # still validate the cells

@@ -4,10 +4,10 @@ customer consent for usage inquiries (使用量照会).
 
 Every grant is an interval compared with the clock of each request: expiry is
 decided at decision time, never by a clean-up job. The gateway asks
-:class:`StoreGrantResolver` for the :class:`gridwall.policy.model.GrantFacts` of
+:class:`StoreGrantResolver` for the :class:`gridwall.interfaces.facts.GrantFacts` of
 a request; the policy decides from those facts. Management: the desks below, the CLI
 (``gridwall disaster|agreement|consent|export``) and the HTTP routes in
-:mod:`gridwall.grants.api`.
+:mod:`gridwall.app.http.grants`.
 """
 
 from gridwall.grants._agreements import AGREEMENT_PURPOSES, AgreementRegistry

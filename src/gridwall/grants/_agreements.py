@@ -31,8 +31,8 @@ from gridwall.grants._common import (
 )
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import Agreement
-from gridwall.grants._time import JST, day_end_jst, day_start_jst, iso
-from gridwall.policy.model import DISASTER_FIELDS, FIELDS
+from gridwall.interfaces.clock import JST, day_end_jst, day_start_jst, iso
+from gridwall.interfaces.facts import DISASTER_FIELDS, FIELDS
 
 #: Purposes an agreement can be registered for through gridwall (dataset rows may carry others).
 AGREEMENT_PURPOSES: tuple[str, ...] = (

@@ -16,8 +16,8 @@ from sqlalchemy import Connection, Engine, update
 
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import GrantState
-from gridwall.grants._time import Clock, as_utc, iso, system_clock
 from gridwall.interfaces import AuditSink
+from gridwall.interfaces.clock import Clock, as_utc, iso, system_clock
 
 T = TypeVar("T")
 

@@ -32,9 +32,9 @@ from gridwall.grants._common import AuditedDesk, T, audited_change, grant_event
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._keys import load_key
 from gridwall.grants._models import ConsentRecord
-from gridwall.grants._time import JST, Clock, as_utc, iso, system_clock
 from gridwall.interfaces import AuditSink
-from gridwall.policy.model import ConsentState
+from gridwall.interfaces.clock import JST, Clock, as_utc, iso, system_clock
+from gridwall.interfaces.facts import ConsentState
 
 VALIDITY_DAYS: tuple[int, ...] = (1, 7, 31)
 MAX_SCOPE_MONTHS = 13

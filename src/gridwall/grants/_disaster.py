@@ -28,7 +28,7 @@ from gridwall.grants._common import (
 )
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import DeletionAttestation, DisasterDeclaration
-from gridwall.grants._time import as_utc, iso, parse_instant
+from gridwall.interfaces.clock import as_utc, iso, parse_instant
 
 #: No declaration may last longer than this, whatever its own hard maximum says.
 MAX_DISASTER_DURATION = timedelta(days=31)

@@ -22,7 +22,6 @@ from gridwall.grants._common import audited_change, grant_event, is_retailer
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._keys import load_key
 from gridwall.grants._models import Agreement
-from gridwall.grants._time import Clock, as_utc, system_clock
 from gridwall.grants._watermark import (
     MARK_COLUMN,
     WatermarkedExport,
@@ -30,7 +29,8 @@ from gridwall.grants._watermark import (
     watermark_export,
 )
 from gridwall.interfaces import AuditSink
-from gridwall.policy.model import FIELDS
+from gridwall.interfaces.clock import Clock, as_utc, system_clock
+from gridwall.interfaces.facts import FIELDS
 
 #: Export columns and the field group each belongs to (None: the supply point ID itself).
 COLUMN_FIELDS: dict[str, str | None] = {

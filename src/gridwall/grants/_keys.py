@@ -14,7 +14,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from gridwall.grants._models import GrantKey
-from gridwall.grants._time import system_clock
+from gridwall.interfaces.clock import system_clock
 
 KEY_NAMES = ("consent", "watermark")
 

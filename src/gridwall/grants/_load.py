@@ -21,7 +21,7 @@ from gridwall.grants._agreements import AgreementProblem, validate_agreement
 from gridwall.grants._areas import AreaError, parse_area
 from gridwall.grants._common import bump_version, check_id
 from gridwall.grants._models import Agreement, DisasterDeclaration
-from gridwall.grants._time import as_utc, day_start_jst
+from gridwall.interfaces.clock import as_utc, day_start_jst
 
 MAX_ERRORS = 50
 

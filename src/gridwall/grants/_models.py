@@ -22,8 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gridwall.grants._time import UTCDateTime
 from gridwall.store.base import Base
+from gridwall.store.types import UTCDateTime
 
 
 class DisasterDeclaration(Base):

@@ -27,9 +27,9 @@ from gridwall.grants._consent import ConsentCheck, _record_lookup, check_token
 from gridwall.grants._disaster import DisasterWindow
 from gridwall.grants._keys import load_key
 from gridwall.grants._models import Agreement, ConsentRecord, DisasterDeclaration, GrantState
-from gridwall.grants._time import Clock, as_utc, system_clock
 from gridwall.interfaces import PointContext, Principal, Terminal
-from gridwall.policy.model import (
+from gridwall.interfaces.clock import Clock, as_utc, system_clock
+from gridwall.interfaces.facts import (
     Action,
     AgreementState,
     ConsentState,
@@ -208,7 +208,7 @@ class StoreGrantResolver:
         consent_token: str | None = None,
         recipient_org: str | None = None,
     ) -> GrantFacts:
-        """The grant facts in force at ``now`` (see ``gridwall.policy.model.GrantFacts``).
+        """The grant facts in force at ``now`` (see ``gridwall.interfaces.facts.GrantFacts``).
 
         Exports are judged on the *recipient's* agreements — for the declared purpose, or
         any of them when the purpose is NW's own 託送 work (``takuso``); everything else on

@@ -40,7 +40,7 @@ from sqlalchemy import Connection, Engine, insert, select
 from gridwall.grants._common import is_retailer
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import ExportCanary, ExportRecord
-from gridwall.grants._time import iso, system_clock
+from gridwall.interfaces.clock import iso, system_clock
 
 MARK_COLUMN = "watermark"
 HEADER_TAG = "# gridwall export"

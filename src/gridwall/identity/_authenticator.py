@@ -37,15 +37,6 @@ class IdentityAuthenticator:
             service = IdentityService(engine, audit, config, retailer_kinds=retailer_kinds, **kw)
         self.service = service
 
-    @classmethod
-    def for_store(
-        cls, engine: Engine, audit: AuditSink | None, config: IdentityConfig | None = None
-    ) -> IdentityAuthenticator:
-        """Wired to the store: retailer kinds from ``retailers``, disaster mode from grants."""
-        from gridwall.identity._wiring import store_service
-
-        return cls(engine, service=store_service(engine, audit, config))
-
     def authenticate(
         self, credential: str, terminal_credential: str, now: datetime
     ) -> tuple[Principal, Terminal]:

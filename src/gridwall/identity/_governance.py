@@ -34,8 +34,8 @@ from gridwall.identity._models import (
 )
 from gridwall.identity._service import IdentityService
 from gridwall.identity._state import account_state, assignment_at
-from gridwall.identity._time import local_date, require_aware
-from gridwall.policy.model import AccountState
+from gridwall.interfaces.clock import as_utc, jst_date
+from gridwall.interfaces.facts import AccountState
 
 CHANGE_KINDS = ("role", "permission", "policy", "account_reactivate")
 
@@ -121,7 +121,7 @@ def start_review(
     svc: IdentityService, campaign_id: str, deadline: datetime, started_by: str, now: datetime
 ) -> int:
     """Open a campaign over every live entitlement; returns the number of items."""
-    deadline = require_aware(deadline)
+    deadline = as_utc(deadline)
     if deadline <= now:
         raise UsageError("--deadline must be in the future")
     with svc.transaction() as (s, events):
@@ -330,7 +330,7 @@ def attest_training(
     svc: IdentityService, person_id: str, completed_on: date, attested_by: str, now: datetime
 ) -> None:
     """Record a compliance-training completion (attested by someone other than the trainee)."""
-    if completed_on > local_date(now):
+    if completed_on > jst_date(now):
         raise UsageError("--date: a training completion cannot be in the future")
     if attested_by == person_id:
         raise UsageError("--by: a person cannot attest their own training")

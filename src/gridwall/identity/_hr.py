@@ -36,7 +36,7 @@ from gridwall.errors import InputError, InputErrors, Location
 from gridwall.identity._models import Account, Assignment, HrChange, Person, WatchEntry
 from gridwall.identity._service import IdentityService
 from gridwall.identity._state import assignment_at, valid_org
-from gridwall.identity._time import parse_instant, require_aware
+from gridwall.interfaces.clock import as_utc, parse_instant
 
 REQUIRED = ("person_id", "effective_at")
 CHANGES = ("hire", "transfer", "leave")
@@ -135,7 +135,7 @@ def apply_hr_changes(
     svc: IdentityService, rows: list[HrRow], file_name: str, now: datetime
 ) -> HrReport:
     """Apply HR changes in one transaction; raise InputError(s) and apply nothing on bad input."""
-    now = require_aware(now)
+    now = as_utc(now)
     report = HrReport()
     errors: list[InputError] = []
     order = sorted(rows, key=lambda r: (r.person_id, r.effective_at, r.line))

@@ -26,8 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gridwall.identity._time import UTCDateTime
 from gridwall.store import Base
+from gridwall.store.types import UTCTimestamp
 
 ID = String(128)
 ORG = String(128)
@@ -39,7 +39,7 @@ class Person(Base):
     __tablename__ = "idn_persons"
     person_id: Mapped[str] = mapped_column(ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCTimestamp())
 
 
 class Assignment(Base):
@@ -56,8 +56,8 @@ class Assignment(Base):
     org: Mapped[str] = mapped_column(ORG)
     department: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str | None] = mapped_column(String(80))
-    valid_from: Mapped[datetime] = mapped_column(UTCDateTime())
-    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    valid_from: Mapped[datetime] = mapped_column(UTCTimestamp())
+    valid_to: Mapped[datetime | None] = mapped_column(UTCTimestamp())
     source: Mapped[str] = mapped_column(String(200))
 
 
@@ -76,17 +76,17 @@ class Account(Base):
     )
     kind: Mapped[str] = mapped_column(String(16), default="personal")
     org: Mapped[str] = mapped_column(ORG)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
     revoke_reason: Mapped[str | None] = mapped_column(String(64))
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
     password_hash: Mapped[str | None] = mapped_column(String(256))
-    password_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    password_changed_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
     totp_secret: Mapped[str | None] = mapped_column(String(64))
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
     failed_count: Mapped[int] = mapped_column(Integer, default=0)
     lockouts: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    locked_until: Mapped[datetime | None] = mapped_column(UTCTimestamp())
     source: Mapped[str] = mapped_column(String(200))
 
 
@@ -102,8 +102,8 @@ class LegacyAccount(Base):
     holder_person_id: Mapped[str | None] = mapped_column(ID)
     kind: Mapped[str] = mapped_column(String(32))
     org: Mapped[str] = mapped_column(ORG)
-    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
     flag: Mapped[str] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(200))
 
@@ -117,9 +117,9 @@ class ApiClient(Base):
     org: Mapped[str] = mapped_column(ORG)
     role: Mapped[str] = mapped_column(String(80))
     public_key: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCTimestamp())
+    valid_to: Mapped[datetime | None] = mapped_column(UTCTimestamp())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
     created_by: Mapped[str | None] = mapped_column(ID)
 
 
@@ -138,11 +138,11 @@ class Terminal(Base):
     owner_org: Mapped[str] = mapped_column(ORG)
     kind: Mapped[str] = mapped_column(String(32))
     location: Mapped[str | None] = mapped_column(String(200))
-    valid_from: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    valid_to: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    valid_from: Mapped[datetime | None] = mapped_column(UTCTimestamp())
+    valid_to: Mapped[datetime | None] = mapped_column(UTCTimestamp())
     public_key: Mapped[str | None] = mapped_column(String(64))
-    enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    enrolled_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
     source: Mapped[str] = mapped_column(String(200))
 
 
@@ -156,9 +156,9 @@ class Session(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("idn_accounts.account_id"))
     device_id: Mapped[str] = mapped_column(ForeignKey("idn_terminals.device_id"))
     source_ip: Mapped[str | None] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCTimestamp())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCTimestamp())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
     end_reason: Mapped[str | None] = mapped_column(String(64))
 
 
@@ -167,7 +167,7 @@ class Alert(Base):
 
     __tablename__ = "idn_alerts"
     alert_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    ts: Mapped[datetime] = mapped_column(UTCTimestamp())
     rule: Mapped[str] = mapped_column(String(64))
     incident_type: Mapped[str] = mapped_column(String(16))
     severity: Mapped[int] = mapped_column(Integer)
@@ -186,10 +186,10 @@ class WatchEntry(Base):
 
     __tablename__ = "idn_watchlist"
     person_id: Mapped[str] = mapped_column(ID, primary_key=True)
-    effective_at: Mapped[datetime] = mapped_column(UTCDateTime(), primary_key=True)
+    effective_at: Mapped[datetime] = mapped_column(UTCTimestamp(), primary_key=True)
     from_org: Mapped[str] = mapped_column(ORG)
     to_org: Mapped[str] = mapped_column(ORG)
-    until: Mapped[datetime] = mapped_column(UTCDateTime())
+    until: Mapped[datetime] = mapped_column(UTCTimestamp())
     source: Mapped[str] = mapped_column(String(200))
 
 
@@ -203,8 +203,8 @@ class HrChange(Base):
     org: Mapped[str | None] = mapped_column(ORG)
     department: Mapped[str | None] = mapped_column(String(200))
     role: Mapped[str | None] = mapped_column(String(80))
-    effective_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    applied_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    effective_at: Mapped[datetime] = mapped_column(UTCTimestamp())
+    applied_at: Mapped[datetime] = mapped_column(UTCTimestamp())
     source: Mapped[str] = mapped_column(String(200))
 
 
@@ -221,8 +221,8 @@ class Entitlement(Base):
     kind: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200))
     owner_person_id: Mapped[str | None] = mapped_column(ForeignKey("idn_persons.person_id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCTimestamp())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
 
 
 class ReviewCampaign(Base):
@@ -230,10 +230,10 @@ class ReviewCampaign(Base):
 
     __tablename__ = "idn_review_campaigns"
     campaign_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    deadline: Mapped[datetime] = mapped_column(UTCDateTime())
+    started_at: Mapped[datetime] = mapped_column(UTCTimestamp())
+    deadline: Mapped[datetime] = mapped_column(UTCTimestamp())
     started_by: Mapped[str] = mapped_column(ID)
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
 
 
 class ReviewItem(Base):
@@ -252,7 +252,7 @@ class ReviewItem(Base):
     owner_person_id: Mapped[str | None] = mapped_column(ID)
     status: Mapped[str] = mapped_column(String(16))
     decided_by: Mapped[str | None] = mapped_column(ID)
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
 
 
 class Training(Base):
@@ -262,7 +262,7 @@ class Training(Base):
     person_id: Mapped[str] = mapped_column(ForeignKey("idn_persons.person_id"), primary_key=True)
     completed_on: Mapped[date] = mapped_column(Date, primary_key=True)
     attested_by: Mapped[str] = mapped_column(ID)
-    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    recorded_at: Mapped[datetime] = mapped_column(UTCTimestamp())
 
 
 class Change(Base):
@@ -282,10 +282,10 @@ class Change(Base):
     new_value: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     requested_by: Mapped[str] = mapped_column(ID)
-    requested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    requested_at: Mapped[datetime] = mapped_column(UTCTimestamp())
     status: Mapped[str] = mapped_column(String(16))
     decided_by: Mapped[str | None] = mapped_column(ID)
-    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCTimestamp())
 
 
 class AuditRecord(Base):
@@ -294,7 +294,7 @@ class AuditRecord(Base):
     __tablename__ = "idn_audit_events"
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
-    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    ts: Mapped[datetime] = mapped_column(UTCTimestamp())
     action: Mapped[str] = mapped_column(String(32))
     account_id: Mapped[str | None] = mapped_column(ID)
     event_json: Mapped[str] = mapped_column(Text)

@@ -29,7 +29,7 @@ from gridwall.identity._models import Account, Assignment, Entitlement, LegacyAc
 from gridwall.identity._models import Terminal as TerminalRow
 from gridwall.identity._service import DeviceKindOrg
 from gridwall.identity._state import valid_org
-from gridwall.identity._time import day_start
+from gridwall.interfaces.clock import day_start_jst
 
 Rows = Iterable[tuple[int, dict[str, Any]]]
 TABLES = ("persons", "accounts", "devices")
@@ -97,18 +97,18 @@ def _load_persons(s: Session, file_name: str, rows: Rows) -> int:
             a.valid_from: [a.valid_to, None, None] for a in existing[pid].values()
         }
         for line, r in items:
-            start = day_start(r["valid_from"])
+            start = day_start_jst(r["valid_from"])
             if start in periods and periods[start][1] is not None:
                 raise InputError(
                     f"person {pid!r} has two assignments starting {r['valid_from']}",
                     Location(file_name, line, "valid_from"),
                 )
             vt = r["valid_to"]
-            end = day_start(vt + timedelta(days=1)) if vt is not None else None
+            end = day_start_jst(vt + timedelta(days=1)) if vt is not None else None
             ex = existing[pid].get(start)
             if ex is not None and ex.valid_to is not None and (end is None or end > ex.valid_to):
                 end = ex.valid_to  # never extend an assignment HR (or a load) already ended
-            periods[start] = [end, line, day_start(vt) if vt is not None else None]
+            periods[start] = [end, line, day_start_jst(vt) if vt is not None else None]
         ordered = sorted(periods.items())
         for (_s0, p0), (s1, p1) in itertools.pairwise(ordered):
             e0, l0, last0 = p0
@@ -123,7 +123,7 @@ def _load_persons(s: Session, file_name: str, rows: Rows) -> int:
                     Location(file_name, bad, "valid_from"),
                 )
         for line, r in items:
-            start = day_start(r["valid_from"])
+            start = day_start_jst(r["valid_from"])
             end = periods[start][0]
             cur = existing[pid].get(start)
             vals = dict(
@@ -276,8 +276,8 @@ def _load_devices(s: Session, file_name: str, rows: Rows) -> int:
             raise InputError(
                 f"a {kind} cannot belong to {org}", Location(file_name, line, "owner_org")
             )
-        vf = day_start(r["valid_from"]) if r.get("valid_from") else None
-        vt = day_start(r["valid_to"]) if r.get("valid_to") else None
+        vf = day_start_jst(r["valid_from"]) if r.get("valid_from") else None
+        vt = day_start_jst(r["valid_to"]) if r.get("valid_to") else None
         if vf is not None and vt is not None and vt <= vf:
             raise InputError(
                 "valid_to must be after valid_from", Location(file_name, line, "valid_to")

@@ -48,9 +48,9 @@ from gridwall.identity._state import (
     training_current,
     valid_org,
 )
-from gridwall.identity._time import require_aware
 from gridwall.interfaces import AuditSink, AuthenticationError, Principal, Terminal
-from gridwall.policy.model import (
+from gridwall.interfaces.clock import as_utc
+from gridwall.interfaces.facts import (
     AccountKind,
     AccountState,
     DeviceFacts,
@@ -186,7 +186,7 @@ class IdentityService:
         """An audit event in the ``events`` format (dataset.md) plus person/org/reason."""
         return {
             "event_id": f"idn-{uuid.uuid4().hex}",
-            "ts": require_aware(now).isoformat(),
+            "ts": as_utc(now).isoformat(),
             "system": "gridwall",
             "account_id": account_id or "",
             "device_id": device_id,
@@ -719,7 +719,7 @@ class IdentityService:
 
         Raises :class:`LoginRefused` (audited) for any failure.
         """
-        now = require_aware(now)
+        now = as_utc(now)
         refusal: LoginRefused | None = None
         result: LoginResult | None = None
         with self.transaction() as (s, events):
@@ -905,7 +905,7 @@ class IdentityService:
 
     def logout(self, token: str, now: datetime) -> str:
         """End the session of ``token``; returns its session id."""
-        now = require_aware(now)
+        now = as_utc(now)
         with self.transaction() as (s, events):
             sess = s.scalars(
                 select(LoginSession).where(LoginSession.token_hash == hash_token(token))
@@ -957,7 +957,7 @@ class IdentityService:
         with those facts so that the policy denies and explains (I5, I6); that
         refusal is audited here too.
         """
-        now = require_aware(now)
+        now = as_utc(now)
         refusal: LoginRefused | None = None
         out: tuple[Principal, Terminal] | None = None
         with self.transaction() as (s, events):

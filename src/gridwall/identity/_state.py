@@ -22,8 +22,8 @@ from gridwall.identity._models import (
     ReviewItem,
     Training,
 )
-from gridwall.identity._time import local_date
-from gridwall.policy.model import AccountState, OrgKind
+from gridwall.interfaces.clock import jst_date
+from gridwall.interfaces.facts import AccountState, OrgKind
 
 ORG_PREFIXES = ("retail:", "contractor:")
 
@@ -164,10 +164,10 @@ def training_current(s: Session, person_id: str, now: datetime, validity_days: i
     """True when the latest compliance-training date is within ``validity_days`` of today (JST)."""
     last: date | None = s.scalars(
         select(Training.completed_on)
-        .where(Training.person_id == person_id, Training.completed_on <= local_date(now))
+        .where(Training.person_id == person_id, Training.completed_on <= jst_date(now))
         .order_by(Training.completed_on.desc())
         .limit(1)
     ).first()
     if last is None:
         return False
-    return local_date(now) < last + timedelta(days=validity_days)
+    return jst_date(now) < last + timedelta(days=validity_days)

@@ -6,7 +6,7 @@ normalised address; never a name or phone number. See ``docs/lookup.md``.
 * :func:`normalize` → :class:`NormalizedAddress` — the parser (pure, offline);
 * :func:`build_index` / :class:`LookupIndex` — the search index over the operator's points;
 * :class:`LookupService` — one lookup with specificity, cap, rate limit, policy and audit;
-* :mod:`gridwall.lookup.api` — the FastAPI router (``POST /v1/lookup``).
+* :mod:`gridwall.app.http.lookup` — the FastAPI router (``POST /v1/lookup``).
 
 Importing the package is cheap (``gridwall --help`` loads its CLI); the parts load on use.
 """

@@ -233,7 +233,7 @@ class LookupService:
         return tuple(d.policy_ids)
 
     def _decide_lookup(self, caller: CallerContext, *, is_lrs: bool) -> Any:
-        from gridwall.policy.model import (
+        from gridwall.interfaces.facts import (
             AccessRequest,
             Action,
             OrgKind,
@@ -242,10 +242,8 @@ class LookupService:
             ResourceFacts,
         )
 
-        if self.policy is None:
-            from gridwall.policy import default_engine
-
-            self.policy = default_engine()
+        if self.policy is None:  # no decision point wired: nothing is permitted
+            raise AccessDenied("the lookup is not permitted: no policy engine is configured")
         p = caller.principal
         rel = (
             Relation.OTHER_RETAILER

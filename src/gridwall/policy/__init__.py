@@ -3,12 +3,11 @@
 * :class:`PolicyEngine` / :func:`default_engine` — decide an :class:`AccessRequest`
   (the schema and policies in ``gridwall/policy/cedar/`` are loaded and validated
   once; decisions are memoised per request class; any error denies everything).
-* The request and decision types of :mod:`gridwall.policy.model`.
+* The request and decision types of :mod:`gridwall.interfaces.facts`.
 * ``gridwall policy check`` proves the invariants (``docs/policy.md``).
 """
 
-from gridwall.policy._engine import PolicyEngine, default_engine
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     DISASTER_FIELDS,
     FIELDS,
     LOOKUP_FIELDS,
@@ -35,6 +34,7 @@ from gridwall.policy.model import (
     RetailerKind,
     Role,
 )
+from gridwall.policy._engine import PolicyEngine, default_engine
 
 __all__ = [
     "DISASTER_FIELDS",

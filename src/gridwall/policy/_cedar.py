@@ -32,7 +32,7 @@ import cedarpy
 from cedarpy import pst
 
 from gridwall.errors import InputError, Location
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     FIELDS,
     NON_PUBLIC,
     AccessRequest,

@@ -41,12 +41,12 @@ import numpy as np
 import numpy.typing as npt
 from cedarpy import pst
 
+from gridwall.interfaces.facts import FIELDS, AccessRequest, Decision
 from gridwall.policy._analysis import FULL, Atoms, UnanalysablePolicy, analyse
 from gridwall.policy._cedar import PolicyBundle, cedar_requests
 from gridwall.policy._engine import PolicyEngine
 from gridwall.policy._invariants import INVARIANTS, Facts, Invariant
 from gridwall.policy._space import DIM_INDEX, DIMS, describe, raw_space_size, request_of
-from gridwall.policy.model import FIELDS, AccessRequest, Decision
 
 BoolArray = npt.NDArray[np.bool_]
 

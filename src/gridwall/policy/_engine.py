@@ -1,6 +1,6 @@
 """The policy engine: Cedar decides every field group of every request.
 
-An :class:`~gridwall.policy.model.AccessRequest` is made only of finite
+An :class:`~gridwall.interfaces.facts.AccessRequest` is made only of finite
 enumerations and booleans, so it is a complete decision class: two equal requests
 always get the same decision. The engine therefore asks Cedar once per distinct
 request (one ``is_authorized_batch`` call over the field groups) and memoises the
@@ -19,8 +19,8 @@ from pathlib import Path
 
 import cedarpy
 
+from gridwall.interfaces.facts import FIELDS, AccessRequest, Decision, FieldDecision
 from gridwall.policy._cedar import PolicyBundle, cedar_requests
-from gridwall.policy.model import FIELDS, AccessRequest, Decision, FieldDecision
 
 #: Prefix of the reason recorded when the engine denied because of an error.
 ERROR_PREFIX = "error:"

@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     DISASTER_FIELDS,
     NON_PUBLIC,
     AccountKind,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     FIELDS,
     AccessRequest,
     AccountKind,

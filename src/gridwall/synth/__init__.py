@@ -25,6 +25,7 @@ Supply points, contracts and switching are already on disk: to stage
 (``world.changes_in_window(CHANGE_SWITCH)``, with ``points.applied_day``).
 """
 
+from gridwall.interfaces.clock import JST
 from gridwall.synth._generate import generate
 from gridwall.synth._world import (
     CHANGE_LRS,
@@ -32,7 +33,6 @@ from gridwall.synth._world import (
     CHANGE_MOVE_OUT,
     CHANGE_NONE,
     CHANGE_SWITCH,
-    JST,
     LRS,
     NEVER,
     NO_RETAILER,

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from gridwall.interfaces.clock import JST
 from gridwall.synth._hash import key_for
-from gridwall.synth._world import JST, Account, EventSink, Person, World
+from gridwall.synth._world import Account, EventSink, Person, World
 
 NW_VIEW = [
     "contract_name",

@@ -13,9 +13,9 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from gridwall.interfaces.clock import JST
 from gridwall.synth._people import RETAILER_FORMS, RETAILER_STEMS, NamePools, TownInfo, person_name
 from gridwall.synth._world import (
-    JST,
     Account,
     Agreement,
     Contractor,

@@ -13,11 +13,12 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
+from gridwall.interfaces.clock import JST
 from gridwall.synth._hash import Bijection, h, key_for, mix
 from gridwall.synth._people import (
     NamePools,
@@ -27,8 +28,6 @@ from gridwall.synth._people import (
     person_name,
     phone,
 )
-
-JST = timezone(timedelta(hours=9), "JST")
 
 #: ``World.points.retailer`` values that are not retailer indexes.
 NO_RETAILER = -1  # vacant or closed: no current supply contract

@@ -25,11 +25,11 @@ from datetime import date, datetime, time, timedelta
 
 import numpy as np
 
+from gridwall.interfaces.clock import JST
 from gridwall.synth._world import (
     CHANGE_MOVE_IN,
     CHANGE_NONE,
     CHANGE_SWITCH,
-    JST,
     Account,
     Disaster,
     EventSink,

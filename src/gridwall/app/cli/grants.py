@@ -38,7 +38,7 @@ def _err(msg: str) -> None:
 
 def _when(text: str, option: str, now: datetime) -> datetime:
     """RFC 3339 time, or relative ``+30m`` / ``+48h`` / ``+7d`` from now."""
-    from gridwall.grants._time import parse_instant
+    from gridwall.interfaces.clock import parse_instant
 
     m = _REL.match(text.strip())
     if m:
@@ -122,7 +122,7 @@ def disaster_declare(
 ) -> None:
     """Request a disaster declaration; a second person must approve it."""
     from gridwall.grants import DisasterDesk
-    from gridwall.grants._time import system_clock
+    from gridwall.interfaces.clock import system_clock
 
     now = system_clock()
     with _store(db) as (engine, log):
@@ -160,7 +160,7 @@ def disaster_extend(
 ) -> None:
     """Extend a declaration's planned end, never beyond its hard maximum."""
     from gridwall.grants import DisasterDesk
-    from gridwall.grants._time import system_clock
+    from gridwall.interfaces.clock import system_clock
 
     with _store(db) as (engine, log):
         d = DisasterDesk(engine, log).extend(
@@ -389,8 +389,8 @@ def consent_verify(
 ) -> None:
     """Check a token for a point and retailer (now, or --at); exit 1 unless it is valid."""
     from gridwall.grants import ConsentDesk
-    from gridwall.grants._time import system_clock
-    from gridwall.policy.model import ConsentState
+    from gridwall.interfaces.clock import system_clock
+    from gridwall.interfaces.facts import ConsentState
 
     when = None if at is None else _when(at, "--at", system_clock())
     with _store(db) as (engine, log):

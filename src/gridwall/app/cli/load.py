@@ -1,4 +1,4 @@
-"""Commands of the gateway: ``gridwall load`` (``gridwall demo`` lives in ``gridwall.web``).
+"""Commands of the gateway: ``gridwall load`` (``gridwall demo`` lives in ``gridwall.app``).
 
 Heavy imports (sqlalchemy models, fastapi, uvicorn) stay inside the functions so
 that ``gridwall --help`` is fast.
@@ -20,8 +20,8 @@ def load(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Load a dataset's reference tables into the store (all or nothing; idempotent)."""
+    from gridwall.app.wiring import load_dataset
     from gridwall.config import database_url
-    from gridwall.gateway._loader import load_dataset
     from gridwall.store import make_engine, upgrade
 
     url = database_url(db)
@@ -39,4 +39,4 @@ def load(
 
 def register(app: typer.Typer) -> None:
     app.command("load")(load)
-    # ``gridwall demo`` is the composed system's (gridwall.web.cli): real logins, every route
+    # ``gridwall demo`` is the composed system's (gridwall.app.cli.serve): real logins, every route

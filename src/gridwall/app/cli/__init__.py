@@ -29,15 +29,15 @@ app = typer.Typer(
 
 # Order matters only for --help listing.
 _PLUGINS = (
-    "gridwall.synth.cli",
-    "gridwall.gateway.cli",
-    "gridwall.policy.cli",
-    "gridwall.audit.cli",
-    "gridwall.identity.cli",
-    "gridwall.grants.cli",
-    "gridwall.monitor.cli",
-    "gridwall.lookup.cli",
-    "gridwall.web.cli",
+    "gridwall.app.cli.synth",
+    "gridwall.app.cli.load",
+    "gridwall.app.cli.policy",
+    "gridwall.app.cli.audit",
+    "gridwall.app.cli.identity",
+    "gridwall.app.cli.grants",
+    "gridwall.app.cli.monitor",
+    "gridwall.app.cli.lookup",
+    "gridwall.app.cli.serve",
 )
 
 _VERBOSE = False

@@ -36,7 +36,6 @@ from gridwall.grants._common import audit_log_events, grant_event
 from gridwall.grants._consent import ConsentDesk
 from gridwall.grants._disaster import DisasterDesk
 from gridwall.grants._errors import GrantRefused
-from gridwall.grants._time import Clock, as_utc, system_clock
 from gridwall.interfaces import (
     AuditSink,
     AuthenticationError,
@@ -44,7 +43,8 @@ from gridwall.interfaces import (
     Principal,
     Terminal,
 )
-from gridwall.policy.model import AccountKind, AccountState, DeviceKind, DeviceOwner, Role
+from gridwall.interfaces.clock import Clock, as_utc, system_clock
+from gridwall.interfaces.facts import AccountKind, AccountState, DeviceKind, DeviceOwner, Role
 
 #: Who may take each step: organisation kind → roles (``None``: any role). NW staff act
 #: from an NW terminal with current training; everyone from their own organisation's

@@ -1,10 +1,10 @@
-"""gridwall.web — the composed application (合成ルート): every capability as one server.
+"""gridwall.app — the composed application (合成ルート): every capability as one server.
 
 * :func:`create_server_app` — the FastAPI app over one store: gateway (customer data),
   identity (login, sessions, terminals), grants (disaster mode, agreements, consents,
   sealed exports), the equal-footing lookup, all auditing to one tamper-evident log with
   one event per request. ``app.state.server`` (:class:`Server`) holds the parts.
-* ``gridwall serve`` and ``gridwall demo`` (:mod:`gridwall.web.cli`).
+* ``gridwall serve`` and ``gridwall demo`` (:mod:`gridwall.app.cli.serve`).
 
 Importing the package is cheap; the parts load on first use.
 """
@@ -15,9 +15,9 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gridwall.web._server import Server, create_server_app
+    from gridwall.app.server import Server, create_server_app
 
-_WHERE = {"Server": "_server", "create_server_app": "_server"}
+_WHERE = {"Server": "server", "create_server_app": "server"}
 
 __all__ = ["Server", "create_server_app"]
 
@@ -25,5 +25,5 @@ __all__ = ["Server", "create_server_app"]
 def __getattr__(name: str) -> Any:
     mod = _WHERE.get(name)
     if mod is None:
-        raise AttributeError(f"module 'gridwall.web' has no attribute {name!r}")
-    return getattr(import_module(f"gridwall.web.{mod}"), name)
+        raise AttributeError(f"module 'gridwall.app' has no attribute {name!r}")
+    return getattr(import_module(f"gridwall.app.{mod}"), name)

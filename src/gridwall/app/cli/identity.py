@@ -52,7 +52,7 @@ def _err(msg: str) -> None:
 def _now(text: str | None) -> datetime:
     if text is None:
         return datetime.now(UTC)
-    from gridwall.identity._time import parse_instant
+    from gridwall.interfaces.clock import parse_instant
 
     try:
         return parse_instant(text)
@@ -61,7 +61,7 @@ def _now(text: str | None) -> datetime:
 
 
 def _time_opt(text: str, name: str) -> datetime:
-    from gridwall.identity._time import parse_instant
+    from gridwall.interfaces.clock import parse_instant
 
     try:
         return parse_instant(text)
@@ -72,8 +72,8 @@ def _time_opt(text: str, name: str) -> datetime:
 @contextmanager
 def _service(db: str | None) -> Iterator[IdentityService]:
     """The identity service over the store, auditing to the store's audit log."""
+    from gridwall.app.wiring import identity_service
     from gridwall.config import database_url
-    from gridwall.identity._wiring import store_service
     from gridwall.store import make_engine, upgrade
 
     url = database_url(db)
@@ -83,7 +83,7 @@ def _service(db: str | None) -> Iterator[IdentityService]:
 
     audit = open_log(url, migrate=False)
     try:
-        yield store_service(engine, audit)
+        yield identity_service(engine, audit)
     finally:
         audit.close()
         engine.dispose()
@@ -424,7 +424,7 @@ def whoami(
     Exits 1 when the session is refused or its facts deny all access (account not
     active, another organisation's terminal, terminal not valid)."""
     from gridwall.identity._service import LoginRefused
-    from gridwall.policy.model import AccountState, DeviceOwner
+    from gridwall.interfaces.facts import AccountState, DeviceOwner
 
     at = _now(now)
     with _service(db) as svc:

@@ -5,7 +5,7 @@ audit log (``gridwall.audit.open_log``), identity's authenticator (sessions and 
 terminal keys; retailer kinds from the gateway's registry, disaster mode from grants), the
 grant resolver and the shipped Cedar policy, and builds the gateway's FastAPI app with
 identity's login routes, grants' management routes and the equal-footing lookup mounted on
-it. Every collaborator writes to the same audit log through :mod:`gridwall.web._audit`,
+it. Every collaborator writes to the same audit log through :mod:`gridwall.app.http.audit`,
 so one request leaves one event; exports leave only once sealed by
 ``gridwall.grants.seal_export`` (watermarked for the named recipient, registered).
 """
@@ -15,121 +15,37 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from gridwall.errors import UsageError
-from gridwall.web._audit import (
+from gridwall.app.http.audit import (
     IdentityAuditSink,
     OneEventPerRequest,
     RememberingService,
     RequestAuditSink,
     RequestAuthenticator,
 )
+from gridwall.app.wiring import RetailerKinds, disaster_mode, export_sealer
+from gridwall.errors import UsageError
+from gridwall.interfaces.clock import system_clock
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy import Engine
 
     from gridwall.audit import AuditLog
-    from gridwall.gateway import Gateway, RequestContext
+    from gridwall.gateway import Gateway
     from gridwall.grants import StoreGrantResolver
     from gridwall.identity import IdentityConfig, IdentityService
     from gridwall.lookup import LookupService
 
-log = logging.getLogger("gridwall.web")
+log = logging.getLogger("gridwall.app")
 
 #: environment variable naming the audit signing key file (as ``gridwall audit``)
 AUDIT_KEY_ENV = "GRIDWALL_AUDIT_KEY"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class RetailerKinds:
-    """``code -> affiliated | independent`` from the gateway's retailer registry, cached for
-    ``ttl`` seconds; ``None`` (refused: fail closed) when the registry cannot be read."""
-
-    def __init__(self, engine: Engine, ttl: float = 60.0) -> None:
-        self.engine = engine
-        self.ttl = ttl
-        self._kinds: dict[str, str] = {}
-        self._at = float("-inf")
-        self._lock = threading.Lock()
-
-    def __call__(self, code: str) -> str | None:
-        from gridwall.gateway import retailer_kinds
-
-        with self._lock:
-            if time.monotonic() - self._at > self.ttl or code not in self._kinds:
-                try:
-                    self._kinds = retailer_kinds(self.engine)
-                except Exception as e:
-                    log.error("retailer registry unreadable: %s", type(e).__name__)
-                    return None
-                self._at = time.monotonic()
-            return self._kinds.get(code)
-
-
-def _disaster_mode(resolver: StoreGrantResolver) -> Callable[[datetime], bool]:
-    def active(now: datetime) -> bool:
-        try:
-            return bool(resolver.disaster_active(now))
-        except Exception as e:  # cannot tell: disaster terminals are refused
-            log.error("disaster mode unknown: %s", type(e).__name__)
-            return False
-
-    return active
-
-
-def _flat(row: Mapping[str, Any]) -> dict[str, Any]:
-    """A masked gateway row as export columns (address and equipment parts side by side)."""
-    out: dict[str, Any] = {}
-    for k, v in row.items():
-        if k in ("address", "equipment") and isinstance(v, Mapping):
-            out.update(v)
-        elif k == "contract" and isinstance(v, Mapping):
-            out[k] = f"{v.get('kind')} {v.get('start_date') or ''}..{v.get('end_date') or ''}"
-        elif k == "lrs" and isinstance(v, Mapping):
-            out[k] = "active" if v.get("active") else "inactive"
-        else:
-            out[k] = v
-    return out
-
-
-def export_sealer(engine: Engine) -> Callable[..., Mapping[str, Any]]:
-    """The gateway's export seal: ``gridwall.grants.seal_export`` over the masked rows."""
-
-    def seal(
-        ctx: RequestContext, export_id: str, recipient_org: str, rows: list[dict[str, Any]]
-    ) -> Mapping[str, Any]:
-        from gridwall.grants import seal_export
-
-        wm = seal_export(
-            engine,
-            [_flat(r) for r in rows],
-            recipient_org=recipient_org,
-            purpose=ctx.purpose.value,
-            export_id=export_id,
-            now=ctx.now,
-            created_by=ctx.principal.account_id,
-        )
-        return {
-            "agreement_id": wm.agreement_id,
-            "fingerprint": wm.fingerprint,
-            "watermark": "\n".join(wm.header_lines()),
-            "columns": wm.columns,
-            "count": len(wm.rows),
-            "rows": wm.rows,
-            "file": wm.to_csv(),
-        }
-
-    return seal
 
 
 @dataclass
@@ -222,18 +138,19 @@ def create_server_app(
     ``audit_url`` names another. ``app.state.server`` is the :class:`Server`; call its
     ``close()`` when done (``gridwall serve`` does).
     """
+    from gridwall.app.http.context import caller_dependency
+    from gridwall.app.http.gateway import create_app
+    from gridwall.app.http.grants import create_router as grants_router
+    from gridwall.app.http.identity import create_router as identity_router
+    from gridwall.app.http.lookup import make_router as lookup_router
     from gridwall.audit import open_log
-    from gridwall.gateway import Gateway, create_app
+    from gridwall.gateway import Gateway
     from gridwall.grants import StoreGrantResolver
-    from gridwall.grants.api import create_router as grants_router
     from gridwall.identity import IdentityAuthenticator, IdentityService
-    from gridwall.identity.api import create_router as identity_router
-    from gridwall.lookup.api import make_router as lookup_router
     from gridwall.policy import default_engine
     from gridwall.store import make_engine, upgrade
-    from gridwall.web._deps import caller_dependency
 
-    now = clock or _utcnow
+    now = clock or system_clock
     if audit_key is None and os.environ.get(AUDIT_KEY_ENV):
         audit_key = os.environ[AUDIT_KEY_ENV]
     signer = _read_signer(Path(audit_key)) if audit_key else None
@@ -261,7 +178,7 @@ def create_server_app(
         IdentityAuditSink(audit_log),
         identity_config,
         retailer_kinds=RetailerKinds(engine),
-        disaster_active=_disaster_mode(resolver),
+        disaster_active=disaster_mode(resolver),
     )
     auth = RequestAuthenticator(IdentityAuthenticator(engine, service=identity))
     gateway = Gateway(

@@ -2,7 +2,7 @@
 
 Steps: generate the operator (``gridwall.synth.generate``; reused if the folder holds it),
 load it (``gridwall.gateway.load_dataset``), index the lookup, compose the server
-(:func:`gridwall.web.create_server_app`: real audit log, identity, grants, policy), then
+(:func:`gridwall.app.create_server_app`: real audit log, identity, grants, policy), then
 create three personal accounts with passwords, TOTP secrets, training attestations and
 enrolled terminals — an NW 託送 operator, an affiliated-retailer agent and an
 independent-retailer agent — log each in on their own terminal, and self-check over HTTP
@@ -129,12 +129,13 @@ def build_demo(
     import pyotp
     from fastapi.testclient import TestClient
 
-    from gridwall.gateway import load_dataset, lookup_feed, retailer_kinds
+    from gridwall.app.server import create_server_app
+    from gridwall.app.wiring import load_dataset
+    from gridwall.gateway import lookup_feed, retailer_kinds
     from gridwall.identity import terminal_token
     from gridwall.lookup import build_index
     from gridwall.store import make_engine, upgrade
     from gridwall.synth import generate
-    from gridwall.web._server import create_server_app
 
     directory = directory.resolve()
     directory.mkdir(parents=True, exist_ok=True)

@@ -22,12 +22,11 @@ from typing import Any
 from sqlalchemy import Engine, or_, select
 
 from gridwall import dataset
+from gridwall.app.wiring import load_dataset
 from gridwall.errors import CheckFailed
 from gridwall.gateway._core import JST, Gateway, NotVisible
-from gridwall.gateway._interim import TokenAuthenticator
-from gridwall.gateway._loader import load_dataset
 from gridwall.interfaces import AuditSink, GrantResolver, Principal
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     AccountKind,
     AccountState,
     DeviceKind,
@@ -36,7 +35,9 @@ from gridwall.policy.model import (
     RetailerKind,
     Role,
 )
+from gridwall.policy import default_engine
 from gridwall.store.customer import Retailer, SupplyContract, SupplyPoint
+from support.doubles import TokenAuthenticator
 
 
 @dataclass
@@ -187,7 +188,7 @@ def build_demo(
         dev = _device(devices, org, dkind, f"DEMO-{org}")
         term = auth.enroll_terminal(dev, org, DeviceKind(dkind))
         users.append(DemoUser(label, account, name, org, purpose, token, term, dev))
-    gw = Gateway(engine, auth=auth, grants=grants, audit=audit)
+    gw = Gateway(engine, default_engine(), auth=auth, grants=grants, audit=audit)
     demo = Demo(gw, users, point, supplier, affiliated, db_url, audit_path, closers)
     self_check(demo)
     return demo

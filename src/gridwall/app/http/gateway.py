@@ -5,10 +5,6 @@ Every route needs three headers — ``Authorization: Bearer <token>``,
 and answers errors as JSON ``{"error", "detail", "header"|"parameter"}``. The
 handlers only translate HTTP to :class:`gridwall.gateway.Gateway` calls: all
 deciding, masking and auditing happens there.
-
-``/unprotected/...`` reads the same row with no policy, no grants and no audit. It
-exists only to measure the gateway's cost and is mounted only when
-``create_app(..., unprotected=True)`` is asked for (the benchmark); never in the demo.
 """
 
 import json
@@ -20,19 +16,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from gridwall.gateway import _store
+from gridwall.gateway import SearchCriteria
 from gridwall.gateway._core import (
-    BadRequest,
     Gateway,
     GatewayError,
-    NotVisible,
-    RequestContext,
     Unauthenticated,
-    check_id,
-    mask_point,
 )
-from gridwall.gateway._store import SearchCriteria
-from gridwall.policy.model import FIELDS, Purpose
+from gridwall.interfaces import RequestContext
+from gridwall.interfaces.facts import FIELDS, Purpose
 
 _JSON = "application/json"
 
@@ -98,13 +89,9 @@ that does not exist.
 """.format(purposes=", ".join(p.value for p in Purpose), fields=", ".join(FIELDS))
 
 
-def create_app(
-    gateway: Gateway, *, unprotected: bool = False, routers: Sequence[APIRouter] = ()
-) -> FastAPI:
+def create_app(gateway: Gateway, *, routers: Sequence[APIRouter] = ()) -> FastAPI:
     """The FastAPI application over ``gateway``. ``routers`` are included as they are
-    (e.g. ``gridwall.identity.api.create_router(service)`` for login/logout).
-    ``unprotected=True`` mounts the benchmark-only ``/unprotected`` route (never in the
-    demo or in production)."""
+    (e.g. ``gridwall.app.http.identity.create_router(service)`` for login/logout)."""
     app = FastAPI(
         title="gridwall gateway",
         version="1",
@@ -252,35 +239,4 @@ def create_app(
             )
         )  # fmt: skip
 
-    if unprotected:
-        engine = gateway.engine
-        everything = frozenset(FIELDS)
-
-        @app.get(
-            "/unprotected/supply-points/{supply_point_id}",
-            tags=["benchmark only"],
-            summary="BENCHMARK ONLY: the same row with no policy, grants or audit",
-        )
-        def unprotected_read(supply_point_id: str) -> Response:
-            try:
-                pid = check_id(supply_point_id)
-            except BadRequest as e:
-                return _error(e)
-            with engine.connect() as conn:
-                detail = _store.fetch_point_detail(conn, pid, _today())
-            if detail is None:
-                return _error(NotVisible())
-            out = mask_point(detail.row, everything)
-            out["switching_history"] = detail.switching_history
-            out["fit"] = detail.fit
-            return _json(out)
-
     return app
-
-
-def _today() -> Any:
-    from datetime import UTC, datetime
-
-    from gridwall.gateway._core import JST
-
-    return datetime.now(UTC).astimezone(JST).date()

@@ -1,4 +1,4 @@
-"""INTERIM collaborators, for tests, the benchmark and the demo until the real ones are wired.
+"""Test doubles of the seams (never shipped): a token authenticator, no grants, memory sinks.
 
 * :class:`TokenAuthenticator` — HMAC-SHA256-signed opaque bearer tokens and
   terminal credentials over an in-memory registry. It is NOT the identity system
@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from gridwall.interfaces import AuthenticationError, PointContext, Principal, Terminal
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     Action,
     DeviceFacts,
     DeviceKind,

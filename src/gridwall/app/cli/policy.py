@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from gridwall.errors import CheckFailed, UsageError
-from gridwall.policy.model import (
+from gridwall.interfaces.facts import (
     FIELDS,
     AccessRequest,
     AccountKind,

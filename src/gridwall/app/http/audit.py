@@ -35,7 +35,7 @@ from typing import Any
 
 from gridwall.interfaces import AuditSink, Authenticator, Principal, Terminal
 
-log = logging.getLogger("gridwall.web")
+log = logging.getLogger("gridwall.app")
 
 #: Paths under this prefix are API routes: every request to them leaves one audit event.
 API_PREFIX = "/v1/"

@@ -43,7 +43,7 @@ def serve(
 
     import uvicorn
 
-    from gridwall.web._server import create_server_app
+    from gridwall.app.server import create_server_app
 
     print(f"gridwall serve: opening {url} …", file=sys.stderr)
     app = create_server_app(
@@ -75,8 +75,8 @@ def demo(
 ) -> None:
     """Build a synthetic operator in SQLite, create real logins for three kinds of user, and
     serve the whole system on 127.0.0.1."""
+    from gridwall.app.demo import run_demo
     from gridwall.errors import UsageError
-    from gridwall.web._demo import run_demo
 
     if supply_points < 100:
         raise UsageError("--supply-points: at least 100")

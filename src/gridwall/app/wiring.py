@@ -1,0 +1,167 @@
+"""Wiring: where one capability is plugged into another (the only place that knows them all).
+
+Capability packages never import each other; what one needs of another it takes as a
+constructor argument typed in :mod:`gridwall.interfaces`. This module builds those
+arguments:
+
+* :class:`RetailerKinds` — ``code -> affiliated | independent`` for identity, from the
+  gateway's retailer registry (public registration data, no customer data), cached for a
+  minute. The kind never changes a decision (I7); identity only reports it in the facts.
+* :func:`disaster_mode` — "is a disaster declared now?" for identity (disaster terminals),
+  asked of the grant resolver at the request's instant; ``False`` when it cannot tell.
+* :func:`identity_service` — an identity service wired to both.
+* :func:`export_sealer` — the gateway's export seal: grants watermarks and registers the
+  masked rows before they leave.
+* :func:`load_dataset` — ``gridwall load``: the gateway's customer tables plus identity's and
+  grants' reference tables, in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from gridwall.gateway import LoadReport
+    from gridwall.grants import StoreGrantResolver
+    from gridwall.identity import IdentityConfig, IdentityService
+    from gridwall.interfaces import AuditSink, ReferenceLoader, RequestContext
+
+log = logging.getLogger("gridwall.app")
+
+
+class RetailerKinds:
+    """``code -> affiliated | independent`` from the gateway's retailer registry, cached for
+    ``ttl`` seconds; ``None`` (the principal is refused: fail closed) when the registry
+    cannot be read."""
+
+    def __init__(self, engine: Engine, ttl: float = 60.0) -> None:
+        self.engine = engine
+        self.ttl = ttl
+        self._kinds: dict[str, str] = {}
+        self._at = float("-inf")
+        self._lock = threading.Lock()
+
+    def __call__(self, code: str) -> str | None:
+        from gridwall.gateway import retailer_kinds
+
+        with self._lock:
+            if time.monotonic() - self._at > self.ttl or code not in self._kinds:
+                try:
+                    self._kinds = retailer_kinds(self.engine)
+                except Exception as e:
+                    log.error("retailer registry unreadable: %s", type(e).__name__)
+                    return None
+                self._at = time.monotonic()
+            return self._kinds.get(code)
+
+
+def disaster_mode(resolver: StoreGrantResolver) -> Callable[[datetime], bool]:
+    """``active(now)``: a declaration is in force at ``now`` (``False`` if it cannot tell, so
+    disaster terminals are refused: fail closed)."""
+
+    def active(now: datetime) -> bool:
+        try:
+            return bool(resolver.disaster_active(now))
+        except Exception as e:
+            log.error("disaster mode unknown: %s", type(e).__name__)
+            return False
+
+    return active
+
+
+def identity_service(
+    engine: Engine,
+    audit: AuditSink | None,
+    config: IdentityConfig | None = None,
+    *,
+    resolver: StoreGrantResolver | None = None,
+) -> IdentityService:
+    """An identity service wired to the retailer registry and to disaster mode."""
+    from gridwall.grants import StoreGrantResolver
+    from gridwall.identity import IdentityService
+
+    return IdentityService(
+        engine,
+        audit,
+        config,
+        retailer_kinds=RetailerKinds(engine),
+        disaster_active=disaster_mode(resolver or StoreGrantResolver(engine)),
+    )
+
+
+def _flat(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A masked gateway row as export columns (address and equipment parts side by side)."""
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if k in ("address", "equipment") and isinstance(v, Mapping):
+            out.update(v)
+        elif k == "contract" and isinstance(v, Mapping):
+            out[k] = f"{v.get('kind')} {v.get('start_date') or ''}..{v.get('end_date') or ''}"
+        elif k == "lrs" and isinstance(v, Mapping):
+            out[k] = "active" if v.get("active") else "inactive"
+        else:
+            out[k] = v
+    return out
+
+
+def export_sealer(engine: Engine) -> Callable[..., Mapping[str, Any]]:
+    """The gateway's export seal: ``gridwall.grants.seal_export`` over the masked rows."""
+
+    def seal(
+        ctx: RequestContext, export_id: str, recipient_org: str, rows: list[dict[str, Any]]
+    ) -> Mapping[str, Any]:
+        from gridwall.grants import seal_export
+
+        wm = seal_export(
+            engine,
+            [_flat(r) for r in rows],
+            recipient_org=recipient_org,
+            purpose=ctx.purpose.value,
+            export_id=export_id,
+            now=ctx.now,
+            created_by=ctx.principal.account_id,
+        )
+        return {
+            "agreement_id": wm.agreement_id,
+            "fingerprint": wm.fingerprint,
+            "watermark": "\n".join(wm.header_lines()),
+            "columns": wm.columns,
+            "count": len(wm.rows),
+            "rows": wm.rows,
+            "file": wm.to_csv(),
+        }
+
+    return seal
+
+
+def reference_loaders() -> dict[str, ReferenceLoader]:
+    """The dataset tables identity and grants own, with their loaders."""
+    from gridwall import grants, identity
+
+    return {
+        "persons": identity.load_reference,
+        "accounts": identity.load_reference,
+        "devices": identity.load_reference,
+        "disasters": grants.load_reference,
+        "agreements": grants.load_reference,
+    }
+
+
+def load_dataset(
+    directory: Path, engine: Engine, *, progress: bool = True, max_errors: int | None = None
+) -> LoadReport:
+    """``gridwall load``: every reference table of a dataset folder, all or nothing."""
+    from gridwall.gateway import load_dataset as load_customer_tables
+
+    kw: dict[str, Any] = {} if max_errors is None else {"max_errors": max_errors}
+    return load_customer_tables(
+        directory, engine, reference_loaders=reference_loaders(), progress=progress, **kw
+    )
