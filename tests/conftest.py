@@ -3,7 +3,13 @@
 PostgreSQL tests use ``GRIDWALL_TEST_PG`` (default: the local server, user
 postgres, trust auth) and create a throw-away database per test session. They
 skip when the server is unreachable, unless ``GRIDWALL_REQUIRE_PG=1`` (CI), in
-which case they fail.
+which case they fail. Tests marked ``spark`` likewise skip without PySpark or a
+Java runtime unless ``GRIDWALL_REQUIRE_SPARK=1`` (CI), in which case they fail.
+
+Hypothesis runs under the profile named by ``HYPOTHESIS_PROFILE``: ``dev``
+(default, random examples, so local runs keep exploring) or ``ci``
+(derandomised, so a CI failure is reproducible and CI never flakes on a new
+random example; the examples a developer finds locally are what move it).
 """
 
 from __future__ import annotations
@@ -14,6 +20,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("dev", deadline=None)
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 PG_ADMIN_URL = os.environ.get(
     "GRIDWALL_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -65,3 +82,24 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'gridwall.db'}"
     return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(autouse=True)
+def _spark_runtime(request: pytest.FixtureRequest) -> None:
+    """Skip (or, with GRIDWALL_REQUIRE_SPARK=1, fail) ``spark`` tests without a runtime."""
+    if request.node.get_closest_marker("spark") is None:
+        return
+    import importlib.util
+    import shutil
+
+    missing = []
+    if importlib.util.find_spec("pyspark") is None:
+        missing.append("PySpark")
+    if shutil.which("java") is None:
+        missing.append("a Java runtime")
+    if not missing:
+        return
+    why = " and ".join(missing) + " not available"
+    if os.environ.get("GRIDWALL_REQUIRE_SPARK") == "1":
+        pytest.fail(f"Spark required (GRIDWALL_REQUIRE_SPARK=1) but {why}")
+    pytest.skip(why)

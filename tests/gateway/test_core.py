@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -342,14 +342,15 @@ def test_fail_closed(loaded: Engine, world: World, broken: str) -> None:
 
 def test_errors_never_carry_values(gw: Gateway, world: World) -> None:
     errors: list[Any] = []
-    for op in (
+    ops: list[Callable[[], object]] = [
         lambda: gw.read_point(ind(gw, world), tiny.P_AFF),
         lambda: gw.read_point(ind(gw, world), "0" * 22),
         lambda: gw.search(ind(gw, world), SearchCriteria(supply_point_id="x")),
         lambda: gw.list_customers(nw(gw, world)),
         lambda: gw.export(nw(gw, world), "", [tiny.P_AFF]),
         lambda: gw.export(nw(gw, world), "contractor:X", ["bad"]),
-    ):
+    ]
+    for op in ops:
         with pytest.raises(Exception) as e:
             op()
         errors.append(e.value)

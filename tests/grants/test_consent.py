@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -18,7 +18,7 @@ from gridwall.grants import (
     StoreGrantResolver,
     usage_from,
 )
-from gridwall.interfaces import PointContext
+from gridwall.interfaces import PointContext, Principal
 from gridwall.interfaces.facts import Action, ConsentState, Purpose, RetailerKind
 
 from .conftest import T0, FrozenClock
@@ -51,7 +51,7 @@ def test_valid_for_exactly_its_days(
     b = retail_agent("B0002", RetailerKind.INDEPENDENT)
     a = retail_agent("A0001", RetailerKind.AFFILIATED)
 
-    def facts(p, at):  # type: ignore[no-untyped-def]
+    def facts(p: Principal, at: datetime) -> ConsentState:
         return res.resolve(
             p, terminal(p.org), Purpose.CONSENT_USAGE, Action.VIEW, POINT, at,
             consent_token=token,

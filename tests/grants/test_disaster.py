@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -219,7 +220,9 @@ def test_report_and_deletion_attestation(
     desk.declare("TY-1", AREA, T0 + 24 * H, 72 * H, "nw-alice")
     desk.approve("TY-1", "nw-bob")
 
-    def ev(i: int, ts: str, org: str, decision: str = "allow", purpose: str = "disaster_support"):
+    def ev(
+        i: int, ts: str, org: str, decision: str = "allow", purpose: str = "disaster_support"
+    ) -> dict[str, Any]:
         return {
             "event_id": f"e{i}", "ts": ts, "account_id": f"a-{org}", "org": org,
             "action": "view", "purpose": purpose, "decision": decision,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, insert
 
 from gridwall.grants import AgreementRegistry, DisasterDesk, MemoryAuditSink, StoreGrantResolver
 from gridwall.grants._models import Agreement
+from gridwall.interfaces import PointContext, Principal
 from gridwall.interfaces.facts import (
     DISASTER_FIELDS,
     Action,
@@ -64,8 +66,13 @@ def world(engine: Engine, sink: MemoryAuditSink, clock: FrozenClock) -> StoreGra
 
 
 def _facts(
-    res: StoreGrantResolver, principal, point, at, purpose=Purpose.DISASTER_SUPPORT, **kw
-) -> GrantFacts:  # type: ignore[no-untyped-def]
+    res: StoreGrantResolver,
+    principal: Principal,
+    point: PointContext,
+    at: datetime,
+    purpose: Purpose = Purpose.DISASTER_SUPPORT,
+    **kw: Any,
+) -> GrantFacts:
     return res.resolve(
         principal, terminal(principal.org), purpose, kw.pop("action", Action.VIEW), point, at, **kw
     )
@@ -202,8 +209,8 @@ def test_new_grants_seen_after_version_bump(
     action=st.sampled_from(list(Action)),
 )
 def test_property_kind_never_changes_facts_and_window_is_exact(
-    world: StoreGrantResolver, minutes: int, which, code: str, purpose: Purpose, action: Action
-) -> None:  # type: ignore[no-untyped-def]
+    world: StoreGrantResolver, minutes: int, which: Any, code: str, purpose: Purpose, action: Action
+) -> None:
     at = T0 + timedelta(minutes=minutes)
     a = retail_agent(code, RetailerKind.AFFILIATED)
     i = retail_agent(code, RetailerKind.INDEPENDENT)

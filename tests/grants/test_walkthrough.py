@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine
@@ -126,10 +127,10 @@ def test_typhoon_equal_footing_inside_area_only_until_the_end(setup, clock: Froz
 
 
 def test_contractor_export_only_to_counterparty_and_traceable(
-    setup,
+    setup: Any,
     engine: Engine,
     clock: FrozenClock,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
 ) -> None:
     gw, auth, _ = setup
     staff = nw_staff(Role.TAKUSO_OPERATOR)

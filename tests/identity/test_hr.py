@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import cast
 
 import pytest
 from sqlalchemy import func, select
@@ -125,7 +126,7 @@ def test_bad_hr_input_names_file_line_field_and_applies_nothing(
         before = s.scalar(select(func.count()).select_from(Assignment))
     with pytest.raises((InputError, InputErrors)) as e:
         _import(w, path)
-    err = e.value if isinstance(e.value, InputError) else e.value.errors[0]
+    err = e.value if isinstance(e.value, InputError) else cast(InputErrors, e.value).errors[0]
     assert err.where is not None and err.where.file == "hr.csv"
     assert err.where.line is not None and err.where.line >= 3
     assert err.where.field == field and words in str(err)

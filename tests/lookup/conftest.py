@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 
-RECORDS: list[dict[str, Any]] = [
+Record = dict[str, Any]
+
+RECORDS: list[Record] = [
     # a building with rooms (numerals in the building name are part of the name)
-    dict(
+    Record(
         supply_point_id="0300000000000000000101",
         pref="東京都",
         city="千代田区",
@@ -19,7 +21,7 @@ RECORDS: list[dict[str, Any]] = [
         building="第2〇〇ビル",
         room="301",
     ),
-    dict(
+    Record(
         supply_point_id="0300000000000000000102",
         pref="東京都",
         city="千代田区",
@@ -29,7 +31,7 @@ RECORDS: list[dict[str, Any]] = [
         room="302",
     ),
     # the operator keeps 丁目 in banchi here (town without 丁目)
-    dict(
+    Record(
         supply_point_id="0300000000000000000103",
         pref="東京都",
         city="千代田区",
@@ -39,7 +41,7 @@ RECORDS: list[dict[str, Any]] = [
         room=None,
         voltage="high",
     ),
-    dict(
+    Record(
         supply_point_id="0600000000000000000104",
         pref="京都府",
         city="京都市中京区",
@@ -49,7 +51,7 @@ RECORDS: list[dict[str, Any]] = [
         room=None,
         status="vacant",
     ),
-    dict(
+    Record(
         supply_point_id="0400000000000000000105",
         pref="三重県",
         city="三重郡川越町",
@@ -58,7 +60,7 @@ RECORDS: list[dict[str, Any]] = [
         building=None,
         room=None,
     ),
-    dict(
+    Record(
         supply_point_id="0600000000000000000106",
         pref="大阪府",
         city="大阪市北区",
@@ -68,7 +70,7 @@ RECORDS: list[dict[str, Any]] = [
         room=None,
     ),
     # a town the national dictionary does not know (learnt from the operator's data)
-    dict(
+    Record(
         supply_point_id="0300000000000000000107",
         pref="東京都",
         city="千代田区",
@@ -77,7 +79,7 @@ RECORDS: list[dict[str, Any]] = [
         building=None,
         room=None,
     ),
-    dict(
+    Record(
         supply_point_id="0300000000000000000108",
         pref="東京都",
         city="千代田区",
@@ -86,7 +88,7 @@ RECORDS: list[dict[str, Any]] = [
         building=None,
         room=None,
     ),
-    dict(
+    Record(
         supply_point_id="0300000000000000000109",
         pref="東京都",
         city="千代田区",
@@ -96,7 +98,7 @@ RECORDS: list[dict[str, Any]] = [
         room=None,
     ),
     # closed points are not indexed
-    dict(
+    Record(
         supply_point_id="0300000000000000000110",
         pref="東京都",
         city="千代田区",
@@ -107,7 +109,7 @@ RECORDS: list[dict[str, Any]] = [
         status="closed",
     ),
 ] + [
-    dict(
+    Record(
         supply_point_id=f"03000000000000000002{i:02d}",
         pref="東京都",
         city="千代田区",

@@ -69,7 +69,7 @@ def test_same_answers_and_limits_for_affiliated_and_independent(
     client: tuple[TestClient, ListSink],
 ) -> None:
     c, _ = client
-    q = {"address": "東京都千代田区丸の内二丁目7-3"}
+    q: dict[str, object] = {"address": "東京都千代田区丸の内二丁目7-3"}
     aff = [post(c, "tok-aff", q) for _ in range(6)]
     ind = [post(c, "tok-ind", q) for _ in range(6)]
     assert [s for s, _ in aff] == [s for s, _ in ind] == [200] * 4 + [429] * 2

@@ -6,6 +6,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,7 @@ def ds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _synth(tmp_path_factory.mktemp("synth") / "ds")
 
 
-def _incidents(d: Path) -> list[dict]:
+def _incidents(d: Path) -> list[dict[str, Any]]:
     return [json.loads(x) for x in (d / "incidents.jsonl").read_text().splitlines()]
 
 
@@ -62,7 +63,7 @@ def test_injection_is_deterministic(ds: Path, tmp_path: Path) -> None:
 def test_quality_targets(ds: Path) -> None:
     sys.path.insert(0, str(ROOT / "bench" / "monitor"))
     try:
-        from quality import quality  # type: ignore[import-not-found]
+        from quality import quality
     finally:
         sys.path.pop(0)
     alerts = scan(ds, say=lambda _m: None).alerts

@@ -6,6 +6,7 @@ import json
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,28 +20,28 @@ def _quiet(_: str) -> None:
     pass
 
 
-def _by_type(alerts: list[dict]) -> dict[str, set[str]]:
+def _by_type(alerts: list[dict[str, Any]]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for a in alerts:
         out.setdefault(a["incident_type"], set()).add(a["account_id"])
     return out
 
 
-def _canon(alerts: list[dict]) -> list[str]:
+def _canon(alerts: list[dict[str, Any]]) -> list[str]:
     return sorted(json.dumps(a, sort_keys=True, ensure_ascii=False) for a in alerts)
 
 
 @pytest.fixture(scope="module")
-def full(tmp_path_factory: pytest.TempPathFactory) -> list[dict]:
+def full(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     d = world.write(tmp_path_factory.mktemp("w") / "ds")
     return scan(d, say=_quiet).alerts
 
 
-def test_every_type_found_and_hard_negatives_silent(full: list[dict]) -> None:
+def test_every_type_found_and_hard_negatives_silent(full: list[dict[str, Any]]) -> None:
     assert _by_type(full) == world.EXPECTED
 
 
-def test_alert_shape(full: list[dict]) -> None:
+def test_alert_shape(full: list[dict[str, Any]]) -> None:
     from gridwall.dataset import ALERT_FIELDS, INCIDENT_TYPES
 
     ids = set()
@@ -58,19 +59,21 @@ def test_alert_shape(full: list[dict]) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
-def test_formats_agree(fmt: str, tmp_path: Path, full: list[dict]) -> None:
+def test_formats_agree(fmt: str, tmp_path: Path, full: list[dict[str, Any]]) -> None:
     d = world.write(tmp_path / "ds", fmt)
     assert _canon(scan(d, say=_quiet).alerts) == _canon(full)
 
 
-def _split_world(tmp_path: Path, cut: datetime) -> tuple[Path, list[dict], list[dict]]:
+def _split_world(
+    tmp_path: Path, cut: datetime
+) -> tuple[Path, list[dict[str, Any]], list[dict[str, Any]]]:
     d = world.write(tmp_path / "ds", events=[])
     (d / "events.csv").unlink()
     evs = sorted(world.world()["events"], key=lambda e: e["ts"])
     return d, [e for e in evs if e["ts"] < cut], [e for e in evs if e["ts"] >= cut]
 
 
-def test_incremental_equals_full(tmp_path: Path, full: list[dict]) -> None:
+def test_incremental_equals_full(tmp_path: Path, full: list[dict[str, Any]]) -> None:
     # cut in the middle of a day, and again later: three periodic scans
     cuts = [world.t(12, 13, 30), world.t(22, 12, 0)]
     d, first, rest = _split_world(tmp_path, cuts[0])
@@ -90,17 +93,16 @@ def test_incremental_equals_full(tmp_path: Path, full: list[dict]) -> None:
     assert _canon(scan(d, state=state, say=_quiet).alerts) == _canon(full)
 
 
-def test_appended_csv_rows_are_read_once(tmp_path: Path, full: list[dict]) -> None:
+def test_appended_csv_rows_are_read_once(tmp_path: Path, full: list[dict[str, Any]]) -> None:
     d, first, rest = _split_world(tmp_path, world.t(15, 12, 0))
     state = tmp_path / "state.duckdb"
     world.write_events(d / "events.csv", first)
     scan(d, state=state, say=_quiet)
-    lines = (tmp_path / "more").mkdir() or None
+    (tmp_path / "more").mkdir()
     world.write_events(tmp_path / "more" / "events.csv", rest)
     body = (tmp_path / "more" / "events.csv").read_text(encoding="utf-8").split("\n", 1)[1]
     with (d / "events.csv").open("a", encoding="utf-8") as f:
         f.write(body)
-    del lines
     assert _canon(scan(d, state=state, say=_quiet).alerts) == _canon(full)
 
 
@@ -138,7 +140,7 @@ def test_missing_required_column(tmp_path: Path) -> None:
         scan(d, say=_quiet)
 
 
-def test_cli_scan_writes_alerts(tmp_path: Path, full: list[dict]) -> None:
+def test_cli_scan_writes_alerts(tmp_path: Path, full: list[dict[str, Any]]) -> None:
     from gridwall.app.cli import main
 
     d = world.write(tmp_path / "ds")
@@ -153,7 +155,7 @@ def test_cli_scan_writes_alerts(tmp_path: Path, full: list[dict]) -> None:
     assert e.value.code == 2
 
 
-def test_write_alerts_is_atomic(tmp_path: Path, full: list[dict]) -> None:
+def test_write_alerts_is_atomic(tmp_path: Path, full: list[dict[str, Any]]) -> None:
     out = tmp_path / "a.jsonl"
     write_alerts(full, out)
     assert len(out.read_text(encoding="utf-8").splitlines()) == len(full)
@@ -161,7 +163,7 @@ def test_write_alerts_is_atomic(tmp_path: Path, full: list[dict]) -> None:
 
 
 @pytest.mark.spark
-def test_spark_gives_identical_alerts(tmp_path: Path, full: list[dict]) -> None:
+def test_spark_gives_identical_alerts(tmp_path: Path, full: list[dict[str, Any]]) -> None:
     pytest.importorskip("pyspark")
     if shutil.which("java") is None:
         pytest.skip("no Java runtime")

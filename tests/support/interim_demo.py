@@ -24,8 +24,9 @@ from sqlalchemy import Engine, or_, select
 from gridwall import dataset
 from gridwall.app.wiring import load_dataset
 from gridwall.errors import CheckFailed
-from gridwall.gateway._core import JST, Gateway, NotVisible
+from gridwall.gateway._core import Gateway, NotVisible
 from gridwall.interfaces import AuditSink, GrantResolver, Principal
+from gridwall.interfaces.clock import JST
 from gridwall.interfaces.facts import (
     AccountKind,
     AccountState,

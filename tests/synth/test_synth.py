@@ -12,6 +12,7 @@ import sys
 from collections import Counter, defaultdict
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -36,7 +37,7 @@ def ds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
     return d, generate(d, N, DAYS, seed=7)
 
 
-def rows(d: Path, table: dataset.Table) -> list[dict]:
+def rows(d: Path, table: dataset.Table) -> list[dict[str, Any]]:
     p = dataset.find_table_file(d, table)
     assert p is not None, table.name
     return [r for _, r in dataset.iter_rows(p, table)]
@@ -141,7 +142,7 @@ def test_market_shape(ds: tuple[Path, World]) -> None:
 def test_contract_history_is_consistent(ds: tuple[Path, World]) -> None:
     """Periods do not overlap; exactly one open contract per active point, none otherwise."""
     d, w = ds
-    by_point: dict[str, list[dict]] = defaultdict(list)
+    by_point: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows(d, dataset.SUPPLY_CONTRACTS):
         by_point[r["supply_point_id"]].append(r)
     for k, sp in enumerate(rows(d, dataset.SUPPLY_POINTS)):
@@ -303,8 +304,8 @@ def test_parquet_format(tmp_path: Path) -> None:
         ({"events_fmt": "xml"}, "--events-format"),
     ],
 )
-def test_bad_parameters_are_named(tmp_path: Path, kwargs: dict, param: str) -> None:
-    args = {"supply_points": 10, "days": 1, "seed": 1}
+def test_bad_parameters_are_named(tmp_path: Path, kwargs: dict[str, Any], param: str) -> None:
+    args: dict[str, Any] = {"supply_points": 10, "days": 1, "seed": 1}
     args.update(kwargs)
     with pytest.raises(UsageError) as e:
         generate(tmp_path / "x", **args)
@@ -355,7 +356,7 @@ def test_incidents_without_injector_is_a_usage_error(
 ) -> None:
     real = importlib.util.find_spec
 
-    def find_spec(name: str, *a: object) -> object:
+    def find_spec(name: str, *a: Any) -> object:
         return None if name == "gridwall.synth.incidents" else real(name, *a)
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
