@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -289,12 +291,16 @@ class Change(Base):
 
 
 class AuditRecord(Base):
-    """Identity's own durable journal of the audit events it emitted (JSON)."""
+    """Identity's own durable journal of the audit events it emitted (JSON), and the outbox
+    to the audit log: written in the same transaction as the change it records, ``delivered``
+    once the audit log has it (see :meth:`IdentityService.deliver_audit`)."""
 
     __tablename__ = "idn_audit_events"
+    __table_args__ = (Index("ix_idn_audit_events_pending", "delivered", "seq"),)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     event_id: Mapped[str] = mapped_column(String(64), unique=True)
     ts: Mapped[datetime] = mapped_column(UTCTimestamp())
     action: Mapped[str] = mapped_column(String(32))
     account_id: Mapped[str | None] = mapped_column(ID)
     event_json: Mapped[str] = mapped_column(Text)
+    delivered: Mapped[bool] = mapped_column(Boolean, server_default=true(), default=False)

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pyotp
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from gridwall.errors import UsageError
@@ -143,13 +144,21 @@ class IdentityService:
         self.disaster_active = disaster_active
         self.retailer_kinds = retailer_kinds
         self.passwords = PasswordHashing(self.config.hash_params)
+        self._relay = threading.Lock()
 
     # ------------------------------------------------------------------ plumbing
 
     @contextmanager
     def transaction(self) -> Iterator[tuple[Session, list[dict[str, Any]]]]:
-        """A unit of work; events queued during it are journaled with it and, after commit,
-        sent to the audit sink. If the sink fails the error propagates (deny)."""
+        """A unit of work whose audit events commit with it (transactional outbox).
+
+        Events queued during the work are written to the journal (``idn_audit_events``) in
+        the same database transaction as the change, so a change never stands without its
+        event and an event never exists for a change that did not commit. After the commit
+        the journal's undelivered events (this one's, and any an earlier failure left) are
+        sent to the audit log in journal order; if the log fails, the error propagates (the
+        caller is denied) and the events stay queued for the next delivery. The audit log
+        may live in another database, so one transaction cannot span both: this is why."""
         events: list[dict[str, Any]] = []
         with Session(self.engine, expire_on_commit=False) as s:
             yield s, events
@@ -161,12 +170,74 @@ class IdentityService:
                         action=ev["action"],
                         account_id=ev.get("account_id"),
                         event_json=json.dumps(ev, ensure_ascii=False, sort_keys=True),
+                        delivered=False,
                     )
                 )
             s.commit()
-        if self.audit is not None:
-            for ev in events:
-                self.audit.record(ev)
+        if events:
+            self.deliver_audit()
+
+    def deliver_audit(self, batch: int = 5000) -> int:
+        """Send every journaled, undelivered event to the audit sink, oldest first; returns
+        how many were sent. Raises if the sink fails (what was sent stays marked sent).
+
+        Called after every identity change and once when a server starts, so a backlog left
+        by an audit-log outage is delivered before anything else is served. Delivery is
+        at-least-once: a crash between the log's acknowledgement and the journal's mark
+        sends that event again, under the same ``event_id``. On PostgreSQL the pending rows
+        are locked (``FOR UPDATE SKIP LOCKED``) so servers sharing a store never send one
+        event twice; SQLite is one process, serialised by a lock here."""
+        sink = self.audit
+        if sink is None:
+            return 0
+        sent = 0
+        with self._relay:
+            while True:
+                n = self._deliver_batch(sink, batch)
+                sent += n
+                if n < batch:
+                    return sent
+
+    def _deliver_batch(self, sink: AuditSink, batch: int) -> int:
+        pg = self.engine.dialect.name == "postgresql"
+        with Session(self.engine) as s:
+            q = (
+                select(AuditRecord.seq, AuditRecord.event_json)
+                .where(AuditRecord.delivered.is_(False))
+                .order_by(AuditRecord.seq)
+                .limit(batch)
+            )
+            if pg:
+                q = q.with_for_update(skip_locked=True)
+            rows = s.execute(q).all()
+            if not pg:
+                # End SQLite's read transaction before the audit log (possibly this very
+                # file) takes its write lock.
+                s.rollback()
+            done: list[int] = []
+            try:
+                for seq, payload in rows:
+                    sink.record(json.loads(payload))
+                    done.append(seq)
+            finally:
+                if done:
+                    s.execute(
+                        update(AuditRecord).where(AuditRecord.seq.in_(done)).values(delivered=True)
+                    )
+                    s.commit()
+            return len(done)
+
+    def pending_audit(self) -> int:
+        """How many journaled events the audit log does not have yet (0 when healthy)."""
+        from sqlalchemy import func
+
+        with Session(self.engine) as s:
+            n = s.scalar(
+                select(func.count())
+                .select_from(AuditRecord)
+                .where(AuditRecord.delivered.is_(False))
+            )
+        return int(n or 0)
 
     @staticmethod
     def event(
