@@ -258,7 +258,11 @@ def _organisation(r: _Reader, node: yaml.Node, field: str) -> tuple[str, object]
     rk: RetailerKind | None = RetailerKind.NONE
     if kind is OrgKind.RETAIL:
         if "retailer_kind" not in m:
-            r.error(node, f"{field}.retailer_kind", "a retailer needs affiliated or independent")
+            r.error(
+                node,
+                f"{field}.retailer_kind",
+                "missing required key: a retailer is affiliated or independent",
+            )
             rk = None
         else:
             rk = r.enum(m["retailer_kind"], f"{field}.retailer_kind", RetailerKind)
