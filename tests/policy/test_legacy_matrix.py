@@ -69,6 +69,8 @@ CASES = [
         "listed twice",
     ),
     ("held_by: [nw]", "held_by: nw", "roles[0].held_by", "expected a list"),
+    ("held_by: [nw]", "held_by: []", "roles[0].held_by", "at least one organisation"),
+    ("role: takuso_operator", "role: [takuso_operator]", "roles[0].role", "non-empty text"),
     ("id: 保守\n", "id: 小売窓口\n", "roles[3].id", "duplicate id"),
     (
         "計器番号: equipment",
@@ -213,3 +215,12 @@ def test_cli_table_and_example(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and out == TEXT
     code, _, err = run(["legacy", "example", "nope"], capsys)
     assert code == 2 and "expected one of" in err
+
+
+def test_positions_survive_an_earlier_bad_row() -> None:
+    """A row that fails to parse does not shift the index named for later rows."""
+    text = TEXT.replace("role: takuso_operator", "role: x", 1).replace(
+        "held_by: [group_retail]", "held_by: [grp]", 1
+    )
+    fields = {e.where.field for e in _errors(text) if e.where is not None}
+    assert fields == {"roles[0].role", "roles[1].held_by[0]"}

@@ -306,6 +306,8 @@ def _role(r: _Reader, node: yaml.Node, field: str) -> tuple[str, object] | None:
     return rid, (
         LegacyRole(rid, role, purpose, tuple(v for _, v in held), node.start_mark.line + 1),
         held,
+        m["held_by"],
+        field,
     )
 
 
@@ -423,17 +425,17 @@ def parse_matrix(text: str, source: str) -> Matrix:
     roles: dict[str, LegacyRole] = {}
     for rid, value in raw_roles.items():
         assert isinstance(value, tuple)
-        lrole, held = value
+        lrole, held, held_node, rfield = value
         seen: set[str] = set()
         for i, (hnode, oid) in enumerate(held):
-            where = f"roles[{list(raw_roles).index(rid)}].held_by[{i}]"
+            where = f"{rfield}.held_by[{i}]"
             if oid in seen:
                 r.error(hnode, where, f"organisation {oid!r} listed twice")
             elif oid not in orgs and not _declared(items("organisations"), oid):
                 r.error(hnode, where, f"unknown organisation {oid!r}")
             seen.add(oid)
-        if not held:
-            r.error(top["roles"], f"roles.{rid}.held_by", "a role is held by someone")
+        if not held and isinstance(held_node, yaml.SequenceNode):
+            r.error(held_node, f"{rfield}.held_by", "name at least one organisation")
         roles[rid] = lrole
     screens = {
         k: v
