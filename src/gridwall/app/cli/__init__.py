@@ -37,6 +37,7 @@ _PLUGINS = (
     "gridwall.app.cli.grants",
     "gridwall.app.cli.monitor",
     "gridwall.app.cli.lookup",
+    "gridwall.app.cli.legacy",
     "gridwall.app.cli.serve",
 )
 
