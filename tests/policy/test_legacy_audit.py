@@ -122,7 +122,7 @@ def test_equal_footing_flags_permissions_one_kind_holds() -> None:
 
 def _expected_type_a() -> set[tuple[tuple[str, ...], tuple[str, ...]]]:
     """The violations type_a.yaml was built with (see the comment at its top)."""
-    out = set()
+    out: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
     v1 = {"contract_name": ("I1",), "address": ("I1",), "usage": ("I1", "I9"), "equipment": ()}
     for (fg, inv), op, rel, fit in itertools.product(
         v1.items(), ("view", "search"), ("other_retailer", "no_retailer"), ("", "+fit")
@@ -211,7 +211,7 @@ _TYPE_A_NORMAL = _normal(audit(load_matrix(TYPE_A)))
 
 @st.composite
 def permuted(draw: st.DrawFn) -> dict[str, Any]:
-    doc = json.loads(json.dumps(_TYPE_A_DOC))
+    doc: dict[str, Any] = json.loads(json.dumps(_TYPE_A_DOC))
     for key in ("organisations", "roles", "screens", "grants"):
         doc[key] = draw(st.permutations(doc[key]))
     for role in doc["roles"]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 import yaml
@@ -116,7 +117,9 @@ CASES = [
 def _errors(text: str, name: str = "m.yaml") -> list[InputError]:
     with pytest.raises((InputError, InputErrors)) as e:
         parse_matrix(text, name)
-    return e.value.errors if isinstance(e.value, InputErrors) else [e.value]
+    if isinstance(e.value, InputErrors):
+        return list(e.value.errors)
+    return [cast(InputError, e.value)]
 
 
 @pytest.mark.parametrize(("old", "new", "field", "words"), CASES, ids=[c[2] for c in CASES])
