@@ -69,10 +69,13 @@ def _child(argv: list[str]) -> None:
     t0 = time.perf_counter()
     if kind == "hand":
         from gridwall.monitor import _input
+        from gridwall.monitor._columns import source_columns
         from gridwall.monitor._run import _connect
+        from gridwall.monitor.rules import RULES
 
         duck = _connect()
-        _input.register_reference(duck, directory, check=False)
+        cols = source_columns(RULES)  # the same projection as the scan
+        _input.register_reference(duck, directory, check=False, columns=cols)
         rows = duck.execute(
             HAND_SQL.format(events=_input.q(str(directory / "events.parquet")))
         ).fetchall()

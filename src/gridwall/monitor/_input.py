@@ -20,6 +20,7 @@ rows into a rejects file instead.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,8 +167,15 @@ class TableSource:
     select_sql: str  # typed columns + "_problem" (NULL when the row is good)
 
 
-def table_source(con: Any, path: Path, table: Table) -> TableSource:
-    """Typed SQL over one table file. Missing required columns raise at once."""
+def table_source(
+    con: Any, path: Path, table: Table, keep: frozenset[str] | None = None
+) -> TableSource:
+    """Typed SQL over one table file. Missing required columns raise at once.
+
+    ``keep`` is the projection (data minimisation, :mod:`gridwall.monitor._columns`): only
+    these columns are read and validated; every other column is a typed NULL, so its values
+    never reach DuckDB. ``None`` reads every column.
+    """
     header = _header(con, path)
     missing = [c.name for c in table.columns if c.required and c.name not in header]
     if missing:
@@ -182,7 +190,7 @@ def table_source(con: Any, path: Path, table: Table) -> TableSource:
     selects: list[str] = []
     problems: list[tuple[str, str]] = []
     for col in table.columns:
-        if col.name in header:
+        if col.name in header and (keep is None or col.name in keep):
             raw = f"r.{_qi(col.name)}"
             native = natives.get(col.name)
             typed = _cast(col, raw, source=source, native=native)
@@ -238,7 +246,7 @@ _NORMALISE = {
     # persons: one row per assignment, half-open over JST dates. A later assignment of the
     # same person cuts the earlier one short, so a transfer never yields two orgs at once.
     "persons": """
-        SELECT person_id, name, org, department, role, valid_from,
+        SELECT person_id, org, role, valid_from,
                least(coalesce(valid_to + 1, DATE '9999-12-31'),
                      coalesce(lead(valid_from) OVER (PARTITION BY person_id
                               ORDER BY valid_from, coalesce(valid_to, DATE '9999-12-31')),
@@ -252,20 +260,16 @@ _NORMALISE = {
                               DATE '9999-12-31')) AS valid_until
         FROM {supply_contracts}""",
     "devices": """
-        SELECT device_id, owner_org, kind, location,
+        SELECT device_id, owner_org, kind,
                coalesce(valid_from, DATE '0001-01-01') AS valid_from,
                coalesce(valid_to + 1, DATE '9999-12-31') AS valid_until
         FROM {devices}""",
     "accounts": """
-        SELECT account_id, any_value(system) AS system,
-               any_value(holder_person_id) AS holder_person_id,
-               any_value(kind) AS kind, any_value(org) AS org,
-               min(created_at) AS created_at, max(revoked_at) AS revoked_at
+        SELECT account_id, any_value(holder_person_id) AS holder_person_id,
+               any_value(kind) AS kind, any_value(org) AS org, max(revoked_at) AS revoked_at
         FROM {accounts} GROUP BY account_id""",
     "switching": "SELECT * FROM {switching}",
     "supply_points": "SELECT supply_point_id, pref, city FROM {supply_points}",
-    "fit_contracts": "SELECT * FROM {fit_contracts}",
-    "retailers": "SELECT * FROM {retailers}",
     "disaster_areas": """
         SELECT disaster_id, start_at, end_at,
                split_part(a, '/', 1) AS pref, NULLIF(split_part(a, '/', 2), '') AS city
@@ -285,16 +289,25 @@ _NORMALISE = {
 REFERENCE_NAMES = tuple(_NORMALISE)
 
 
-def register_reference(con: Any, directory: Path, *, check: bool = True) -> None:
-    """Create views ``ref_<name>`` for the normalised reference tables of a dataset folder.
+def register_reference(
+    con: Any,
+    directory: Path,
+    *,
+    check: bool = True,
+    columns: Mapping[str, frozenset[str]] | None = None,
+) -> None:
+    """Create tables ``ref_<name>`` for the normalised reference tables of a dataset folder.
 
     A table the dataset does not have is an empty relation (a dataset without disasters is a
     normal dataset). Reference tables are small next to events and are materialised.
+    ``columns`` is the projection per table (see :func:`table_source`); a table none of
+    whose columns is needed is not opened at all.
     """
     from gridwall.dataset import REFERENCE_TABLES
 
     for table in REFERENCE_TABLES:
-        path = find_table_file(directory, table)
+        keep = None if columns is None else columns.get(table.name, frozenset())
+        path = None if keep == frozenset() else find_table_file(directory, table)
         name = f"src_{table.name}"
         if path is None:
             cols = ", ".join(
@@ -304,7 +317,7 @@ def register_reference(con: Any, directory: Path, *, check: bool = True) -> None
             )
             con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT {cols} LIMIT 0")
             continue
-        src = table_source(con, path, table)
+        src = table_source(con, path, table, keep)
         if check:
             check_source(con, src)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {src.select_sql}")
@@ -316,15 +329,18 @@ def register_reference(con: Any, directory: Path, *, check: bool = True) -> None
 EVENT_COLUMNS = tuple(c.name for c in EVENTS.columns)
 
 
-def events_sql(con: Any, files: list[Path], *, check: bool = False) -> str:
+def events_sql(
+    con: Any, files: list[Path], *, check: bool = False, keep: frozenset[str] | None = None
+) -> str:
     """SQL for the typed union of event files (a streaming relation, never materialised).
 
     ``_problem`` says why a row is bad (NULL when good); the scan counts bad rows in its
-    first pass and then calls :func:`check_source` to name the first one.
+    first pass and then calls :func:`check_source` to name the first one. ``keep`` is the
+    projection (see :func:`table_source`).
     """
     parts = []
     for path in files:
-        src = table_source(con, path, EVENTS)
+        src = table_source(con, path, EVENTS, keep)
         if check:
             check_source(con, src)
         cols = ", ".join(_qi(c) for c in (*EVENT_COLUMNS, "_problem"))

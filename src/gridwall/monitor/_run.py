@@ -29,6 +29,7 @@ from typing import Any
 from gridwall.dataset import EVENTS
 from gridwall.errors import UsageError
 from gridwall.monitor import _input
+from gridwall.monitor._columns import source_columns
 from gridwall.monitor._scan import (
     EVIDENCE_COLUMNS,
     Progress,
@@ -92,9 +93,15 @@ def scan(
 
     if not directory.is_dir():
         raise UsageError(f"DIR: not a folder: {directory}")
+    rules = RULES if only is None else tuple(r for r in RULES if r.id in only)
+    if only is not None and (state is not None or len(rules) != len(only)):
+        raise UsageError(f"only: unknown rule id or used with --state: {only}")
+    # data minimisation: read exactly the columns these rules (and the scan) use
+    columns = source_columns(rules)
+    ev_cols = columns.get("events", frozenset())
     duck = _connect(memory_limit)
     say(f"reading reference tables of {directory}")
-    _input.register_reference(duck, directory)
+    _input.register_reference(duck, directory, columns=columns)
     files = _input.event_files(directory)
     if not files and state is None:
         raise UsageError(
@@ -133,11 +140,11 @@ def scan(
                 f"--state: {f.name} was rewritten since the last scan (it may only grow); "
                 "run a full scan with a fresh state file"
             )
-        src_sql = _input.events_sql(duck, [f])
+        src_sql = _input.events_sql(duck, [f], keep=ev_cols)
         offset = prev.rows if prev else 0
         parts.append(f"SELECT * FROM ({src_sql}) OFFSET {offset}" if offset else src_sql)
         taken[key] = (f, offset)
-    new_sql = " UNION ALL ".join(parts) if parts else _input.events_sql(duck, [])
+    new_sql = " UNION ALL ".join(parts) if parts else _input.events_sql(duck, [], keep=ev_cols)
 
     jst_day = "CAST(ts + INTERVAL 9 HOUR AS DATE)"
     if has_state:
@@ -155,9 +162,6 @@ def scan(
     else:
         work_sql = new_sql
 
-    rules = RULES if only is None else tuple(r for r in RULES if r.id in only)
-    if only is not None and (state is not None or len(rules) != len(only)):
-        raise UsageError(f"only: unknown rule id or used with --state: {only}")
     row_rules = tuple(r for r in rules if isinstance(r, Rule))
     base_rules = tuple(r for r in rules if isinstance(r, BaselineRule))
     flag_cols = [flag_column(r.id) for r in row_rules]
@@ -182,7 +186,7 @@ def scan(
             bad = activity.n_bad.sum().to_pyarrow().as_py()
             if bad:
                 for f in files:  # name the first bad row (file, line, field)
-                    _input.check_source(duck, _input.table_source(duck, f, EVENTS))
+                    _input.check_source(duck, _input.table_source(duck, f, EVENTS, ev_cols))
                 raise UsageError(f"{bad} bad event row(s)")  # pragma: no cover - located above
         else:  # a benchmark of row rules alone: no baselines, no validation pass
             activity = activity_of(en.work)
@@ -336,7 +340,8 @@ def _save_state(
         ]
     for key, (f, offset) in taken.items():
         st = os.stat(f)
-        n = duck.execute(f"SELECT count(*) FROM ({_input.events_sql(duck, [f], check=False)})")
+        sql = _input.events_sql(duck, [f], keep=frozenset())  # a row count reads no value
+        n = duck.execute(f"SELECT count(*) FROM ({sql})")
         rows.append((key, st.st_size, st.st_mtime_ns, int(n.fetchone()[0])))
         del offset
     duck.executemany("INSERT INTO nst.files VALUES (?, ?, ?, ?)", rows)

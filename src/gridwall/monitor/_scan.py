@@ -291,6 +291,8 @@ def flagged_rows(rows: Any, rules: tuple[Any, ...]) -> Any:
     Rules that share a flag (R1–R6 all start from the same retail lookup) share one column:
     the expression is evaluated once per row.
     """
+    import ibis
+
     from gridwall.monitor.rules import HIT_COLUMNS, Rule
 
     exprs: dict[str, Any] = {}
@@ -308,7 +310,7 @@ def flagged_rows(rows: Any, rules: tuple[Any, ...]) -> Any:
     for name in exprs:
         col = x[name].fill_null(False)
         anyf = col if anyf is None else anyf | col
-    x = x.filter(anyf)
+    x = x.filter(anyf if anyf is not None else ibis.literal(False))  # baselines alone
     out = {flag_column(r.id): names[r.flag(rows).op()] for r in rules if isinstance(r, Rule)}
     return x.select(*HIT_COLUMNS, *[x[src].fill_null(False).name(n) for n, src in out.items()])
 

@@ -19,8 +19,8 @@ Both kinds return *evidence rows*; the scan groups them into one alert per rule 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import ibis
@@ -119,6 +119,11 @@ class Rule:
     rationale: str
     flag: Callable[[ir.Table], ir.BooleanValue]
     confirm: Callable[[ir.Table, Reference], ir.Table] | None = None
+    #: enriched columns ``flag`` and ``confirm`` read beyond what every scan reads
+    #: (:data:`gridwall.monitor._columns.SCAN_READS`); the reader projects only these
+    reads: frozenset[str] = frozenset()
+    #: per :class:`Reference` relation, the columns ``confirm`` reads
+    reference: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,9 @@ class BaselineRule:
     description_en: str
     rationale: str
     detect: Callable[[Baselines], ir.Table]
+    #: baselines read only the scan's own daily aggregates (built from ``SCAN_READS``)
+    reads: frozenset[str] = frozenset()
+    reference: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 AnyRule = Rule | BaselineRule
@@ -139,6 +147,25 @@ AnyRule = Rule | BaselineRule
 
 # ---------------------------------------------------------------------------
 # Vocabulary shared by rules
+
+
+def needs(*parts: frozenset[str] | str) -> frozenset[str]:
+    """A column set from names and other sets (for ``Rule.reads``)."""
+    out: set[str] = set()
+    for p in parts:
+        out |= {p} if isinstance(p, str) else set(p)
+    return frozenset(out)
+
+
+def refs(
+    *parts: Mapping[str, frozenset[str]], **relations: frozenset[str] | tuple[str, ...]
+) -> dict[str, frozenset[str]]:
+    """A reference-column declaration (for ``Rule.reference``): the union of its parts."""
+    out: dict[str, set[str]] = {}
+    for p in (*parts, relations):
+        for rel, cols in p.items():
+            out.setdefault(rel, set()).update(cols)
+    return {rel: frozenset(c) for rel, c in out.items()}
 
 
 def has_any(arr: ir.ArrayValue, names: tuple[str, ...]) -> ir.BooleanValue:
@@ -155,8 +182,17 @@ def non_public(e: ir.Table) -> ir.BooleanValue:
     return e.reads_non_public
 
 
+READS_POINT = needs("supply_point_id", "action")
+
+
 def reads_point(e: ir.Table) -> ir.BooleanValue:
     return e.supply_point_id.notnull() & e.action.isin(["view", "search", "export", "update"])
+
+
+DISASTER_SUPPORT = needs("a_kind", "purpose", "d_kind")
+RETAIL_OTHER = needs(
+    READS_POINT, DISASTER_SUPPORT, "p_kind", "reads_non_public", "rec_retailer", "p_retailer"
+)
 
 
 def retail_other(e: ir.Table) -> ir.BooleanValue:
@@ -191,6 +227,10 @@ def within(a: ir.IntegerValue, lo: ir.IntegerValue, hi: ir.IntegerValue) -> ir.B
 def area_covers(pref: Any, city: Any, row_pref: Any, row_city: Any) -> ir.BooleanValue:
     """An area entry (``pref`` or ``pref/city``) covers the row's point."""
     return (pref == row_pref) & (city.isnull() | (city == row_city))
+
+
+WITH_POINT_AREA = needs("supply_point_id")
+POINT_AREA_REF = refs(supply_points=("supply_point_id", "pref", "city"))
 
 
 def with_point_area(rows: ir.Table, ref: Reference) -> ir.Table:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from gridwall.monitor.rules._base import Rule, retail_other
+from gridwall.monitor.rules._base import RETAIL_OTHER, Rule, needs, retail_other
 
 
 def _flag(e: ir.Table) -> ir.BooleanValue:
@@ -23,4 +23,5 @@ RULE = Rule(
     "retailer of record (at that time) is not the principal's retailer is a leak, whatever the "
     "screen or system.",
     flag=_flag,
+    reads=needs(RETAIL_OTHER, "decision"),
 )

@@ -6,12 +6,17 @@ import ibis.expr.types as ir
 
 from gridwall.monitor.rules._base import (
     DISASTER_FIELDS,
+    DISASTER_SUPPORT,
+    POINT_AREA_REF,
     STRICT_NON_PUBLIC,
+    WITH_POINT_AREA,
     Reference,
     Rule,
     area_covers,
     disaster_support,
     has_any,
+    needs,
+    refs,
     with_point_area,
     within,
     without_keys,
@@ -59,4 +64,10 @@ RULE = Rule(
     "disaster terminal, and only contract_name/address/phone. Anything else is flagged.",
     flag=_flag,
     confirm=_confirm,
+    reads=needs(DISASTER_SUPPORT, WITH_POINT_AREA, "action", "ts_s", "org", "day", "fields"),
+    reference=refs(
+        POINT_AREA_REF,
+        disaster_areas=("start_s", "end_s", "pref", "city"),
+        agreements=("purpose", "counterparty_org", "valid_from", "valid_until"),
+    ),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from gridwall.monitor.rules._base import Reference, Rule, by_keys, without_keys
+from gridwall.monitor.rules._base import Reference, Rule, by_keys, needs, refs, without_keys
 
 
 def _flag(e: ir.Table) -> ir.BooleanValue:
@@ -53,4 +53,9 @@ RULE = Rule(
     "valid on that day that names every exported field, and never to a retailer (I8).",
     flag=_flag,
     confirm=_confirm,
+    reads=needs("action", "decision", "recipient_org", "day", "fields"),
+    reference=refs(
+        agreements=("agreement_id", "counterparty_org", "valid_from", "valid_until"),
+        agreement_fields=("agreement_id", "field"),
+    ),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from gridwall.monitor.rules._base import Rule
+from gridwall.monitor.rules._base import Rule, needs
 
 
 def _flag(e: ir.Table) -> ir.BooleanValue:
@@ -21,4 +21,5 @@ RULE = Rule(
     "A terminal belongs to an organisation (devices.csv owner_org, valid at that day); any use "
     "by a principal of another organisation is flagged, attempts included (I5).",
     flag=_flag,
+    reads=needs("d_owner", "org"),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ibis
 import ibis.expr.types as ir
 
-from gridwall.monitor.rules._base import Reference, Rule
+from gridwall.monitor.rules._base import Reference, Rule, needs
 
 #: two logins of one account from different terminals closer than this are "at once"
 CONCURRENT_S = 600
@@ -51,6 +51,7 @@ RULE_TRANSFERRED = Rule(
     "retail. An account belongs to the organisation that issued it; when the holder's HR "
     "assignment (persons.csv, valid at that day) is elsewhere or ended, every use is flagged.",
     flag=_transferred,
+    reads=needs("a_holder", "action", "p_org", "a_org"),
 )
 RULE_REVOKED = Rule(
     id="C3-revoked-account-used",
@@ -61,6 +62,7 @@ RULE_REVOKED = Rule(
     rationale="Revocation must take effect at once (I6); an allowed event after revoked_at "
     "means a legacy system kept the credential alive.",
     flag=_revoked,
+    reads=needs("a_revoked_s", "ts_s", "decision"),
 )
 RULE_CONCURRENT = Rule(
     id="C3-concurrent-terminals",
@@ -73,4 +75,5 @@ RULE_CONCURRENT = Rule(
     "stolen.",
     flag=_login,
     confirm=_concurrent,
+    reads=needs("action", "device_id", "account_id", "day", "ts_s", "event_id"),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from gridwall.monitor.rules._base import Rule, non_public
+from gridwall.monitor.rules._base import Rule, needs, non_public
 
 
 def _flag(e: ir.Table) -> ir.BooleanValue:
@@ -24,4 +24,7 @@ RULE = Rule(
     rationale="Mission 'other': FIT data was visible to retail. FIT fields go only to NW staff "
     "with the FIT role and the FIT purpose (I2).",
     flag=_flag,
+    reads=needs(
+        "reads_fit", "system", "reads_non_public", "decision", "p_kind", "p_role", "purpose"
+    ),
 )

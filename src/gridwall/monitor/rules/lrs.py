@@ -5,11 +5,16 @@ from __future__ import annotations
 import ibis.expr.types as ir
 
 from gridwall.monitor.rules._base import (
+    POINT_AREA_REF,
+    READS_POINT,
+    WITH_POINT_AREA,
     Reference,
     Rule,
     area_covers,
+    needs,
     non_public,
     reads_point,
+    refs,
     with_point_area,
     without_keys,
 )
@@ -73,4 +78,29 @@ RULE = Rule(
     "the lrs details.",
     flag=_flag,
     confirm=_confirm,
+    reads=needs(
+        READS_POINT,
+        WITH_POINT_AREA,
+        "rec_kind",
+        "reads_non_public",
+        "reads_lrs",
+        "p_kind",
+        "p_role",
+        "purpose",
+        "fields",
+        "org",
+        "day",
+    ),
+    reference=refs(
+        POINT_AREA_REF,
+        agreements=(
+            "agreement_id",
+            "purpose",
+            "counterparty_org",
+            "valid_from",
+            "valid_until",
+            "whole_area",
+        ),
+        agreement_areas=("agreement_id", "pref", "city"),
+    ),
 )

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from gridwall.monitor.rules._base import Reference, Rule, retail_other, without_keys
-from gridwall.monitor.rules.r6 import bulk_days
+from gridwall.monitor.rules._base import (
+    RETAIL_OTHER,
+    Reference,
+    Rule,
+    needs,
+    refs,
+    retail_other,
+    without_keys,
+)
+from gridwall.monitor.rules.r6 import BULK_READS, bulk_days
 from gridwall.monitor.rules.r_switching import (
+    FORMER_READS,
+    FORMER_REF,
+    SWITCH_READS,
+    SWITCH_REF,
     applicant_checks,
     former_customers,
     move_in_lookups,
@@ -33,4 +45,6 @@ RULE = Rule(
     "of the retailer, not bulk) is an inquiry-driven lookup; the inquiry belongs to NW.",
     flag=retail_other,
     confirm=unexplained_lookups,
+    reads=needs(RETAIL_OTHER, FORMER_READS, SWITCH_READS, BULK_READS),
+    reference=refs(FORMER_REF, SWITCH_REF),
 )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from gridwall.monitor.rules._base import Reference, Rule, retail_other
+from gridwall.monitor.rules._base import RETAIL_OTHER, Reference, Rule, needs, retail_other
 
 #: distinct non-supplied points per account and JST day that make access "bulk"
 BULK_POINTS_PER_DAY = 25
 #: one search or export touching this many non-supplied points is bulk by itself
 BULK_POINTS_PER_EVENT = 25
+
+
+BULK_READS = needs("account_id", "day", "supply_point_id", "n_points")
 
 
 def bulk_days(rows: ir.Table, ref: Reference) -> ir.Table:
@@ -33,4 +36,5 @@ RULE = Rule(
     f"returning {BULK_POINTS_PER_EVENT}+ points.",
     flag=retail_other,
     confirm=bulk_days,
+    reads=needs(RETAIL_OTHER, BULK_READS),
 )

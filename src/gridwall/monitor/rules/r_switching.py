@@ -10,11 +10,26 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from gridwall.monitor.rules._base import DAY_S, Reference, Rule, retail_other, within
+from gridwall.monitor.rules._base import (
+    DAY_S,
+    RETAIL_OTHER,
+    Reference,
+    Rule,
+    needs,
+    refs,
+    retail_other,
+    within,
+)
 
 R3_WINDOW_DAYS = 14
 R4_WINDOW_DAYS = 14
 R5_WINDOW_DAYS = 30
+
+
+FORMER_READS = needs("supply_point_id", "p_retailer", "day")
+FORMER_REF = refs(contracts=("kind", "supply_point_id", "retailer_code", "valid_until"))
+SWITCH_READS = needs("supply_point_id", "p_retailer", "ts_s")
+SWITCH_REF = refs(switching=("kind", "supply_point_id", "to_retailer", "applied_s"))
 
 
 def _switch(rows: ir.Table, ref: Reference, kind: str) -> ir.Table:
@@ -83,6 +98,8 @@ RULE_R2 = Rule(
     "ended before the access.",
     flag=retail_other,
     confirm=former_customers,
+    reads=needs(RETAIL_OTHER, FORMER_READS),
+    reference=FORMER_REF,
 )
 RULE_R3 = Rule(
     id="R3-move-in-previous-occupant",
@@ -95,6 +112,8 @@ RULE_R3 = Rule(
     f"{R3_WINDOW_DAYS} days of the access.",
     flag=retail_other,
     confirm=move_in_lookups,
+    reads=needs(RETAIL_OTHER, SWITCH_READS),
+    reference=SWITCH_REF,
 )
 RULE_R4 = Rule(
     id="R4-switch-applicant-fact-check",
@@ -107,6 +126,8 @@ RULE_R4 = Rule(
     f"then the access within {R4_WINDOW_DAYS} days.",
     flag=retail_other,
     confirm=applicant_checks,
+    reads=needs(RETAIL_OTHER, SWITCH_READS),
+    reference=SWITCH_REF,
 )
 RULE_R5 = Rule(
     id="R5-view-then-switch",
@@ -119,4 +140,6 @@ RULE_R5 = Rule(
     f"switch application to the principal's retailer followed within {R5_WINDOW_DAYS} days.",
     flag=retail_other,
     confirm=prospect_lookups,
+    reads=needs(RETAIL_OTHER, SWITCH_READS),
+    reference=SWITCH_REF,
 )
