@@ -30,6 +30,7 @@ from gridwall.lookup._text import (
     KANJI_NUM_CHARS,
     clean,
     fold,
+    fold_key,
     int_to_kanji,
     kanji_to_int,
     name_key,
@@ -56,6 +57,9 @@ class NormalizedAddress:
     #: 都道府県 was missing and inferred (metadata about the input, not a component)
     pref_inferred: bool = field(default=False, compare=False)
     candidates: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    #: components the caller did not type but the parser filled in from the dictionary
+    #: (any of ``pref``, ``county``, ``city``, ``ward``); :meth:`typed_form` leaves them out
+    inferred: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def municipality(self) -> str | None:
@@ -86,6 +90,44 @@ class NormalizedAddress:
         if self.rest:
             s += " " + self.rest
         return " ".join(s.split())
+
+    def typed_form(self) -> str:
+        """What the caller typed, normalised: :meth:`__str__` without the components the
+        parser inferred (an omitted 都道府県, 郡, 市 or 区). This is the only address text a
+        lookup answer may carry: it is a function of the typed text alone, so no stored part
+        of any supply point's address (建物名, 部屋, 号, or an inferred area) can reach the
+        caller through it (issue 11, item 1)."""
+        if not self.inferred:
+            return str(self)
+        parts = {
+            "pref": self.pref,
+            "county": self.county,
+            "city": self.city,
+            "ward": self.ward,
+        }
+        head = "".join(v or "" for k, v in parts.items() if k not in self.inferred)
+        head += self.street or ""
+        if self.unmatched:
+            head += " " + self.unmatched + " "
+        s = head + self.place + (self.koaza or "") + self.banchi
+        if self.rest:
+            s += " " + self.rest
+        return " ".join(s.split())
+
+
+def _typed_municipality(alias_key: str, city_full: str) -> frozenset[str]:
+    """Which of 郡 / 市 / 区 of ``city_full`` the matched alias (a :func:`fold_key`) left out."""
+    county, muni, ward = split_municipality(city_full)
+    if alias_key == fold_key(city_full):
+        return frozenset()
+    if county and alias_key == fold_key(muni):
+        return frozenset({"county"})
+    if ward and alias_key == fold_key(ward):
+        return frozenset({"city"})
+    if ward and alias_key == fold_key(muni):
+        return frozenset({"ward"})
+    # an alias this function does not know: treat every part as inferred (fail closed)
+    return frozenset({"county", "city", "ward"})
 
 
 _BANCHI_UNIT_RE = re.compile(r"\s*(丁\s*目|番\s*地|番|号\s*室|号|地\s*割|の|之|ノ|-)")
@@ -380,8 +422,12 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
             pref_out, city_full = pref, None
         pos_after = city_end if city_full else (pref_end if pref else 0)
     county = city = ward = None
+    inferred: set[str] = set()
     if city_full:
         county, city, ward = split_municipality(city_full)
+        inferred |= _typed_municipality(rest_key[:clen], city_full)
+    if pref is None and pref_out is not None:
+        inferred.add("pref")
     # 丁目 right after the town (「丸の内一丁目」「丸の内1丁目」)
     chome: int | None = None
     unmatched_parts: list[str] = []
@@ -448,6 +494,7 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
         unmatched=" ".join(unmatched_parts) or None,
         pref_inferred=pref is None and pref_out is not None,
         candidates=tuple(sorted(tied)) if len(tied) > 1 else (),
+        inferred=frozenset(inferred),
     )
 
 
