@@ -25,7 +25,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 from sqlalchemy import Engine, text
 
-from gridwall.lookup._dictionary import TownDictionary, national
+from gridwall.lookup._dictionary import TownDictionary, national, strip_aza
 from gridwall.lookup._normalize import NormalizedAddress, RecordNormalizer, normalize
 from gridwall.lookup._text import fold, int_to_kanji, name_key
 
@@ -367,7 +367,8 @@ class LookupIndex:
         """Ranked candidates (best first, score ≥ :data:`MIN_SCORE`, at most ``limit``)."""
         if q.block is None:
             return []
-        qkey = place_text((q.town or "") + (q.unmatched or "").replace(" ", ""))
+        # an unrecognised town is compared without its 大字/字 (place keys have none)
+        qkey = place_text((q.town or "") + strip_aza((q.unmatched or "").replace(" ", "")))
         out: list[Candidate] = []
         with self.engine.connect() as conn:
             places = self._exact_places(conn, q)

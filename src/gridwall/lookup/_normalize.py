@@ -54,6 +54,7 @@ class NormalizedAddress:
     number: str | None = None  # 号 (住居番号) or 枝番
     rest: str | None = None  # building, room … exactly as typed (after NFKC)
     unmatched: str | None = None  # text that could not be attributed to any component
+    note: str | None = None  # parenthesised notes (字東（旧称）): kept, not part of the key
     #: 都道府県 was missing and inferred (metadata about the input, not a component)
     pref_inferred: bool = field(default=False, compare=False)
     candidates: tuple[tuple[str, str], ...] = field(default=(), compare=False)
@@ -89,6 +90,8 @@ class NormalizedAddress:
         s = head + self.banchi
         if self.rest:
             s += " " + self.rest
+        if self.note:
+            s += " (" + self.note + ")"
         return " ".join(s.split())
 
     def typed_form(self) -> str:
@@ -112,6 +115,8 @@ class NormalizedAddress:
         s = head + self.place + (self.koaza or "") + self.banchi
         if self.rest:
             s += " " + self.rest
+        if self.note:
+            s += " (" + self.note + ")"
         return " ".join(s.split())
 
 
@@ -128,6 +133,26 @@ def _typed_municipality(alias_key: str, city_full: str) -> frozenset[str]:
         return frozenset({"ward"})
     # an alias this function does not know: treat every part as inferred (fail closed)
     return frozenset({"county", "city", "ward"})
+
+
+#: a parenthesised note (NFKC turns （） into ()): 「字東（旧称）12」「(旧)」
+_NOTE_RE = re.compile(r"\s*\(([^()]*)\)\s*")
+#: イロハ order kana and Latin letters used as block names (イの12, B-7, ロ10番地)
+_IROHA = (
+    "イロハニホヘトチリヌルヲワカヨタレソツネナラムウヰノオクヤマケフコエテアサキユメミシヱヒモセス"
+)
+_LETTER_BLOCK_RE = re.compile(
+    rf"\s*([A-Za-z]|[{_IROHA}])\s*(?:の|之|ノ|-|番地|番)?(?=\s*(?:\d|[{KANJI_NUM_CHARS}]))"
+)
+
+
+def strip_notes(text: str) -> tuple[str, str | None]:
+    """``text`` without its parenthesised notes, and the notes (joined by ``; ``)."""
+    notes = [m.group(1).strip() for m in _NOTE_RE.finditer(text)]
+    if not notes:
+        return text, None
+    out = " ".join(_NOTE_RE.sub(" ", text).split())
+    return out, "; ".join(n for n in notes if n) or None
 
 
 _BANCHI_UNIT_RE = re.compile(r"\s*(丁\s*目|番\s*地|番|号\s*室|号|地\s*割|の|之|ノ|-)")
@@ -288,8 +313,15 @@ def _parse_banchi(text: str, start: int, town_has_chome: bool, chome_set: bool) 
     out = _Banchi(end=start)
     items: list[tuple[int, str | None]] = []
     pos = start
+    letter: str | None = None
+    letter_at = 0  # how many numbers (丁目) came before the kana/letter block
     seps = ("-", "の", "之", "ノ")
     while True:
+        if letter is None and all(unit == "丁目" for _, unit in items):
+            # a kana/letter block (イの12, B-7) at the start or right after the 丁目
+            lead = _LETTER_BLOCK_RE.match(text, pos)
+            if lead:
+                letter, letter_at, pos = lead.group(1).upper(), len(items), lead.end()
         m = _NUM_RE.match(text, pos)
         if not m:
             break
@@ -325,6 +357,15 @@ def _parse_banchi(text: str, start: int, town_has_chome: bool, chome_set: bool) 
     if not items:
         return out
     out.found = True
+    if letter is not None and len(items) > letter_at:
+        # a kana/letter block: the next number is its 号 (枝番), whatever unit follows it
+        if letter_at and not chome_set:
+            out.chome = items[0][0]
+        out.extra = [str(v) for v, _ in items[1:letter_at]] if letter_at else []
+        out.block = letter
+        out.number = str(items[letter_at][0])
+        out.extra += [str(v) for v, _ in items[letter_at + 1 :]]
+        return out
     chome_free = town_has_chome and not chome_set
     slot = 0 if chome_free else 1  # 0 chome, 1 block, 2 number, 3+ extra
     for val, unit in items:
@@ -369,7 +410,7 @@ def _first_banchi_start(text: str, start: int) -> int:
 def normalize(text: str, dictionary: TownDictionary | None = None) -> NormalizedAddress:
     """Normalise one typed address. Never drops text: what is not understood is ``unmatched``."""
     d = dictionary or national()
-    s = clean(text)
+    s, note = strip_notes(clean(text))
     comp = _Compact.of(s)
     # 都道府県
     pref: str | None = None
@@ -478,7 +519,7 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
         rest_text = ""
     if pref is None and pref_out is None and not cities:
         # nothing recognised at all
-        return NormalizedAddress(unmatched=s or None, rest=None)
+        return NormalizedAddress(unmatched=s or None, rest=None, note=note)
     return NormalizedAddress(
         pref=pref_out,
         county=county,
@@ -495,6 +536,7 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
         pref_inferred=pref is None and pref_out is not None,
         candidates=tuple(sorted(tied)) if len(tied) > 1 else (),
         inferred=frozenset(inferred),
+        note=note,
     )
 
 
@@ -587,7 +629,7 @@ class RecordNormalizer:
         chome = place.chome if place.chome is not None else b.chome
         parts = ["-".join(b.extra)] if b.extra else []
         if building:
-            parts.append(self._c(building))
+            parts.append(strip_notes(self._c(building))[0])  # as a query's rest is read
         if room:
             parts.append(self._c(room))
         return RecordAddress(
