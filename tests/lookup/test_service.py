@@ -4,7 +4,7 @@ equal footing between affiliated and independent retailers, no personal data out
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -238,26 +238,31 @@ def test_never_a_name_or_phone_in_any_output(index: LookupIndex) -> None:
         assert not {"contract_name", "phone", "name"} & set(e)
 
 
-def test_last_resort_supply_point_gets_only_the_typed_key_as_address(index: LookupIndex) -> None:
-    """I3 through the lookup: the policy is asked with the point's real LRS status; for an LRS
-    point a retailer gets the ID and equipment, and as address only its own normalised key."""
+def test_last_resort_supply_point_is_decided_with_its_real_status(index: LookupIndex) -> None:
+    """I3 through the lookup: the policy is asked with the point's real LRS status; an LRS
+    point still gives a retailer its ID and equipment (what a switching application needs),
+    and, like every candidate, only the caller's own normalised key as address."""
     lrs_id = "0300000000000000000101"
     typed = "東京都千代田区丸の内一丁目2-3"  # the stored address also names building and room
     plain = {
         c.supply_point_id: c for c in service(index).lookup(typed, caller=INDEPENDENT).candidates
     }
-    svc = service(index, lrs_checker=lambda ids: {i for i in ids if i == lrs_id})
+    asked: list[list[str]] = []
+
+    def lrs(ids: Sequence[str]) -> set[str]:
+        asked.append(list(ids))
+        return {i for i in ids if i == lrs_id}
+
+    svc = service(index, lrs_checker=lrs)
     ans = svc.lookup(typed, caller=INDEPENDENT)
+    assert asked and lrs_id in asked[0]
     got = {c.supply_point_id: c for c in ans.candidates}
-    assert plain[lrs_id].address != str(ans.query)  # so the masking below is observable
-    assert got[lrs_id].address == str(ans.query)
+    assert got[lrs_id].address == ans.query.typed_form()
     assert got[lrs_id].voltage == plain[lrs_id].voltage  # equipment still answered
-    other = "0300000000000000000102"
-    assert got[other] == plain[other]  # not LRS: unchanged
-    # identical for the affiliated retailer (equal footing) and unchanged for the operator
+    assert got == plain
+    # identical for the affiliated retailer (equal footing) and for the operator
     assert svc.lookup(typed, caller=AFFILIATED).candidates == ans.candidates
-    own = {c.supply_point_id: c for c in svc.lookup(typed).candidates}
-    assert own[lrs_id].address == plain[lrs_id].address
+    assert svc.lookup(typed).candidates == ans.candidates
 
 
 def test_unknown_lrs_status_withholds_stored_addresses(index: LookupIndex) -> None:
@@ -266,4 +271,4 @@ def test_unknown_lrs_status_withholds_stored_addresses(index: LookupIndex) -> No
     svc = service(index, lrs_checker=None)
     ans = svc.lookup(typed, caller=INDEPENDENT)
     assert ans.candidates
-    assert {c.address for c in ans.candidates} == {str(ans.query)}
+    assert {c.address for c in ans.candidates} == {ans.query.typed_form()}

@@ -34,6 +34,21 @@ def split_municipality(city: str) -> tuple[str | None, str, str | None]:
     return None, city, None
 
 
+#: a town column that is a note, not a name: 「（大字なし）」 (the 小字 is the town)
+_PLACEHOLDER_RE = re.compile(r"^[（(].*[）)]$")
+
+
+def _street_aliases(key: str) -> tuple[str, ...]:
+    """通 and 通り are written either way in town names (渡辺通 = 渡辺通り, 大通西 =
+    大通り西): the other spelling is a second key of the same entry. (Not a :func:`fold`
+    rule: folding must keep the length of the text.)"""
+    if "通り" in key:
+        return (key.replace("通り", "通"),)
+    if "通" in key:
+        return (re.sub(r"通(?!り)", "通り", key),)
+    return ()
+
+
 def strip_aza(name: str) -> str:
     """Drop a leading 大字 / 字 (the prefix is optional in everyday writing)."""
     return _AZA_PREFIX_RE.sub("", name)
@@ -88,6 +103,11 @@ class TownDictionary:
                 kz = strip_aza(koaza)
                 last[2].koaza.setdefault(name_key(kz), kz)
             return
+        if _PLACEHOLDER_RE.match(town):
+            # 「（大字なし）」 + 小字 台町: the address is written 本庄市台町 — the 小字 is the town
+            if not koaza:
+                return
+            town, koaza = koaza, ""
         base = strip_aza(town)
         m = _CHOME_RE.match(base)
         chome = kanji_to_int(m.group(2)) if m else None
@@ -99,8 +119,9 @@ class TownDictionary:
         e = c.towns.get(key)
         if e is None:
             e = TownEntry(base)
-            c.towns[key] = e
-            c.max_key = max(c.max_key, len(key))
+            for k in (key, *_street_aliases(key)):
+                c.towns.setdefault(k, e)
+                c.max_key = max(c.max_key, len(k))
         if chome is None:
             e.plain = True
         else:
@@ -152,8 +173,9 @@ class TownDictionary:
         key = (pref, city)
         old = self.cities.get(key)
         if old is not None and key not in self._owned:
+            copies: dict[int, TownEntry] = {}  # one copy per entry: alias keys share it
             towns = {
-                k: TownEntry(e.name, e.plain, set(e.chome), dict(e.koaza))
+                k: copies.setdefault(id(e), TownEntry(e.name, e.plain, set(e.chome), dict(e.koaza)))
                 for k, e in old.towns.items()
             }
             self.cities[key] = _City(old.pref, old.city, towns, old.max_key)
@@ -164,7 +186,7 @@ class TownDictionary:
     # -- lookups --------------------------------------------------------------------------
     def town_names(self, pref: str, city: str) -> list[str]:
         c = self.cities.get((pref, city))
-        return [e.name for e in c.towns.values()] if c else []
+        return list(dict.fromkeys(e.name for e in c.towns.values())) if c else []
 
 
 _LOCK = threading.Lock()

@@ -25,7 +25,7 @@ from typing import Any
 from rapidfuzz import fuzz, process
 from sqlalchemy import Engine, text
 
-from gridwall.lookup._dictionary import TownDictionary, national
+from gridwall.lookup._dictionary import TownDictionary, national, strip_aza
 from gridwall.lookup._normalize import NormalizedAddress, RecordNormalizer, normalize
 from gridwall.lookup._text import fold, int_to_kanji, name_key
 
@@ -52,7 +52,9 @@ _RECORD_FIELDS = (
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """One ranked answer: the point's ID, its normalised address, equipment and score."""
+    """One ranked answer: the point's ID, equipment, score and, as ``address``, the caller's
+    own typed address normalised (:meth:`NormalizedAddress.typed_form`) — never the stored
+    address, whose building, room or 号 the caller may not have typed (issue 11, item 1)."""
 
     supply_point_id: str
     address: str
@@ -74,14 +76,6 @@ def place_text(town: str) -> str:
     """Folded town text used for trigram candidate generation (the town alone: city and 丁目
     are filtered and compared separately, so their common trigrams never flood the index)."""
     return name_key(town)
-
-
-def display_address(
-    pref: str, city: str, town: str, chome: int, block: str, number: str, rest: str
-) -> str:
-    s = pref + city + town + (int_to_kanji(chome) + "丁目" if chome else "")
-    s += "-".join(x for x in (block, number) if x)
-    return s + (" " + rest if rest else "")
 
 
 def build_index(
@@ -373,7 +367,8 @@ class LookupIndex:
         """Ranked candidates (best first, score ≥ :data:`MIN_SCORE`, at most ``limit``)."""
         if q.block is None:
             return []
-        qkey = place_text((q.town or "") + (q.unmatched or "").replace(" ", ""))
+        # an unrecognised town is compared without its 大字/字 (place keys have none)
+        qkey = place_text((q.town or "") + strip_aza((q.unmatched or "").replace(" ", "")))
         out: list[Candidate] = []
         with self.engine.connect() as conn:
             places = self._exact_places(conn, q)
@@ -385,6 +380,7 @@ class LookupIndex:
                 places = self._near_places(conn, q, qkey)
                 rows = self._points(conn, places, q.block)
         by_id = {p.id: p for p in places}
+        echo = q.typed_form()  # the only address text an answer carries
         for r in rows:
             pl = by_id[r[1]]
             s = _score(q, qkey, pl, r, pl.id in exact_ids)
@@ -392,9 +388,7 @@ class LookupIndex:
                 out.append(
                     Candidate(
                         supply_point_id=r[0],
-                        address=display_address(
-                            pl.pref, pl.city, pl.town, pl.chome, r[2], r[3], r[4]
-                        ),
+                        address=echo,
                         score=round(s, 4),
                         voltage=r[6],
                         meter_id=r[7],
@@ -441,6 +435,12 @@ def _score(q: NormalizedAddress, qkey: str, pl: _Place, r: Any, exact_place: boo
     real other place, not a typo), and capped below :data:`ACCEPT_SCORE` when the query's town
     text was not recognised (a typo can rank first, but is never a confident answer).
     号 and building/room then scale it down when they differ or are missing.
+
+    No stored part the caller did not type moves the score: a 号 or building/room left out
+    of the query gives a constant factor whatever the point has, and the stored building
+    text is only ever compared for equality (discrete outcomes), never by a graded
+    similarity a caller could read back. So two stores that differ only in parts the query
+    left out give byte-identical answers (``tests/lookup/test_echo.py``).
     """
     if exact_place:
         ps = 1.0
@@ -452,37 +452,46 @@ def _score(q: NormalizedAddress, qkey: str, pl: _Place, r: Any, exact_place: boo
         if q.town is not None or (q.chome is not None and q.chome != pl.chome):
             ratio *= 0.5  # another real town, or another 丁目
         ps = min(ACCEPT_SCORE - 0.01, ratio)
-    number = r[3]
-    if (q.number or "") == number:
-        ns = 1.0
-    elif q.number is None:
-        ns = 0.9
-    elif not number:
-        ns = 0.85
-    else:
-        ns = 0.3
-    qrest = fold(q.rest or "").replace(" ", "")
-    crest = fold(r[4] or "").replace(" ", "")
-    if not qrest and not crest:
-        rs = 1.0
-    elif not qrest:
-        rs = 0.9
-    elif not crest:
-        rs = 0.85
-    elif _ROOM_SUFFIX_RE.sub("", qrest) == _ROOM_SUFFIX_RE.sub("", crest):
-        rs = 1.0
-    else:
-        sim = fuzz.ratio(qrest, crest) / 100.0
-        qroom = _room_of(fold(q.rest or ""))  # spaces kept: 「第2 101」 is room 101
-        croom = _room_of(r[5]) if r[5] else _room_of(fold(r[4] or ""))
-        if qroom is not None and qroom == croom:
-            # same room: the building names (what is left) must agree where both are given
-            qb = _building_part(qrest, qroom)
-            cb = _building_part(crest, croom)
-            if not qb or not cb or qb == cb:
-                rs = 0.95
-            else:  # 「第9田町ビル 301」 is not 「第2田町ビル 301」: never confident
-                rs = min(ACCEPT_SCORE - 0.01, 0.6 + 0.2 * fuzz.ratio(qb, cb) / 100.0)
-        else:
-            rs = 0.5 * sim
+    ns = _number_factor(q.number, r[3])
+    rs = _rest_factor(q.rest, r[4], r[5])
     return max(0.0, min(1.0, ps * ns * rs))
+
+
+#: 号 / building-room factors: the typed part was left out — no penalty and, above all, a
+#: constant whatever the point has (the score measures agreement of what was typed) …
+UNTYPED = 1.0
+#: … the typed part is absent from the point …
+STORED_LACKS = 0.85
+#: … the typed room matches but the typed building differs (never confident)
+OTHER_BUILDING = 0.7
+
+
+def _number_factor(typed: str | None, stored: str) -> float:
+    if typed is None:
+        return UNTYPED
+    if typed == stored:
+        return 1.0
+    return STORED_LACKS if not stored else 0.3
+
+
+def _rest_factor(typed: str | None, stored: str | None, stored_room: str | None) -> float:
+    """Building/room: discrete outcomes of comparing what was typed with what is stored."""
+    qrest = fold(typed or "").replace(" ", "")
+    if not qrest:
+        return UNTYPED
+    crest = fold(stored or "").replace(" ", "")
+    if not crest:
+        return STORED_LACKS
+    if _ROOM_SUFFIX_RE.sub("", qrest) == _ROOM_SUFFIX_RE.sub("", crest):
+        return 1.0
+    qroom = _room_of(fold(typed or ""))  # spaces kept: 「第2 101」 is room 101
+    croom = _room_of(stored_room) if stored_room else _room_of(fold(stored or ""))
+    if qroom is not None and qroom == croom:
+        # same room: the building names (what is left) must agree where both are given
+        qb = _building_part(qrest, qroom)
+        cb = _building_part(crest, croom)
+        # 「第9田町ビル 301」 is not 「第2田町ビル 301」: never confident
+        return 0.95 if not qb or not cb or qb == cb else OTHER_BUILDING
+    if croom is not None and _building_part(crest, croom) == _ROOM_SUFFIX_RE.sub("", qrest):
+        return 1.0  # the building alone was typed, and it is this point's building
+    return 0.0  # another room, or another building: not this point

@@ -30,6 +30,7 @@ from gridwall.lookup._text import (
     KANJI_NUM_CHARS,
     clean,
     fold,
+    fold_key,
     int_to_kanji,
     kanji_to_int,
     name_key,
@@ -53,9 +54,13 @@ class NormalizedAddress:
     number: str | None = None  # 号 (住居番号) or 枝番
     rest: str | None = None  # building, room … exactly as typed (after NFKC)
     unmatched: str | None = None  # text that could not be attributed to any component
+    note: str | None = None  # parenthesised notes (字東（旧称）): kept, not part of the key
     #: 都道府県 was missing and inferred (metadata about the input, not a component)
     pref_inferred: bool = field(default=False, compare=False)
     candidates: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    #: components the caller did not type but the parser filled in from the dictionary
+    #: (any of ``pref``, ``county``, ``city``, ``ward``); :meth:`typed_form` leaves them out
+    inferred: frozenset[str] = field(default=frozenset(), compare=False)
 
     @property
     def municipality(self) -> str | None:
@@ -85,7 +90,69 @@ class NormalizedAddress:
         s = head + self.banchi
         if self.rest:
             s += " " + self.rest
+        if self.note:
+            s += " (" + self.note + ")"
         return " ".join(s.split())
+
+    def typed_form(self) -> str:
+        """What the caller typed, normalised: :meth:`__str__` without the components the
+        parser inferred (an omitted 都道府県, 郡, 市 or 区). This is the only address text a
+        lookup answer may carry: it is a function of the typed text alone, so no stored part
+        of any supply point's address (建物名, 部屋, 号, or an inferred area) can reach the
+        caller through it (issue 11, item 1)."""
+        if not self.inferred:
+            return str(self)
+        parts = {
+            "pref": self.pref,
+            "county": self.county,
+            "city": self.city,
+            "ward": self.ward,
+        }
+        head = "".join(v or "" for k, v in parts.items() if k not in self.inferred)
+        head += self.street or ""
+        if self.unmatched:
+            head += " " + self.unmatched + " "
+        s = head + self.place + (self.koaza or "") + self.banchi
+        if self.rest:
+            s += " " + self.rest
+        if self.note:
+            s += " (" + self.note + ")"
+        return " ".join(s.split())
+
+
+def _typed_municipality(alias_key: str, city_full: str) -> frozenset[str]:
+    """Which of 郡 / 市 / 区 of ``city_full`` the matched alias (a :func:`fold_key`) left out."""
+    county, muni, ward = split_municipality(city_full)
+    if alias_key == fold_key(city_full):
+        return frozenset()
+    if county and alias_key == fold_key(muni):
+        return frozenset({"county"})
+    if ward and alias_key == fold_key(ward):
+        return frozenset({"city"})
+    if ward and alias_key == fold_key(muni):
+        return frozenset({"ward"})
+    # an alias this function does not know: treat every part as inferred (fail closed)
+    return frozenset({"county", "city", "ward"})
+
+
+#: a parenthesised note (NFKC turns （） into ()): 「字東（旧称）12」「(旧)」
+_NOTE_RE = re.compile(r"\s*\(([^()]*)\)\s*")
+#: イロハ order kana and Latin letters used as block names (イの12, B-7, ロ10番地)
+_IROHA = (
+    "イロハニホヘトチリヌルヲワカヨタレソツネナラムウヰノオクヤマケフコエテアサキユメミシヱヒモセス"
+)
+_LETTER_BLOCK_RE = re.compile(
+    rf"\s*([A-Za-z]|[{_IROHA}])\s*(?:の|之|ノ|-|番地|番)?(?=\s*(?:\d|[{KANJI_NUM_CHARS}]))"
+)
+
+
+def strip_notes(text: str) -> tuple[str, str | None]:
+    """``text`` without its parenthesised notes, and the notes (joined by ``; ``)."""
+    notes = [m.group(1).strip() for m in _NOTE_RE.finditer(text)]
+    if not notes:
+        return text, None
+    out = " ".join(_NOTE_RE.sub(" ", text).split())
+    return out, "; ".join(n for n in notes if n) or None
 
 
 _BANCHI_UNIT_RE = re.compile(r"\s*(丁\s*目|番\s*地|番|号\s*室|号|地\s*割|の|之|ノ|-)")
@@ -246,8 +313,15 @@ def _parse_banchi(text: str, start: int, town_has_chome: bool, chome_set: bool) 
     out = _Banchi(end=start)
     items: list[tuple[int, str | None]] = []
     pos = start
+    letter: str | None = None
+    letter_at = 0  # how many numbers (丁目) came before the kana/letter block
     seps = ("-", "の", "之", "ノ")
     while True:
+        if letter is None and all(unit == "丁目" for _, unit in items):
+            # a kana/letter block (イの12, B-7) at the start or right after the 丁目
+            lead = _LETTER_BLOCK_RE.match(text, pos)
+            if lead:
+                letter, letter_at, pos = lead.group(1).upper(), len(items), lead.end()
         m = _NUM_RE.match(text, pos)
         if not m:
             break
@@ -283,6 +357,15 @@ def _parse_banchi(text: str, start: int, town_has_chome: bool, chome_set: bool) 
     if not items:
         return out
     out.found = True
+    if letter is not None and len(items) > letter_at:
+        # a kana/letter block: the next number is its 号 (枝番), whatever unit follows it
+        if letter_at and not chome_set:
+            out.chome = items[0][0]
+        out.extra = [str(v) for v, _ in items[1:letter_at]] if letter_at else []
+        out.block = letter
+        out.number = str(items[letter_at][0])
+        out.extra += [str(v) for v, _ in items[letter_at + 1 :]]
+        return out
     chome_free = town_has_chome and not chome_set
     slot = 0 if chome_free else 1  # 0 chome, 1 block, 2 number, 3+ extra
     for val, unit in items:
@@ -327,7 +410,7 @@ def _first_banchi_start(text: str, start: int) -> int:
 def normalize(text: str, dictionary: TownDictionary | None = None) -> NormalizedAddress:
     """Normalise one typed address. Never drops text: what is not understood is ``unmatched``."""
     d = dictionary or national()
-    s = clean(text)
+    s, note = strip_notes(clean(text))
     comp = _Compact.of(s)
     # 都道府県
     pref: str | None = None
@@ -380,8 +463,12 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
             pref_out, city_full = pref, None
         pos_after = city_end if city_full else (pref_end if pref else 0)
     county = city = ward = None
+    inferred: set[str] = set()
     if city_full:
         county, city, ward = split_municipality(city_full)
+        inferred |= _typed_municipality(rest_key[:clen], city_full)
+    if pref is None and pref_out is not None:
+        inferred.add("pref")
     # 丁目 right after the town (「丸の内一丁目」「丸の内1丁目」)
     chome: int | None = None
     unmatched_parts: list[str] = []
@@ -432,7 +519,7 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
         rest_text = ""
     if pref is None and pref_out is None and not cities:
         # nothing recognised at all
-        return NormalizedAddress(unmatched=s or None, rest=None)
+        return NormalizedAddress(unmatched=s or None, rest=None, note=note)
     return NormalizedAddress(
         pref=pref_out,
         county=county,
@@ -448,6 +535,8 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
         unmatched=" ".join(unmatched_parts) or None,
         pref_inferred=pref is None and pref_out is not None,
         candidates=tuple(sorted(tied)) if len(tied) > 1 else (),
+        inferred=frozenset(inferred),
+        note=note,
     )
 
 
@@ -540,7 +629,7 @@ class RecordNormalizer:
         chome = place.chome if place.chome is not None else b.chome
         parts = ["-".join(b.extra)] if b.extra else []
         if building:
-            parts.append(self._c(building))
+            parts.append(strip_notes(self._c(building))[0])  # as a query's rest is read
         if room:
             parts.append(self._c(room))
         return RecordAddress(

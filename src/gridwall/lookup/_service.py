@@ -151,7 +151,7 @@ class LookupService:
     audit: AuditSink
     name_checker: Callable[[str, str], bool] | None = None  # (supply_point_id, name) → bool
     #: IDs among the given ones under last-resort supply (最終保障供給) now; None = unknown,
-    #: and then every candidate's stored address is withheld from callers (fail closed)
+    #: and then every candidate is decided as an LRS point (fail closed)
     lrs_checker: Callable[[Sequence[str]], set[str]] | None = None
     limiter: TokenBucket = field(default_factory=TokenBucket)
     policy: Any = None  # gridwall.policy.PolicyEngine (loaded lazily)
@@ -179,7 +179,7 @@ class LookupService:
             check_specificity(q)
             cands = tuple(self.index.search(q, limit=self.cap))
             if caller is not None:
-                cands = self._withhold_lrs_addresses(cands, caller, str(q))
+                cands = self._withhold_lrs_fields(cands, caller)
             sure = confident(cands)
             match: bool | None = None
             if name is not None and sure:
@@ -200,13 +200,12 @@ class LookupService:
         self.audit.record(event)
         return LookupAnswer(cands, match, q, sure)
 
-    def _withhold_lrs_addresses(
-        self, cands: tuple[Candidate, ...], caller: CallerContext, typed_key: str
+    def _withhold_lrs_fields(
+        self, cands: tuple[Candidate, ...], caller: CallerContext
     ) -> tuple[Candidate, ...]:
-        """Ask the policy per candidate with the point's real LRS status (I3). Where it
-        withholds ``address`` (a last-resort-supply point), the candidate carries the caller's
-        own normalised key instead of the stored address: the ID and equipment still let a
-        retailer file a switching application, and nothing the caller did not type leaves."""
+        """Ask the policy per candidate with the point's real LRS status (I3) and drop the
+        equipment where it withholds it. (No candidate carries a stored address to withhold:
+        ``address`` is always the caller's own typed key, see :class:`Candidate`.)"""
         if not cands:
             return cands
         ids = [c.supply_point_id for c in cands]
@@ -217,8 +216,6 @@ class LookupService:
         for c in cands:
             if c.supply_point_id in lrs:
                 allowed = self._decide_lookup(caller, is_lrs=True).allowed_fields
-                if "address" not in allowed:
-                    c = replace(c, address=typed_key)
                 if "equipment" not in allowed:
                     c = replace(c, voltage="", meter_id="")
             out.append(c)

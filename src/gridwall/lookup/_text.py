@@ -300,8 +300,10 @@ _KANJI = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff々〆"
 _KATAKANA = "\u30a1-\u30fa\u30fd-\u30ff\u31f0-\u31ff"
 _HIRAGANA = "\u3041-\u309f"
 
-#: ヶ/ケ/が/ヵ/カ/ガ between two kanji are one place-name particle (霞ヶ関 = 霞が関 = 霞ケ関).
-_GA_RE = re.compile(rf"(?<=[{_KANJI}])[ヶケがヵカガ](?=[{_KANJI}])")
+#: ヶ/ケ/が/ヵ/カ/ガ before a kanji, after a kanji or kana, are one place-name particle
+#: (霞ヶ関 = 霞が関 = 霞ケ関; つつじが丘 = つつじヶ丘, ユーカリが丘 = ユーカリヶ丘). Applied to
+#: both sides of every comparison, so over-folding inside a katakana word only merges keys.
+_GA_RE = re.compile(rf"(?<=[{_KANJI}{_HIRAGANA}{_KATAKANA}])[ヶケがヵカガ](?=[{_KANJI}])")
 #: の/ノ/之 between two kanji are one particle in names (丸の内 = 丸ノ内, 一之船入町 = 一ノ船入町).
 _NO_RE = re.compile(rf"(?<=[{_KANJI}])[のノ之乃](?=[{_KANJI}])")
 #: ー after something that is not kana (a digit or kanji numeral, a kanji, a letter) is a dash;

@@ -93,9 +93,11 @@ def _one(service: LookupService, line: str, name: str | None, explain: bool) -> 
         return {"candidates": [], "name_match": None, "error": e.diagnostics()}
     if explain:
         q = ans.query
+        # the typed form only: parts the parser inferred are named, never shown
+        inferred = ", ".join(sorted(q.inferred)) or "-"
         print(
-            f"gridwall lookup: normalised: {q} (unmatched: {q.unmatched or '-'}; "
-            f"confident: {ans.confident})",
+            f"gridwall lookup: normalised: {q.typed_form()} (inferred: {inferred}; "
+            f"unmatched: {q.unmatched or '-'}; confident: {ans.confident})",
             file=sys.stderr,
         )
     return ans.to_json()

@@ -1,0 +1,168 @@
+"""Hard address forms (issue 16), each tested over every (or a large sample of every) town of
+the packaged dictionary that has the form — the rules are general, never one input:
+
+* 通 / 通り written either way in a town name;
+* が丘 / ヶ丘 / ケ丘 / ガ丘 / ヵ丘, also after kana (つつじが丘, ユーカリが丘);
+* parenthesised notes (字東（旧称）12) kept in ``note``, not in the key;
+* kana (イロハ) and letter blocks (イの12, B-7, ロ10番地), on the query and the record side;
+* 「（大字なし）」 towns of the dictionary, whose 小字 is written as the town.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+
+import pytest
+
+from gridwall.data import iter_towns
+from gridwall.lookup import ACCEPT_SCORE, LookupIndex, build_index, normalize
+from gridwall.lookup._dictionary import national
+from gridwall.lookup._normalize import RecordNormalizer
+from gridwall.store import make_engine, upgrade
+
+_ROWS = [(t.pref, t.city, t.town, t.koaza) for t in iter_towns()]
+_CHOME = re.compile(r"^(.*?)([一二三四五六七八九十]+)丁目$")
+
+
+def _sample(rows: list[tuple[str, str, str, str]], n: int = 400) -> list[tuple[str, str, str, str]]:
+    rows = sorted(set(rows))
+    return rows if len(rows) <= n else random.Random(16).sample(rows, n)
+
+
+def _unique_town(pref: str, city: str, town: str) -> bool:
+    """The normaliser reads the same town back from its dictionary spelling (excludes the
+    few names the dictionary itself spells two ways, which this test is not about)."""
+    n = normalize(pref + city + town + "1")
+    return n.town is not None and n.unmatched is None
+
+
+DORI = _sample([r for r in _ROWS if "通" in r[2] and not r[3] and "（" not in r[2]])
+GAOKA = _sample([r for r in _ROWS if re.search(r"[がヶケガヵ]丘", r[2]) and not r[3]])
+KOAZA = _sample([r for r in _ROWS if r[3] and r[2].startswith("大字") and "（" not in r[2]], 300)
+NOAZA = _sample([r for r in _ROWS if r[2] == "（大字なし）" and r[3]], 300)
+
+
+def test_the_samples_are_not_empty() -> None:
+    assert len(DORI) > 100 and len(GAOKA) > 100 and len(KOAZA) > 100 and len(NOAZA) > 50
+
+
+@pytest.mark.parametrize("form", ["通り", "通"])
+def test_dori_written_either_way(form: str) -> None:
+    bad = []
+    for pref, city, town, _ in DORI:
+        if not _unique_town(pref, city, town):
+            continue
+        want = normalize(pref + city + town + "12-3")
+        typed = re.sub(r"通(?!り)", "通り", town) if form == "通り" else town.replace("通り", "通")
+        got = normalize(pref + city + typed + "12-3")
+        if (got.town, got.chome, got.block, got.number) != (want.town, want.chome, "12", "3"):
+            bad.append((typed, got))
+    assert not bad, bad[:5]
+
+
+@pytest.mark.parametrize("ga", ["が", "ヶ", "ケ", "ガ", "ヵ"])
+def test_gaoka_written_every_way(ga: str) -> None:
+    bad = []
+    for pref, city, town, _ in GAOKA:
+        if not _unique_town(pref, city, town):
+            continue
+        want = normalize(pref + city + town + "5-6")
+        typed = re.sub(r"[がヶケガヵ](?=丘)", ga, town)
+        got = normalize(pref + city + typed + "5-6")
+        if (got.town, got.chome, got.block) != (want.town, want.chome, "5"):
+            bad.append((typed, got))
+    assert not bad, bad[:5]
+
+
+@pytest.mark.parametrize("note", ["（旧称）", "(旧)", "（通称 東）", " (地番) "])
+def test_parenthesised_note_after_the_koaza(note: str) -> None:
+    bad = []
+    for pref, city, town, koaza in KOAZA:
+        kz = koaza if koaza.startswith("字") else "字" + koaza
+        plain = normalize(pref + city + town + kz + "12")
+        if plain.koaza is None:
+            continue  # the dictionary spells this 小字 so that it is not read back: not ours
+        got = normalize(pref + city + town + kz + note + "12")
+        if replace(got, note=None) != plain or got.note != note.strip().strip("()（）").strip():
+            bad.append((town + kz + note, got))
+        if normalize(str(got)) != got:  # the canonical form keeps the note and reads back
+            bad.append(("roundtrip", str(got)))
+    assert not bad, bad[:5]
+
+
+def test_placeholder_towns_are_found_by_their_koaza() -> None:
+    bad = []
+    for pref, city, _, koaza in NOAZA:
+        got = normalize(pref + city + koaza + "7番地1")
+        if got.town is None or got.block != "7":
+            bad.append((pref + city + koaza, got))
+    assert not bad, bad[:5]
+    assert all(not e.name.startswith("（") for c in national().cities.values()
+               for e in c.towns.values())  # fmt: skip
+
+
+LETTERS = ["A", "b", "Ｃ", "イ", "ロ", "ハ", "ニ", "ホ"]
+SEPS = ["の", "-", "－", "‐", "ノ", "", "番"]
+
+
+@pytest.mark.parametrize("letter", LETTERS)
+@pytest.mark.parametrize("sep", SEPS)
+def test_kana_and_letter_blocks(letter: str, sep: str) -> None:
+    want_block = letter.upper() if letter.isascii() else ("C" if letter == "Ｃ" else letter)
+    for head in ("福岡県八女市大籠", "東京都千代田区神田和泉町", "愛知県豊田市白山町"):
+        got = normalize(f"{head}{letter}{sep}12")
+        assert (got.block, got.number, got.rest) == (want_block, "12", None), got
+        got = normalize(f"{head}{letter}{sep}12番地 コーポ 101")
+        assert (got.block, got.number, got.rest) == (want_block, "12", "コーポ 101"), got
+    rn = RecordNormalizer()
+    rec = rn.record("福岡県", "八女市", "大籠", f"{letter}{sep}12")
+    assert (rec.block, rec.number) == (want_block, "12")
+
+
+@pytest.mark.parametrize("rest", ["ハイツ101", "ロイヤル 2", "A棟 3", "イースト5"])
+def test_a_building_name_is_not_a_letter_block(rest: str) -> None:
+    got = normalize(f"東京都千代田区神田和泉町1-2 {rest}")
+    assert (got.block, got.number, got.rest) == ("1", "2", rest)
+
+
+# --- end to end through the index ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def hard_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LookupIndex]:
+    recs = []
+    picks = DORI[:20] + GAOKA[:20] + KOAZA[:20] + NOAZA[:20]
+    for i, (pref, city, town, koaza) in enumerate(picks):
+        if town == "（大字なし）":
+            town, koaza = koaza, ""
+        t = town + ("字" + koaza.removeprefix("字") if koaza else "")
+        for j, banchi in enumerate(("ロ-12", "ロ-13", "5-6")):
+            recs.append(dict(supply_point_id=f"05{i:016d}{j:04d}", pref=pref, city=city, town=t,
+                             banchi=banchi, voltage="low", meter_id=f"M{i}-{j}",
+                             status="active"))  # fmt: skip
+    url = f"sqlite:///{tmp_path_factory.mktemp('hard') / 'gridwall.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    build_index(engine, recs)
+    yield LookupIndex(engine)
+    engine.dispose()
+
+
+def test_hard_forms_are_confident_top_answers(hard_index: LookupIndex) -> None:
+    picks = DORI[:20] + GAOKA[:20] + KOAZA[:20] + NOAZA[:20]
+    bad = []
+    for i, (pref, city, town, koaza) in enumerate(picks):
+        if town == "（大字なし）":
+            town, koaza = koaza, ""
+        t = re.sub(r"通(?!り)", "通り", town)
+        t = re.sub(r"[がヶケガヵ](?=丘)", "ヶ", t)
+        kz = ("字" + koaza.removeprefix("字") + "（旧称）") if koaza else ""
+        for j, typed in ((0, "ロの12"), (1, "ロ‐１３"), (2, "5番6号")):
+            got = hard_index.search(hard_index.normalize(pref + city + t + kz + typed))
+            want = f"05{i:016d}{j:04d}"
+            ok = got and got[0].supply_point_id == want and got[0].score >= ACCEPT_SCORE
+            ok = ok and (len(got) == 1 or got[1].score < got[0].score)
+            if not ok:
+                bad.append((pref + city + t + kz + typed, got[:2]))
+    assert not bad, bad
