@@ -79,7 +79,7 @@ def test_gaoka_written_every_way(ga: str) -> None:
 
 @pytest.mark.parametrize("note", ["（旧称）", "(旧)", "（通称 東）", " (地番) "])
 def test_parenthesised_note_after_the_koaza(note: str) -> None:
-    bad = []
+    bad: list[tuple[str, object]] = []
     for pref, city, town, koaza in KOAZA:
         kz = koaza if koaza.startswith("字") else "字" + koaza
         plain = normalize(pref + city + town + kz + "12")
