@@ -38,6 +38,7 @@ from gridwall.interfaces import (
     RequestContext,
 )
 from gridwall.interfaces.clock import JST, system_clock
+from gridwall.interfaces.events import AuditEvent, audit_event
 from gridwall.interfaces.facts import (
     FIELDS,
     AccessRequest,
@@ -54,7 +55,6 @@ from gridwall.store.customer import is_valid_supply_point_id
 
 log = logging.getLogger("gridwall.gateway")
 
-SYSTEM = "gridwall"
 MAX_SEARCH = 200
 MAX_LIST = 1000
 MAX_EXPORT = 10_000
@@ -410,29 +410,28 @@ class Gateway:
         query: str | None = None,
         result_count: int | None = None,
         recipient_org: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> AuditEvent:
         p = ctx.principal
-        return {
-            "event_id": f"gw-{uuid.uuid4().hex}",
-            "ts": ctx.now.isoformat(),
-            "system": SYSTEM,
-            "account_id": p.account_id,
-            "device_id": ctx.terminal.device_id,
-            "source_ip": ctx.source_ip,
-            "session_id": p.session_id,
-            "action": action,
-            "screen": screen,
-            "purpose": ctx.purpose.value,
-            "supply_point_ids": list(supply_point_ids),
-            "query": query,
-            "fields": sorted(set(fields)),
-            "result_count": result_count,
-            "recipient_org": recipient_org,
-            "decision": decision,
-            "policy_ids": sorted(set(policy_ids)),
-            "person_id": p.person_id,
-            "org": p.org,
-        }
+        return audit_event(
+            source="gw",
+            ts=ctx.now,
+            account_id=p.account_id,
+            device_id=ctx.terminal.device_id,
+            source_ip=ctx.source_ip,
+            session_id=p.session_id,
+            action=action,
+            screen=screen,
+            purpose=ctx.purpose.value,
+            supply_point_ids=supply_point_ids,
+            query=query,
+            fields=fields,
+            result_count=result_count,
+            recipient_org=recipient_org,
+            decision=decision,
+            policy_ids=policy_ids,
+            person_id=p.person_id,
+            org=p.org,
+        )
 
     def _record(self, event: Mapping[str, Any]) -> None:
         try:
@@ -485,7 +484,7 @@ class Gateway:
         today = ctx.today
         action = Action.VIEW
 
-        def fail(what: str) -> dict[str, Any]:
+        def fail(what: str) -> AuditEvent:
             return self._event(
                 ctx,
                 action="view",

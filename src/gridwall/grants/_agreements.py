@@ -32,6 +32,7 @@ from gridwall.grants._common import (
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import Agreement
 from gridwall.interfaces.clock import JST, day_end_jst, day_start_jst, iso
+from gridwall.interfaces.events import AuditEvent
 from gridwall.interfaces.facts import DISASTER_FIELDS, FIELDS
 
 #: Purposes an agreement can be registered for through gridwall (dataset rows may carry others).
@@ -190,7 +191,7 @@ class AgreementRegistry(AuditedDesk):
         purpose: str = "",
         recipient: str | None = None,
     ) -> T:
-        def event(decision: str, detail: str) -> dict[str, Any]:
+        def event(decision: str, detail: str) -> AuditEvent:
             return grant_event(
                 now=now, actor=actor, actor_org=self.actor_org, screen=f"grants.agreement.{step}",
                 purpose=purpose, decision=decision, query=f"agreement_id={aid} {detail}",

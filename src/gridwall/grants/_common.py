@@ -6,8 +6,7 @@ import contextlib
 import json
 import os
 import re
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,7 +16,8 @@ from sqlalchemy import Connection, Engine, update
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import GrantState
 from gridwall.interfaces import AuditSink
-from gridwall.interfaces.clock import Clock, as_utc, iso, system_clock
+from gridwall.interfaces.clock import Clock, as_utc, system_clock
+from gridwall.interfaces.events import AuditEvent, audit_event
 
 T = TypeVar("T")
 
@@ -83,34 +83,36 @@ def grant_event(
     query: str,
     recipient_org: str | None = None,
     supply_point_ids: list[str] | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """An ``events``-format record (plus ``policy_ids``, ``person_id``, ``org``) for a
-    grant-management step; ``action`` is ``update`` (``export`` for export registration)."""
-    ev: dict[str, Any] = {
-        "event_id": f"grants-{uuid.uuid4().hex}",
-        "ts": iso(now),
-        "system": "gridwall",
-        "account_id": actor,
-        "device_id": None,
-        "source_ip": None,
-        "session_id": None,
-        "action": "export" if screen.startswith("grants.export") else "update",
-        "screen": screen,
-        "purpose": purpose,
-        "supply_point_ids": supply_point_ids or [],
-        "query": query,
-        "fields": [],
-        "result_count": None,
-        "recipient_org": recipient_org,
-        "decision": decision,
-        "policy_ids": [],
-        "person_id": None,
-        "org": actor_org,
-    }
-    if extra:
-        ev.update(extra)
-    return ev
+    fields: Iterable[str] = (),
+    result_count: int | None = None,
+    person_id: str | None = None,
+    device_id: str | None = None,
+    source_ip: str | None = None,
+    session_id: str | None = None,
+    extra: Mapping[str, str | None] | None = None,
+) -> AuditEvent:
+    """The audit event of a grant-management step; ``action`` is ``update`` (``export`` for
+    export registration)."""
+    return audit_event(
+        source="grants",
+        ts=now,
+        account_id=actor,
+        action="export" if screen.startswith("grants.export") else "update",
+        screen=screen,
+        purpose=purpose,
+        supply_point_ids=supply_point_ids or [],
+        query=query,
+        fields=fields,
+        result_count=result_count,
+        recipient_org=recipient_org,
+        decision=decision,
+        org=actor_org,
+        person_id=person_id,
+        device_id=device_id,
+        source_ip=source_ip,
+        session_id=session_id,
+        extra=extra,
+    )
 
 
 class JsonlAuditSink:

@@ -34,6 +34,7 @@ from gridwall.grants._keys import load_key
 from gridwall.grants._models import ConsentRecord
 from gridwall.interfaces import AuditSink
 from gridwall.interfaces.clock import JST, Clock, as_utc, iso, system_clock
+from gridwall.interfaces.events import AuditEvent
 from gridwall.interfaces.facts import ConsentState
 
 VALIDITY_DAYS: tuple[int, ...] = (1, 7, 31)
@@ -207,7 +208,7 @@ class ConsentDesk(AuditedDesk):
         retailer: str | None,
         plan: Callable[[Connection], tuple[str, Callable[[Connection], T]]],
     ) -> T:
-        def event(decision: str, detail: str) -> dict[str, Any]:
+        def event(decision: str, detail: str) -> AuditEvent:
             return grant_event(
                 now=now, actor=actor, actor_org=self.actor_org, screen=f"grants.consent.{step}",
                 purpose="consent_usage", decision=decision, query=detail,

@@ -29,6 +29,7 @@ from gridwall.grants._common import (
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import DeletionAttestation, DisasterDeclaration
 from gridwall.interfaces.clock import as_utc, iso, parse_instant
+from gridwall.interfaces.events import AuditEvent
 
 #: No declaration may last longer than this, whatever its own hard maximum says.
 MAX_DISASTER_DURATION = timedelta(days=31)
@@ -145,7 +146,7 @@ class DisasterDesk(AuditedDesk):
         disaster_id: str,
         plan: Callable[[Connection], tuple[str, Callable[[Connection], T]]],
     ) -> T:
-        def event(decision: str, detail: str) -> dict[str, Any]:
+        def event(decision: str, detail: str) -> AuditEvent:
             return grant_event(
                 now=now, actor=actor, actor_org=self.actor_org, screen=f"grants.disaster.{step}",
                 purpose="disaster_support", decision=decision,

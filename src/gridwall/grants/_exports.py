@@ -30,6 +30,7 @@ from gridwall.grants._watermark import (
 )
 from gridwall.interfaces import AuditSink
 from gridwall.interfaces.clock import Clock, as_utc, system_clock
+from gridwall.interfaces.events import AuditEvent
 from gridwall.interfaces.facts import FIELDS
 
 #: Export columns and the field group each belongs to (None: the supply point ID itself).
@@ -105,17 +106,14 @@ class ExportDesk:
         groups, unknown = fields_of(columns)
         key = self.key  # before any transaction: the first use creates it
 
-        def event(decision: str, detail: str) -> dict[str, Any]:
-            ev = grant_event(
+        def event(decision: str, detail: str) -> AuditEvent:
+            return grant_event(
                 now=now, actor=actor, actor_org=actor_org, screen="grants.export",
                 purpose=purpose, decision=decision, recipient_org=recipient,
-                supply_point_ids=points,
+                supply_point_ids=points, fields=groups, result_count=len(data),
                 query=f"export_id={export_id} agreement_id={agreement_id} {detail}",
                 extra={"grant_kind": "export", "grant_id": agreement_id, "export_id": export_id},
             )  # fmt: skip
-            ev["fields"] = sorted(groups)
-            ev["result_count"] = len(data)
-            return ev
 
         def refuse(msg: str, fld: str) -> GrantRefused:
             return GrantRefused(msg, f"export {export_id}", fld)

@@ -34,6 +34,7 @@ EXTRA_KEYS: Final = frozenset(
     {
         "reason",  # identity: why a login or step was refused
         "name_verification",  # lookup: whether the caller asked for a name match
+        "denial",  # lookup: the kind of refusal (rate limit, policy, bad input)
         "route",  # app: the route and status of a request no capability audited
         "status",
         "identity_event_ids",  # app: the identity events a request's authentication held

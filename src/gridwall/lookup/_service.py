@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from gridwall.errors import AccessDenied, GridwallError, UsageError
 from gridwall.interfaces import AuditSink, Principal, Terminal
+from gridwall.interfaces.events import AuditEvent, audit_event
 from gridwall.lookup._index import ACCEPT_SCORE, Candidate, LookupIndex
 from gridwall.lookup._normalize import NormalizedAddress
 
@@ -32,7 +32,6 @@ RATE_BURST = 30
 RATE_PER_SECOND = 0.5
 #: the audit event fields: what a lookup shows (the typed address is only the search key)
 AUDIT_FIELDS = ("address", "equipment")
-SYSTEM = "gridwall"
 SCREEN = "lookup"
 
 
@@ -168,11 +167,12 @@ class LookupService:
     ) -> LookupAnswer:
         """One lookup. ``caller=None`` is the operator's own lookup (no rate limit)."""
         now = self.clock()
-        event = self._event(address, caller, operator_id, now, name is not None)
+        policy_ids: list[str] = []
+        asked = {"name_verification": "requested" if name is not None else None}
         try:
             if caller is not None:
                 self.limiter.take(caller.principal.org)
-                event["policy_ids"] = list(self._authorize(caller, is_lrs=False))
+                policy_ids = list(self._authorize(caller, is_lrs=False))
             if len(address) > 300:
                 raise UsageError("address: longer than 300 characters")
             q = self.index.normalize(address)
@@ -187,17 +187,20 @@ class LookupService:
                     raise AccessDenied("name verification is not available: refused")
                 match = bool(self.name_checker(cands[0].supply_point_id, name))
         except GridwallError as e:
-            event.update(decision="deny", result_count=0, denial=type(e).__name__)
-            self.audit.record(event)  # if this raises, the caller gets that error: no answer
+            refused = self._event(
+                address, caller, operator_id, now, decision="deny", policy_ids=policy_ids,
+                result_count=0, extra={**asked, "denial": type(e).__name__},
+            )  # fmt: skip
+            self.audit.record(refused)  # if this raises, the caller gets that error: no answer
             raise
-        event.update(
-            decision="allow",
-            supply_point_ids=[c.supply_point_id for c in cands],
-            result_count=len(cands),
-        )
         if name is not None:
-            event["name_verification"] = "checked" if match is not None else "not_confident"
-        self.audit.record(event)
+            asked["name_verification"] = "checked" if match is not None else "not_confident"
+        allowed = self._event(
+            address, caller, operator_id, now, decision="allow", policy_ids=policy_ids,
+            supply_point_ids=[c.supply_point_id for c in cands], result_count=len(cands),
+            extra=asked,
+        )  # fmt: skip
+        self.audit.record(allowed)
         return LookupAnswer(cands, match, q, sure)
 
     def _withhold_lrs_fields(
@@ -265,30 +268,31 @@ class LookupService:
         caller: CallerContext | None,
         operator_id: str,
         now: datetime,
-        name_given: bool,
-    ) -> dict[str, Any]:
+        *,
+        decision: str,
+        policy_ids: Sequence[str],
+        supply_point_ids: Sequence[str] = (),
+        result_count: int | None = None,
+        extra: Mapping[str, str | None] | None = None,
+    ) -> AuditEvent:
         p = caller.principal if caller else None
-        return {
-            "event_id": f"lk-{uuid.uuid4().hex}",
-            "ts": now.isoformat(),
-            "system": SYSTEM,
-            "account_id": p.account_id if p else operator_id,
-            "device_id": caller.terminal.device_id if caller else None,
-            "source_ip": caller.source_ip if caller else None,
-            "session_id": p.session_id if p else None,
-            "action": "search",
-            "screen": SCREEN,
-            "purpose": (
-                str(getattr(caller.purpose, "value", caller.purpose)) if caller else "takuso"
-            ),
-            "supply_point_ids": [],
-            "query": address,
-            "fields": list(AUDIT_FIELDS),
-            "result_count": None,
-            "recipient_org": None,
-            "decision": "deny",
-            "policy_ids": [] if caller else ["operator-own-lookup"],
-            "person_id": p.person_id if p else None,
-            "org": p.org if p else "nw",
-            "name_verification": "requested" if name_given else None,
-        }
+        return audit_event(
+            source="lk",
+            ts=now,
+            account_id=p.account_id if p else operator_id,
+            device_id=caller.terminal.device_id if caller else None,
+            source_ip=caller.source_ip if caller else None,
+            session_id=p.session_id if p else None,
+            action="search",
+            screen=SCREEN,
+            purpose=str(getattr(caller.purpose, "value", caller.purpose)) if caller else "takuso",
+            supply_point_ids=supply_point_ids,
+            query=address,
+            fields=AUDIT_FIELDS,
+            result_count=result_count,
+            decision=decision,
+            policy_ids=policy_ids if caller else ["operator-own-lookup"],
+            person_id=p.person_id if p else None,
+            org=p.org if p else "nw",
+            extra=extra,
+        )

@@ -198,7 +198,8 @@ def create_router(
                     now=now, actor=principal.account_id, actor_org=principal.org,
                     screen=f"grants.{step}", purpose="", decision="deny",
                     query=f"{step} not permitted for this account on this terminal",
-                    extra={"person_id": principal.person_id, "device_id": term.device_id},
+                    person_id=principal.person_id, device_id=term.device_id,
+                    session_id=principal.session_id,
                 )
             )  # fmt: skip
             return _err(403, "forbidden", f"{step}: not permitted")
