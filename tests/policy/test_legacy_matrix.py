@@ -6,6 +6,7 @@ the expected line is where the broken text sits.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -104,6 +105,7 @@ CASES = [
     ("scope: all}", "scope: some}", "grants[2].scope", "unknown value 'some'"),
     ("scope: own}", "scope: own, recipient: none}", "grants[3].recipient", "goes to someone"),
     ("scope: own}", "scope: own, recipient: friends}", "grants[3].recipient", "unknown value"),
+    ("scope: all}", "scope: all, recipient: other}", "grants[2].recipient", "only an export"),
     (
         "operations: [view, search]}",
         "operations: [view, search], scop: all}",
@@ -206,6 +208,23 @@ def test_cli_exit_codes_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
     code, _, err = run(["legacy", "audit", str(tmp_path / "none.yaml")], capsys)
     assert code == 2 and "no such file" in err
+
+
+def test_cli_csv_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_csv = tmp_path / "findings.csv"
+    code, _, _ = run(["legacy", "audit", str(TYPE_A), "--csv", str(out_csv)], capsys)
+    with out_csv.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert code == 1 and len(rows) == 40
+    assert {r["invariants"] for r in rows} == {"I1", "I1 I9", "", "I8"}
+    assert {r["equal_footing"] for r in rows} == {"affiliated only"}
+    # a bad matrix writes no report at all
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TEXT.replace("kind: nw", "kind: x", 1), encoding="utf-8")
+    other = tmp_path / "other.csv"
+    code, _, _ = run(["legacy", "audit", str(bad), "--csv", str(other)], capsys)
+    assert code == 2 and not other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "findings.csv"]
 
 
 def test_cli_table_and_example(capsys: pytest.CaptureFixture[str]) -> None:

@@ -216,6 +216,51 @@ class LegacyReport:
     def ok(self) -> bool:
         return not self.findings
 
+    #: the columns of :meth:`rows` (one CSV line per failing cell)
+    CSV_COLUMNS = (
+        "organisation",
+        "org_kind",
+        "retailer_kind",
+        "equal_footing",
+        "legacy_role",
+        "screen",
+        "columns",
+        "operation",
+        "field",
+        "relation",
+        "is_lrs",
+        "has_fit",
+        "grant_line",
+        "denied_by",
+        "invariants",
+    )
+
+    def rows(self) -> list[dict[str, str]]:
+        """The findings as flat rows (for a CSV report)."""
+        out = []
+        for f in self.findings:
+            c = f.cell
+            out.append(
+                {
+                    "organisation": c.organisation.id,
+                    "org_kind": str(c.organisation.kind),
+                    "retailer_kind": str(c.organisation.retailer_kind),
+                    "equal_footing": f.equal_footing,
+                    "legacy_role": c.legacy_role.id,
+                    "screen": c.screen.id,
+                    "columns": " ".join(c.columns),
+                    "operation": str(c.action),
+                    "field": c.field,
+                    "relation": str(c.point.relation),
+                    "is_lrs": str(c.point.is_lrs).lower(),
+                    "has_fit": str(c.point.has_fit).lower(),
+                    "grant_line": str(c.grant.line),
+                    "denied_by": " ".join(f.policy_ids) or "default-deny",
+                    "invariants": " ".join(f.invariants),
+                }
+            )
+        return out
+
     def to_json(self) -> dict[str, Any]:
         return {
             "system": self.system,
@@ -287,7 +332,7 @@ def audit(matrix: Matrix, engine: PolicyEngine | None = None) -> LegacyReport:
         if decision.allowed:
             continue
         f = Finding(c, decision.policy_ids, broken_invariants(request, c.field), footing(c))
-        # the same cell reached through two screens: keep the first by file order
+        # a key is unique per cell (duplicate cells are refused when the matrix is read)
         seen.setdefault(f.key(), f)
     asym = [
         Asymmetry(kind, *key[:4], key[4], tuple(sorted(by_kind[kind])))

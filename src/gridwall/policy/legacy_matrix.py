@@ -388,6 +388,9 @@ def _grant(r: _Reader, node: yaml.Node, field: str) -> Grant | None:
         elif recipient is Recipient.NONE:
             r.error(m["recipient"], f"{field}.recipient", "an export goes to someone")
             ok = False
+        elif Action.EXPORT not in ops:
+            r.error(m["recipient"], f"{field}.recipient", "only an export has a recipient")
+            ok = False
     if role is None or screen is None or not ok or scope is None:
         return None
     return Grant(role, screen, tuple(ops), scope, recipient, node.start_mark.line + 1)

@@ -29,6 +29,9 @@ def audit_cmd(
         None, "--policies", help="Folder with schema.cedarschema and *.cedar (default: shipped)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+    csv_out: Path | None = typer.Option(
+        None, "--csv", help="Also write the findings to this CSV file (one line per cell)."
+    ),
 ) -> None:
     """Report every cell the legacy system permits and gridwall's policy denies; exit 1 if any."""
     from gridwall.policy import PolicyEngine, default_engine
@@ -40,6 +43,8 @@ def audit_cmd(
     matrix = load_matrix(matrix_file)
     engine = default_engine() if policies is None else PolicyEngine.from_directory(policies)
     report = audit(matrix, engine)
+    if csv_out is not None:
+        _write_csv(report, csv_out)
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -49,6 +54,30 @@ def audit_cmd(
             f"legacy audit of {matrix_file}: {len(report.findings)} cell(s) the legacy system "
             "permits and gridwall's policy denies"
         )
+
+
+def _write_csv(report: object, path: Path) -> None:
+    """All or nothing: a temporary file beside the target, renamed into place."""
+    import csv
+    import os
+    import tempfile
+
+    from gridwall.policy.legacy_audit import LegacyReport
+
+    assert isinstance(report, LegacyReport)
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"--csv {path}: folder {parent} does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            w = csv.DictWriter(fh, fieldnames=LegacyReport.CSV_COLUMNS)
+            w.writeheader()
+            w.writerows(report.rows())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _print(report: object) -> None:
