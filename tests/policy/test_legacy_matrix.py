@@ -243,3 +243,97 @@ def test_positions_survive_an_earlier_bad_row() -> None:
     )
     fields = {e.where.field for e in _errors(text) if e.where is not None}
     assert fields == {"roles[0].role", "roles[1].held_by[0]"}
+
+
+# ---- grants as a CSV sheet (the matrix grid exported from a spreadsheet) ----
+
+_DOC = yaml.safe_load(TEXT)
+
+
+def csv_matrix(tmp_path: Path, grants: list[dict[str, object]] | None = None) -> Path:
+    """type_a.yaml with its grants moved to grants.csv (operations joined by ';')."""
+    doc = {k: v for k, v in _DOC.items() if k != "grants"}
+    doc["grants_csv"] = "grants.csv"
+    with (tmp_path / "grants.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["role", "screen", "operations", "scope", "recipient"])
+        for g in _DOC["grants"] if grants is None else grants:
+            ops = g["operations"]
+            assert isinstance(ops, list)
+            w.writerow([g["role"], g["screen"], ";".join(ops), g.get("scope", ""), ""])
+    p = tmp_path / "matrix.yaml"
+    p.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return p
+
+
+def test_csv_grants_audit_like_yaml(tmp_path: Path) -> None:
+    from gridwall.policy.legacy_audit import audit
+
+    from .test_legacy_audit import _normal
+
+    assert _normal(audit(load_matrix(csv_matrix(tmp_path)))) == _normal(audit(load_matrix(TYPE_A)))
+
+
+def _csv_errors(tmp_path: Path, edit: str, new: str) -> list[InputError]:
+    p = csv_matrix(tmp_path)
+    sheet = tmp_path / "grants.csv"
+    text = sheet.read_text(encoding="utf-8")
+    assert edit in text, edit
+    sheet.write_text(text.replace(edit, new, 1), encoding="utf-8")
+    with pytest.raises(InputErrors) as e:
+        load_matrix(p)
+    for err in e.value.errors:
+        assert err.where is not None and err.where.file == str(sheet)
+    return e.value.errors
+
+
+@pytest.mark.parametrize(
+    ("edit", "new", "line", "field", "words"),
+    [
+        ("recipient", "recipent", 1, "recipent", "unknown column"),
+        ("role,screen,operations", "role,screen,ops", 1, "operations", "missing required column"),
+        ("view;search;list", "view;serch;list", 2, "operations[1]", "unknown value 'serch'"),
+        ("保守,設備台帳", "保守2,設備台帳", 7, "role", "unknown role"),
+        ("保守,設備台帳", "保守,設備", 7, "screen", "unknown screen"),
+        ("契約一覧帳票,export,own", "契約一覧帳票,export,mine", 5, "scope", "unknown value"),
+        ("契約一覧帳票,export,own,", "契約一覧帳票,export,own,none", 5, "recipient", "someone"),
+        (
+            "小売窓口,需要家照会(小売用),view,own,",
+            "小売窓口,需要家照会(小売用),view,own",
+            6,
+            None,
+            "cells",
+        ),
+        (
+            "保守,設備台帳,view;search,,",
+            "保守,設備台帳,view;search,,\n保守,設備台帳,view,,",
+            8,
+            "operations",
+            "first on line 7",
+        ),
+    ],
+)
+def test_bad_csv_cell_is_named_with_line_and_column(
+    tmp_path: Path, edit: str, new: str, line: int, field: str | None, words: str
+) -> None:
+    errors = _csv_errors(tmp_path, edit, new)
+    assert any(
+        e.where is not None
+        and e.where.line == line
+        and e.where.field == field
+        and words in e.message
+        for e in errors
+    ), [str(e) for e in errors]
+
+
+def test_grants_and_grants_csv_exclude_each_other(tmp_path: Path) -> None:
+    both = TEXT.replace("grants:\n", "grants_csv: g.csv\ngrants:\n", 1)
+    neither = TEXT[: TEXT.index("grants:\n")]
+    for text in (both, neither):
+        errors = _errors(text)
+        assert any(e.where is not None and e.where.field == "grants" for e in errors)
+    p = csv_matrix(tmp_path)
+    (tmp_path / "grants.csv").unlink()
+    with pytest.raises(InputErrors) as e:
+        load_matrix(p)
+    assert "no such file" in str(e.value)
