@@ -249,3 +249,13 @@ def test_permuting_rows_does_not_change_findings(doc: dict[str, Any], form: str)
         text = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
         matrix = parse_matrix(text, "permuted.yaml")
     assert _normal(audit(matrix)) == _TYPE_A_NORMAL
+
+
+def test_grid_counts_every_role_screen_pair() -> None:
+    report = audit(load_matrix(TYPE_A))
+    grid = {(g.role, g.screen): (g.cells, g.findings, g.invariants) for g in report.grid}
+    assert sum(c for c, _, _ in grid.values()) == report.cells
+    assert sum(f for _, f, _ in grid.values()) == len(report.findings)
+    assert grid[("営業担当", "需要家照会(小売用)")] == (48, 32, ("I1", "I9"))
+    assert grid[("営業担当", "契約一覧帳票")] == (8, 8, ("I8",))
+    assert all(f == 0 for (role, _), (_, f, _) in grid.items() if role != "営業担当")

@@ -337,3 +337,25 @@ def test_grants_and_grants_csv_exclude_each_other(tmp_path: Path) -> None:
     with pytest.raises(InputErrors) as e:
         load_matrix(p)
     assert "no such file" in str(e.value)
+
+
+def test_cli_html_heat_map(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "report.html"
+    code, _, _ = run(["legacy", "audit", str(TYPE_A), "--html", str(page)], capsys)
+    html = page.read_text(encoding="utf-8")
+    assert code == 1
+    assert 'title="32 of 48 cells denied; held by group_retail">32/48' in html
+    assert ">8/8<br><small>I8</small>" in html and ">0/60<" in html
+    assert html.count("<tr><td>") == 40  # one findings row per cell
+    # names from the matrix are escaped, never markup
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(TEXT.replace("営業担当", "<b>営業</b>"), encoding="utf-8")
+    page2 = tmp_path / "evil.html"
+    run(["legacy", "audit", str(evil), "--html", str(page2)], capsys)
+    text = page2.read_text(encoding="utf-8")
+    assert "<b>" not in text and "&lt;b&gt;営業&lt;/b&gt;" in text
+    # a bad matrix writes no page
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TEXT.replace("kind: nw", "kind: x", 1), encoding="utf-8")
+    code, _, _ = run(["legacy", "audit", str(bad), "--html", str(tmp_path / "b.html")], capsys)
+    assert code == 2 and not (tmp_path / "b.html").exists()

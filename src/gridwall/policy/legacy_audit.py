@@ -205,12 +205,36 @@ class Asymmetry:
 
 
 @dataclass(frozen=True)
+class GridCell:
+    """One legacy role × screen of the matrix: how many of its cells the policy denies."""
+
+    role: str
+    screen: str
+    holders: tuple[str, ...]
+    cells: int
+    findings: int
+    invariants: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "screen": self.screen,
+            "holders": list(self.holders),
+            "cells": self.cells,
+            "findings": self.findings,
+            "invariants": list(self.invariants),
+        }
+
+
+@dataclass(frozen=True)
 class LegacyReport:
     system: str
     source: str
     cells: int
     findings: tuple[Finding, ...]
     asymmetries: tuple[Asymmetry, ...]
+    #: role × screen summary (the heat map), sorted by role then screen
+    grid: tuple[GridCell, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -269,6 +293,7 @@ class LegacyReport:
             "cells_checked": self.cells,
             "findings": [f.to_json() for f in self.findings],
             "asymmetries": [a.to_json() for a in self.asymmetries],
+            "grid": [g.to_json() for g in self.grid],
         }
 
 
@@ -350,10 +375,37 @@ def audit(matrix: Matrix, engine: PolicyEngine | None = None) -> LegacyReport:
             a.point.label(),
         )
     )
+    findings = tuple(seen[k] for k in sorted(seen))
     return LegacyReport(
         system=matrix.system,
         source=matrix.source,
         cells=len(all_cells),
-        findings=tuple(seen[k] for k in sorted(seen)),
+        findings=findings,
         asymmetries=tuple(asym),
+        grid=_grid(all_cells, findings),
+    )
+
+
+def _grid(all_cells: list[Cell], findings: tuple[Finding, ...]) -> tuple[GridCell, ...]:
+    counts: dict[tuple[str, str], list[int]] = {}
+    holders: dict[tuple[str, str], set[str]] = {}
+    invariants: dict[tuple[str, str], set[str]] = {}
+    for c in all_cells:
+        key = (c.legacy_role.id, c.screen.id)
+        counts.setdefault(key, [0, 0])[0] += 1
+        holders.setdefault(key, set()).add(c.organisation.id)
+    for f in findings:
+        key = (f.cell.legacy_role.id, f.cell.screen.id)
+        counts[key][1] += 1
+        invariants.setdefault(key, set()).update(f.invariants)
+    return tuple(
+        GridCell(
+            role,
+            screen,
+            tuple(sorted(holders[(role, screen)])),
+            n,
+            bad,
+            tuple(sorted(invariants.get((role, screen), ()), key=lambda i: int(i[1:]))),
+        )
+        for (role, screen), (n, bad) in sorted(counts.items())
     )

@@ -11,7 +11,8 @@ has four lists:
 * ``screens``: each legacy screen, report, export or table, and which gridwall field
   group each of its columns carries (masked columns are listed separately);
 * ``grants``: the matrix itself, one row per legacy role × screen with the operations
-  the legacy system permits and whether it filters to the holder's own customers.
+  the legacy system permits and whether it filters to the holder's own customers; or
+  ``grants_csv``, the same rows as a CSV sheet (the grid exported from a spreadsheet).
 
 Why a hand-written walk over PyYAML's node tree rather than a schema library: every
 error must name the file, the line and the field, and only the composed node tree
