@@ -259,3 +259,28 @@ def test_grid_counts_every_role_screen_pair() -> None:
     assert grid[("営業担当", "需要家照会(小売用)")] == (48, 32, ("I1", "I9"))
     assert grid[("営業担当", "契約一覧帳票")] == (8, 8, ("I8",))
     assert all(f == 0 for (role, _), (_, f, _) in grid.items() if role != "営業担当")
+
+
+def test_untrained_role_breaks_i10_on_non_public_fields_only() -> None:
+    doc: dict[str, Any] = {
+        "system": "s",
+        "organisations": [{"id": "nw", "kind": "nw"}],
+        "roles": [
+            {
+                "id": "new",
+                "role": "call_center",
+                "purpose": "takuso",
+                "held_by": ["nw"],
+                "trained": False,
+            },
+        ],
+        "screens": [{"id": "all", "columns": {f: f for f in [*CUSTOMER_FIELDS, "equipment"]}}],
+        "grants": [{"role": "new", "screen": "all", "operations": ["view"]}],
+    }
+    report = run_doc(doc)
+    assert {f.cell.field for f in report.findings} == set(CUSTOMER_FIELDS)
+    assert all(
+        "I10" in f.invariants and "forbid-untrained" in f.policy_ids for f in report.findings
+    )
+    doc["roles"][0]["trained"] = True
+    assert run_doc(doc).ok

@@ -57,6 +57,7 @@ CASES = [
     ),
     ("role: takuso_operator", "role: takuso_op", "roles[0].role", "unknown value"),
     ("purpose: sales", "purpose: selling", "roles[1].purpose", "unknown value"),
+    ("purpose: takuso", "purpose: takuso\n    trained: often", "roles[0].trained", "true or false"),
     (
         "held_by: [group_retail]",
         "held_by: [grp]",

@@ -107,7 +107,7 @@ class Cell:
                 role=lrole.role,
                 account_kind=AccountKind.PERSONAL,
                 account_state=AccountState.ACTIVE,
-                training_current=True,
+                training_current=lrole.trained,
             ),
             device=DeviceFacts(org.terminal, DeviceOwner.SAME_ORG, True),
             action=self.action,

@@ -83,6 +83,8 @@ class LegacyRole:
     purpose: Purpose
     held_by: tuple[str, ...]
     line: int
+    #: whether its holders' compliance training is current (the legacy system does not ask)
+    trained: bool = True
 
 
 @dataclass(frozen=True)
@@ -295,17 +297,20 @@ def _organisation(r: _Reader, node: yaml.Node, field: str) -> tuple[str, object]
 
 
 def _role(r: _Reader, node: yaml.Node, field: str) -> tuple[str, object] | None:
-    m = r.mapping(node, field, ("id", "role", "purpose", "held_by"))
+    m = r.mapping(node, field, ("id", "role", "purpose", "held_by"), ("trained",))
     if m is None:
         return None
     rid = r.text(m["id"], f"{field}.id") if "id" in m else None
     role = r.enum(m["role"], f"{field}.role", Role) if "role" in m else None
     purpose = r.enum(m["purpose"], f"{field}.purpose", Purpose) if "purpose" in m else None
     held = r.texts(m["held_by"], f"{field}.held_by") if "held_by" in m else []
-    if rid is None or role is None or purpose is None or "held_by" not in m:
+    trained = r.boolean(m["trained"], f"{field}.trained") if "trained" in m else True
+    if rid is None or role is None or purpose is None or "held_by" not in m or trained is None:
         return None
     return rid, (
-        LegacyRole(rid, role, purpose, tuple(v for _, v in held), node.start_mark.line + 1),
+        LegacyRole(
+            rid, role, purpose, tuple(v for _, v in held), node.start_mark.line + 1, trained
+        ),
         held,
         m["held_by"],
         field,
