@@ -6,8 +6,10 @@ type A grant, every shipped example, every kind of point, and any order of rows.
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
+import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -198,10 +200,9 @@ def test_audit_asks_the_policy_it_is_given(tmp_path: Path) -> None:
 
 
 def _normal(report: LegacyReport) -> tuple[Any, ...]:
-    """A report without file positions (which move when rows move)."""
-    findings = sorted(
-        (f.key(), f.policy_ids, f.invariants, f.equal_footing) for f in report.findings
-    )
+    """A report without file positions (which move when rows move), in report order:
+    the order of findings must not depend on the order of rows either."""
+    findings = [(f.key(), f.policy_ids, f.invariants, f.equal_footing) for f in report.findings]
     return report.cells, findings, [a.to_json() for a in report.asymmetries]
 
 
@@ -223,13 +224,63 @@ def permuted(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
+def _as_csv(doc: dict[str, Any], folder: Path) -> Matrix:
+    """The document with its grants moved to a CSV sheet beside it."""
+    with (folder / "g.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["scope", "operations", "screen", "role"])
+        for g in doc["grants"]:
+            w.writerow([g.get("scope", ""), " ".join(g["operations"]), g["screen"], g["role"]])
+    rest = {k: v for k, v in doc.items() if k != "grants"} | {"grants_csv": "g.csv"}
+    path = folder / "m.yaml"
+    path.write_text(yaml.safe_dump(rest, allow_unicode=True), encoding="utf-8")
+    return load_matrix(path)
+
+
 @settings(max_examples=40, deadline=None)
-@given(doc=permuted(), as_json=st.booleans())
-def test_permuting_rows_does_not_change_findings(doc: dict[str, Any], as_json: bool) -> None:
-    text = (
-        json.dumps(doc, ensure_ascii=False, indent=2)
-        if as_json
-        else yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
-    )
-    matrix: Matrix = parse_matrix(text, "permuted.json" if as_json else "permuted.yaml")
+@given(doc=permuted(), form=st.sampled_from(["yaml", "json", "csv"]))
+def test_permuting_rows_does_not_change_findings(doc: dict[str, Any], form: str) -> None:
+    if form == "csv":
+        with tempfile.TemporaryDirectory() as d:
+            matrix = _as_csv(doc, Path(d))
+    elif form == "json":
+        matrix = parse_matrix(json.dumps(doc, ensure_ascii=False, indent=2), "permuted.json")
+    else:
+        text = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+        matrix = parse_matrix(text, "permuted.yaml")
     assert _normal(audit(matrix)) == _TYPE_A_NORMAL
+
+
+def test_grid_counts_every_role_screen_pair() -> None:
+    report = audit(load_matrix(TYPE_A))
+    grid = {(g.role, g.screen): (g.cells, g.findings, g.invariants) for g in report.grid}
+    assert sum(c for c, _, _ in grid.values()) == report.cells
+    assert sum(f for _, f, _ in grid.values()) == len(report.findings)
+    assert grid[("営業担当", "需要家照会(小売用)")] == (48, 32, ("I1", "I9"))
+    assert grid[("営業担当", "契約一覧帳票")] == (8, 8, ("I8",))
+    assert all(f == 0 for (role, _), (_, f, _) in grid.items() if role != "営業担当")
+
+
+def test_untrained_role_breaks_i10_on_non_public_fields_only() -> None:
+    doc: dict[str, Any] = {
+        "system": "s",
+        "organisations": [{"id": "nw", "kind": "nw"}],
+        "roles": [
+            {
+                "id": "new",
+                "role": "call_center",
+                "purpose": "takuso",
+                "held_by": ["nw"],
+                "trained": False,
+            },
+        ],
+        "screens": [{"id": "all", "columns": {f: f for f in [*CUSTOMER_FIELDS, "equipment"]}}],
+        "grants": [{"role": "new", "screen": "all", "operations": ["view"]}],
+    }
+    report = run_doc(doc)
+    assert {f.cell.field for f in report.findings} == set(CUSTOMER_FIELDS)
+    assert all(
+        "I10" in f.invariants and "forbid-untrained" in f.policy_ids for f in report.findings
+    )
+    doc["roles"][0]["trained"] = True
+    assert run_doc(doc).ok

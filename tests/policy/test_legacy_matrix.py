@@ -6,6 +6,7 @@ the expected line is where the broken text sits.
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import cast
@@ -57,6 +58,7 @@ CASES = [
     ),
     ("role: takuso_operator", "role: takuso_op", "roles[0].role", "unknown value"),
     ("purpose: sales", "purpose: selling", "roles[1].purpose", "unknown value"),
+    ("purpose: takuso", "purpose: takuso\n    trained: often", "roles[0].trained", "true or false"),
     (
         "held_by: [group_retail]",
         "held_by: [grp]",
@@ -105,6 +107,7 @@ CASES = [
     ("scope: all}", "scope: some}", "grants[2].scope", "unknown value 'some'"),
     ("scope: own}", "scope: own, recipient: none}", "grants[3].recipient", "goes to someone"),
     ("scope: own}", "scope: own, recipient: friends}", "grants[3].recipient", "unknown value"),
+    ("scope: all}", "scope: all, recipient: other}", "grants[2].recipient", "only an export"),
     (
         "operations: [view, search]}",
         "operations: [view, search], scop: all}",
@@ -211,6 +214,23 @@ def test_cli_exit_codes_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code == 2 and "no such file" in err
 
 
+def test_cli_csv_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out_csv = tmp_path / "findings.csv"
+    code, _, _ = run(["legacy", "audit", str(TYPE_A), "--csv", str(out_csv)], capsys)
+    with out_csv.open(encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert code == 1 and len(rows) == 40
+    assert {r["invariants"] for r in rows} == {"I1", "I1 I9", "", "I8"}
+    assert {r["equal_footing"] for r in rows} == {"affiliated only"}
+    # a bad matrix writes no report at all
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TEXT.replace("kind: nw", "kind: x", 1), encoding="utf-8")
+    other = tmp_path / "other.csv"
+    code, _, _ = run(["legacy", "audit", str(bad), "--csv", str(other)], capsys)
+    assert code == 2 and not other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "findings.csv"]
+
+
 def test_cli_table_and_example(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["legacy", "audit", str(TYPE_A)], capsys)
     assert code == 1 and "40 finding(s)" in out and "affiliated" in out and "I8" in out
@@ -227,3 +247,119 @@ def test_positions_survive_an_earlier_bad_row() -> None:
     )
     fields = {e.where.field for e in _errors(text) if e.where is not None}
     assert fields == {"roles[0].role", "roles[1].held_by[0]"}
+
+
+# ---- grants as a CSV sheet (the matrix grid exported from a spreadsheet) ----
+
+_DOC = yaml.safe_load(TEXT)
+
+
+def csv_matrix(tmp_path: Path, grants: list[dict[str, object]] | None = None) -> Path:
+    """type_a.yaml with its grants moved to grants.csv (operations joined by ';')."""
+    doc = {k: v for k, v in _DOC.items() if k != "grants"}
+    doc["grants_csv"] = "grants.csv"
+    with (tmp_path / "grants.csv").open("w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["role", "screen", "operations", "scope", "recipient"])
+        for g in _DOC["grants"] if grants is None else grants:
+            ops = g["operations"]
+            assert isinstance(ops, list)
+            w.writerow([g["role"], g["screen"], ";".join(ops), g.get("scope", ""), ""])
+    p = tmp_path / "matrix.yaml"
+    p.write_text(yaml.safe_dump(doc, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return p
+
+
+def test_csv_grants_audit_like_yaml(tmp_path: Path) -> None:
+    from gridwall.policy.legacy_audit import audit
+
+    from .test_legacy_audit import _normal
+
+    assert _normal(audit(load_matrix(csv_matrix(tmp_path)))) == _normal(audit(load_matrix(TYPE_A)))
+
+
+def _csv_errors(tmp_path: Path, edit: str, new: str) -> list[InputError]:
+    p = csv_matrix(tmp_path)
+    sheet = tmp_path / "grants.csv"
+    text = sheet.read_text(encoding="utf-8")
+    assert edit in text, edit
+    sheet.write_text(text.replace(edit, new, 1), encoding="utf-8")
+    with pytest.raises(InputErrors) as e:
+        load_matrix(p)
+    for err in e.value.errors:
+        assert err.where is not None and err.where.file == str(sheet)
+    return e.value.errors
+
+
+@pytest.mark.parametrize(
+    ("edit", "new", "line", "field", "words"),
+    [
+        ("recipient", "recipent", 1, "recipent", "unknown column"),
+        ("role,screen,operations", "role,screen,ops", 1, "operations", "missing required column"),
+        ("view;search;list", "view;serch;list", 2, "operations[1]", "unknown value 'serch'"),
+        ("保守,設備台帳", "保守2,設備台帳", 7, "role", "unknown role"),
+        ("保守,設備台帳", "保守,設備", 7, "screen", "unknown screen"),
+        ("契約一覧帳票,export,own", "契約一覧帳票,export,mine", 5, "scope", "unknown value"),
+        ("契約一覧帳票,export,own,", "契約一覧帳票,export,own,none", 5, "recipient", "someone"),
+        (
+            "小売窓口,需要家照会(小売用),view,own,",
+            "小売窓口,需要家照会(小売用),view,own",
+            6,
+            None,
+            "cells",
+        ),
+        (
+            "保守,設備台帳,view;search,,",
+            "保守,設備台帳,view;search,,\n保守,設備台帳,view,,",
+            8,
+            "operations",
+            "first on line 7",
+        ),
+    ],
+)
+def test_bad_csv_cell_is_named_with_line_and_column(
+    tmp_path: Path, edit: str, new: str, line: int, field: str | None, words: str
+) -> None:
+    errors = _csv_errors(tmp_path, edit, new)
+    assert any(
+        e.where is not None
+        and e.where.line == line
+        and e.where.field == field
+        and words in e.message
+        for e in errors
+    ), [str(e) for e in errors]
+
+
+def test_grants_and_grants_csv_exclude_each_other(tmp_path: Path) -> None:
+    both = TEXT.replace("grants:\n", "grants_csv: g.csv\ngrants:\n", 1)
+    neither = TEXT[: TEXT.index("grants:\n")]
+    for text in (both, neither):
+        errors = _errors(text)
+        assert any(e.where is not None and e.where.field == "grants" for e in errors)
+    p = csv_matrix(tmp_path)
+    (tmp_path / "grants.csv").unlink()
+    with pytest.raises(InputErrors) as e:
+        load_matrix(p)
+    assert "no such file" in str(e.value)
+
+
+def test_cli_html_heat_map(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    page = tmp_path / "report.html"
+    code, _, _ = run(["legacy", "audit", str(TYPE_A), "--html", str(page)], capsys)
+    html = page.read_text(encoding="utf-8")
+    assert code == 1
+    assert 'title="32 of 48 cells denied; held by group_retail">32/48' in html
+    assert ">8/8<br><small>I8</small>" in html and ">0/60<" in html
+    assert html.count("<tr><td>") == 40  # one findings row per cell
+    # names from the matrix are escaped, never markup
+    evil = tmp_path / "evil.yaml"
+    evil.write_text(TEXT.replace("営業担当", "<b>営業</b>"), encoding="utf-8")
+    page2 = tmp_path / "evil.html"
+    run(["legacy", "audit", str(evil), "--html", str(page2)], capsys)
+    text = page2.read_text(encoding="utf-8")
+    assert "<b>" not in text and "&lt;b&gt;営業&lt;/b&gt;" in text
+    # a bad matrix writes no page
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(TEXT.replace("kind: nw", "kind: x", 1), encoding="utf-8")
+    code, _, _ = run(["legacy", "audit", str(bad), "--html", str(tmp_path / "b.html")], capsys)
+    assert code == 2 and not (tmp_path / "b.html").exists()

@@ -107,7 +107,7 @@ class Cell:
                 role=lrole.role,
                 account_kind=AccountKind.PERSONAL,
                 account_state=AccountState.ACTIVE,
-                training_current=True,
+                training_current=lrole.trained,
             ),
             device=DeviceFacts(org.terminal, DeviceOwner.SAME_ORG, True),
             action=self.action,
@@ -205,16 +205,85 @@ class Asymmetry:
 
 
 @dataclass(frozen=True)
+class GridCell:
+    """One legacy role × screen of the matrix: how many of its cells the policy denies."""
+
+    role: str
+    screen: str
+    holders: tuple[str, ...]
+    cells: int
+    findings: int
+    invariants: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "role": self.role,
+            "screen": self.screen,
+            "holders": list(self.holders),
+            "cells": self.cells,
+            "findings": self.findings,
+            "invariants": list(self.invariants),
+        }
+
+
+@dataclass(frozen=True)
 class LegacyReport:
     system: str
     source: str
     cells: int
     findings: tuple[Finding, ...]
     asymmetries: tuple[Asymmetry, ...]
+    #: role × screen summary (the heat map), sorted by role then screen
+    grid: tuple[GridCell, ...] = ()
 
     @property
     def ok(self) -> bool:
         return not self.findings
+
+    #: the columns of :meth:`rows` (one CSV line per failing cell)
+    CSV_COLUMNS = (
+        "organisation",
+        "org_kind",
+        "retailer_kind",
+        "equal_footing",
+        "legacy_role",
+        "screen",
+        "columns",
+        "operation",
+        "field",
+        "relation",
+        "is_lrs",
+        "has_fit",
+        "grant_line",
+        "denied_by",
+        "invariants",
+    )
+
+    def rows(self) -> list[dict[str, str]]:
+        """The findings as flat rows (for a CSV report)."""
+        out = []
+        for f in self.findings:
+            c = f.cell
+            out.append(
+                {
+                    "organisation": c.organisation.id,
+                    "org_kind": str(c.organisation.kind),
+                    "retailer_kind": str(c.organisation.retailer_kind),
+                    "equal_footing": f.equal_footing,
+                    "legacy_role": c.legacy_role.id,
+                    "screen": c.screen.id,
+                    "columns": " ".join(c.columns),
+                    "operation": str(c.action),
+                    "field": c.field,
+                    "relation": str(c.point.relation),
+                    "is_lrs": str(c.point.is_lrs).lower(),
+                    "has_fit": str(c.point.has_fit).lower(),
+                    "grant_line": str(c.grant.line),
+                    "denied_by": " ".join(f.policy_ids) or "default-deny",
+                    "invariants": " ".join(f.invariants),
+                }
+            )
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -224,6 +293,7 @@ class LegacyReport:
             "cells_checked": self.cells,
             "findings": [f.to_json() for f in self.findings],
             "asymmetries": [a.to_json() for a in self.asymmetries],
+            "grid": [g.to_json() for g in self.grid],
         }
 
 
@@ -287,7 +357,7 @@ def audit(matrix: Matrix, engine: PolicyEngine | None = None) -> LegacyReport:
         if decision.allowed:
             continue
         f = Finding(c, decision.policy_ids, broken_invariants(request, c.field), footing(c))
-        # the same cell reached through two screens: keep the first by file order
+        # a key is unique per cell (duplicate cells are refused when the matrix is read)
         seen.setdefault(f.key(), f)
     asym = [
         Asymmetry(kind, *key[:4], key[4], tuple(sorted(by_kind[kind])))
@@ -305,10 +375,37 @@ def audit(matrix: Matrix, engine: PolicyEngine | None = None) -> LegacyReport:
             a.point.label(),
         )
     )
+    findings = tuple(seen[k] for k in sorted(seen))
     return LegacyReport(
         system=matrix.system,
         source=matrix.source,
         cells=len(all_cells),
-        findings=tuple(seen[k] for k in sorted(seen)),
+        findings=findings,
         asymmetries=tuple(asym),
+        grid=_grid(all_cells, findings),
+    )
+
+
+def _grid(all_cells: list[Cell], findings: tuple[Finding, ...]) -> tuple[GridCell, ...]:
+    counts: dict[tuple[str, str], list[int]] = {}
+    holders: dict[tuple[str, str], set[str]] = {}
+    invariants: dict[tuple[str, str], set[str]] = {}
+    for c in all_cells:
+        key = (c.legacy_role.id, c.screen.id)
+        counts.setdefault(key, [0, 0])[0] += 1
+        holders.setdefault(key, set()).add(c.organisation.id)
+    for f in findings:
+        key = (f.cell.legacy_role.id, f.cell.screen.id)
+        counts[key][1] += 1
+        invariants.setdefault(key, set()).update(f.invariants)
+    return tuple(
+        GridCell(
+            role,
+            screen,
+            tuple(sorted(holders[(role, screen)])),
+            n,
+            bad,
+            tuple(sorted(invariants.get((role, screen), ()), key=lambda i: int(i[1:]))),
+        )
+        for (role, screen), (n, bad) in sorted(counts.items())
     )

@@ -11,7 +11,8 @@ has four lists:
 * ``screens``: each legacy screen, report, export or table, and which gridwall field
   group each of its columns carries (masked columns are listed separately);
 * ``grants``: the matrix itself, one row per legacy role × screen with the operations
-  the legacy system permits and whether it filters to the holder's own customers.
+  the legacy system permits and whether it filters to the holder's own customers; or
+  ``grants_csv``, the same rows as a CSV sheet (the grid exported from a spreadsheet).
 
 Why a hand-written walk over PyYAML's node tree rather than a schema library: every
 error must name the file, the line and the field, and only the composed node tree
@@ -82,6 +83,8 @@ class LegacyRole:
     purpose: Purpose
     held_by: tuple[str, ...]
     line: int
+    #: whether its holders' compliance training is current (the legacy system does not ask)
+    trained: bool = True
 
 
 @dataclass(frozen=True)
@@ -294,17 +297,20 @@ def _organisation(r: _Reader, node: yaml.Node, field: str) -> tuple[str, object]
 
 
 def _role(r: _Reader, node: yaml.Node, field: str) -> tuple[str, object] | None:
-    m = r.mapping(node, field, ("id", "role", "purpose", "held_by"))
+    m = r.mapping(node, field, ("id", "role", "purpose", "held_by"), ("trained",))
     if m is None:
         return None
     rid = r.text(m["id"], f"{field}.id") if "id" in m else None
     role = r.enum(m["role"], f"{field}.role", Role) if "role" in m else None
     purpose = r.enum(m["purpose"], f"{field}.purpose", Purpose) if "purpose" in m else None
     held = r.texts(m["held_by"], f"{field}.held_by") if "held_by" in m else []
-    if rid is None or role is None or purpose is None or "held_by" not in m:
+    trained = r.boolean(m["trained"], f"{field}.trained") if "trained" in m else True
+    if rid is None or role is None or purpose is None or "held_by" not in m or trained is None:
         return None
     return rid, (
-        LegacyRole(rid, role, purpose, tuple(v for _, v in held), node.start_mark.line + 1),
+        LegacyRole(
+            rid, role, purpose, tuple(v for _, v in held), node.start_mark.line + 1, trained
+        ),
         held,
         m["held_by"],
         field,
@@ -354,47 +360,57 @@ def _screen(r: _Reader, node: yaml.Node, field: str) -> tuple[str, object] | Non
     return sid, Screen(sid, columns, frozenset(masked), lrs, fit, node.start_mark.line + 1)
 
 
+#: the keys of a grant (and the columns of a grants CSV)
+GRANT_REQUIRED = ("role", "screen", "operations")
+GRANT_OPTIONAL = ("scope", "recipient")
+
+
 def _grant(r: _Reader, node: yaml.Node, field: str) -> Grant | None:
-    m = r.mapping(node, field, ("role", "screen", "operations"), ("scope", "recipient"))
+    pre = f"{field}." if field else ""  # a CSV row names bare columns
+    m = r.mapping(node, field, GRANT_REQUIRED, GRANT_OPTIONAL)
     if m is None:
         return None
-    role = r.text(m["role"], f"{field}.role") if "role" in m else None
-    screen = r.text(m["screen"], f"{field}.screen") if "screen" in m else None
+    role = r.text(m["role"], f"{pre}role") if "role" in m else None
+    screen = r.text(m["screen"], f"{pre}screen") if "screen" in m else None
     ops: list[Action] = []
     ok = "operations" in m
     if "operations" in m:
-        items = r.seq(m["operations"], f"{field}.operations")
+        items = r.seq(m["operations"], f"{pre}operations")
         if not items and isinstance(m["operations"], yaml.SequenceNode):
-            r.error(m["operations"], f"{field}.operations", "name at least one operation")
+            r.error(m["operations"], f"{pre}operations", "name at least one operation")
             ok = False
         for i, item in enumerate(items):
-            op = r.enum(item, f"{field}.operations[{i}]", Action)
+            op = r.enum(item, f"{pre}operations[{i}]", Action)
             if op is not None and op not in LEGACY_ACTIONS:
-                r.error(item, f"{field}.operations[{i}]", f"{op} reads no supply point")
+                r.error(item, f"{pre}operations[{i}]", f"{op} reads no supply point")
                 op = None
             if op is None:
                 ok = False
             elif op in ops:
-                r.error(item, f"{field}.operations[{i}]", f"duplicate operation {op}")
+                r.error(item, f"{pre}operations[{i}]", f"duplicate operation {op}")
                 ok = False
             else:
                 ops.append(op)
-    scope = r.enum(m["scope"], f"{field}.scope", Scope) if "scope" in m else Scope.ALL
+    scope = r.enum(m["scope"], f"{pre}scope", Scope) if "scope" in m else Scope.ALL
     recipient: Recipient | None = None
     if "recipient" in m:
-        recipient = r.enum(m["recipient"], f"{field}.recipient", Recipient)
+        recipient = r.enum(m["recipient"], f"{pre}recipient", Recipient)
         if recipient is None:
             ok = False
         elif recipient is Recipient.NONE:
-            r.error(m["recipient"], f"{field}.recipient", "an export goes to someone")
+            r.error(m["recipient"], f"{pre}recipient", "an export goes to someone")
+            ok = False
+        elif Action.EXPORT not in ops:
+            r.error(m["recipient"], f"{pre}recipient", "only an export has a recipient")
             ok = False
     if role is None or screen is None or not ok or scope is None:
         return None
     return Grant(role, screen, tuple(ops), scope, recipient, node.start_mark.line + 1)
 
 
-def parse_matrix(text: str, source: str) -> Matrix:
-    """Parse a matrix document; ``source`` names it in every error."""
+def parse_matrix(text: str, source: str, base: Path | None = None) -> Matrix:
+    """Parse a matrix document; ``source`` names it in every error. A ``grants_csv`` file
+    is read relative to ``base`` (the matrix file's folder)."""
     r = _Reader(source)
     try:
         root = yaml.compose(text)
@@ -406,9 +422,13 @@ def parse_matrix(text: str, source: str) -> Matrix:
         ) from None
     if root is None:
         raise InputError("empty matrix", Location(source))
-    top = r.mapping(root, "", ("system", "organisations", "roles", "screens", "grants"))
+    top = r.mapping(
+        root, "", ("system", "organisations", "roles", "screens"), ("grants", "grants_csv")
+    )
     if top is None:
         raise InputErrors(r.errors)
+    if ("grants" in top) == ("grants_csv" in top):
+        r.error(root, "grants", "give exactly one of grants (a list) and grants_csv (a file)")
     system = r.text(top["system"], "system") if "system" in top else None
 
     def items(key: str) -> list[yaml.Node]:
@@ -442,34 +462,121 @@ def parse_matrix(text: str, source: str) -> Matrix:
         for k, v in r.unique(items("screens"), "screens", lambda n, f: _screen(r, n, f)).items()
         if isinstance(v, Screen)
     }
+    # each grant row with the reader that reports on it and its field prefix
+    rows: list[tuple[_Reader, yaml.Node, str]] = [
+        (r, node, f"grants[{i}]") for i, node in enumerate(items("grants"))
+    ]
+    csv_reader: _Reader | None = None
+    if "grants_csv" in top:
+        name = r.text(top["grants_csv"], "grants_csv")
+        if name is not None:
+            path = (base or Path(".")) / name
+            csv_reader = _Reader(str(path))
+            rows += [(csv_reader, node, "") for node in _csv_rows(csv_reader, path)]
     grants: list[Grant] = []
     cells: dict[tuple[str, str, Action], int] = {}
-    for i, node in enumerate(items("grants")):
-        g = _grant(r, node, f"grants[{i}]")
+    for rr, node, field in rows:
+        pre = f"{field}." if field else ""
+        g = _grant(rr, node, field)
         if g is None:
             continue
         bad = False
         if g.role not in roles and not _declared(items("roles"), g.role):
-            r.error(node, f"grants[{i}].role", f"unknown role {g.role!r}")
+            rr.error(node, f"{pre}role", f"unknown role {g.role!r}")
             bad = True
         if g.screen not in screens and not _declared(items("screens"), g.screen):
-            r.error(node, f"grants[{i}].screen", f"unknown screen {g.screen!r}")
+            rr.error(node, f"{pre}screen", f"unknown screen {g.screen!r}")
             bad = True
         for op in g.operations:
             first = cells.setdefault((g.role, g.screen, op), g.line)
             if first != g.line:
-                r.error(
+                rr.error(
                     node,
-                    f"grants[{i}].operations",
+                    f"{pre}operations",
                     f"duplicate cell {g.role} × {g.screen} × {op} (first on line {first})",
                 )
                 bad = True
         if not bad:
             grants.append(g)
+    if csv_reader is not None:
+        r.errors += csv_reader.errors
     if r.errors:
         raise InputErrors(sorted(r.errors, key=_order), truncated=len(r.errors) >= _MAX_ERRORS)
     assert system is not None
     return Matrix(system, source, orgs, roles, screens, tuple(grants))
+
+
+def _csv_rows(r: _Reader, path: Path) -> list[yaml.Node]:
+    """The rows of a grants CSV as mapping nodes marked with their CSV line, so that the
+    YAML grant rules (and their errors) apply unchanged; the field an error names is the
+    column. ``operations`` holds operations separated by spaces, commas or semicolons."""
+    import csv
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        r.error(None, "", "no such file (grants_csv)")
+        return []
+    except (OSError, UnicodeDecodeError) as e:
+        r.error(None, "", f"cannot read: {e}")
+        return []
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if not header:
+        r.error(None, "", "empty file: expected a header row")
+        return []
+    bad_header = False
+    known = GRANT_REQUIRED + GRANT_OPTIONAL
+    for col in header:
+        if col not in GRANT_REQUIRED and col not in GRANT_OPTIONAL:
+            r.errors.append(
+                InputError(
+                    f"unknown column {col!r} (expected: {', '.join(known)})",
+                    Location(r.source, 1, col),
+                )
+            )
+            bad_header = True
+    for col in GRANT_REQUIRED:
+        if col not in header:
+            r.errors.append(InputError("missing required column", Location(r.source, 1, col)))
+            bad_header = True
+    if len(set(header)) != len(header):
+        r.errors.append(InputError("duplicate column", Location(r.source, 1)))
+        bad_header = True
+    if bad_header:
+        return []
+
+    def mark(line: int) -> yaml.Mark:
+        return yaml.Mark(r.source, 0, line - 1, 0, None, 0)
+
+    def scalar(value: str, line: int) -> yaml.ScalarNode:
+        return yaml.ScalarNode("tag:yaml.org,2002:str", value, mark(line), mark(line))
+
+    nodes: list[yaml.Node] = []
+    for values in reader:
+        line = reader.line_num
+        if not any(v.strip() for v in values):
+            continue  # blank lines between blocks of a sheet
+        if len(values) != len(header):
+            r.errors.append(
+                InputError(
+                    f"{len(values)} cells, the header has {len(header)}", Location(r.source, line)
+                )
+            )
+            continue
+        pairs: list[tuple[yaml.Node, yaml.Node]] = []
+        for col, value in zip(header, values, strict=True):
+            if value.strip() == "" and col in GRANT_OPTIONAL:
+                continue  # an empty optional cell means "the default"
+            node: yaml.Node = scalar(value, line)
+            if col == "operations":
+                ops = value.replace(",", " ").replace(";", " ").split()
+                node = yaml.SequenceNode(
+                    "tag:yaml.org,2002:seq", [scalar(o, line) for o in ops], mark(line), mark(line)
+                )
+            pairs.append((scalar(col, line), node))
+        nodes.append(yaml.MappingNode("tag:yaml.org,2002:map", pairs, mark(line), mark(line)))
+    return nodes
 
 
 def _declared(nodes: list[yaml.Node], ident: str) -> bool:
@@ -496,4 +603,4 @@ def load_matrix(path: Path) -> Matrix:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read: {e}", Location(str(path))) from None
-    return parse_matrix(text, str(path))
+    return parse_matrix(text, str(path), path.parent)
