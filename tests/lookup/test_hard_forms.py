@@ -166,3 +166,68 @@ def test_hard_forms_are_confident_top_answers(hard_index: LookupIndex) -> None:
             if not ok:
                 bad.append((pref + city + t + kz + typed, got[:2]))
     assert not bad, bad
+
+
+def _oaza_with_chome_namesakes() -> list[tuple[str, str, str, int]]:
+    chomes: dict[tuple[str, str, str], int] = {}
+    for pref, city, town, _ in _ROWS:
+        m = _CHOME.match(town)
+        if m:
+            chomes.setdefault((pref, city, m.group(1)), 1)
+    rows = {
+        (pref, city, town.removeprefix("大字"), chomes[(pref, city, town.removeprefix("大字"))])
+        for pref, city, town, koaza in _ROWS
+        if town.startswith("大字") and (pref, city, town.removeprefix("大字")) in chomes
+    }
+    return sorted(rows)[:300]
+
+
+OAZA = _oaza_with_chome_namesakes()
+
+
+def test_oaza_written_with_daiji_is_not_its_chome_namesake() -> None:
+    """「大字観世音寺6-22」 is 番地 6-22 of the 大字, not 観世音寺六丁目22 — query and record."""
+    assert len(OAZA) > 20
+    rn = RecordNormalizer()
+    bad = []
+    for pref, city, base, ch in OAZA:
+        got = normalize(f"{pref}{city}大字{base}{ch}-22")
+        rec = rn.record(pref, city, "大字" + base, f"{ch}-22")
+        if (got.chome, got.block, got.number) != (None, str(ch), "22") or (
+            rec.chome, rec.block, rec.number) != (None, str(ch), "22"):  # fmt: skip
+            bad.append((base, got, rec))
+    assert not bad, bad[:3]
+
+
+def test_a_town_in_several_wards_typed_without_its_ward(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """京都市 + a town several wards have: the place in each ward is searched, so the 番地
+    decides; where two wards have the 番地 the answer is not confident."""
+    wards: dict[tuple[str, str], set[str]] = {}
+    for pref, city, town, _ in _ROWS:
+        if city.startswith("京都市") and not town.endswith("丁目"):
+            wards.setdefault((pref, town), set()).add(city)
+    multi = sorted((t, sorted(c)) for (_, t), c in wards.items() if len(c) >= 2)[:40]
+    assert len(multi) >= 20
+    recs = []
+    for i, (town, cities) in enumerate(multi):
+        for j, city in enumerate(cities):
+            recs.append(dict(supply_point_id=f"06{i:016d}{j:04d}", pref="京都府", city=city,
+                             town=town, banchi=str(10 + j), status="active"))  # fmt: skip
+        recs.append(dict(supply_point_id=f"06{i:016d}9999", pref="京都府", city=cities[1],
+                         town=town, banchi="10", status="active"))  # fmt: skip
+    url = f"sqlite:///{tmp_path_factory.mktemp('wards') / 'gridwall.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    build_index(engine, recs)
+    ix = LookupIndex(engine)
+    try:
+        for i, (town, _) in enumerate(multi):
+            got = ix.search(ix.normalize(f"京都市{town}11"))  # only cities[1] has 11
+            assert got and got[0].supply_point_id == f"06{i:016d}0001", (town, got)
+            assert got[0].score >= ACCEPT_SCORE and len(got) == 1
+            amb = ix.search(ix.normalize(f"京都市{town}10"))  # cities[0] and cities[1]
+            assert len(amb) == 2 and amb[0].score == amb[1].score, (town, amb)
+    finally:
+        engine.dispose()

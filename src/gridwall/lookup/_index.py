@@ -269,14 +269,20 @@ class LookupIndex:
     def _exact_places(self, conn: Any, q: NormalizedAddress) -> list[_Place]:
         if q.town is None or q.pref is None or q.municipality is None:
             return []
-        rows = conn.execute(
-            text(
-                "SELECT id, pref, city, town, chome, key_text FROM lookup_places "
-                "WHERE pref = :p AND city = :c AND town = :t AND chome = :ch"
-            ),
-            {"p": q.pref, "c": q.municipality, "t": q.town, "ch": q.chome or 0},
-        ).all()
-        return [_Place(*r) for r in rows]
+        # a town several municipalities have, typed without what tells them apart (京都市 +
+        # 南門前町, ward left out): the place in each of them; the 番地 may tell them apart
+        where = list(q.candidates) if q.candidates else [(q.pref, q.municipality)]
+        out: list[_Place] = []
+        for pref, city in where:
+            rows = conn.execute(
+                text(
+                    "SELECT id, pref, city, town, chome, key_text FROM lookup_places "
+                    "WHERE pref = :p AND city = :c AND town = :t AND chome = :ch"
+                ),
+                {"p": pref, "c": city, "t": q.town, "ch": q.chome or 0},
+            ).all()
+            out.extend(_Place(*r) for r in rows)
+        return out
 
     def _near_places(self, conn: Any, q: NormalizedAddress, qkey: str) -> list[_Place]:
         """Places whose town text is near ``qkey``.

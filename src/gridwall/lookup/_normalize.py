@@ -242,6 +242,7 @@ class _TownHit:
     entry: TownEntry
     end: int  # position in clean text after the town name
     street: str | None
+    oaza: bool = False  # written with 大字: the 大字 town, never one of its 丁目 namesakes
 
 
 def _match_town(d: TownDictionary, pref: str, city: str, text: str, start: int) -> list[_TownHit]:
@@ -260,7 +261,7 @@ def _match_town(d: TownDictionary, pref: str, city: str, text: str, start: int) 
                 street = text[comp.pos[0] : comp.pos[after]].replace(" ", "")
                 hits.append(_TownHit(pref, city, c.towns[r[0]], comp.pos[after + r[1]], street))
                 return hits
-    best: tuple[int, str] | None = None
+    best: tuple[int, str, bool] | None = None
     for skip in (0, 2, 1):  # as typed, without 大字, without 字: the longest reading wins
         if skip == 2 and not comp.key.startswith("大字"):
             continue
@@ -268,9 +269,9 @@ def _match_town(d: TownDictionary, pref: str, city: str, text: str, start: int) 
             continue
         r = _longest_name(comp.key[skip:], c.towns, c.max_key)
         if r and (best is None or skip + r[1] > best[0]):
-            best = (skip + r[1], r[0])  # 「大字老久保」 is 老久保, not the town 大 + 字老久保
+            best = (skip + r[1], r[0], skip == 2)  # 「大字老久保」 is 老久保, not 大 + 字老久保
     if best is not None:
-        hits.append(_TownHit(pref, city, c.towns[best[1]], comp.pos[best[0]], None))
+        hits.append(_TownHit(pref, city, c.towns[best[1]], comp.pos[best[0]], None, best[2]))
         return hits
     # 京都の通り名: 「烏丸通御池下ル虎屋町」 — the town follows the last direction word.
     for m in reversed(list(_DIRECTION_RE.finditer(comp.key))):
@@ -450,10 +451,12 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
         pos_after = hit.end
         entry: TownEntry | None = hit.entry
         street = hit.street
+        oaza = hit.oaza
     else:
         tied = set(cities)
         entry = None
         street = None
+        oaza = False
         parents = {(pc[0], split_municipality(pc[1])[1]) for pc in cities}
         if len(parents) == 1:
             # one municipality, or every ward of one 政令指定都市 (「大阪市」 without its 区)
@@ -478,7 +481,10 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
         if s[pos_after:b0].strip():
             unmatched_parts.append(s[pos_after:b0].strip())
         pos_after = b0
-    town_has_chome = bool(entry and entry.chome)
+    # a town written with 大字 that also exists without 丁目 is that 大字 (観世音寺 has both)
+    town_has_chome = bool(entry and entry.chome) and not (
+        oaza and entry is not None and entry.plain
+    )
     if entry is None:
         probe = _parse_banchi(s, pos_after, False, False)
         town_has_chome = len(probe.extra) > 0  # 「…町1-2-3」: three numbers read as 丁目-番-号
@@ -614,8 +620,10 @@ class RecordNormalizer:
         if place.chome is None and tkey:
             c = self.dictionary.cities.get((place.pref or "", place.municipality or ""))
             entry = c.towns.get(tkey) if c else None
-        has_chome = bool(entry and entry.chome)
-        retry = bool(entry and entry.plain)
+        # the operator's 「大字観世音寺」 is the 大字, not one of the 観世音寺N丁目 (as for a query)
+        oaza = (town or "").lstrip().startswith("大字") and bool(entry and entry.plain)
+        has_chome = bool(entry and entry.chome) and not oaza
+        retry = bool(entry and entry.plain) and not oaza
         bkey = (banchi or "", has_chome, place.chome is not None, retry)
         b = self._banchi.get(bkey)
         if b is None:
