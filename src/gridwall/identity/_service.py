@@ -960,9 +960,14 @@ class IdentityService:
             events.append(self.event(now, "login_failed", decision="deny", device_id=dev,
                                      screen="identity/logout", reason=reason, **who))  # fmt: skip
             return LoginRefused(reason), ""
-        if sess.ended_at is None or sess.ended_at > now:
-            sess.ended_at = now
-            sess.end_reason = "logout"
+        if (why := self._live(sess, now)) is not None:
+            # an ended or timed-out session answers like an unknown token (one refusal)
+            events.append(self.event(now, "login_failed", decision="deny", device_id=dev,
+                                     screen="identity/logout",
+                                     reason=f"logout refused: {why}", **who))  # fmt: skip
+            return LoginRefused(f"logout refused: {why}"), ""
+        sess.ended_at = now
+        sess.end_reason = "logout"
         events.append(
             self.event(
                 now,
