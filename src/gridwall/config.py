@@ -7,8 +7,11 @@ in the working folder.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
+
+from gridwall.errors import UsageError
 
 DEFAULT_SQLITE_NAME = "gridwall.db"
 
@@ -21,3 +24,27 @@ def database_url(explicit: str | None = None) -> str:
     if env:
         return env
     return f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_NAME}"
+
+
+#: environment variable: reverse proxies whose ``X-Forwarded-For`` the server believes
+TRUSTED_PROXIES_ENV = "GRIDWALL_TRUSTED_PROXIES"
+
+
+def trusted_proxies(explicit: str | None = None) -> list[str]:
+    """The reverse proxies (IP addresses or CIDR networks, comma-separated) whose
+    ``X-Forwarded-For`` names the client: explicit > $GRIDWALL_TRUSTED_PROXIES > none.
+
+    With none, the client address is always the socket's peer and a forwarded header is
+    ignored (a caller cannot choose the address its events carry)."""
+    text = explicit if explicit is not None else os.environ.get(TRUSTED_PROXIES_ENV, "")
+    where = "--trusted-proxies" if explicit is not None else TRUSTED_PROXIES_ENV
+    out = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise UsageError(f"{where}: {item!r} is not an IP address or network") from None
+        out.append(item)
+    return out

@@ -97,7 +97,9 @@ def test_lockout_with_exponential_backoff(world: World) -> None:
     # locked: even the right password is refused, and the account state is LOCKED
     with pytest.raises(LoginRefused) as e:
         w.login("nw-op", "t-nw")
-    assert e.value.status == 403 and "locked" in e.value.reason
+    # … answering exactly like a wrong password (issue 11 item 8: no existence oracle)
+    assert e.value.status == 401 and "locked" in e.value.reason
+    assert str(e.value) == "authentication refused"
     # after the lock, one more failure locks again for twice as long
     w.tick(seconds=61)
     with pytest.raises(LoginRefused):

@@ -188,7 +188,13 @@ class Site:
 
     def logout(self, account: str, device: str) -> None:
         token = self.sessions.pop((account, device))
-        r = self.client.post("/v1/identity/logout", headers={"Authorization": f"Bearer {token}"})
+        r = self.client.post(
+            "/v1/identity/logout",
+            headers={
+                "Authorization": f"Bearer {token}",
+                "X-Gridwall-Terminal": self.terminal(device),
+            },
+        )
         assert r.status_code == 204, r.text
 
     def forget_sessions(self) -> None:

@@ -120,7 +120,8 @@ def test_typhoon_two_cities_equal_footing_and_contractor_export(
     assert "phone" not in out["columns"] and "03-1111-1111" not in r.text
     for other in ("retail:A0001", f"retail:{IND}", "contractor:elsewhere"):
         r = site.client.post("/v1/exports", json={"recipient_org": other, **want}, headers=h)
-        assert r.status_code == 200 and r.json()["count"] == 0, other
+        # a refused export is a refusal, answered like nonexistent points (issue 11 item 13)
+        assert r.status_code == 404 and r.json()["error"] == "not_found", other
         assert "file" not in r.json() and not any(s in r.text for s in SECRETS)
     leak = tmp_path / "leak.txt"
     leak.write_text("\n".join(out["file"].splitlines()[3:5]), encoding="utf-8")  # two rows

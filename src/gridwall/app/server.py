@@ -19,12 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from gridwall.app.http.audit import (
     IdentityAuditSink,
     OneEventPerRequest,
-    RememberingService,
     RequestAuditSink,
     RequestAuthenticator,
 )
@@ -128,6 +127,7 @@ def create_server_app(
     identity_config: IdentityConfig | None = None,
     audit_durability: str = "fsync",
     migrate: bool = True,
+    trusted_proxies: str | None = None,
 ) -> FastAPI:
     """The whole gridwall API over the store at ``db_url``.
 
@@ -137,13 +137,23 @@ def create_server_app(
     ``checkpoint_seconds`` and on close. The audit log lives in the store's database unless
     ``audit_url`` names another. ``app.state.server`` is the :class:`Server`; call its
     ``close()`` when done (``gridwall serve`` does).
+
+    The client address of every request (and so of every audit event and of identity's
+    "live in two places" rule) is the socket's peer, or the ``X-Forwarded-For`` client
+    when the peer is one of ``trusted_proxies`` (default ``$GRIDWALL_TRUSTED_PROXIES``;
+    :func:`gridwall.config.trusted_proxies`). Every response carries the hardening
+    headers of :mod:`gridwall.app.http.security`.
     """
-    from gridwall.app.http.context import caller_dependency
+    from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+    from gridwall.app.http.context import Contexts
     from gridwall.app.http.gateway import create_app
     from gridwall.app.http.grants import create_router as grants_router
     from gridwall.app.http.identity import create_router as identity_router
     from gridwall.app.http.lookup import make_router as lookup_router
+    from gridwall.app.http.security import SecurityHeaders
     from gridwall.audit import open_log
+    from gridwall.config import trusted_proxies as resolve_proxies
     from gridwall.gateway import Gateway
     from gridwall.grants import StoreGrantResolver
     from gridwall.identity import IdentityAuthenticator, IdentityService
@@ -151,6 +161,7 @@ def create_server_app(
     from gridwall.store import make_engine, upgrade
 
     now = clock or system_clock
+    proxies = resolve_proxies(trusted_proxies)  # bad setting: refused before anything opens
     if audit_key is None and os.environ.get(AUDIT_KEY_ENV):
         audit_key = os.environ[AUDIT_KEY_ENV]
     signer = _read_signer(Path(audit_key)) if audit_key else None
@@ -229,13 +240,19 @@ def create_server_app(
         signer=signer,
         checkpoint_seconds=checkpoint_seconds,
     )
+    contexts = Contexts(auth, now, gateway=gateway)  # the one request-context dependency
     routers = [
-        identity_router(cast(Any, RememberingService(identity)), now),
-        grants_router(engine, auth, audit, now),
-        lookup_router(lookup_service, caller_dependency(gateway)),
+        identity_router(identity, now, contexts=contexts),
+        grants_router(engine, auth, audit, now, contexts=contexts),
+        lookup_router(lookup_service, contexts.request_context),
     ]
     app = create_app(gateway, routers=routers)
     app.title = "gridwall"
     app.state.server = server
+    # outermost last: proxy address → hardening headers → one audit event per request
     app.add_middleware(OneEventPerRequest, sink=audit_log, clock=now)
+    app.add_middleware(SecurityHeaders)
+    # uvicorn's own parser of X-Forwarded-For, believed only from the configured proxies
+    # (none: the header is ignored and the socket's peer is the client)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies or [])
     return app

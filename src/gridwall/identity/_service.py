@@ -854,7 +854,9 @@ class IdentityService:
             return refuse(legacy or "unknown account", device_id=dev)
         if acct.locked_until is not None and acct.locked_until > now:
             self.passwords.verify(None, password)
-            return refuse(f"account locked until {acct.locked_until.isoformat()}", 403, acct, dev)
+            # 401 like a wrong password (same status, same body): a caller who does not
+            # know the password learns nothing about the account; the reason is audited
+            return refuse(f"account locked until {acct.locked_until.isoformat()}", 401, acct, dev)
         if not self.passwords.verify(acct.password_hash, password):
             self._fail(s, events, acct, now, "wrong password", dev, source_ip)
             return LoginRefused("wrong password"), None
@@ -974,34 +976,81 @@ class IdentityService:
 
         return s.get(LegacyAccount, account_id) is not None
 
-    def logout(self, token: str, now: datetime) -> str:
-        """End the session of ``token``; returns its session id."""
+    def logout(self, token: str, now: datetime, *, terminal_credential: str | None = None) -> str:
+        """End the session of ``token``; returns its session id.
+
+        With ``terminal_credential`` (the HTTP route always passes it) the session ends only
+        when that credential verifies for the terminal the session was opened on: a stolen
+        bearer alone cannot end (or probe) someone's session from elsewhere. A refusal is
+        audited and raises :class:`LoginRefused` (401).
+        """
         now = as_utc(now)
+        refusal: LoginRefused | None = None
+        sid = ""
         with self.transaction() as (s, events):
-            sess = s.scalars(
-                select(LoginSession).where(LoginSession.token_hash == hash_token(token))
-            ).first()
-            if sess is None:
-                raise LoginRefused("unknown session token")
-            acct = s.get(Account, sess.account_id)
-            if sess.ended_at is None or sess.ended_at > now:
-                sess.ended_at = now
-                sess.end_reason = "logout"
-            events.append(
-                self.event(
-                    now,
-                    "logout",
-                    decision="allow",
-                    screen="identity/logout",
-                    reason="logout",
-                    account_id=sess.account_id,
-                    device_id=sess.device_id,
-                    session_id=sess.session_id,
-                    person_id=acct.holder_person_id if acct else None,
-                    org=acct.org if acct else None,
-                )
+            refusal, sid = self._logout(s, events, token, now, terminal_credential)
+        if refusal is not None:
+            raise refusal
+        return sid
+
+    def _logout(
+        self,
+        s: Session,
+        events: list[dict[str, Any]],
+        token: str,
+        now: datetime,
+        terminal_credential: str | None,
+    ) -> tuple[LoginRefused | None, str]:
+        dev: str | None = None
+        if terminal_credential is not None:
+            try:
+                dev = self._terminal_from(s, terminal_credential, now).device_id
+            except _keys.BadToken as e:
+                reason = f"logout refused: terminal credential refused: {e}"
+                events.append(self.event(now, "login_failed", decision="deny",
+                                         screen="identity/logout", reason=reason))  # fmt: skip
+                return LoginRefused(reason), ""
+        sess = s.scalars(
+            select(LoginSession).where(LoginSession.token_hash == hash_token(token))
+        ).first()
+        if sess is None:
+            events.append(self.event(now, "login_failed", decision="deny", device_id=dev,
+                                     screen="identity/logout",
+                                     reason="logout refused: unknown session token"))  # fmt: skip
+            return LoginRefused("unknown session token"), ""
+        acct = s.get(Account, sess.account_id)
+        who: dict[str, Any] = dict(
+            account_id=sess.account_id,
+            session_id=sess.session_id,
+            person_id=acct.holder_person_id if acct else None,
+            org=acct.org if acct else None,
+        )
+        if dev is not None and dev != sess.device_id:
+            reason = (f"logout refused: session opened on {sess.device_id} presented "
+                      f"from {dev}")  # fmt: skip
+            events.append(self.event(now, "login_failed", decision="deny", device_id=dev,
+                                     screen="identity/logout", reason=reason, **who))  # fmt: skip
+            return LoginRefused(reason), ""
+        if (why := self._live(sess, now)) is not None:
+            # an ended or timed-out session answers like an unknown token (one refusal)
+            events.append(self.event(now, "login_failed", decision="deny", device_id=dev,
+                                     screen="identity/logout",
+                                     reason=f"logout refused: {why}", **who))  # fmt: skip
+            return LoginRefused(f"logout refused: {why}"), ""
+        sess.ended_at = now
+        sess.end_reason = "logout"
+        events.append(
+            self.event(
+                now,
+                "logout",
+                decision="allow",
+                screen="identity/logout",
+                reason="logout",
+                device_id=sess.device_id,
+                **who,
             )
-            return sess.session_id
+        )
+        return None, sess.session_id
 
     # ------------------------------------------------------------------ request-time authentication
 

@@ -30,6 +30,12 @@ def serve(
     checkpoint_every: float = typer.Option(
         300.0, "--checkpoint-every", help="Seconds between signed checkpoints (with a key)."
     ),
+    trusted_proxies: str | None = typer.Option(
+        None,
+        "--trusted-proxies",
+        help="Reverse proxies (IPs/CIDRs, comma-separated) whose X-Forwarded-For names the "
+        "client (default $GRIDWALL_TRUSTED_PROXIES; none: the socket's peer).",
+    ),
 ) -> None:
     """Serve the whole gridwall API (gateway, identity, grants, lookup) over one store."""
     from gridwall.config import database_url
@@ -47,7 +53,11 @@ def serve(
 
     print(f"gridwall serve: opening {url} …", file=sys.stderr)
     app = create_server_app(
-        url, audit_key=audit_key, audit_url=audit_db, checkpoint_seconds=checkpoint_every
+        url,
+        audit_key=audit_key,
+        audit_url=audit_db,
+        checkpoint_seconds=checkpoint_every,
+        trusted_proxies=trusted_proxies,
     )
     server = app.state.server
     server.start()
@@ -59,7 +69,15 @@ def serve(
         file=sys.stderr,
     )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # the app resolves client addresses itself (trusted proxies only) and names no stack
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            proxy_headers=False,
+            server_header=False,
+        )
     finally:
         server.close()
 

@@ -37,8 +37,12 @@ from gridwall.interfaces import AuditSink, Authenticator, Principal, Terminal
 
 log = logging.getLogger("gridwall.app")
 
-#: Paths under this prefix are API routes: every request to them leaves one audit event.
+#: Paths under this prefix are API routes. Every HTTP request leaves one audit event
+#: whatever its path (``/V1/…``, ``//v1/…``, absolute-form targets, unknown paths, the
+#: docs): the middleware does not trust routing to decide what deserves a trace.
 API_PREFIX = "/v1/"
+#: longest path kept in an event (a hostile target must not bloat the log)
+MAX_PATH = 512
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -87,7 +91,7 @@ class RequestAuditSink:
         if rq.pending:
             event = fold(event, rq.pending)
             rq.pending = []
-        self.sink.record(event)
+        self.sink.record(with_address(event, rq))
         rq.recorded += 1
 
     # the audit log's read side (grants' disaster reports read the events back)
@@ -111,6 +115,13 @@ class IdentityAuditSink:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sink, name)
+
+
+def with_address(event: Mapping[str, Any], rq: RequestAudit) -> Mapping[str, Any]:
+    """``event`` carrying the request's resolved client address (issue 11 item 7)."""
+    if event.get("source_ip") or rq.source_ip is None:
+        return event
+    return {**event, "source_ip": rq.source_ip}
 
 
 def fold(event: Mapping[str, Any], held: list[dict[str, Any]]) -> dict[str, Any]:
@@ -211,7 +222,7 @@ _UNAVAILABLE = json.dumps(
 
 
 class OneEventPerRequest:
-    """ASGI middleware: every ``/v1/`` request leaves exactly one audit event, or 503."""
+    """ASGI middleware: every HTTP request leaves exactly one audit event, or 503."""
 
     def __init__(self, app: ASGIApp, sink: AuditSink, clock: Callable[[], datetime]) -> None:
         self.app = app
@@ -219,13 +230,13 @@ class OneEventPerRequest:
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(API_PREFIX):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
         rq = RequestAudit(
-            method=str(scope.get("method", "GET")),
-            path=str(scope.get("path", "")),
+            method=str(scope.get("method", "GET"))[:16],
+            path=str(scope.get("path", ""))[:MAX_PATH],
             source_ip=str(client[0]) if client else None,
             purpose=_header(scope, b"x-gridwall-purpose"),
         )
@@ -245,7 +256,7 @@ class OneEventPerRequest:
             if rq.recorded == 0:  # a crash is a refusal too: leave its trace if we can
                 try:
                     ev = merged(rq.pending) if rq.pending else gap_event(rq, 500, self.clock())
-                    self.sink.record(ev)
+                    self.sink.record(with_address(ev, rq))
                 except Exception as e:
                     why = type(e).__name__
                     log.error("audit log failed: %s %s: %s", rq.method, rq.path, why)
@@ -256,7 +267,7 @@ class OneEventPerRequest:
             try:
                 if rq.pending:  # e.g. a login, or refused credentials: identity's record
                     # (after the route's own event only if identity wrote later: never lost)
-                    self.sink.record(merged(rq.pending))
+                    self.sink.record(with_address(merged(rq.pending), rq))
                 else:
                     self.sink.record(gap_event(rq, status, self.clock()))
             except Exception as e:  # no record, no answer

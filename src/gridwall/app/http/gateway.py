@@ -7,35 +7,22 @@ handlers only translate HTTP to :class:`gridwall.gateway.Gateway` calls: all
 deciding, masking and auditing happens there.
 """
 
-import json
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from gridwall.app.http import errors
+from gridwall.app.http.context import Contexts
+from gridwall.app.http.errors import ApiError, ErrorMappingRoute
+from gridwall.app.http.errors import json_response as _json
+from gridwall.app.http.security import mount_docs
 from gridwall.gateway import SearchCriteria
-from gridwall.gateway._core import (
-    Gateway,
-    GatewayError,
-    Unauthenticated,
-)
+from gridwall.gateway._core import Gateway
 from gridwall.interfaces import RequestContext
 from gridwall.interfaces.facts import FIELDS, Purpose
-
-_JSON = "application/json"
-
-
-def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(content=body, status_code=status, media_type=_JSON, headers=headers)
-
-
-def _error(e: GatewayError) -> Response:
-    headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
-    return _json(e.body(), e.status, headers)
 
 
 class ExportRequest(BaseModel):
@@ -67,17 +54,12 @@ _AUTH_DOC: dict[str, Any] = {
         },
     ],
 }
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "bad parameter or header (names it)"},
-    401: {
-        "description": "missing or unknown bearer token / terminal credential (names the header)"
-    },
-    403: {"description": "authenticated, but this action is not permitted"},
-    503: {"description": "store, grants, policy or audit could not answer: refused, no data"},
-}
+_ERRORS: dict[int | str, dict[str, Any]] = errors.AUTHENTICATED
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such point, or none of its fields is visible to you (same answer)"}
 }
+
+EXPORT_REFUSED = "none of these supply points may be exported by you to this recipient"
 
 API_DESCRIPTION = """
 The firewall gateway of 託送 customer data (非公開情報). Every request declares who
@@ -97,43 +79,23 @@ def create_app(gateway: Gateway, *, routers: Sequence[APIRouter] = ()) -> FastAP
         version="1",
         description=API_DESCRIPTION,
         openapi_tags=[{"name": "supply points", "description": "託送 customer data"}],
+        docs_url=None,  # FastAPI's page loads Swagger UI from a CDN: ours is offline
+        redoc_url=None,
     )
+    mount_docs(app)
     app.state.gateway = gateway
+    # every route (ours and the included routers') answers refusals through the one mapper
+    app.router.route_class = ErrorMappingRoute
+    errors.install(app)
     for r in routers:
         app.include_router(r)
-
-    @app.exception_handler(GatewayError)
-    async def _gateway_error(_request: Request, exc: GatewayError) -> Response:
-        return _error(exc)
-
-    @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> Response:
-        # never echo the input back: name the parameter only
-        locs = [".".join(str(x) for x in err.get("loc", ())[1:]) for err in exc.errors()]
-        params = ", ".join(sorted({x for x in locs if x})) or "request"
-        return _json({"error": "bad_request", "detail": "invalid parameter",
-                      "parameter": params}, 400)  # fmt: skip
+    contexts = Contexts(gateway.auth, gateway.clock, gateway=gateway)
 
     def _auth(request: Request) -> RequestContext:
-        # The three headers are read here, in the handler's worker thread, rather than
-        # through FastAPI dependencies: one thread hop and no dependency solving per request
-        # (OpenAPI still documents them, see _AUTH_DOC).
-        h = request.headers
-        authorization = h.get("authorization")
-        bearer_token = None
-        if authorization:
-            scheme, _, token = authorization.partition(" ")
-            if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthenticated(
-                    "Authorization must be 'Bearer <token>'", header="Authorization"
-                )
-            bearer_token = token.strip()
-        return gateway.authenticate(
-            bearer_token,
-            h.get("x-gridwall-terminal"),
-            h.get("x-gridwall-purpose"),
-            source_ip=request.client.host if request.client else None,
-        )
+        # a plain call in the handler's worker thread rather than a FastAPI dependency: one
+        # thread hop and no dependency solving per request (OpenAPI documents the headers,
+        # see _AUTH_DOC); the same parser and refusals as every other route
+        return contexts.request_context(request)
 
     original_openapi = app.openapi
 
@@ -146,7 +108,7 @@ def create_app(gateway: Gateway, *, routers: Sequence[APIRouter] = ()) -> FastAP
                 "scheme": "bearer",
                 "description": "personal account token",
             }
-            app.openapi_schema = schema
+            app.openapi_schema = errors.document_errors(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -230,13 +192,17 @@ def create_app(gateway: Gateway, *, routers: Sequence[APIRouter] = ()) -> FastAP
         tags=["supply points"],
         summary="Watermarked export to the counterparty of a valid agreement",
         openapi_extra=_AUTH_DOC,
-        responses=_ERRORS,
-    )
+        responses={**_ERRORS, 404: {"description": "none of the requested points may be "
+                   "exported by you to this recipient (the same answer as nonexistent points)"}},
+    )  # fmt: skip
     def export(body: ExportRequest, request: Request) -> Response:
-        return _json(
-            gateway.export(_auth(request), body.recipient_org, body.supply_point_ids, body.fields,
-                screen="POST /v1/exports",
-            )
-        )  # fmt: skip
+        out = gateway.export(_auth(request), body.recipient_org, body.supply_point_ids,
+                             body.fields, screen="POST /v1/exports")  # fmt: skip
+        if not out["rows"]:
+            # a refusal is a refusal (issue 11 item 13): not 200 with no rows. Which points
+            # exist is not the caller's to know, so the answer is that of nonexistent points;
+            # the gateway has audited the denial.
+            raise ApiError(404, "not_found", EXPORT_REFUSED)
+        return _json(out)
 
     return app

@@ -14,7 +14,8 @@
 | ``GET /v1/grants/agreements`` / ``POST`` / ``POST …/{id}/end`` | list / register / end |
 | ``POST /v1/grants/consents`` / ``POST /v1/grants/consents/revoke`` | issue / revoke a token |
 
-Every route needs ``Authorization: Bearer <token>`` and ``X-Gridwall-Terminal``. Who may
+Every route needs ``Authorization: Bearer <token>`` and ``X-Gridwall-Terminal`` (read by the
+app's one request-context dependency; refusals in the one error shape of errors.py). Who may
 do what is the one table :data:`PERMISSIONS` below (grant *management*, not customer
 data: that is the Cedar policy's). A refused step answers 403 and is audited like every
 other step; bad input answers 400 naming the parameter; nothing is half-written.
@@ -24,26 +25,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
 
+from gridwall.app.http.context import TERMINAL, Contexts
+from gridwall.app.http.errors import AUTHENTICATED, ApiError, ErrorMappingRoute, json_response
 from gridwall.grants._agreements import AgreementRegistry
 from gridwall.grants._common import audit_log_events, grant_event
 from gridwall.grants._consent import ConsentDesk
 from gridwall.grants._disaster import DisasterDesk
 from gridwall.grants._errors import GrantRefused
-from gridwall.interfaces import (
-    AuditSink,
-    AuthenticationError,
-    Authenticator,
-    Principal,
-    Terminal,
-)
-from gridwall.interfaces.clock import Clock, as_utc, system_clock
+from gridwall.interfaces import AuditSink, Authenticator, Principal, Terminal
+from gridwall.interfaces.clock import Clock, system_clock
 from gridwall.interfaces.facts import AccountKind, AccountState, DeviceKind, DeviceOwner, Role
 
 #: Who may take each step: organisation kind → roles (``None``: any role). NW staff act
@@ -133,19 +130,20 @@ class RevokeBody(BaseModel):
     token: str = Field(max_length=2000, description="the token or its token id")
 
 
-Auth = Annotated[str | None, Header()]
-Term = Annotated[str | None, Header(alias="X-Gridwall-Terminal")]
-
-
-def _err(status: int, error: str, detail: str, **extra: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": error, "detail": detail, **extra}, status, headers)
-
-
-def _bearer(authorization: str | None) -> str | None:
-    if authorization and authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip() or None
-    return None
+#: OpenAPI: every grant route takes the bearer and the terminal credential (read by the
+#: app's one request-context dependency, :class:`gridwall.app.http.context.Contexts`)
+_AUTH_DOC: dict[str, Any] = {
+    "security": [{"HTTPBearer": []}],
+    "parameters": [
+        {
+            "name": TERMINAL,
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "a fresh token signed by the enrolled terminal (端末)",
+        }
+    ],
+}
 
 
 def create_router(
@@ -155,11 +153,17 @@ def create_router(
     clock: Clock | None = None,
     *,
     events: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
+    contexts: Contexts | None = None,
 ) -> APIRouter:
     """Grant-management routes. ``events()`` feeds disaster reports (default: the audit
-    log's own events when ``audit`` is a :class:`gridwall.audit.AuditLog`)."""
+    log's own events when ``audit`` is a :class:`gridwall.audit.AuditLog`); ``contexts``
+    is the app's request-context dependency (default: over ``auth``)."""
     now_of: Clock = clock or system_clock
-    router = APIRouter(prefix="/v1/grants", tags=["grants"])
+    ctx = contexts or Contexts(auth, now_of)
+    router = APIRouter(prefix="/v1/grants", tags=["grants"], route_class=ErrorMappingRoute)
+
+    def route_doc() -> dict[str, Any]:
+        return {"openapi_extra": _AUTH_DOC, "responses": AUTHENTICATED}
 
     def event_source() -> Iterable[Mapping[str, Any]]:
         if events is not None:
@@ -170,26 +174,14 @@ def create_router(
 
     def run(
         step: str,
-        authorization: str | None,
-        terminal: str | None,
+        request: Request,
         act: Callable[[Principal, datetime], Any],
         *,
         status: int = 200,
         extra_check: Callable[[Principal], bool] | None = None,
-    ) -> JSONResponse:
-        now = as_utc(now_of(), "clock")
-        bearer = _bearer(authorization)
-        if bearer is None:
-            return _err(401, "unauthenticated", "Authorization header required",
-                        header="Authorization")  # fmt: skip
-        if not terminal:
-            return _err(401, "unauthenticated", "X-Gridwall-Terminal header required",
-                        header="X-Gridwall-Terminal")  # fmt: skip
-        try:
-            principal, term = auth.authenticate(bearer, terminal, now)
-        except AuthenticationError as e:
-            kind = "forbidden" if e.status == 403 else "unauthenticated"
-            return _err(e.status, kind, "not authenticated" if e.status == 401 else "refused")
+    ) -> Response:
+        c = ctx.caller(request)  # 401/403 in the one shape (errors.py)
+        principal, term, now = c.principal, c.terminal, c.now
         if not permitted(step, principal, term) or (
             extra_check is not None and not extra_check(principal)
         ):
@@ -199,17 +191,16 @@ def create_router(
                     screen=f"grants.{step}", purpose="", decision="deny",
                     query=f"{step} not permitted for this account on this terminal",
                     person_id=principal.person_id, device_id=term.device_id,
-                    session_id=principal.session_id,
+                    session_id=principal.session_id, source_ip=c.source_ip,
                 )
             )  # fmt: skip
-            return _err(403, "forbidden", f"{step}: not permitted")
+            raise ApiError(403, "forbidden", f"{step}: not permitted")
         try:
-            return JSONResponse(act(principal, now), status)
-        except GrantRefused as e:
-            param = e.where.field if e.where is not None and e.where.field else "body"
-            return _err(400, "bad_request", e.message, parameter=param)
+            return json_response(act(principal, now), status)
         except ValueError as e:  # e.g. a time without its UTC offset
-            return _err(400, "bad_request", str(e), parameter="body")
+            if isinstance(e, GrantRefused):
+                raise
+            raise ApiError(400, "bad_request", str(e), parameter="body") from None
 
     def disasters(p: Principal) -> DisasterDesk:
         return DisasterDesk(engine, audit, now_of, actor_org=p.org)
@@ -220,53 +211,57 @@ def create_router(
     def consents(p: Principal) -> ConsentDesk:
         return ConsentDesk(engine, audit, now_of, actor_org=p.org)
 
-    @router.get("/disasters", summary="Disaster declarations and their status now")
-    def list_disasters(authorization: Auth = None, x_gridwall_terminal: Term = None) -> Any:
-        return run("disaster.list", authorization, x_gridwall_terminal,
+    @router.get("/disasters", **route_doc(), summary="Disaster declarations and their status now")
+    def list_disasters(request: Request) -> Any:
+        return run("disaster.list", request,
                    lambda p, _: disasters(p).list())  # fmt: skip
 
-    @router.post("/disasters", status_code=201, summary="Declare (pending a second approval)")
-    def declare(body: DeclareBody, authorization: Auth = None,
-                x_gridwall_terminal: Term = None) -> Any:  # fmt: skip
+    @router.post(
+        "/disasters", **route_doc(), status_code=201, summary="Declare (pending a second approval)"
+    )
+    def declare(body: DeclareBody, request: Request) -> Any:  # fmt: skip
         def act(p: Principal, _: datetime) -> Any:
             return disasters(p).declare(
                 body.disaster_id, body.area, body.planned_end, timedelta(hours=body.max_hours),
                 p.account_id, start=body.start, title=body.title,
             )  # fmt: skip
 
-        return run("disaster.declare", authorization, x_gridwall_terminal, act, status=201)
+        return run("disaster.declare", request, act, status=201)
 
-    @router.post("/disasters/{disaster_id}/approve", summary="Second-person approval")
-    def approve(disaster_id: str, authorization: Auth = None,
-                x_gridwall_terminal: Term = None) -> Any:  # fmt: skip
-        return run("disaster.approve", authorization, x_gridwall_terminal,
+    @router.post(
+        "/disasters/{disaster_id}/approve", **route_doc(), summary="Second-person approval"
+    )
+    def approve(disaster_id: str, request: Request) -> Any:  # fmt: skip
+        return run("disaster.approve", request,
                    lambda p, _: disasters(p).approve(disaster_id, p.account_id))  # fmt: skip
 
-    @router.post("/disasters/{disaster_id}/extend", summary="Extend (≤ the hard maximum)")
-    def extend(disaster_id: str, body: ExtendBody, authorization: Auth = None,
-               x_gridwall_terminal: Term = None) -> Any:  # fmt: skip
-        return run("disaster.extend", authorization, x_gridwall_terminal,
+    @router.post(
+        "/disasters/{disaster_id}/extend", **route_doc(), summary="Extend (≤ the hard maximum)"
+    )
+    def extend(disaster_id: str, body: ExtendBody, request: Request) -> Any:  # fmt: skip
+        return run("disaster.extend", request,
                    lambda p, _: disasters(p).extend(disaster_id, body.planned_end,
                                                     p.account_id))  # fmt: skip
 
-    @router.post("/disasters/{disaster_id}/end", summary="End now (or cancel if pending)")
-    def end(disaster_id: str, authorization: Auth = None,
-            x_gridwall_terminal: Term = None) -> Any:  # fmt: skip
-        return run("disaster.end", authorization, x_gridwall_terminal,
+    @router.post(
+        "/disasters/{disaster_id}/end", **route_doc(), summary="End now (or cancel if pending)"
+    )
+    def end(disaster_id: str, request: Request) -> Any:  # fmt: skip
+        return run("disaster.end", request,
                    lambda p, _: disasters(p).end(disaster_id, p.account_id))  # fmt: skip
 
-    @router.get("/disasters/{disaster_id}/report", summary="Every access made under it")
-    def report(disaster_id: str, authorization: Auth = None,
-               x_gridwall_terminal: Term = None) -> Any:  # fmt: skip
-        return run("disaster.report", authorization, x_gridwall_terminal,
+    @router.get(
+        "/disasters/{disaster_id}/report", **route_doc(), summary="Every access made under it"
+    )
+    def report(disaster_id: str, request: Request) -> Any:  # fmt: skip
+        return run("disaster.report", request,
                    lambda p, _: disasters(p).report(disaster_id, event_source()))  # fmt: skip
 
-    @router.post("/disasters/{disaster_id}/deletion-attestations", status_code=201,
+    @router.post("/disasters/{disaster_id}/deletion-attestations", **route_doc(), status_code=201,
                  summary="削除証明: an organisation's copies are deleted")  # fmt: skip
-    def attest(disaster_id: str, body: AttestBody, authorization: Auth = None,
-               x_gridwall_terminal: Term = None) -> Any:  # fmt: skip
+    def attest(disaster_id: str, body: AttestBody, request: Request) -> Any:  # fmt: skip
         return run(
-            "disaster.attest-deletion", authorization, x_gridwall_terminal,
+            "disaster.attest-deletion", request,
             lambda p, _: disasters(p).attest_deletion(
                 disaster_id, body.org, p.account_id, copies=body.copies,
                 statement=body.statement,
@@ -275,16 +270,15 @@ def create_router(
             extra_check=lambda p: p.org == "nw" or p.org == body.org.strip(),
         )  # fmt: skip
 
-    @router.get("/agreements", summary="Agreements and their status now")
-    def list_agreements(authorization: Auth = None, x_gridwall_terminal: Term = None) -> Any:
-        return run("agreement.list", authorization, x_gridwall_terminal,
+    @router.get("/agreements", **route_doc(), summary="Agreements and their status now")
+    def list_agreements(request: Request) -> Any:
+        return run("agreement.list", request,
                    lambda p, _: agreements(p).list())  # fmt: skip
 
-    @router.post("/agreements", status_code=201, summary="Register an agreement")
-    def register(body: AgreementBody, authorization: Auth = None,
-                 x_gridwall_terminal: Term = None) -> Any:  # fmt: skip
+    @router.post("/agreements", **route_doc(), status_code=201, summary="Register an agreement")
+    def register(body: AgreementBody, request: Request) -> Any:  # fmt: skip
         return run(
-            "agreement.register", authorization, x_gridwall_terminal,
+            "agreement.register", request,
             lambda p, _: agreements(p).register(
                 body.agreement_id, body.counterparty_org, body.purpose, body.fields, body.area,
                 body.valid_from, body.valid_to, p.account_id,
@@ -292,27 +286,26 @@ def create_router(
             status=201,
         )  # fmt: skip
 
-    @router.post("/agreements/{agreement_id}/end", summary="End an agreement now")
-    def end_agreement(agreement_id: str, authorization: Auth = None,
-                      x_gridwall_terminal: Term = None) -> Any:  # fmt: skip
-        return run("agreement.end", authorization, x_gridwall_terminal,
+    @router.post("/agreements/{agreement_id}/end", **route_doc(), summary="End an agreement now")
+    def end_agreement(agreement_id: str, request: Request) -> Any:  # fmt: skip
+        return run("agreement.end", request,
                    lambda p, _: agreements(p).end(agreement_id, p.account_id))  # fmt: skip
 
-    @router.post("/consents", status_code=201, summary="Register a consent; returns its token")
-    def issue(body: ConsentBody, authorization: Auth = None,
-              x_gridwall_terminal: Term = None) -> Any:  # fmt: skip
+    @router.post(
+        "/consents", **route_doc(), status_code=201, summary="Register a consent; returns its token"
+    )
+    def issue(body: ConsentBody, request: Request) -> Any:  # fmt: skip
         def act(p: Principal, _: datetime) -> Any:
             token, claims = consents(p).issue(
                 body.supply_point_id, body.retailer_code, body.days, body.months, p.account_id
             )
             return {"token": token, **claims}
 
-        return run("consent.issue", authorization, x_gridwall_terminal, act, status=201)
+        return run("consent.issue", request, act, status=201)
 
-    @router.post("/consents/revoke", summary="Revoke a consent token")
-    def revoke(body: RevokeBody, authorization: Auth = None,
-               x_gridwall_terminal: Term = None) -> Any:  # fmt: skip
-        return run("consent.revoke", authorization, x_gridwall_terminal,
+    @router.post("/consents/revoke", **route_doc(), summary="Revoke a consent token")
+    def revoke(body: RevokeBody, request: Request) -> Any:  # fmt: skip
+        return run("consent.revoke", request,
                    lambda p, _: consents(p).revoke(body.token, p.account_id))  # fmt: skip
 
     return router

@@ -6,11 +6,12 @@
   ``X-Gridwall-Terminal`` (a fresh ``gwt1.`` token signed by the enrolled terminal);
   answers ``{session_id, token, idle_expires_at, absolute_expires_at}``. The token
   is the ``Authorization: Bearer`` credential for every gateway route.
-* ``POST /v1/identity/logout`` — ends the bearer's session (204).
+* ``POST /v1/identity/logout`` — ends the bearer's session (204); needs the terminal
+  credential of the terminal the session was opened on, like every other use of the token.
 * ``GET /v1/identity/session`` — who the bearer is on this terminal, with the facts
   the policy will see (account state, terminal owner …).
 
-Refusals answer ``{"error": "unauthenticated"|"forbidden", "detail": ...}`` with a
+Refusals answer in the one error shape (:mod:`gridwall.app.http.errors`) with a
 neutral detail: the reason (wrong password, locked, transferred …) goes to the
 audit log, not to a possibly hostile caller. Include it with
 ``app.include_router(create_router(service))``.
@@ -18,14 +19,16 @@ audit log, not to a possibly hostile caller. Include it with
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Header
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from gridwall.identity._service import IdentityService, LoginRefused
+from gridwall.app.http.context import TERMINAL, Contexts, bearer_token, terminal_credential
+from gridwall.app.http.errors import ALWAYS, AUTHENTICATED, ErrorMappingRoute, json_response
+from gridwall.identity._service import IdentityService
+from gridwall.interfaces.clock import system_clock
 
 
 class LoginBody(BaseModel):
@@ -34,45 +37,53 @@ class LoginBody(BaseModel):
     totp: str | None = Field(default=None, max_length=10, description="current TOTP code")
 
 
-def _refusal(e: LoginRefused) -> JSONResponse:
-    kind = "forbidden" if e.status == 403 else "unauthenticated"
-    headers = {"WWW-Authenticate": "Bearer"} if e.status == 401 else None
-    return JSONResponse({"error": kind, "detail": str(e)}, e.status, headers)
+_TERMINAL_DOC: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": TERMINAL,
+            "in": "header",
+            "required": True,
+            "schema": {"type": "string"},
+            "description": "a fresh token signed by the enrolled terminal (端末)",
+        }
+    ]
+}
+_BEARER_DOC: dict[str, Any] = {"security": [{"HTTPBearer": []}], **_TERMINAL_DOC}
 
 
-def _bearer(authorization: str | None) -> str | None:
-    if authorization and authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip() or None
-    return None
+def create_router(
+    service: IdentityService, clock: Any = None, *, contexts: Contexts | None = None
+) -> APIRouter:
+    """Routes over ``service``; ``clock()`` gives the request instant (default: system);
+    ``contexts`` is the app's request-context dependency (default: over ``service``)."""
+    now = clock or system_clock
+    ctx = contexts or Contexts(service, now)
+    router = APIRouter(prefix="/v1/identity", tags=["identity"], route_class=ErrorMappingRoute)
 
-
-def _missing(header: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": "unauthenticated", "detail": f"{header} header required", "header": header},
-        401,
-        {"WWW-Authenticate": "Bearer"},
-    )
-
-
-def create_router(service: IdentityService, clock: Any = None) -> APIRouter:
-    """Routes over ``service``; ``clock()`` gives the request instant (default: system)."""
-    now = clock or (lambda: datetime.now(UTC))
-    router = APIRouter(prefix="/v1/identity", tags=["identity"])
-
-    @router.post("/login", summary="Log in with password + TOTP on an enrolled terminal")
-    def login(
-        body: LoginBody,
-        x_gridwall_terminal: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        if not x_gridwall_terminal:
-            return _missing("X-Gridwall-Terminal")
-        try:
-            res = service.login(
-                body.account_id, body.password, body.totp, x_gridwall_terminal, now()
-            )
-        except LoginRefused as e:
-            return _refusal(e)
-        return JSONResponse(
+    @router.post(
+        "/login",
+        summary="Log in with password + TOTP on an enrolled terminal",
+        openapi_extra=_TERMINAL_DOC,
+        responses={
+            400: {"description": "invalid body (names the field)"},
+            401: {"description": "refused: the same answer for a wrong password, a wrong "
+                  "TOTP, an unknown or locked account, a bad terminal credential"},
+            403: {"description": "credentials verify, but this account may not log in here "
+                  "(transferred, other organisation's terminal, live elsewhere …)"},
+            **ALWAYS,
+        },
+    )  # fmt: skip
+    def login(body: LoginBody, request: Request) -> Response:
+        terminal = terminal_credential(request.headers.get("x-gridwall-terminal"))
+        res = service.login(
+            body.account_id,
+            body.password,
+            body.totp,
+            terminal,
+            now(),
+            source_ip=request.client.host if request.client else None,
+        )
+        return json_response(
             {
                 "session_id": res.session_id,
                 "token": res.token,
@@ -81,33 +92,31 @@ def create_router(service: IdentityService, clock: Any = None) -> APIRouter:
             }
         )
 
-    @router.post("/logout", status_code=204, summary="End the bearer's session")
-    def logout(authorization: Annotated[str | None, Header()] = None) -> Response:
-        token = _bearer(authorization)
-        if token is None:
-            return _missing("Authorization")
-        try:
-            service.logout(token, now())
-        except LoginRefused as e:
-            return _refusal(e)
+    @router.post(
+        "/logout",
+        status_code=204,
+        summary="End the bearer's session (from the terminal it was opened on)",
+        openapi_extra=_BEARER_DOC,
+        responses=AUTHENTICATED,
+    )
+    def logout(request: Request) -> Response:
+        h = request.headers
+        token = bearer_token(h.get("authorization"))
+        terminal = terminal_credential(h.get("x-gridwall-terminal"))
+        service.logout(token, now(), terminal_credential=terminal)
         return Response(status_code=204)
 
-    @router.get("/session", summary="Who the bearer is on this terminal (facts for the policy)")
-    def session(
-        authorization: Annotated[str | None, Header()] = None,
-        x_gridwall_terminal: Annotated[str | None, Header()] = None,
-    ) -> Response:
-        token = _bearer(authorization)
-        if token is None:
-            return _missing("Authorization")
-        if not x_gridwall_terminal:
-            return _missing("X-Gridwall-Terminal")
-        try:
-            p, t = service.authenticate(token, x_gridwall_terminal, now())
-        except LoginRefused as e:
-            return _refusal(e)
+    @router.get(
+        "/session",
+        summary="Who the bearer is on this terminal (facts for the policy)",
+        openapi_extra=_BEARER_DOC,
+        responses=AUTHENTICATED,
+    )
+    def session(request: Request) -> Response:
+        c = ctx.caller(request)
+        p, t = c.principal, c.terminal
         f = p.facts
-        return JSONResponse(
+        return json_response(
             {
                 "account_id": p.account_id,
                 "person_id": p.person_id,

@@ -7,15 +7,13 @@ lookup sees exactly the principal every other route sees::
 
     app.include_router(make_router(service, context))  # context: the gateway's dependency
 
-Errors are JSON ``{"error", "detail", "parameter"?}``: 400 too unspecific / bad input,
+Errors are in the one shape of :mod:`gridwall.app.http.errors`: 400 too unspecific / bad input,
 403 not permitted, 429 rate limited (``Retry-After``), 503 audit log unavailable.
 The same limits apply to every retailer; the router never looks at the retailer's kind.
 """
 
 # no `from __future__ import annotations`: FastAPI must see the local Annotated types
 
-import json
-import math
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -23,6 +21,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from gridwall.app.http.context import TERMINAL
+from gridwall.app.http.errors import ALWAYS, ApiError, ErrorMappingRoute, json_response
 from gridwall.errors import AccessDenied, UsageError
 from gridwall.lookup._service import LookupService, RateLimited
 
@@ -36,9 +36,15 @@ class LookupRequest(BaseModel):
     )
 
 
-def _json(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+_AUTH_DOC: dict[str, Any] = {
+    "security": [{"HTTPBearer": []}],
+    "parameters": [
+        {"name": TERMINAL, "in": "header", "required": True, "schema": {"type": "string"},
+         "description": "a fresh token signed by the enrolled terminal (端末)"},
+        {"name": "X-Gridwall-Purpose", "in": "header", "required": True,
+         "schema": {"type": "string"}, "description": "declared purpose (e.g. switching)"},
+    ],
+}  # fmt: skip
 
 
 def make_router(
@@ -47,9 +53,10 @@ def make_router(
     *,
     prefix: str = "/v1",
 ) -> APIRouter:
-    """The lookup routes over ``service``; ``context`` is the gateway's auth dependency
-    (it returns an object with ``principal``, ``terminal``, ``purpose``, ``source_ip``)."""
-    router = APIRouter(prefix=prefix, tags=["lookup"])
+    """The lookup routes over ``service``; ``context`` is the app's request-context
+    dependency (it returns an object with ``principal``, ``terminal``, ``purpose``,
+    ``source_ip``; see :class:`gridwall.app.http.context.Contexts`)."""
+    router = APIRouter(prefix=prefix, tags=["lookup"], route_class=ErrorMappingRoute)
     Ctx = Annotated[Any, Depends(context)]
 
     def _svc() -> LookupService:
@@ -58,32 +65,24 @@ def make_router(
     @router.post(
         "/lookup",
         summary="Equal-footing supply-point lookup (供給地点の照会): ID, equipment, address",
+        openapi_extra=_AUTH_DOC,
         responses={
             400: {"description": "address too unspecific or invalid (names the parameter)"},
+            401: {"description": "missing, malformed, unknown or expired credentials"},
             403: {"description": "the lookup is not permitted for this caller"},
             429: {"description": "rate limit reached (same for every retailer)"},
-            503: {"description": "audit log or index unavailable: refused"},
+            **ALWAYS,
         },
     )
     def lookup(body: LookupRequest, ctx: Ctx) -> Response:
         try:
             ans = _svc().lookup(body.address, name=body.name, caller=ctx)
-        except RateLimited as e:
-            return _json(
-                {"error": "rate_limited", "detail": str(e)},
-                429,
-                {"Retry-After": str(max(1, math.ceil(e.retry_after)))},
-            )
         except UsageError as e:
-            return _json(
-                {"error": "bad_request", "detail": e.diagnostics(), "parameter": "address"}, 400
-            )
-        except AccessDenied as e:
-            return _json({"error": "forbidden", "detail": e.diagnostics()}, 403)
+            raise ApiError(400, "bad_request", e.diagnostics(), parameter="address") from None
+        except (RateLimited, AccessDenied):
+            raise  # 429 / 403 by the one mapper
         except Exception as e:  # audit log or store down: refuse, never answer unaudited
-            return _json(
-                {"error": "unavailable", "detail": f"lookup refused: {type(e).__name__}"}, 503
-            )
-        return _json(ans.to_json())
+            raise ApiError(503, "unavailable", f"lookup refused: {type(e).__name__}") from None
+        return json_response(ans.to_json())
 
     return router

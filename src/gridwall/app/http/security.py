@@ -1,0 +1,99 @@
+"""Response hardening for every answer of the app, and ``/docs`` without a CDN.
+
+:class:`SecurityHeaders` (ASGI middleware) sets on every response — data, refusal, 404,
+the docs — ``Cache-Control: no-store``, ``X-Content-Type-Options: nosniff``,
+``Referrer-Policy: no-referrer`` and a restrictive ``Content-Security-Policy`` (nothing but
+the app's own scripts and styles, ``frame-ancestors 'none'``), and drops any ``Server``
+header (``gridwall serve`` also turns uvicorn's off).
+
+:func:`mount_docs` serves Swagger UI from the ``swagger-ui-bundle`` package (its files are
+installed with gridwall): the page loads only ``/docs/assets/…`` and a local initialiser
+script, so it works offline and under the CSP (no inline script).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Callable, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse, Response
+from starlette.staticfiles import StaticFiles
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+ASGIApp = Callable[..., Any]
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'"
+)
+HEADERS: list[tuple[bytes, bytes]] = [
+    (b"cache-control", b"no-store"),
+    (b"pragma", b"no-cache"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+_REPLACED = {k for k, _ in HEADERS} | {b"server"}
+
+
+class SecurityHeaders:
+    """ASGI middleware: the hardening headers on every HTTP response (see module doc)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def harden(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                kept = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in _REPLACED]
+                message["headers"] = kept + HEADERS
+            await send(message)
+
+        await self.app(scope, receive, harden)
+
+
+def swagger_assets() -> Path:
+    """The Swagger UI distribution shipped by the ``swagger-ui-bundle`` package."""
+    vendor = Path(str(importlib.resources.files("swagger_ui_bundle") / "vendor"))
+    dists = sorted(p for p in vendor.iterdir() if p.name.startswith("swagger-ui"))
+    if not dists:
+        raise RuntimeError("swagger-ui-bundle is installed without its assets")
+    return dists[-1]
+
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title} — API</title>
+<link rel="stylesheet" href="/docs/assets/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/assets/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script></body></html>
+"""
+_INIT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui",
+  presets: [SwaggerUIBundle.presets.apis], layout: "BaseLayout"});
+"""
+
+
+def mount_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI from the installed package). Build ``app`` with
+    ``docs_url=None, redoc_url=None`` so FastAPI's CDN pages are not served."""
+    assets = swagger_assets()
+    app.mount("/docs/assets", StaticFiles(directory=assets), name="swagger-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> Response:
+        return HTMLResponse(_PAGE.format(title=app.title))
+
+    @app.get("/docs/init.js", include_in_schema=False)
+    def docs_init() -> Response:
+        return Response(_INIT, media_type="text/javascript")
