@@ -23,6 +23,25 @@ from pathlib import Path
 from typing import Any
 
 TYPES = ("A", "B", "C1", "C2", "C3", "R1", "R2", "R3", "R4", "R5", "R6", "LRS", "FIT", "ANOMALY")
+#: most specific first: the type that leads when several fire on the same evidence
+#: (the monitor's :data:`gridwall.monitor.rules.SPECIFICITY`, repeated so that this script
+#: judges alerts files from any version)
+SPECIFICITY = (
+    "C3",
+    "B",
+    "LRS",
+    "FIT",
+    "R6",
+    "R4",
+    "R5",
+    "R3",
+    "R2",
+    "R1",
+    "C1",
+    "C2",
+    "A",
+    "ANOMALY",
+)
 
 
 def _load(path: Path) -> list[dict[str, Any]]:
@@ -56,6 +75,17 @@ def quality(
             "precision": (sum(1 for h in mine if h) / len(mine)) if mine else None,
             "missed": sorted(incidents[k]["incident_id"] for k in its if k not in found),
         }
+    # right type first: the alert that leads a case (the most specific type among the alerts
+    # sharing an event with the incident) has the incident's type
+    rank = {t: k for k, t in enumerate(SPECIFICITY)}
+    first_ok: dict[str, int] = defaultdict(int)
+    for k, inc in enumerate(incidents):
+        types = [a["incident_type"] for a, h in zip(alerts, hits, strict=True) if k in h]
+        if types and min(types, key=lambda t: rank.get(t, len(rank))) == inc["incident_type"]:
+            first_ok[inc["incident_type"]] += 1
+    for t in TYPES:
+        n = per[t]["incidents"]
+        per[t]["type_first"] = first_ok[t] / n if n else None
     tp = sum(1 for h in hits if h)
     # review budget
     by_day: dict[str, list[int]] = defaultdict(list)
@@ -77,23 +107,28 @@ def quality(
         "recall_any": len(found_any) / len(incidents) if incidents else None,
         "budget_per_day": budget,
         "recall_at_budget": len(found_budget) / len(incidents) if incidents else None,
+        "type_first": sum(first_ok.values()) / len(incidents) if incidents else None,
         "per_type": per,
     }
 
 
 def render(q: dict[str, Any]) -> str:
     lines = [
-        "| type | incidents | found | recall | alerts | precision |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| type | incidents | found | recall | type first | alerts | precision |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for t, r in q["per_type"].items():
         rec = "–" if r["recall"] is None else f"{r['recall']:.2f}"
         pre = "–" if r["precision"] is None else f"{r['precision']:.2f}"
-        lines.append(f"| {t} | {r['incidents']} | {r['found']} | {rec} | {r['alerts']} | {pre} |")
+        tf = "–" if r["type_first"] is None else f"{r['type_first']:.2f}"
+        lines.append(
+            f"| {t} | {r['incidents']} | {r['found']} | {rec} | {tf} | {r['alerts']} | {pre} |"
+        )
     lines.append("")
     lines.append(
         f"overall: {q['alerts']} alerts, precision {q['precision']:.3f}; lowest per-type recall "
-        f"{q['min_type_recall']:.2f}; recall (any alert) {q['recall_any']:.3f}; recall at "
+        f"{q['min_type_recall']:.2f}; right type first {q['type_first']:.3f}; "
+        f"recall (any alert) {q['recall_any']:.3f}; recall at "
         f"{q['budget_per_day']} alerts/day {q['recall_at_budget']:.3f}"
     )
     return "\n".join(lines)
