@@ -653,7 +653,7 @@ def _incidents(
             )
         ]
         w.incident("R6", s, ids, f"district {city} by {act}")
-    d_from, d_to, d_pref, d_city = disaster
+    _d_from, d_to, _d_pref, _d_city = disaster
     for j in range(k):  # B: disaster-support access outside the declaration
         s = g["disaster"][j % len(g["disaster"])]
         day = rng.choice([d for d in days if d > d_to + 1] or [w.days - 1])
@@ -671,7 +671,7 @@ def _incidents(
                 )
             ]
             w.incident("B", s, ids, "normal times")
-    for j in range(k):  # C1: the IT contractor mails an extract to a retailer
+    for _ in range(k):  # C1: the IT contractor mails an extract to a retailer
         s = g["sys"][0]
         day = rng.choice(days)
         pts = [p for p in (pick([q["supply_point_id"] for q in w.points]) for _ in range(5)) if p]
@@ -754,7 +754,7 @@ def _incidents(
             ]
             w.incident("LRS", s, ids, "independent on LRS")
     fit = w.fit_points  # type: ignore[attr-defined]
-    for j in range(k):  # FIT: sales staff read FIT data
+    for _ in range(k):  # FIT: sales staff read FIT data
         s, day = staff(rng.choice(retailers)), rng.choice(days)
         if fit:
             sp = rng.choice(fit)
