@@ -162,6 +162,20 @@ def test_rate_limit_per_organisation(index: LookupIndex) -> None:
         svc.lookup("東京都千代田区霞ヶ関2-1-1")
 
 
+def test_refused_callers_do_not_drain_their_organisations_budget(index: LookupIndex) -> None:
+    clock = Clock()
+    svc = service(index, limiter=TokenBucket(burst=3, per_second=0.001, clock=clock))
+    revoked_colleague = retailer("A0001", RetailerKind.AFFILIATED, AccountState.REVOKED)
+    assert revoked_colleague.principal.org == AFFILIATED.principal.org
+    for _ in range(10):
+        with pytest.raises(AccessDenied):
+            svc.lookup("東京都千代田区霞ヶ関2-1-1", caller=revoked_colleague)
+    for _ in range(3):  # the whole burst is still there for entitled staff
+        svc.lookup("東京都千代田区霞ヶ関2-1-1", caller=AFFILIATED)
+    with pytest.raises(RateLimited):
+        svc.lookup("東京都千代田区霞ヶ関2-1-1", caller=AFFILIATED)
+
+
 def test_equal_footing_identical_answers_and_limits(index: LookupIndex) -> None:
     """I7 / 同等性: the same queries give the same answers and the same limits."""
     queries = [

@@ -4,7 +4,7 @@ One :class:`LookupService` answers every caller — the operator's own CLI (no c
 and every retailer — through the same code path. Nothing here reads the caller's retailer kind
 (affiliated or independent): limits, latency and answers cannot depend on it (I7, 同等性).
 
-Order of a lookup: rate limit → normalise → minimum specificity → policy (retail / NW callers)
+Order of a lookup: policy → rate limit → normalise → minimum specificity (retail / NW callers)
 → search → (optional) name match on the confident top candidate → audit event → answer. A
 refused lookup is audited too; if the audit log cannot record, the lookup is refused.
 """
@@ -171,8 +171,10 @@ class LookupService:
         asked = {"name_verification": "requested" if name is not None else None}
         try:
             if caller is not None:
-                self.limiter.take(caller.principal.org)
+                # policy first: a caller the policy refuses must not drain its
+                # organisation's budget (issue 11 item 8); the refusal is still audited
                 policy_ids = list(self._authorize(caller, is_lrs=False))
+                self.limiter.take(caller.principal.org)
             if len(address) > 300:
                 raise UsageError("address: longer than 300 characters")
             q = self.index.normalize(address)
