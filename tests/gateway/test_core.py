@@ -402,7 +402,45 @@ def test_decision_cache_is_per_request_class(gw: Gateway, world: World) -> None:
     c = aff(g2, world)
     for _ in range(3):
         g2.read_point(c, tiny.P_AFF)
-    assert len(calls) == 1
+    # two classes per read: the point now, and its history from before the relationship (I13)
+    assert [r.resource.era.value for r in calls] == ["current", "before_relationship"]
     g2.clear_decision_cache()
     g2.read_point(c, tiny.P_AFF)
-    assert len(calls) == 2
+    assert len(calls) == 4
+
+
+class MaintenanceGrants(NoGrants):
+    """A contractor with a system-maintenance agreement naming contact and contract fields,
+    and no lrs_operations agreement (issue 11 item 2)."""
+
+    def resolve(self, principal: Principal, terminal: Terminal, purpose: Purpose,
+                action: Action, point: PointContext | None, now: datetime, *,
+                consent_token: str | None = None, recipient_org: str | None = None,
+                ) -> GrantFacts:  # fmt: skip
+        if action is Action.EXPORT and recipient_org == "contractor:MAINT1":
+            fields = frozenset({"contract_name", "address", "contract", "equipment"})
+            return GrantFacts(agreement=AgreementState.VALID_IN_SCOPE, agreement_fields=fields,
+                              recipient=Recipient.AGREEMENT_COUNTERPARTY)  # fmt: skip
+        return super().resolve(
+            principal,
+            terminal,
+            purpose,
+            action,
+            point,
+            now,
+            consent_token=consent_token,
+            recipient_org=recipient_org,
+        )
+
+
+def test_export_never_carries_lrs_data_without_an_lrs_agreement(
+    loaded: Engine, world: World
+) -> None:
+    gw = Gateway(loaded, default_engine(), auth=world.auth, grants=MaintenanceGrants(),
+                 audit=MemoryAuditSink(), clock=lambda: NOW)  # fmt: skip
+    out = gw.export(nw(gw, world), "contractor:MAINT1", [tiny.P_AFF, tiny.P_LRS])
+    rows = {r["supply_point_id"]: r for r in out["rows"]}
+    assert {"contract_name", "address", "contract"} <= set(rows[tiny.P_AFF])
+    # the LRS point: nothing non-public, whatever the sender's role (I3)
+    lrs = rows.get(tiny.P_LRS, {})
+    assert not ({"contract_name", "address", "contract", "phone", "lrs"} & set(lrs))

@@ -26,7 +26,7 @@ def shipped() -> CheckReport:
 
 def test_shipped_policies_satisfy_every_invariant(shipped: CheckReport) -> None:
     assert shipped.ok, shipped.to_json()
-    assert [r.id for r in shipped.results] == [f"I{i}" for i in range(1, 13)]
+    assert [r.id for r in shipped.results] == [f"I{i}" for i in range(1, 15)]
     assert all(r.classes > 0 for r in shipped.results)
     # the proof covers every (request, field) pair, agreement_fields subsets included
     assert shipped.raw_space > 10**13
@@ -113,6 +113,61 @@ def test_i2_fit_to_retail_is_caught() -> None:
 
 def test_i3_without_the_lrs_guard_is_caught() -> None:
     _replays(_run("I3", drop=("forbid-lrs-point",)), "I3")
+
+
+# The I3 guard as it stood before exports were judged on their recipient: NW 託送 staff
+# with the 託送 purpose were let through, so an LRS point's contract went out to any
+# contractor holding some agreement that named the field (issue 11, item 2).
+_OLD_LRS_GUARD = """
+@id("old-forbid-lrs-point")
+forbid (principal, action, resource)
+when { context.point.is_lrs && resource.non_public }
+unless {
+  (principal.org_kind == OrgKind::"nw" &&
+   principal.role in [Role::"takuso_operator", Role::"call_center"] &&
+   context.purpose == Purpose::"takuso") ||
+  (context.purpose == Purpose::"lrs_operations" &&
+   context.grants.agreement == AgreementState::"valid_in_scope")
+};
+"""
+
+
+def test_i3_export_of_an_lrs_point_judged_on_the_sender_is_caught() -> None:
+    r = _run("I3", extra=_OLD_LRS_GUARD, drop=("forbid-lrs-point",))
+    _replays(r, "I3")
+    request, _ = next(x for x in r.results if x.id == "I3").witness or (None, None)
+    assert request is not None and request.action.value == "export"
+    assert request.resource.is_lrs
+
+
+def test_i13_history_before_the_relationship_is_caught() -> None:
+    r = _run("I13", drop=("forbid-retailer-before-relationship",))
+    _replays(r, "I13")
+    request, field = next(x for x in r.results if x.id == "I13").witness or (None, "")
+    assert request is not None and request.resource.era.value == "before_relationship"
+    assert field in ("switching_history", "contract")
+
+
+def test_i14_lrs_agreement_opening_ordinary_points_is_caught() -> None:
+    r = _run("I14", drop=("forbid-lrs-purpose-outside-lrs",))
+    _replays(r, "I14")
+    request, _ = next(x for x in r.results if x.id == "I14").witness or (None, None)
+    assert request is not None and request.purpose.value == "lrs_operations"
+    assert not request.resource.is_lrs
+
+
+def test_i14_agreement_beyond_its_fields_is_caught() -> None:
+    r = _run(
+        "I14",
+        extra=(
+            '@id("contractor-any-field") permit (principal, action == Action::"view", '
+            'resource) when { principal.org_kind == OrgKind::"contractor" && '
+            'context.device.kind == DeviceKind::"contractor_terminal" && '
+            'context.purpose == Purpose::"meter_reading" && '
+            'context.grants.agreement == AgreementState::"valid_in_scope" };'
+        ),
+    )
+    _replays(r, "I14")
 
 
 def test_i4_without_the_disaster_permit_is_caught() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, NoReturn, Protocol
 
@@ -45,6 +46,7 @@ from gridwall.interfaces.facts import (
     Action,
     ConsentState,
     Decision,
+    Era,
     GrantFacts,
     OrgKind,
     Purpose,
@@ -229,6 +231,71 @@ def _first_month_from(day: date) -> str:
         y, m = divmod(day.year * 12 + day.month, 12)  # next month
         return f"{y:04d}-{m + 1:02d}"
     return f"{day.year:04d}-{day.month:02d}"
+
+
+def _entry_days(entry: Mapping[str, Any]) -> list[date]:
+    """Every JST day a history entry is dated by (applied, effective)."""
+    days: list[date] = []
+    applied = entry.get("applied_at")
+    if applied:
+        days.append(_store.jst_day(datetime.fromisoformat(str(applied).replace("Z", "+00:00"))))
+    eff = entry.get("effective_date")
+    if eff:
+        days.append(eff if isinstance(eff, date) else date.fromisoformat(str(eff)[:10]))
+    return days
+
+
+def holder_change_in(entries: Sequence[Mapping[str, Any]], today: date) -> date | None:
+    """:func:`_store.holder_change_day` over the entries of a switching history."""
+    pairs: list[tuple[str, date]] = []
+    for e in entries:
+        days = _entry_days(e)
+        if days:
+            # the effective day when known (the last date of an entry), else the day applied
+            pairs.append((str(e.get("kind")), days[-1]))
+    return _store.holder_change_day(pairs, today)
+
+
+#: ``history_window`` for a caller with no relationship: every entry is before it
+NO_RELATIONSHIP = date.max
+
+
+def history_window(
+    principal: Principal, relation: Relation, row: PointRow, today: date,
+    entries: Sequence[Mapping[str, Any]] | None = None,
+) -> date | None:  # fmt: skip
+    """Where the caller's relationship with the point begins (I13): None for callers who
+    are not retailers (no window); for a retailer supplying the point, the later of its
+    current contract's start and the last change of contract holder; for any other
+    retailer, :data:`NO_RELATIONSHIP`."""
+    if principal.facts.org_kind is not OrgKind.RETAIL:
+        return None
+    if relation is not Relation.OWN_CUSTOMER:
+        return NO_RELATIONSHIP
+    if row.contract_start is None:
+        return NO_RELATIONSHIP  # a relationship whose start is unknown is not provable
+    change = holder_change_in(entries or [], today)
+    return row.contract_start if change is None else max(row.contract_start, change)
+
+
+def entry_era(entry: Mapping[str, Any], window: date | None) -> Era:
+    """An entry is inside the caller's relationship only if every date it carries is on
+    or after the window's start (an application made before the supply began, even the
+    caller's own, names the previous retailer: before)."""
+    if window is None:
+        return Era.CURRENT
+    days = _entry_days(entry)
+    if not days or window is NO_RELATIONSHIP or min(days) < window:
+        return Era.BEFORE_RELATIONSHIP
+    return Era.CURRENT
+
+
+def visible_history(
+    entries: Sequence[Mapping[str, Any]], window: date | None, before_allowed: bool
+) -> list[dict[str, Any]]:
+    """The entries the caller may see: those of the current era, and the earlier ones
+    only when the policy allowed the before-relationship era too."""
+    return [dict(e) for e in entries if before_allowed or entry_era(e, window) is Era.CURRENT]
 
 
 def consent_from(now: datetime, scope_months: int, last_change: date | None) -> date:
@@ -509,8 +576,18 @@ class Gateway:
                     self._refuse_unseen(ctx, screen, pid, decision)
                 assert detail is not None
                 view = mask_point(row, allowed)
+                # I13: entries from before the caller's relationship are their own decision
+                before = self._safe_decide(
+                    self._request(ctx, action, replace(facts, era=Era.BEFORE_RELATIONSHIP), grants)
+                )
                 if "switching_history" in allowed:
-                    view["switching_history"] = detail.switching_history
+                    view["switching_history"] = visible_history(
+                        detail.switching_history,
+                        history_window(
+                            ctx.principal, facts.relation, row, today, detail.switching_history
+                        ),
+                        "switching_history" in before.allowed_fields,
+                    )
                 if "fit" in allowed:
                     view["fit"] = detail.fit
         except Unavailable as e:

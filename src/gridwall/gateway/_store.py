@@ -9,9 +9,9 @@ key or a count).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -27,6 +27,7 @@ from sqlalchemy import (
     true,
 )
 
+from gridwall.interfaces.clock import JST
 from gridwall.store.customer import (
     FitContract,
     MonthlyUsage,
@@ -345,19 +346,36 @@ _HOLDER_CHANGES = select(SW.c.kind, SW.c.effective_date, SW.c.applied_at).where(
 )
 
 
-def last_holder_change(conn: Connection, supply_point_id: str, today: date) -> date | None:
-    """The first day of the current contract holder (契約名義の変更), from move-in /
-    move-out applications effective on or before ``today``; None if none known.
+def jst_day(ts: datetime) -> date:
+    """The JST calendar day of a stored instant (naive values are UTC)."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(JST).date()
 
-    A move-in changes the holder on its effective date, a move-out the day after."""
+
+def holder_change_day(changes: Iterable[tuple[str, date]], today: date) -> date | None:
+    """The first day of the current contract holder (契約名義の変更) from (kind, day) pairs of
+    move-in / move-out applications (their effective day, else the day applied), counting
+    only those in force on ``today``: a move-in changes the holder on its day, a move-out
+    the day after. The one rule for usage (I9) and history (I13)."""
     best: date | None = None
-    for kind, eff, applied in conn.execute(_HOLDER_CHANGES, {"pid": supply_point_id}):
-        day = eff if eff is not None else applied.date()
+    for kind, day in changes:
+        if kind not in ("move_in", "move_out"):
+            continue
         if kind == "move_out":
             day = day + timedelta(days=1)
         if day <= today and (best is None or day > best):
             best = day
     return best
+
+
+def last_holder_change(conn: Connection, supply_point_id: str, today: date) -> date | None:
+    """:func:`holder_change_day` over the point's stored applications; None if none known."""
+    rows = conn.execute(_HOLDER_CHANGES, {"pid": supply_point_id})
+    return holder_change_day(
+        ((kind, eff if eff is not None else jst_day(applied)) for kind, eff, applied in rows),
+        today,
+    )
 
 
 _USAGE = (

@@ -139,6 +139,16 @@ class Relation(StrEnum):
     NOT_APPLICABLE = "not_applicable"  # principal is not a retailer (NW, contractor, regulator)
 
 
+class Era(StrEnum):
+    """When the data asked about dates from, relative to the caller's relationship with the
+    point (I13). A retailer's relationship with a point begins at the later of the start of
+    its own current supply and the last change of contract holder; for anyone who is not a
+    retailer every datum is ``current``."""
+
+    CURRENT = "current"  # inside the caller's relationship (or the caller is not a retailer)
+    BEFORE_RELATIONSHIP = "before_relationship"  # dated before it began (or no relationship)
+
+
 class DisasterState(StrEnum):
     NONE = "none"  # no active declaration (none declared, not yet started, or ended)
     ACTIVE_IN_AREA = "active_in_area"
@@ -191,6 +201,8 @@ class ResourceFacts:
     relation: Relation
     is_lrs: bool  # current supply is last-resort supply
     has_fit: bool  # has a FIT contract
+    #: the data asked about is from the caller's relationship, or from before it (I13)
+    era: Era = Era.CURRENT
 
 
 @dataclass(frozen=True, slots=True)

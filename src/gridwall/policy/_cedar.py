@@ -44,6 +44,7 @@ from gridwall.interfaces.facts import (
     DeviceKind,
     DeviceOwner,
     DisasterState,
+    Era,
     OrgKind,
     Purpose,
     Recipient,
@@ -65,6 +66,7 @@ ENUM_TYPES: dict[str, type[StrEnum]] = {
     "DeviceOwner": DeviceOwner,
     "Purpose": Purpose,
     "Relation": Relation,
+    "Era": Era,
     "DisasterState": DisasterState,
     "AgreementState": AgreementState,
     "ConsentState": ConsentState,
@@ -124,13 +126,13 @@ def _field_entities() -> list[dict[str, Any]]:
 def context_json(
     purpose: str,
     device: tuple[str, str, bool],
-    point: tuple[str, bool, bool],
+    point: tuple[str, bool, bool, str],
     grants: tuple[str, str, str, str],
     covers_field: bool,
 ) -> str:
     """The Cedar context of one field decision, as JSON text."""
     kind, owner, valid = device
-    relation, is_lrs, has_fit = point
+    relation, is_lrs, has_fit, era = point
     disaster, agreement, consent, recipient = grants
     return json.dumps(
         {
@@ -144,6 +146,7 @@ def context_json(
                 "relation": _ref("Relation", relation),
                 "is_lrs": is_lrs,
                 "has_fit": has_fit,
+                "era": _ref("Era", era),
             },
             "grants": {
                 "disaster": _ref("DisasterState", disaster),
@@ -175,7 +178,7 @@ def cedar_requests(request: AccessRequest) -> list[dict[str, Any]]:
     args = (
         Purpose(request.purpose).value,
         (DeviceKind(d.kind).value, DeviceOwner(d.owner).value, _bool(d.valid)),
-        (Relation(r.relation).value, _bool(r.is_lrs), _bool(r.has_fit)),
+        (Relation(r.relation).value, _bool(r.is_lrs), _bool(r.has_fit), Era(r.era).value),
         (
             DisasterState(g.disaster).value,
             AgreementState(g.agreement).value,

@@ -33,6 +33,7 @@ from gridwall.interfaces.facts import (
     DeviceKind,
     DeviceOwner,
     DisasterState,
+    Era,
     OrgKind,
     Purpose,
     Recipient,
@@ -45,6 +46,8 @@ ALL: frozenset[Any] | None = None
 
 #: NW 託送 staff (I3, I10): 託送 operators and call-centre agents.
 TAKUSO_STAFF = (Role.TAKUSO_OPERATOR, Role.CALL_CENTER)
+#: History field groups (I13): switching applications and contracts.
+HISTORY_FIELDS = ("switching_history", "contract")
 #: Purposes an NW employee may declare to receive non-public fields (I10).
 NW_PURPOSES = (Purpose.TAKUSO, Purpose.FIT, Purpose.LRS_OPERATIONS)
 
@@ -167,11 +170,41 @@ def _i2(f: Facts, allowed: bool) -> bool:
 def _i3(f: Facts, allowed: bool) -> bool:
     if not (allowed and f.is_lrs and non_public(f)):
         return True
-    nw_staff = f.org_kind == OrgKind.NW and f.role in TAKUSO_STAFF
+    # an export goes to its recipient: the sender being NW staff does not make it theirs
+    nw_staff = f.org_kind == OrgKind.NW and f.role in TAKUSO_STAFF and f.action != Action.EXPORT
     lrs_agreement = (
         f.purpose == Purpose.LRS_OPERATIONS and f.agreement == AgreementState.VALID_IN_SCOPE
     )
     return bool(nw_staff or lrs_agreement)
+
+
+def _i13(f: Facts, allowed: bool) -> bool:
+    # a retailer's view of history (switching, contracts) starts with its relationship
+    if not (allowed and f.org_kind == OrgKind.RETAIL):
+        return True
+    return not (f.era == Era.BEFORE_RELATIONSHIP and f.field in HISTORY_FIELDS)
+
+
+def _i14(f: Facts, allowed: bool) -> bool:
+    if not (allowed and non_public(f)):
+        return True
+    if f.purpose == Purpose.LRS_OPERATIONS:
+        # only last-resort-supply points inside the agreement's area, only its fields
+        return bool(f.is_lrs and f.agreement == AgreementState.VALID_IN_SCOPE and f.covers)
+    if f.purpose == Purpose.DISASTER_SUPPORT:
+        # only points inside an active declaration's area (its fields: I4)
+        return bool(
+            f.disaster == DisasterState.ACTIVE_IN_AREA
+            and f.agreement == AgreementState.VALID_IN_SCOPE
+        )
+    if f.purpose == Purpose.CONSENT_USAGE:
+        # only a valid token (the resolver binds it to its own point and retailer)
+        return bool(f.consent == ConsentState.VALID)
+    if f.org_kind == OrgKind.CONTRACTOR:
+        # every other agreement-based access: a valid agreement covering the point and
+        # naming the field (exports: I8)
+        return bool(f.agreement == AgreementState.VALID_IN_SCOPE and f.covers)
+    return True
 
 
 def _i4(f: Facts, allowed: bool) -> bool:
@@ -189,6 +222,7 @@ def _i4(f: Facts, allowed: bool) -> bool:
         and f.device_owner == DeviceOwner.SAME_ORG  # I5 first
         and f.device_valid
         and not f.is_lrs  # I3 first
+        and f.era == Era.CURRENT  # I13 first
         and f.action in (Action.VIEW, Action.SEARCH)
     )
     if eligible:
@@ -285,6 +319,7 @@ INVARIANTS: tuple[Invariant, ...] = (
         "the counterparty of a valid lrs_operations agreement, within its scope.",
         {
             **_NP,
+            "action": _s(Action.LOOKUP, Action.EXPORT),
             "is_lrs": ALL,
             "org_kind": _s(OrgKind.NW),
             "role": frozenset(TAKUSO_STAFF),
@@ -308,6 +343,7 @@ INVARIANTS: tuple[Invariant, ...] = (
             "device_owner": _s(DeviceOwner.SAME_ORG),
             "device_valid": ALL,
             "is_lrs": ALL,
+            "era": _s(Era.CURRENT),
             "action": _s(Action.VIEW, Action.SEARCH),
         },
         _i4,
@@ -378,5 +414,33 @@ INVARIANTS: tuple[Invariant, ...] = (
         "Auditors and the regulator never receive non-public field values.",
         {**_NP, "role": _s(Role.AUDITOR), "org_kind": _s(OrgKind.REGULATOR)},
         _i12,
+    ),
+    Invariant(
+        "I13",
+        "A retailer sees a point's switching and contract history only from the later of "
+        "its own current supply and the last change of contract holder; nothing earlier.",
+        {
+            "field": ALL,
+            "org_kind": _s(OrgKind.RETAIL),
+            "era": _s(Era.BEFORE_RELATIONSHIP),
+        },
+        _i13,
+    ),
+    Invariant(
+        "I14",
+        "A purpose-bound grant opens only its scope: lrs_operations only LRS points in its "
+        "area, disaster_support only points in an active declaration's area, a consent "
+        "token only its point, an agreement only its fields.",
+        {
+            **_NP,
+            "purpose": _s(Purpose.LRS_OPERATIONS, Purpose.DISASTER_SUPPORT, Purpose.CONSENT_USAGE),
+            "is_lrs": ALL,
+            "agreement": _s(AgreementState.VALID_IN_SCOPE),
+            "covers": ALL,
+            "disaster": _s(DisasterState.ACTIVE_IN_AREA),
+            "consent": _s(ConsentState.VALID),
+            "org_kind": _s(OrgKind.CONTRACTOR),
+        },
+        _i14,
     ),
 )

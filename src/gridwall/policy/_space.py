@@ -1,7 +1,7 @@
 """The finite request space, one dimension per fact.
 
 A *field decision* depends on an :class:`AccessRequest` and one field group. Its
-inputs are the 20 dimensions below; ``covers`` is the single bit "the agreement
+inputs are the 21 dimensions below; ``covers`` is the single bit "the agreement
 names this field group" (``field in request.grants.agreement_fields``), which is
 all that Cedar is shown of ``agreement_fields`` for that field (see
 ``_cedar.cedar_requests``). The order of :data:`DIMS` is the order in which the
@@ -29,6 +29,7 @@ from gridwall.interfaces.facts import (
     DeviceKind,
     DeviceOwner,
     DisasterState,
+    Era,
     GrantFacts,
     OrgKind,
     PrincipalFacts,
@@ -71,6 +72,7 @@ DIMS: tuple[Dim, ...] = (
     _enum("relation", Relation, "context", "point", "relation"),
     Dim("is_lrs", _BOOL, ("context", "point", "is_lrs")),
     Dim("has_fit", _BOOL, ("context", "point", "has_fit")),
+    _enum("era", Era, "context", "point", "era"),
     _enum("disaster", DisasterState, "context", "grants", "disaster"),
     _enum("agreement", AgreementState, "context", "grants", "agreement"),
     _enum("consent", ConsentState, "context", "grants", "consent"),
@@ -82,7 +84,7 @@ DIM_INDEX: dict[str, int] = {d.name: i for i, d in enumerate(DIMS)}
 
 
 def facts_of(request: AccessRequest, field: str) -> dict[str, Any]:
-    """The 20 facts of one field decision of ``request``."""
+    """The 21 facts of one field decision of ``request``."""
     p, d, r, g = request.principal, request.device, request.resource, request.grants
     return {
         "account_state": p.account_state,
@@ -99,6 +101,7 @@ def facts_of(request: AccessRequest, field: str) -> dict[str, Any]:
         "relation": r.relation,
         "is_lrs": r.is_lrs,
         "has_fit": r.has_fit,
+        "era": r.era,
         "disaster": g.disaster,
         "agreement": g.agreement,
         "consent": g.consent,
@@ -124,7 +127,7 @@ def request_of(facts: Mapping[str, Any]) -> tuple[AccessRequest, str]:
         device=DeviceFacts(facts["device_kind"], facts["device_owner"], facts["device_valid"]),
         action=facts["action"],
         purpose=facts["purpose"],
-        resource=ResourceFacts(facts["relation"], facts["is_lrs"], facts["has_fit"]),
+        resource=ResourceFacts(facts["relation"], facts["is_lrs"], facts["has_fit"], facts["era"]),
         grants=GrantFacts(
             disaster=facts["disaster"],
             agreement=facts["agreement"],
@@ -151,7 +154,12 @@ def describe(request: AccessRequest) -> dict[str, Any]:
         "device": {"kind": str(d.kind), "owner": str(d.owner), "valid": d.valid},
         "action": str(request.action),
         "purpose": str(request.purpose),
-        "resource": {"relation": str(r.relation), "is_lrs": r.is_lrs, "has_fit": r.has_fit},
+        "resource": {
+            "relation": str(r.relation),
+            "is_lrs": r.is_lrs,
+            "has_fit": r.has_fit,
+            "era": str(r.era),
+        },
         "grants": {
             "disaster": str(g.disaster),
             "agreement": str(g.agreement),
