@@ -20,6 +20,7 @@ from gridwall.grants import (
 )
 from gridwall.interfaces import PointContext, Principal
 from gridwall.interfaces.facts import Action, ConsentState, Purpose, RetailerKind
+from gridwall.store import make_engine
 
 from .conftest import T0, FrozenClock
 from .helpers import nw_staff, retail_agent, terminal
@@ -132,6 +133,37 @@ def test_revocation(desk: ConsentDesk, clock: FrozenClock) -> None:
         desk.revoke(claims["token_id"], "nw-clerk")
     with pytest.raises(GrantRefused, match="no such token"):
         desk.revoke("0" * 32, "nw-clerk")
+
+
+def test_revocation_holds_at_once_on_every_server_sharing_the_store(
+    desk: ConsentDesk, engine: Engine, clock: FrozenClock
+) -> None:
+    """Issue 11 item 5: a revoked token kept reading usage while resolvers' snapshots
+    were fresh. Two resolvers on their own engines stand for two servers; both have read
+    the token (warm caches, an hour-long refresh) before the revocation."""
+    token, _ = desk.issue(SP, "B0002", 31, 6, "nw-clerk")
+    b = retail_agent("B0002", RetailerKind.INDEPENDENT)
+    servers = [
+        StoreGrantResolver(make_engine(str(engine.url.render_as_string(hide_password=False))),
+                           clock, refresh_seconds=3600)
+        for _ in range(2)
+    ]  # fmt: skip
+
+    def state(res: StoreGrantResolver) -> ConsentState:
+        return res.resolve(
+            b, terminal(b.org), Purpose.CONSENT_USAGE, Action.VIEW, POINT, clock(),
+            consent_token=token,
+        ).consent  # fmt: skip
+
+    try:
+        clock.advance(hours=1)
+        assert [state(r) for r in servers] == [ConsentState.VALID] * 2
+        desk.revoke(token, "nw-clerk")  # acknowledged here
+        clock.advance(seconds=1)  # the next request, on either server
+        assert [state(r) for r in servers] == [ConsentState.EXPIRED] * 2
+    finally:
+        for r in servers:
+            r.engine.dispose()
 
 
 def test_unregistered_token_refused(desk: ConsentDesk) -> None:

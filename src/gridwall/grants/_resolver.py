@@ -6,8 +6,10 @@ every request, so an expiry takes effect at its exact instant whatever the
 cache holds. The snapshot is reloaded when the store's grant version changes
 (every grant change bumps it in the same transaction); the version is checked at
 most every ``refresh_seconds`` (monotonic), which bounds how late a *new* grant
-or an early end made by another process is seen. Any store error propagates, and
-the gateway then denies (nothing fails open).
+or an early end made by another process is seen. Consent tokens are the exception:
+their records are read on every use, so a revocation holds for the next request on
+every server. Any store error propagates, and the gateway then denies (nothing fails
+open).
 """
 
 from __future__ import annotations
@@ -39,8 +41,6 @@ from gridwall.interfaces.facts import (
     Recipient,
 )
 
-_CONSENT_CACHE_MAX = 10_000
-_MISSING = object()
 _VALID = (AgreementState.VALID_IN_SCOPE, AgreementState.VALID_OUT_OF_SCOPE)
 
 
@@ -49,7 +49,6 @@ class _Snapshot:
     version: int
     disasters: list[DisasterWindow]
     agreements: dict[tuple[str, str], list[AgreementWindow]]
-    consents: dict[str, ConsentRecord | None] = field(default_factory=dict)
     #: (active from, effective end, area) of approved declarations, precomputed
     windows: list[tuple[datetime, datetime, Area]] = field(default_factory=list)
 
@@ -180,19 +179,14 @@ class StoreGrantResolver:
         self, token: str, supply_point_id: str, retailer_code: str | None, now: datetime
     ) -> ConsentCheck:
         """The verdict on a consent token (with its scope months, for the usage window)."""
-        snap = self._snapshot()
         key = self._consent_key_bytes()
 
         def lookup(token_id: str) -> ConsentRecord | None:
-            hit = snap.consents.get(token_id, _MISSING)
-            if hit is not _MISSING:
-                return hit  # type: ignore[return-value]
+            # Read on every use, never from the snapshot: a revocation made through any
+            # server sharing this store holds for the next request (issue 11 item 5).
+            # Consent reads are rare; this is one primary-key read.
             with self.engine.connect() as conn:
-                rec = _record_lookup(conn, token_id)
-            if len(snap.consents) >= _CONSENT_CACHE_MAX:
-                snap.consents.clear()
-            snap.consents[token_id] = rec
-            return rec
+                return _record_lookup(conn, token_id)
 
         return check_token(key, token, supply_point_id, retailer_code, as_utc(now, "now"), lookup)
 
