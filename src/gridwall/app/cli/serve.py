@@ -68,6 +68,15 @@ def serve(
         f"gridwall serve: http://{host}:{port}/docs (OpenAPI); audit checkpoints: {signing}",
         file=sys.stderr,
     )
+    import signal
+
+    def _terminate(signum: int, frame: object) -> None:
+        # uvicorn shuts down gracefully on SIGTERM and then re-raises the signal with the
+        # handler it found installed; Python's default would kill the process before the
+        # `finally` below signs the final checkpoint. This one unwinds through it instead.
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         # the app resolves client addresses itself (trusted proxies only) and names no stack
         uvicorn.run(
