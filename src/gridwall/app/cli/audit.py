@@ -41,6 +41,34 @@ def _url(db: str | None) -> str:
     return database_url(db)
 
 
+def _existing(db: str | None) -> str:
+    """The URL of an existing, migrated audit log, checked without writing anything: a
+    read-only command must not create a file for a mistyped ``--db`` nor migrate the
+    database it checks (issue 11 item 11, issue 15 item 4). Refuses with exit 2."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+
+    url = _url(db)
+    u = make_url(url)
+    probe = url
+    if u.get_backend_name() == "sqlite":
+        path = u.database or ""
+        if path in ("", ":memory:") or not Path(path).is_file():
+            raise UsageError(f"--db: no SQLite store at {path or '(none)'!r}")
+        probe = f"sqlite:///file:{Path(path).resolve()}?mode=ro&uri=true"
+    engine = create_engine(probe)
+    try:
+        with engine.connect() as conn:
+            present = inspect(conn).has_table("audit_entry")
+    except Exception as e:
+        raise UsageError(f"--db: cannot open the store read-only ({type(e).__name__})") from None
+    finally:
+        engine.dispose()
+    if not present:
+        raise UsageError("--db: this store holds no audit log (not migrated)")
+    return url
+
+
 def _log(db: str | None) -> Any:
     from gridwall.audit._log import open_log
 
@@ -172,8 +200,7 @@ def verify(
 
     from gridwall.audit._verify import verify_log
 
-    url = _url(db)
-    _log(db)  # schema present
+    url = _existing(db)  # present and migrated; nothing written
     with Progress(transient=True, console=_stderr_console()) as bar:
         task = bar.add_task("verifying entries", total=None)
 
