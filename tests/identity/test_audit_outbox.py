@@ -139,3 +139,27 @@ def test_any_failure_pattern_ends_with_log_equal_to_journal(
         assert sent == journal
     finally:
         w.engine.dispose()
+
+
+def test_a_starting_server_delivers_the_backlog_before_serving(db_world: World) -> None:
+    """``gridwall serve`` (``create_server_app``) empties identity's journal at start."""
+    import json
+
+    from gridwall.app.server import create_server_app
+
+    w = db_world
+    w.sink.fail = True
+    with pytest.raises(OSError):
+        w.svc.revoke_account("ret-op", w.tick(minutes=1), reason="transfer")
+    pending = w.svc.pending_audit()
+    assert pending >= 1
+    url = w.engine.url.render_as_string(hide_password=False)
+    app = create_server_app(url, audit_durability="os")
+    server = app.state.server
+    try:
+        assert w.svc.pending_audit() == 0
+        log = server.audit_log
+        entries = [json.loads(log.entry(i)) for i in range(log.size())]
+        assert any("identity/revoke" in json.dumps(e) for e in entries), entries[:2]
+    finally:
+        server.close()

@@ -191,6 +191,15 @@ def create_server_app(
         retailer_kinds=RetailerKinds(engine),
         disaster_active=disaster_mode(resolver),
     )
+    # Identity's journal first: events of changes that committed while the audit log was
+    # down reach the log before anything is served. If the log still cannot take them the
+    # server does not start (nothing fails open).
+    try:
+        identity.deliver_audit()
+    except Exception:
+        audit_log.close()
+        engine.dispose()
+        raise
     auth = RequestAuthenticator(IdentityAuthenticator(engine, service=identity))
     gateway = Gateway(
         engine,
