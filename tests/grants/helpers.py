@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
 from gridwall.interfaces import PointContext, Principal, Terminal
 from gridwall.interfaces.facts import (
     AccountKind,
@@ -46,3 +51,22 @@ def contractor(cid: str) -> Principal:
 
 def terminal(owner: str, kind: DeviceKind = DeviceKind.DISASTER_TERMINAL) -> Terminal:
     return Terminal(f"dev-{owner}", owner, DeviceFacts(kind, DeviceOwner.SAME_ORG, True))
+
+
+def register_parties(engine: Engine, retailers: Iterable[str], points: Iterable[str]) -> None:
+    """Put retailers and supply points in the gateway's tables (the grant desks composed
+    by the app refuse consents and attestations for parties that do not exist)."""
+    from gridwall.store.customer import Retailer, SupplyPoint
+
+    with Session(engine) as s:
+        for code in retailers:
+            s.add(Retailer(retailer_code=code, name=f"小売{code}", kind="independent"))
+        for spid in points:
+            s.add(
+                SupplyPoint(
+                    supply_point_id=spid, pref="東京都", city="千代田区", town=None, banchi=None,
+                    building=None, room=None, contract_name=None, phone=None, voltage="low",
+                    meter_id=None, status="active",
+                )
+            )  # fmt: skip
+        s.commit()

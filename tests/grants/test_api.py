@@ -25,6 +25,7 @@ from gridwall.interfaces.facts import (
 from support.doubles import TokenAuthenticator
 
 from .conftest import T0, FrozenClock
+from .helpers import register_parties
 
 
 def _p(account: str, org: str, role: Role, training: bool = True) -> Principal:
@@ -36,6 +37,7 @@ def _p(account: str, org: str, role: Role, training: bool = True) -> Principal:
 
 @pytest.fixture
 def api(engine: Engine, sink: MemoryAuditSink, clock: FrozenClock):  # type: ignore[no-untyped-def]
+    register_parties(engine, ["A0001", "B0002"], ["0300000000000000000042"])
     auth = TokenAuthenticator()
     app = FastAPI()
     app.include_router(create_router(engine, auth, sink, clock, events=lambda: sink.events))
@@ -85,6 +87,10 @@ def test_disaster_lifecycle_over_http(api, engine: Engine, sink: MemoryAuditSink
     assert client.post(url, json=att, headers=rmgr).status_code == 403
     r = client.post(url, json={**att, "org": "retail:B0002"}, headers=rmgr)
     assert r.status_code == 201
+    # an NW manager may attest for others, but not for an organisation that does not exist
+    for ghost in ("retail:Z9999", "contractor:nobody"):
+        r = client.post(url, json={**att, "org": ghost}, headers=mgr)
+        assert r.status_code == 400 and r.json()["parameter"] == "org", r.text
     r = client.get("/v1/grants/disasters/TY-1/report", headers=mgr)
     assert r.status_code == 200 and r.json()["declaration"]["status"] == "ended"
     assert client.get("/v1/grants/disasters/TY-1/report", headers=agent).status_code == 403
@@ -125,4 +131,11 @@ def test_agreements_and_consents_over_http(api) -> None:  # type: ignore[no-unty
     assert r2.status_code == 400 and r2.json()["parameter"] == "days"
     r3 = client.post("/v1/grants/consents/revoke", json={"token": r.json()["token"]}, headers=op)
     assert r3.status_code == 200
+    # a consent for a point or a retailer that does not exist is refused, naming which
+    for bad, param in (
+        ({**c, "supply_point_id": "0300000000000000000043"}, "point"),
+        ({**c, "retailer_code": "Z9999"}, "retailer"),
+    ):
+        r4 = client.post("/v1/grants/consents", json=bad, headers=op)
+        assert r4.status_code == 400 and r4.json()["parameter"] == param, r4.text
     assert client.get("/v1/grants/agreements").status_code == 401

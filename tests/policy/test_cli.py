@@ -23,7 +23,9 @@ def test_check_json_passes(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["policy", "check", "--json", "--samples", "20"], capsys)
     doc = json.loads(out)
     assert code == 0 and doc["ok"] is True
-    assert [r["id"] for r in doc["invariants"]] == [f"I{i}" for i in range(1, 15)]
+    i15 = [f"I15{c}" for c in "abcdefg"]
+    assert [r["id"] for r in doc["invariants"]] == [f"I{i}" for i in range(1, 15)] + i15
+    assert doc["management"]["ok"] is True and doc["management"]["classes"] > 0
     assert all(r["violations"] == 0 for r in doc["invariants"])
 
 
@@ -31,6 +33,8 @@ def test_check_fails_with_counterexample(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for f in CEDAR.iterdir():
+        if not f.is_file():
+            continue
         text = f.read_text()
         if f.name == "guards.cedar":  # remove the I6 guard
             start = text.index('@id("forbid-inactive-account")')
@@ -40,6 +44,26 @@ def test_check_fails_with_counterexample(
     assert code == 1
     assert "I6 counterexample" in out
     assert "violated I6" in err
+
+
+def test_check_fails_on_a_broken_management_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--policies DIR`` checks ``DIR/manage/`` too: without the self-approval guard, a
+    requester may approve their own declaration (I15a)."""
+    for f in CEDAR.iterdir():
+        if f.is_file():
+            (tmp_path / f.name).write_text(f.read_text())
+    (tmp_path / "manage").mkdir()
+    for f in (CEDAR / "manage").iterdir():
+        text = f.read_text()
+        if f.name == "grants.cedar":
+            start = text.index('@id("manage-forbid-self-approval")')
+            text = text[:start] + text[text.index("};", start) + 2 :]
+        (tmp_path / "manage" / f.name).write_text(text)
+    code, out, err = run(["policy", "check", "--policies", str(tmp_path), "--samples", "0"], capsys)
+    assert code == 1
+    assert "I15a counterexample" in out and "violated I15a" in err
 
 
 def test_explain_names_policies(capsys: pytest.CaptureFixture[str]) -> None:

@@ -252,7 +252,7 @@ def create_server_app(
     contexts = Contexts(auth, now, gateway=gateway)  # the one request-context dependency
     routers = [
         identity_router(identity, now, contexts=contexts),
-        grants_router(engine, auth, audit, now, contexts=contexts),
+        grants_router(engine, auth, audit, now, contexts=contexts, person_of=identity.person_of),
         lookup_router(lookup_service, contexts.request_context),
     ]
     app = create_app(gateway, routers=routers)

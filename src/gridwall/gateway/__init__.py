@@ -36,6 +36,7 @@ if TYPE_CHECKING:
         lookup_feed,
         lrs_points,
         retailer_kinds,
+        supply_point_exists,
     )
     from gridwall.gateway._loader import LoadReport, load_dataset
     from gridwall.gateway._store import SearchCriteria
@@ -54,6 +55,7 @@ _WHERE = {
     "lookup_feed": "_feed",
     "lrs_points": "_feed",
     "retailer_kinds": "_feed",
+    "supply_point_exists": "_feed",
     "LoadReport": "_loader",
     "load_dataset": "_loader",
     "SearchCriteria": "_store",
@@ -76,6 +78,7 @@ __all__ = [
     "lrs_points",
     "mask_point",
     "retailer_kinds",
+    "supply_point_exists",
 ]
 
 

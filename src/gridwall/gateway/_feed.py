@@ -92,6 +92,16 @@ def retailer_kinds(engine: Engine) -> dict[str, str]:
     return {str(code): str(kind) for code, kind in rows}
 
 
+def supply_point_exists(engine: Engine, supply_point_id: str) -> bool:
+    """Is ``supply_point_id`` a supply point of this operator? (Existence only: for the
+    grant desks, which refuse a consent for a point that does not exist.)"""
+    with engine.connect() as conn:
+        q = select(SupplyPoint.supply_point_id).where(
+            SupplyPoint.supply_point_id == supply_point_id.strip()
+        )
+        return conn.execute(q).first() is not None
+
+
 def lrs_points(
     engine: Engine, supply_point_ids: Sequence[str], today: date | None = None
 ) -> set[str]:

@@ -10,7 +10,11 @@ a request; the policy decides from those facts. Management: the desks below, the
 :mod:`gridwall.app.http.grants`.
 """
 
-from gridwall.grants._agreements import AGREEMENT_PURPOSES, AgreementRegistry
+from gridwall.grants._agreements import (
+    AGREEMENT_PURPOSES,
+    AgreementRegistry,
+    agreement_counterparties,
+)
 from gridwall.grants._areas import PREFECTURES, Area, AreaError, parse_area
 from gridwall.grants._common import JsonlAuditSink, MemoryAuditSink
 from gridwall.grants._consent import (
@@ -53,6 +57,7 @@ __all__ = [
     "StoreGrantResolver",
     "TraceResult",
     "WatermarkedExport",
+    "agreement_counterparties",
     "load_key",
     "load_reference",
     "parse_area",

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select, update
 
 from gridwall.grants._areas import Area, AreaError, parse_area
 from gridwall.grants._common import (
@@ -302,3 +302,9 @@ def _all_rows(conn: Connection) -> list[Agreement]:
     t = Agreement.__table__
     rows = conn.execute(select(t).order_by(t.c.agreement_id)).mappings().all()
     return [Agreement(**dict(r)) for r in rows]
+
+
+def agreement_counterparties(engine: Engine) -> frozenset[str]:
+    """Every organisation that is (or was) the counterparty of an agreement."""
+    with engine.connect() as conn:
+        return frozenset(str(o) for o in conn.scalars(select(Agreement.counterparty_org)))

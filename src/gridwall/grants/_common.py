@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, update
 
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import GrantState
-from gridwall.interfaces import AuditSink
+from gridwall.interfaces import AuditSink, Parties
 from gridwall.interfaces.clock import Clock, as_utc, system_clock
 from gridwall.interfaces.events import AuditEvent, audit_event
 
@@ -23,18 +23,22 @@ T = TypeVar("T")
 
 
 class AuditedDesk:
-    """What every grant desk holds: the store, the audit sink, the clock, and the acting
-    person's organisation (recorded as each audit event's ``org``)."""
+    """What every grant desk holds: the store, the audit sink, the clock, the acting
+    person's organisation (recorded as each audit event's ``org``) and, from the app
+    layer, which points and organisations exist (``parties``: a consent for an unknown
+    point or retailer, an attestation by an unknown organisation is then refused; without
+    it, as in unit tests of a desk alone, only the form of an ID is checked)."""
 
     def __init__(
         self, engine: Engine, audit: AuditSink, clock: Clock = system_clock, *,
-        actor_org: str = "nw",
+        actor_org: str = "nw", parties: Parties | None = None,
     ) -> None:  # fmt: skip
         self.engine = engine
         self.audit = audit
         self.clock = clock
         #: the organisation of the person acting (recorded as the audit event's ``org``)
         self.actor_org = actor_org
+        self.parties = parties
 
     def _now(self) -> datetime:
         return as_utc(self.clock(), "clock")

@@ -32,7 +32,7 @@ from gridwall.grants._common import AuditedDesk, T, audited_change, grant_event
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._keys import load_key
 from gridwall.grants._models import ConsentRecord
-from gridwall.interfaces import AuditSink
+from gridwall.interfaces import AuditSink, Parties
 from gridwall.interfaces.clock import JST, Clock, as_utc, iso, system_clock
 from gridwall.interfaces.events import AuditEvent
 from gridwall.interfaces.facts import ConsentState
@@ -188,9 +188,9 @@ class ConsentDesk(AuditedDesk):
 
     def __init__(
         self, engine: Engine, audit: AuditSink, clock: Clock = system_clock,
-        key: bytes | None = None, *, actor_org: str = "nw",
+        key: bytes | None = None, *, actor_org: str = "nw", parties: Parties | None = None,
     ) -> None:  # fmt: skip
-        super().__init__(engine, audit, clock, actor_org=actor_org)
+        super().__init__(engine, audit, clock, actor_org=actor_org, parties=parties)
         self._key = key
 
     @property
@@ -241,6 +241,11 @@ class ConsentDesk(AuditedDesk):
                 raise no("supply point ID must be 22 digits, area 01-10 first", field="point")
             if not _RT_RE.match(rt):
                 raise no(f"retailer code {rt!r} is not valid", field="retailer")
+            if self.parties is not None:
+                if not self.parties.point_exists(sp):
+                    raise no(f"no supply point {sp}", field="point")
+                if not self.parties.org_exists(f"retail:{rt}"):
+                    raise no(f"no registered retailer {rt!r}", field="retailer")
             if days not in VALIDITY_DAYS:
                 raise no(f"validity must be 1, 7 or 31 days, not {days}", field="days")
             if not 1 <= months <= MAX_SCOPE_MONTHS:

@@ -386,6 +386,8 @@ class DisasterDesk(AuditedDesk):
                 org_code = check_org(org)
             except ValueError as e:
                 raise no(str(e), field="org") from None
+            if self.parties is not None and not self.parties.org_exists(org_code):
+                raise no(f"no such organisation {org_code!r}", field="org")
             if not actor:
                 raise no("attester is required", field="by")
             if copies < 0:

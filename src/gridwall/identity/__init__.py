@@ -30,6 +30,7 @@ from gridwall.identity._hr import HrReport, apply_hr_changes, read_hr_file, watc
 from gridwall.identity._keys import terminal_token
 from gridwall.identity._reference import load_reference
 from gridwall.identity._service import IdentityConfig, IdentityService, LoginRefused, LoginResult
+from gridwall.identity._state import assigned_orgs
 
 __all__ = [
     "HrReport",
@@ -40,6 +41,7 @@ __all__ = [
     "LoginResult",
     "add_entitlement",
     "apply_hr_changes",
+    "assigned_orgs",
     "attest_training",
     "close_review",
     "current_value",

@@ -438,6 +438,105 @@ class IdentityService:
         uri = pyotp.TOTP(secret).provisioning_uri(name=account_id, issuer_name="gridwall")
         return secret, uri
 
+    def person_of(self, account_id: str) -> str | None:
+        """The person holding ``account_id`` (None for an unknown account)."""
+        with Session(self.engine) as s:
+            acct = s.get(Account, account_id)
+            return acct.holder_person_id if acct is not None else None
+
+    def verify_operator(
+        self, account_id: str, password: str, totp_code: str | None, now: datetime
+    ) -> Principal:
+        """Authenticate a person at the server's own console (the CLI): password + TOTP of
+        an existing account, as at login but without a terminal or a session.
+
+        This is how a command-line second person (``--by``) proves who they are: a name
+        typed on the command line proves nothing. Wrong passwords and codes count towards
+        the lockout exactly as at login, and every outcome is audited. Raises
+        :class:`LoginRefused`: 401 for unknown, locked or wrong credentials (alike), 403 for
+        an account that is not active or holds no gridwall role. The returned principal's
+        facts (role, training, state) are those a policy decides on.
+        """
+        now = as_utc(now)
+        refusal: LoginRefused | None = None
+        principal: Principal | None = None
+        with self.transaction() as (s, events):
+
+            def refuse(reason: str, status: int = 401, acct: Account | None = None) -> None:
+                nonlocal refusal
+                events.append(
+                    self.event(
+                        now, "login_failed", decision="deny", screen="identity/console",
+                        reason=reason, account_id=account_id,
+                        person_id=acct.holder_person_id if acct else None,
+                        org=acct.org if acct else None,
+                    )
+                )  # fmt: skip
+                refusal = LoginRefused(reason, status)
+
+            acct = s.get(Account, account_id, with_for_update=True)
+            if acct is None:
+                self.passwords.verify(None, password)  # same cost as a real attempt
+                refuse("unknown account")
+            elif acct.locked_until is not None and acct.locked_until > now:
+                self.passwords.verify(None, password)
+                refuse(f"account locked until {acct.locked_until.isoformat()}", 401, acct)
+            elif not self.passwords.verify(acct.password_hash, password):
+                self._fail(s, events, acct, now, "wrong password (console)", None, None)
+                refusal = LoginRefused("wrong password")
+            elif not self._check_totp(acct, totp_code, now):
+                why = "TOTP not enrolled" if acct.totp_secret is None else "wrong or reused TOTP"
+                self._fail(s, events, acct, now, f"{why} (console)", None, None)
+                refusal = LoginRefused(why)
+            else:
+                history = assignments_of(s, acct.holder_person_id)
+                verdict = account_state(s, acct, now, history)
+                asg = pick_at(history, now)
+                org = asg.org if asg else acct.org
+                last = pick_latest(history, now)
+                role = next((r for r in Role if last is not None and r.value == last.role), None)
+                if verdict.state is not AccountState.ACTIVE:
+                    refuse(f"account {verdict.state.value}: {verdict.reason}", 403, acct)
+                elif role is None:
+                    refuse(
+                        f"role {last.role if last else None!r} is not a gridwall role", 403, acct
+                    )
+                else:
+                    try:
+                        rkind = self._retailer_kind(org)
+                    except LoginRefused as e:
+                        refuse(e.reason, 403, acct)
+                    else:
+                        acct.failed_count, acct.lockouts, acct.locked_until = 0, 0, None
+                        principal = Principal(
+                            account_id=acct.account_id,
+                            person_id=acct.holder_person_id,
+                            org=org,
+                            facts=PrincipalFacts(
+                                org_kind=org_kind(org),
+                                retailer_kind=rkind,
+                                role=role,
+                                account_kind=AccountKind.PERSONAL,
+                                account_state=verdict.state,
+                                training_current=training_current(
+                                    s, acct.holder_person_id, now,
+                                    self.config.training_validity_days,
+                                ),
+                            ),
+                        )  # fmt: skip
+                        events.append(
+                            self.event(
+                                now, "login", decision="allow", screen="identity/console",
+                                reason="password+totp at the server console",
+                                account_id=account_id, person_id=acct.holder_person_id,
+                                org=org,
+                            )
+                        )  # fmt: skip
+        if refusal is not None:
+            raise refusal
+        assert principal is not None
+        return principal
+
     def revoke_account(self, account_id: str, now: datetime, reason: str = "admin") -> None:
         """Revoke an account and end its sessions at ``now``."""
         with self.transaction() as (s, events):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import Engine, or_, select
 from sqlalchemy.orm import Session
 
 from gridwall.identity._models import (
@@ -171,3 +171,9 @@ def training_current(s: Session, person_id: str, now: datetime, validity_days: i
     if last is None:
         return False
     return jst_date(now) < last + timedelta(days=validity_days)
+
+
+def assigned_orgs(engine: Engine) -> frozenset[str]:
+    """Every organisation that has (or had) staff assigned in the HR data."""
+    with engine.connect() as conn:
+        return frozenset(str(o) for o in conn.scalars(select(Assignment.org).distinct()))

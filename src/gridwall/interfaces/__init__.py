@@ -10,7 +10,8 @@ import each other (an import-linter contract in CI); they meet here, and the app
 * the caller (:class:`Principal`, :class:`Terminal`, :class:`RequestContext`) and the
   protocols each capability implements for another: :class:`Authenticator` (identity),
   :class:`GrantResolver` (grants), :class:`AuditSink` (audit), :class:`PolicyEngine`
-  (policy), :class:`ReferenceLoader` (identity, grants: their tables of a dataset).
+  (policy), :class:`ReferenceLoader` (identity, grants: their tables of a dataset),
+  :class:`Parties` (which points and organisations exist, for the grant desks).
 
 Each collaborator raises on failure, and the caller then denies (nothing fails open).
 """
@@ -135,6 +136,15 @@ class PolicyEngine(Protocol):
     def decide(self, request: AccessRequest) -> Decision:
         """The decision per field group for one request class; raises if it cannot decide."""
         ...
+
+
+class Parties(Protocol):
+    """Which supply points and organisations exist (for the grant desks; the app layer
+    answers from the gateway's, identity's and grants' tables). Unknown when unsure."""
+
+    def point_exists(self, supply_point_id: str) -> bool: ...
+
+    def org_exists(self, org: str) -> bool: ...
 
 
 class ReferenceLoader(Protocol):

@@ -263,3 +263,63 @@ class Decision:
             why = ",".join(d.policy_ids) or "default-deny"
             parts.append(f"{f}={'allow' if d.allowed else 'deny'}({why})")
         return "; ".join(parts)
+
+
+# --------------------------------------------------------------------------- grant management
+
+
+class GrantStep(StrEnum):
+    """One step of managing purpose-bound grants (the resource of a management decision)."""
+
+    DISASTER_LIST = "disaster.list"
+    DISASTER_DECLARE = "disaster.declare"
+    DISASTER_APPROVE = "disaster.approve"
+    DISASTER_EXTEND = "disaster.extend"
+    DISASTER_END = "disaster.end"
+    DISASTER_REPORT = "disaster.report"
+    DISASTER_ATTEST_DELETION = "disaster.attest-deletion"
+    AGREEMENT_LIST = "agreement.list"
+    AGREEMENT_REGISTER = "agreement.register"
+    AGREEMENT_END = "agreement.end"
+    CONSENT_ISSUE = "consent.issue"
+    CONSENT_REVOKE = "consent.revoke"
+
+
+#: The steps that grant or change access (I15: retailers, contractors and the regulator
+#: never take them). Listing, reports and deletion attestations change nobody's access.
+GRANTING_STEPS: frozenset[GrantStep] = frozenset(
+    {
+        GrantStep.DISASTER_DECLARE,
+        GrantStep.DISASTER_APPROVE,
+        GrantStep.DISASTER_EXTEND,
+        GrantStep.DISASTER_END,
+        GrantStep.AGREEMENT_REGISTER,
+        GrantStep.AGREEMENT_END,
+        GrantStep.CONSENT_ISSUE,
+        GrantStep.CONSENT_REVOKE,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ManageRequest:
+    """One grant-management request class: who, on which terminal, which step, and the
+    two facts about its object a decision may depend on (and nothing else)."""
+
+    principal: PrincipalFacts
+    device: DeviceFacts
+    step: GrantStep
+    #: the caller (or the same person under another account) made the request this step
+    #: acts on (a declaration it would approve)
+    own_request: bool = False
+    #: the step is about the caller's own organisation (a deletion attestation for it)
+    for_own_org: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ManageDecision:
+    request: ManageRequest
+    allowed: bool
+    #: the permits (allow) or forbids (deny) that decided; empty for a default deny;
+    #: ``error:…`` when the engine could not decide (and denied)
+    policy_ids: tuple[str, ...]

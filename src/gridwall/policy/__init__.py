@@ -4,7 +4,11 @@
   (the schema and policies in ``gridwall/policy/cedar/`` are loaded and validated
   once; decisions are memoised per request class; any error denies everything).
 * The request and decision types of :mod:`gridwall.interfaces.facts`.
-* ``gridwall policy check`` proves the invariants (``docs/policy.md``).
+* :class:`ManagementEngine` / :func:`default_management_engine` — decide a
+  :class:`~gridwall.interfaces.facts.ManageRequest` (grant management: the policies in
+  ``gridwall/policy/cedar/manage/``, same loader, same fail-closed rule).
+* ``gridwall policy check`` proves the invariants (``docs/policy.md``), I15 with
+  :func:`check_management`.
 """
 
 from gridwall.interfaces.facts import (
@@ -35,6 +39,11 @@ from gridwall.interfaces.facts import (
     Role,
 )
 from gridwall.policy._engine import PolicyEngine, default_engine
+from gridwall.policy._manage import (
+    ManagementEngine,
+    check_management,
+    default_management_engine,
+)
 
 __all__ = [
     "DISASTER_FIELDS",
@@ -54,6 +63,7 @@ __all__ = [
     "DisasterState",
     "FieldDecision",
     "GrantFacts",
+    "ManagementEngine",
     "OrgKind",
     "PolicyEngine",
     "PrincipalFacts",
@@ -63,5 +73,7 @@ __all__ = [
     "ResourceFacts",
     "RetailerKind",
     "Role",
+    "check_management",
     "default_engine",
+    "default_management_engine",
 ]

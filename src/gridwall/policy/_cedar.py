@@ -284,15 +284,20 @@ class PolicyBundle:
         return self.ids.get(cedar_id, cedar_id)
 
 
-def _check_enums(schema_text: str) -> None:
+def _check_enums(
+    schema_text: str,
+    enum_types: Mapping[str, type[StrEnum]] = ENUM_TYPES,
+    schema_file: str = SCHEMA_FILE,
+) -> None:
+    """Refuse a schema whose enumerated entity types differ from the Python enums."""
     found = {m.group(1): m.group(2) for m in _ENUM_DECL.finditer(_COMMENT.sub("", schema_text))}
-    for name, enum in ENUM_TYPES.items():
+    for name, enum in enum_types.items():
         if name not in found:
-            raise InputError(f"the schema lacks `entity {name} enum [...]`", Location(SCHEMA_FILE))
+            raise InputError(f"the schema lacks `entity {name} enum [...]`", Location(schema_file))
         values = re.findall(r'"([^"]*)"', found[name])
         if sorted(values) != sorted(e.value for e in enum):
             raise InputError(
                 f"schema enum {name} lists {sorted(values)}, the model has "
                 f"{sorted(e.value for e in enum)}",
-                Location(SCHEMA_FILE),
+                Location(schema_file),
             )

@@ -22,7 +22,11 @@ import typer
 from gridwall.errors import CheckFailed, UsageError
 
 DB_HELP = "SQLAlchemy URL (default $GRIDWALL_DB or ./gridwall.db)."
-BY_HELP = "Your account ID (recorded in the audit log)."
+BY_HELP = (
+    "Your account ID. You sign in with its password and TOTP code (prompted, or see "
+    "--password-stdin); the step is decided by the grant-management policy and audited."
+)
+STDIN_HELP = "Read the password, then the TOTP code, from standard input (one line each)."
 
 disaster_app = typer.Typer(help="非常災害: declare, approve, extend, end and report disasters.")
 agreement_app = typer.Typer(help="業務委託など: register, list and end agreements.")
@@ -84,6 +88,78 @@ def _store(db: str | None) -> Iterator[tuple[Any, Any]]:
         engine.dispose()
 
 
+def _console_now() -> datetime:
+    from gridwall.interfaces.clock import system_clock
+
+    return system_clock()
+
+
+def _credentials(by: str, stdin: bool) -> tuple[str, str]:
+    if stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        code = sys.stdin.readline().strip()
+        if not password:
+            raise UsageError("--password-stdin: no password on standard input")
+        return password, code
+    password = str(typer.prompt(f"Password for {by}", hide_input=True, err=True))
+    return password, str(typer.prompt("TOTP code", err=True)).strip()
+
+
+def _operator(
+    engine: Any,
+    log: Any,
+    by: str,
+    step: str,
+    stdin: bool,
+    *,
+    requester: Callable[[], str | None] | None = None,
+    for_org: str | None = None,
+) -> str:
+    """Sign ``--by`` in at the server console (password + TOTP of an existing account) and
+    ask the grant-management policy whether it may take ``step``; the account id, or
+    :class:`AccessDenied` (a refusal is audited). A name typed after ``--by`` proves
+    nothing on its own: the second person of the two-person rule must be a real,
+    entitled account, exactly as on the API."""
+    from gridwall.app.management import console_terminal, manage_request, same_person
+    from gridwall.app.wiring import identity_service
+    from gridwall.errors import AccessDenied
+    from gridwall.grants import GrantRefused
+    from gridwall.grants._common import grant_event
+    from gridwall.identity import LoginRefused
+    from gridwall.interfaces.facts import GrantStep
+    from gridwall.policy import default_management_engine
+
+    password, code = _credentials(by, stdin)
+    svc = identity_service(engine, log)
+    now = _console_now()
+    try:
+        principal = svc.verify_operator(by.strip(), password, code, now)
+    except LoginRefused as e:
+        why = e.reason if e.status == 403 else "unknown account, wrong password or TOTP code"
+        raise AccessDenied(f"--by {by}: sign-in refused: {why}") from None
+    terminal = console_terminal(principal)
+    try:
+        own = requester is not None and same_person(principal, requester(), svc.person_of)
+    except GrantRefused:  # no such declaration: the step itself says so
+        own = False
+    ours = for_org is not None and for_org.strip() == principal.org
+    decision = default_management_engine().decide(
+        manage_request(GrantStep(step), principal, terminal, own_request=own, for_own_org=ours)
+    )
+    if not decision.allowed:
+        why = ",".join(decision.policy_ids) or "default-deny"
+        log.record(
+            grant_event(
+                now=now, actor=principal.account_id, actor_org=principal.org,
+                screen=f"grants.{step}", purpose="", decision="deny",
+                query=f"{step} not permitted for this account at the console ({why})",
+                person_id=principal.person_id, device_id=terminal.device_id,
+            )
+        )  # fmt: skip
+        raise AccessDenied(f"--by {by}: {step} not permitted ({why})")
+    return principal.account_id
+
+
 def _out(obj: Any, as_json: bool, text: Callable[[Any], str]) -> None:
     if as_json:
         print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
@@ -117,6 +193,7 @@ def disaster_declare(
     start: str | None = typer.Option(None, "--start", help="Start (default now; never past)."),
     title: str = typer.Option("", "--title"),
     by: str = typer.Option(..., "--by", help=BY_HELP),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help=STDIN_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -126,6 +203,7 @@ def disaster_declare(
 
     now = system_clock()
     with _store(db) as (engine, log):
+        by = _operator(engine, log, by, "disaster.declare", password_stdin)
         d = DisasterDesk(engine, log).declare(
             disaster_id, area, _when(until, "--until", now), timedelta(hours=max_hours), by,
             start=None if start is None else _when(start, "--start", now), title=title,
@@ -137,7 +215,8 @@ def disaster_declare(
 @disaster_app.command("approve")
 def disaster_approve(
     disaster_id: str = typer.Argument(...),
-    by: str = typer.Option(..., "--by", help="Approver (must differ from the requester)."),
+    by: str = typer.Option(..., "--by", help="Approver (not the requester). " + BY_HELP),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help=STDIN_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -145,7 +224,12 @@ def disaster_approve(
     from gridwall.grants import DisasterDesk
 
     with _store(db) as (engine, log):
-        d = DisasterDesk(engine, log).approve(disaster_id, by)
+        desk = DisasterDesk(engine, log)
+        by = _operator(
+            engine, log, by, "disaster.approve", password_stdin,
+            requester=lambda: desk.get(disaster_id)["requested_by"],
+        )  # fmt: skip
+        d = desk.approve(disaster_id, by)
     _err(f"disaster {disaster_id}: approved")
     _out(d, as_json, _decl_text)
 
@@ -155,6 +239,7 @@ def disaster_extend(
     disaster_id: str = typer.Argument(...),
     until: str = typer.Option(..., "--until", help="New planned end (≤ the hard maximum)."),
     by: str = typer.Option(..., "--by", help=BY_HELP),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help=STDIN_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -163,6 +248,7 @@ def disaster_extend(
     from gridwall.interfaces.clock import system_clock
 
     with _store(db) as (engine, log):
+        by = _operator(engine, log, by, "disaster.extend", password_stdin)
         d = DisasterDesk(engine, log).extend(
             disaster_id, _when(until, "--until", system_clock()), by
         )
@@ -174,6 +260,7 @@ def disaster_extend(
 def disaster_end(
     disaster_id: str = typer.Argument(...),
     by: str = typer.Option(..., "--by", help=BY_HELP),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help=STDIN_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -181,6 +268,7 @@ def disaster_end(
     from gridwall.grants import DisasterDesk
 
     with _store(db) as (engine, log):
+        by = _operator(engine, log, by, "disaster.end", password_stdin)
         d = DisasterDesk(engine, log).end(disaster_id, by)
     _err(f"disaster {disaster_id}: {d['status']}")
     _out(d, as_json, _decl_text)
@@ -264,14 +352,18 @@ def disaster_attest(
     copies: int = typer.Option(..., "--copies", help="How many copies were made and deleted."),
     statement: str = typer.Option("", "--statement"),
     by: str = typer.Option(..., "--by", help=BY_HELP),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help=STDIN_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """削除証明: record that an organisation deleted its copies made under the disaster."""
+    from gridwall.app.management import StoreParties
     from gridwall.grants import DisasterDesk
 
     with _store(db) as (engine, log):
-        a = DisasterDesk(engine, log).attest_deletion(
+        step = "disaster.attest-deletion"
+        by = _operator(engine, log, by, step, password_stdin, for_org=org)
+        a = DisasterDesk(engine, log, parties=StoreParties(engine)).attest_deletion(
             disaster_id, org, by, copies=copies, statement=statement
         )
     _out(a, as_json, lambda a: f"{a['disaster_id']}: {a['org']} attested deletion ({a['copies']})")
@@ -298,6 +390,7 @@ def agreement_register(
     valid_from: str = typer.Option(..., "--valid-from", help="YYYY-MM-DD (JST)."),
     valid_to: str | None = typer.Option(None, "--valid-to", help="YYYY-MM-DD, inclusive."),
     by: str = typer.Option(..., "--by", help=BY_HELP),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help=STDIN_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -307,6 +400,7 @@ def agreement_register(
     vf = _day(valid_from, "--valid-from")
     assert vf is not None
     with _store(db) as (engine, log):
+        by = _operator(engine, log, by, "agreement.register", password_stdin)
         a = AgreementRegistry(engine, log).register(
             agreement_id, counterparty, purpose, _list(fields), _list(area), vf,
             _day(valid_to, "--valid-to"), by,
@@ -331,6 +425,7 @@ def agreement_list(
 def agreement_end(
     agreement_id: str = typer.Argument(...),
     by: str = typer.Option(..., "--by", help=BY_HELP),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help=STDIN_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -338,6 +433,7 @@ def agreement_end(
     from gridwall.grants import AgreementRegistry
 
     with _store(db) as (engine, log):
+        by = _operator(engine, log, by, "agreement.end", password_stdin)
         a = AgreementRegistry(engine, log).end(agreement_id, by)
     _out(a, as_json, _agr_text)
 
@@ -352,14 +448,19 @@ def consent_issue(
     days: int = typer.Option(..., "--days", help="Validity: 1, 7 or 31 days."),
     months: int = typer.Option(13, "--months", help="Months of history, 1–13."),
     by: str = typer.Option(..., "--by", help=BY_HELP),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help=STDIN_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Register a customer's consent and print its signed token (stdout)."""
+    from gridwall.app.management import StoreParties
     from gridwall.grants import ConsentDesk
 
     with _store(db) as (engine, log):
-        token, claims = ConsentDesk(engine, log).issue(point, retailer, days, months, by)
+        by = _operator(engine, log, by, "consent.issue", password_stdin)
+        token, claims = ConsentDesk(engine, log, parties=StoreParties(engine)).issue(
+            point, retailer, days, months, by
+        )
     _err(f"consent {claims['token_id']}: valid until {claims['expires_at']}")
     _out({"token": token, **claims}, as_json, lambda o: str(o["token"]))
 
@@ -368,12 +469,14 @@ def consent_issue(
 def consent_revoke(
     token: str = typer.Argument(..., help="The token, or its token id."),
     by: str = typer.Option(..., "--by", help=BY_HELP),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help=STDIN_HELP),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Revoke a consent token from now on."""
     from gridwall.grants import ConsentDesk
 
     with _store(db) as (engine, log):
+        by = _operator(engine, log, by, "consent.revoke", password_stdin)
         r = ConsentDesk(engine, log).revoke(token, by)
     _err(f"consent {r['token_id']}: revoked")
 

@@ -54,6 +54,19 @@ def _engine(policies: Path | None) -> Any:
     return PolicyEngine.from_directory(policies)
 
 
+def _management_engine(policies: Path | None, err: Any) -> Any:
+    """The grant-management engine: ``DIR/manage/`` of ``--policies DIR`` (the shipped
+    management policies, said so, when that folder has none)."""
+    from gridwall.policy._manage import MANAGE_DIR, ManagementEngine, default_management_engine
+
+    if policies is None:
+        return default_management_engine()
+    if not (policies / MANAGE_DIR).is_dir():
+        err.print(f"{policies}: no {MANAGE_DIR}/ folder; checking the shipped management policies")
+        return default_management_engine()
+    return ManagementEngine.from_directory(policies / MANAGE_DIR)
+
+
 @policy_app.command("check")
 def check_cmd(
     policies: Path | None = typer.Option(None, "--policies", help=_POLICIES_HELP),
@@ -62,18 +75,43 @@ def check_cmd(
         2000, "--samples", min=0, help="Live-engine decisions compared with the proof (I11)."
     ),
 ) -> None:
-    """Prove invariants I1-I12 over the whole request space; exit 1 on a violation."""
+    """Prove invariants I1-I15 over the whole request space (customer data and grant
+    management); exit 1 on a violation."""
     from rich.console import Console
     from rich.table import Table
 
     from gridwall.policy._checker import check
+    from gridwall.policy._manage import check_management
 
     err = Console(stderr=True)
     engine = _engine(policies)
+    manage = _management_engine(policies, err)
     with err.status("checking the policy invariants") as status:
         report = check(engine, samples=samples, progress=lambda m: status.update(m))
+        status.update("checking the grant-management invariants (I15)")
+        mreport = check_management(manage)
+    rows: list[Any] = [*report.results, *mreport.results]  # both have id/text/classes/…
     if as_json:
-        print(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+        doc = report.to_json()
+        doc["ok"] = report.ok and mreport.ok
+        doc["management"] = {
+            "ok": mreport.ok,
+            "raw_space": mreport.raw_space,
+            "classes": mreport.classes,
+            "class_counts": mreport.class_counts,
+            "errors": mreport.errors,
+        }
+        doc["invariants"] += [
+            {
+                "id": r.id,
+                "description": r.text,
+                "classes_checked": r.classes,
+                "violations": r.violations,
+                "counterexample": r.counterexample,
+            }
+            for r in mreport.results
+        ]
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
         out = Console()
         t = Table(title="gridwall policy check")
@@ -81,7 +119,7 @@ def check_cmd(
         t.add_column("description")
         t.add_column("classes checked", justify="right")
         t.add_column("violations", justify="right")
-        for r in report.results:
+        for r in rows:
             style = "red" if r.violations else "green"
             t.add_row(r.id, r.text, f"{r.classes:,}", f"[{style}]{r.violations:,}[/{style}]")
         out.print(t)
@@ -91,19 +129,24 @@ def check_cmd(
             f"evaluations of single policies; {report.engine_samples:,} live decisions "
             f"compared; {report.seconds:.1f} s"
         )
-        for r in report.results:
+        out.print(
+            f"grant management: {mreport.raw_space:,} requests in {mreport.classes:,} "
+            "classes, every class decided by the live engine"
+        )
+        for r in rows:
             if r.counterexample is not None:
                 out.print(f"[red]{r.id} counterexample:[/red]")
                 out.print_json(json.dumps(r.counterexample, ensure_ascii=False))
-        for e in report.errors:
+        for e in [*report.errors, *mreport.errors]:
             out.print(f"[red]error:[/red] {e}")
-    if not report.ok:
-        bad = [r.id for r in report.results if r.violations]
+    if not (report.ok and mreport.ok):
+        bad = [r.id for r in rows if r.violations]
+        errors = [*report.errors, *mreport.errors]
         raise CheckFailed(
             "policy check failed: "
             + (f"violated {', '.join(bad)}" if bad else "")
-            + ("; " if bad and report.errors else "")
-            + (f"{len(report.errors)} error(s)" if report.errors else "")
+            + ("; " if bad and errors else "")
+            + (f"{len(errors)} error(s)" if errors else "")
         )
 
 

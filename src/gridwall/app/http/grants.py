@@ -16,9 +16,10 @@
 
 Every route needs ``Authorization: Bearer <token>`` and ``X-Gridwall-Terminal`` (read by the
 app's one request-context dependency; refusals in the one error shape of errors.py). Who may
-do what is the one table :data:`PERMISSIONS` below (grant *management*, not customer
-data: that is the Cedar policy's). A refused step answers 403 and is audited like every
-other step; bad input answers 400 naming the parameter; nothing is half-written.
+do what is decided by Cedar (the grant-management policies of ``gridwall.policy``, proven
+by ``gridwall policy check`` as I15), like every other decision. A refused step answers 403
+and is audited like every other step; bad input answers 400 naming the parameter; nothing
+is half-written.
 """
 
 from __future__ import annotations
@@ -34,60 +35,16 @@ from sqlalchemy import Engine
 
 from gridwall.app.http.context import TERMINAL, Contexts
 from gridwall.app.http.errors import AUTHENTICATED, ApiError, ErrorMappingRoute, json_response
+from gridwall.app.management import StoreParties, manage_request, same_person
 from gridwall.grants._agreements import AgreementRegistry
 from gridwall.grants._common import audit_log_events, grant_event
 from gridwall.grants._consent import ConsentDesk
 from gridwall.grants._disaster import DisasterDesk
 from gridwall.grants._errors import GrantRefused
-from gridwall.interfaces import AuditSink, Authenticator, Principal, Terminal
+from gridwall.interfaces import AuditSink, Authenticator, Principal
 from gridwall.interfaces.clock import Clock, system_clock
-from gridwall.interfaces.facts import AccountKind, AccountState, DeviceKind, DeviceOwner, Role
-
-#: Who may take each step: organisation kind → roles (``None``: any role). NW staff act
-#: from an NW terminal with current training; everyone from their own organisation's
-#: valid terminal, on an active personal account.
-PERMISSIONS: dict[str, dict[str, frozenset[Role] | None]] = {
-    "disaster.list": {"nw": None, "retail": None, "contractor": None, "regulator": None},
-    "disaster.declare": {"nw": frozenset({Role.TAKUSO_OPERATOR, Role.MANAGER})},
-    "disaster.extend": {"nw": frozenset({Role.TAKUSO_OPERATOR, Role.MANAGER})},
-    "disaster.end": {"nw": frozenset({Role.TAKUSO_OPERATOR, Role.MANAGER})},
-    "disaster.approve": {"nw": frozenset({Role.MANAGER})},
-    "disaster.report": {
-        "nw": frozenset({Role.MANAGER, Role.COMPLIANCE, Role.AUDITOR}),
-        "regulator": frozenset({Role.AUDITOR}),
-    },
-    # a retailer's or contractor's manager attests for their own organisation only
-    "disaster.attest-deletion": {
-        "nw": frozenset({Role.MANAGER}),
-        "retail": frozenset({Role.MANAGER}),
-        "contractor": frozenset({Role.MANAGER}),
-    },
-    "agreement.list": {
-        "nw": frozenset({Role.TAKUSO_OPERATOR, Role.MANAGER, Role.COMPLIANCE, Role.AUDITOR}),
-        "regulator": frozenset({Role.AUDITOR}),
-    },
-    "agreement.register": {"nw": frozenset({Role.MANAGER})},
-    "agreement.end": {"nw": frozenset({Role.MANAGER})},
-    "consent.issue": {"nw": frozenset({Role.TAKUSO_OPERATOR, Role.MANAGER})},
-    "consent.revoke": {"nw": frozenset({Role.TAKUSO_OPERATOR, Role.MANAGER})},
-}
-
-
-def permitted(step: str, principal: Principal, terminal: Terminal) -> bool:
-    """May ``principal`` on ``terminal`` take ``step``? (Default deny.)"""
-    f, d = principal.facts, terminal.facts
-    if f.account_state is not AccountState.ACTIVE or f.account_kind is not AccountKind.PERSONAL:
-        return False
-    if d.owner is not DeviceOwner.SAME_ORG or not d.valid:
-        return False
-    org_kind = principal.org.split(":", 1)[0]
-    if org_kind == "nw" and (d.kind is not DeviceKind.NW_TERMINAL or not f.training_current):
-        return False
-    rules = PERMISSIONS.get(step, {})
-    if org_kind not in rules:
-        return False
-    roles = rules[org_kind]
-    return roles is None or f.role in roles
+from gridwall.interfaces.facts import GrantStep
+from gridwall.policy import ManagementEngine, default_management_engine
 
 
 class DeclareBody(BaseModel):
@@ -154,11 +111,18 @@ def create_router(
     *,
     events: Callable[[], Iterable[Mapping[str, Any]]] | None = None,
     contexts: Contexts | None = None,
+    policy: ManagementEngine | None = None,
+    person_of: Callable[[str], str | None] | None = None,
 ) -> APIRouter:
     """Grant-management routes. ``events()`` feeds disaster reports (default: the audit
     log's own events when ``audit`` is a :class:`gridwall.audit.AuditLog`); ``contexts``
-    is the app's request-context dependency (default: over ``auth``)."""
+    is the app's request-context dependency (default: over ``auth``); ``policy`` decides
+    every step (default: the shipped management policies); ``person_of`` names the person
+    holding an account (identity), so that a person's second account cannot approve its
+    first account's request (default: accounts are compared as they are)."""
     now_of: Clock = clock or system_clock
+    decider = policy if policy is not None else default_management_engine()
+    holder: Callable[[str], str | None] = person_of or (lambda _account: None)
     ctx = contexts or Contexts(auth, now_of)
     router = APIRouter(prefix="/v1/grants", tags=["grants"], route_class=ErrorMappingRoute)
 
@@ -173,23 +137,31 @@ def create_router(
         raise GrantRefused("no event source for reports", "report", "events")
 
     def run(
-        step: str,
+        step: GrantStep,
         request: Request,
         act: Callable[[Principal, datetime], Any],
         *,
         status: int = 200,
-        extra_check: Callable[[Principal], bool] | None = None,
+        own_request: Callable[[Principal], bool] | None = None,
+        for_own_org: Callable[[Principal], bool] | None = None,
     ) -> Response:
         c = ctx.caller(request)  # 401/403 in the one shape (errors.py)
         principal, term, now = c.principal, c.terminal, c.now
-        if not permitted(step, principal, term) or (
-            extra_check is not None and not extra_check(principal)
-        ):
+        try:
+            mine = own_request is not None and own_request(principal)
+            ours = for_own_org is not None and for_own_org(principal)
+        except GrantRefused:  # e.g. no such declaration: the step itself will say so
+            mine = ours = False
+        decision = decider.decide(
+            manage_request(step, principal, term, own_request=mine, for_own_org=ours)
+        )
+        if not decision.allowed:
+            why = ",".join(decision.policy_ids) or "default-deny"
             audit.record(
                 grant_event(
                     now=now, actor=principal.account_id, actor_org=principal.org,
                     screen=f"grants.{step}", purpose="", decision="deny",
-                    query=f"{step} not permitted for this account on this terminal",
+                    query=f"{step} not permitted for this account on this terminal ({why})",
                     person_id=principal.person_id, device_id=term.device_id,
                     session_id=principal.session_id, source_ip=c.source_ip,
                 )
@@ -202,18 +174,20 @@ def create_router(
                 raise
             raise ApiError(400, "bad_request", str(e), parameter="body") from None
 
+    parties = StoreParties(engine)
+
     def disasters(p: Principal) -> DisasterDesk:
-        return DisasterDesk(engine, audit, now_of, actor_org=p.org)
+        return DisasterDesk(engine, audit, now_of, actor_org=p.org, parties=parties)
 
     def agreements(p: Principal) -> AgreementRegistry:
-        return AgreementRegistry(engine, audit, now_of, actor_org=p.org)
+        return AgreementRegistry(engine, audit, now_of, actor_org=p.org, parties=parties)
 
     def consents(p: Principal) -> ConsentDesk:
-        return ConsentDesk(engine, audit, now_of, actor_org=p.org)
+        return ConsentDesk(engine, audit, now_of, actor_org=p.org, parties=parties)
 
     @router.get("/disasters", **route_doc(), summary="Disaster declarations and their status now")
     def list_disasters(request: Request) -> Any:
-        return run("disaster.list", request,
+        return run(GrantStep.DISASTER_LIST, request,
                    lambda p, _: disasters(p).list())  # fmt: skip
 
     @router.post(
@@ -226,20 +200,25 @@ def create_router(
                 p.account_id, start=body.start, title=body.title,
             )  # fmt: skip
 
-        return run("disaster.declare", request, act, status=201)
+        return run(GrantStep.DISASTER_DECLARE, request, act, status=201)
 
     @router.post(
         "/disasters/{disaster_id}/approve", **route_doc(), summary="Second-person approval"
     )
     def approve(disaster_id: str, request: Request) -> Any:  # fmt: skip
-        return run("disaster.approve", request,
-                   lambda p, _: disasters(p).approve(disaster_id, p.account_id))  # fmt: skip
+        return run(
+            GrantStep.DISASTER_APPROVE, request,
+            lambda p, _: disasters(p).approve(disaster_id, p.account_id),
+            own_request=lambda p: same_person(
+                p, disasters(p).get(disaster_id)["requested_by"], holder
+            ),
+        )  # fmt: skip
 
     @router.post(
         "/disasters/{disaster_id}/extend", **route_doc(), summary="Extend (≤ the hard maximum)"
     )
     def extend(disaster_id: str, body: ExtendBody, request: Request) -> Any:  # fmt: skip
-        return run("disaster.extend", request,
+        return run(GrantStep.DISASTER_EXTEND, request,
                    lambda p, _: disasters(p).extend(disaster_id, body.planned_end,
                                                     p.account_id))  # fmt: skip
 
@@ -247,38 +226,38 @@ def create_router(
         "/disasters/{disaster_id}/end", **route_doc(), summary="End now (or cancel if pending)"
     )
     def end(disaster_id: str, request: Request) -> Any:  # fmt: skip
-        return run("disaster.end", request,
+        return run(GrantStep.DISASTER_END, request,
                    lambda p, _: disasters(p).end(disaster_id, p.account_id))  # fmt: skip
 
     @router.get(
         "/disasters/{disaster_id}/report", **route_doc(), summary="Every access made under it"
     )
     def report(disaster_id: str, request: Request) -> Any:  # fmt: skip
-        return run("disaster.report", request,
+        return run(GrantStep.DISASTER_REPORT, request,
                    lambda p, _: disasters(p).report(disaster_id, event_source()))  # fmt: skip
 
     @router.post("/disasters/{disaster_id}/deletion-attestations", **route_doc(), status_code=201,
                  summary="削除証明: an organisation's copies are deleted")  # fmt: skip
     def attest(disaster_id: str, body: AttestBody, request: Request) -> Any:  # fmt: skip
         return run(
-            "disaster.attest-deletion", request,
+            GrantStep.DISASTER_ATTEST_DELETION, request,
             lambda p, _: disasters(p).attest_deletion(
                 disaster_id, body.org, p.account_id, copies=body.copies,
                 statement=body.statement,
             ),
             status=201,
-            extra_check=lambda p: p.org == "nw" or p.org == body.org.strip(),
+            for_own_org=lambda p: p.org == body.org.strip(),
         )  # fmt: skip
 
     @router.get("/agreements", **route_doc(), summary="Agreements and their status now")
     def list_agreements(request: Request) -> Any:
-        return run("agreement.list", request,
+        return run(GrantStep.AGREEMENT_LIST, request,
                    lambda p, _: agreements(p).list())  # fmt: skip
 
     @router.post("/agreements", **route_doc(), status_code=201, summary="Register an agreement")
     def register(body: AgreementBody, request: Request) -> Any:  # fmt: skip
         return run(
-            "agreement.register", request,
+            GrantStep.AGREEMENT_REGISTER, request,
             lambda p, _: agreements(p).register(
                 body.agreement_id, body.counterparty_org, body.purpose, body.fields, body.area,
                 body.valid_from, body.valid_to, p.account_id,
@@ -288,7 +267,7 @@ def create_router(
 
     @router.post("/agreements/{agreement_id}/end", **route_doc(), summary="End an agreement now")
     def end_agreement(agreement_id: str, request: Request) -> Any:  # fmt: skip
-        return run("agreement.end", request,
+        return run(GrantStep.AGREEMENT_END, request,
                    lambda p, _: agreements(p).end(agreement_id, p.account_id))  # fmt: skip
 
     @router.post(
@@ -301,11 +280,11 @@ def create_router(
             )
             return {"token": token, **claims}
 
-        return run("consent.issue", request, act, status=201)
+        return run(GrantStep.CONSENT_ISSUE, request, act, status=201)
 
     @router.post("/consents/revoke", **route_doc(), summary="Revoke a consent token")
     def revoke(body: RevokeBody, request: Request) -> Any:  # fmt: skip
-        return run("consent.revoke", request,
+        return run(GrantStep.CONSENT_REVOKE, request,
                    lambda p, _: consents(p).revoke(body.token, p.account_id))  # fmt: skip
 
     return router
