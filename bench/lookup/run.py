@@ -177,10 +177,14 @@ def main() -> None:
              "independent": caller("B0002", RetailerKind.INDEPENDENT)}  # fmt: skip
     sink = CountingSink()
     # identical, generous limits for both so the benchmark measures latency, not the limiter
+    from gridwall.gateway import LookupDecisions
     from gridwall.policy import default_engine
 
     svc = LookupService(
-        ix, sink, limiter=TokenBucket(burst=10**9, per_second=10**6), policy=default_engine()
+        ix,
+        sink,
+        limiter=TokenBucket(burst=10**9, per_second=10**6),
+        decider=LookupDecisions(default_engine()),
     )
     for _, q in queries[:50]:  # warm-up (policy cache, page cache)
         for ctx in kinds.values():

@@ -9,6 +9,7 @@ from fastapi import FastAPI, Header, HTTPException
 from fastapi.testclient import TestClient
 
 from gridwall.app.http.lookup import make_router
+from gridwall.gateway import LookupDecisions
 from gridwall.lookup import LookupIndex, LookupService, TokenBucket
 from gridwall.policy import default_engine
 from gridwall.store import make_engine
@@ -35,7 +36,7 @@ def client(index_url: str) -> Iterator[tuple[TestClient, ListSink]]:
         sink,
         name_checker=lambda spid, name: NAMES.get(spid) == name,
         limiter=TokenBucket(burst=4, per_second=0.001),
-        policy=default_engine(),
+        decider=LookupDecisions(default_engine()),
     )
     app = FastAPI()
     app.include_router(make_router(svc, context))

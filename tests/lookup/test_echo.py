@@ -32,6 +32,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gridwall.errors import GridwallError
+from gridwall.gateway import LookupDecisions
 from gridwall.interfaces import Principal, Terminal
 from gridwall.interfaces.facts import (
     AccountKind,
@@ -253,7 +254,7 @@ def echo_service(echo_url: str) -> Iterator[LookupService]:
     engine = make_engine(echo_url)
     yield LookupService(
         LookupIndex(engine), ListSink(), name_checker=lambda spid, name: False,
-        lrs_checker=lambda ids: set(), policy=default_engine(),
+        lrs_checker=lambda ids: set(), decider=LookupDecisions(default_engine()),
         limiter=TokenBucket(burst=10**9, per_second=1e9),
     )  # fmt: skip
     engine.dispose()
@@ -382,7 +383,8 @@ def _answers_on(url: str, points: list[Point], query: str) -> list[str]:
         build_index(engine, [p.record() for p in points])
         svc = LookupService(
             LookupIndex(engine), ListSink(), lrs_checker=lambda ids: set(),
-            policy=default_engine(), limiter=TokenBucket(burst=10**9, per_second=1e9),
+            decider=LookupDecisions(default_engine()),
+            limiter=TokenBucket(burst=10**9, per_second=1e9),
         )  # fmt: skip
         return [
             json.dumps(_answer(svc, query, c), ensure_ascii=False, sort_keys=True)

@@ -11,13 +11,16 @@ from typing import Any
 import pytest
 
 from gridwall.errors import AccessDenied
+from gridwall.gateway import LookupDecisions
 from gridwall.interfaces import Principal, Terminal
 from gridwall.interfaces.facts import (
     AccountKind,
     AccountState,
+    Decision,
     DeviceFacts,
     DeviceKind,
     DeviceOwner,
+    FieldDecision,
     OrgKind,
     PrincipalFacts,
     Purpose,
@@ -88,7 +91,7 @@ def service(index: LookupIndex, sink: ListSink | None = None, **kw: Any) -> Look
         return NAMES.get(spid, "").replace(" ", "") == name.replace(" ", "")
 
     kw.setdefault("lrs_checker", lambda ids: set())  # no last-resort-supply points
-    kw.setdefault("policy", default_engine())
+    kw.setdefault("decider", LookupDecisions(default_engine()))
     svc = LookupService(index, sink or ListSink(), name_checker=names, **kw)
     svc.name_calls = calls  # type: ignore[attr-defined]
     return svc
@@ -286,3 +289,36 @@ def test_unknown_lrs_status_withholds_stored_addresses(index: LookupIndex) -> No
     ans = svc.lookup(typed, caller=INDEPENDENT)
     assert ans.candidates
     assert {c.address for c in ans.candidates} == {ans.query.typed_form()}
+
+
+def test_the_lookup_asks_the_gateway_for_its_decision(index: LookupIndex) -> None:
+    """The lookup builds no access request itself (issue 10): it hands the caller and the
+    point's LRS status to the gateway's ``decide_lookup`` and obeys the answer."""
+    asked: list[tuple[str, bool]] = []
+    inner = LookupDecisions(default_engine())
+
+    class Recording:
+        def decide_lookup(
+            self, principal: Principal, terminal: Terminal, purpose: Purpose, *, is_lrs: bool
+        ) -> Decision:
+            asked.append((principal.account_id, is_lrs))
+            return inner.decide_lookup(principal, terminal, purpose, is_lrs=is_lrs)
+
+    lrs_id = "0300000000000000000101"
+    svc = service(index, decider=Recording(), lrs_checker=lambda ids: {lrs_id} & set(ids))
+    ans = svc.lookup("東京都千代田区丸の内一丁目2-3", caller=INDEPENDENT)
+    assert ans.candidates
+    who = INDEPENDENT.principal.account_id
+    assert (who, False) in asked and (who, True) in asked
+
+    class Refusing:
+        def decide_lookup(
+            self, principal: Principal, terminal: Terminal, purpose: Purpose, *, is_lrs: bool
+        ) -> Decision:
+            d = inner.decide_lookup(principal, terminal, purpose, is_lrs=is_lrs)
+            return Decision(d.request, {f: FieldDecision(False, ()) for f in d.fields})
+
+    with pytest.raises(AccessDenied):
+        service(index, decider=Refusing()).lookup(
+            "東京都千代田区丸の内一丁目2-3", caller=INDEPENDENT
+        )

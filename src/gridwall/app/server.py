@@ -231,7 +231,7 @@ def create_server_app(
                         lrs_checker=lambda ids: lrs_points(
                             engine, ids, now().astimezone(jst).date()
                         ),
-                        policy=policy,
+                        decider=gateway,
                         clock=now,
                     )
                 )

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         Unavailable,
         mask_point,
     )
+    from gridwall.gateway._decisions import LookupDecisions, lookup_request
     from gridwall.gateway._feed import (
         LookupRecord,
         holder_name_matches,
@@ -50,6 +51,8 @@ _WHERE = {
     "Unauthenticated": "_core",
     "Unavailable": "_core",
     "mask_point": "_core",
+    "LookupDecisions": "_decisions",
+    "lookup_request": "_decisions",
     "LookupRecord": "_feed",
     "holder_name_matches": "_feed",
     "lookup_feed": "_feed",
@@ -67,6 +70,7 @@ __all__ = [
     "Gateway",
     "GatewayError",
     "LoadReport",
+    "LookupDecisions",
     "LookupRecord",
     "NotVisible",
     "SearchCriteria",
@@ -75,6 +79,7 @@ __all__ = [
     "holder_name_matches",
     "load_dataset",
     "lookup_feed",
+    "lookup_request",
     "lrs_points",
     "mask_point",
     "retailer_kinds",

@@ -37,6 +37,7 @@ from gridwall.interfaces import (
     PolicyEngine,
     Principal,
     RequestContext,
+    Terminal,
 )
 from gridwall.interfaces.clock import JST, system_clock
 from gridwall.interfaces.events import AuditEvent, audit_event
@@ -396,6 +397,15 @@ class Gateway:
                 cache.clear()
             cache[request] = d
         return d
+
+    def decide_lookup(
+        self, principal: Principal, terminal: Terminal, purpose: Purpose, *, is_lrs: bool
+    ) -> Decision:
+        """The lookup's decision (:class:`gridwall.interfaces.LookupDecider`): may this
+        caller use the equal-footing lookup for a point under last-resort supply or not."""
+        from gridwall.gateway._decisions import lookup_request
+
+        return self.decide(lookup_request(principal, terminal, purpose, is_lrs=is_lrs))
 
     def clear_decision_cache(self) -> None:
         """Forget cached decisions (call after the policy engine was replaced or reloaded)."""

@@ -138,6 +138,17 @@ class PolicyEngine(Protocol):
         ...
 
 
+class LookupDecider(Protocol):
+    """The gateway's decision for the equal-footing lookup (the lookup never builds an
+    :class:`AccessRequest` itself)."""
+
+    def decide_lookup(
+        self, principal: Principal, terminal: Terminal, purpose: Purpose, *, is_lrs: bool
+    ) -> Decision:
+        """May this caller use the lookup for a point under last-resort supply or not."""
+        ...
+
+
 class Parties(Protocol):
     """Which supply points and organisations exist (for the grant desks; the app layer
     answers from the gateway's, identity's and grants' tables). Unknown when unsure."""

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from gridwall.errors import AccessDenied, GridwallError, UsageError
-from gridwall.interfaces import AuditSink, Principal, Terminal
+from gridwall.interfaces import AuditSink, LookupDecider, Principal, Terminal
 from gridwall.interfaces.events import AuditEvent, audit_event
+from gridwall.interfaces.facts import Decision
 from gridwall.lookup._index import ACCEPT_SCORE, Candidate, LookupIndex
 from gridwall.lookup._normalize import NormalizedAddress
 
@@ -153,7 +154,9 @@ class LookupService:
     #: and then every candidate is decided as an LRS point (fail closed)
     lrs_checker: Callable[[Sequence[str]], set[str]] | None = None
     limiter: TokenBucket = field(default_factory=TokenBucket)
-    policy: Any = None  # gridwall.policy.PolicyEngine (loaded lazily)
+    #: the gateway's lookup decision (:class:`gridwall.interfaces.LookupDecider`); None:
+    #: nothing is permitted
+    decider: LookupDecider | None = None
     cap: int = RESULT_CAP
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
@@ -234,35 +237,15 @@ class LookupService:
             raise AccessDenied("the lookup is not permitted for this account, terminal or purpose")
         return tuple(d.policy_ids)
 
-    def _decide_lookup(self, caller: CallerContext, *, is_lrs: bool) -> Any:
-        from gridwall.interfaces.facts import (
-            AccessRequest,
-            Action,
-            OrgKind,
-            Purpose,
-            Relation,
-            ResourceFacts,
-        )
+    def _decide_lookup(self, caller: CallerContext, *, is_lrs: bool) -> Decision:
+        from gridwall.interfaces.facts import Purpose
 
-        if self.policy is None:  # no decision point wired: nothing is permitted
+        if self.decider is None:  # no decision point wired: nothing is permitted
             raise AccessDenied("the lookup is not permitted: no policy engine is configured")
-        p = caller.principal
-        rel = (
-            Relation.OTHER_RETAILER
-            if p.facts.org_kind == OrgKind.RETAIL
-            else Relation.NOT_APPLICABLE
-        )
         purpose = (
             caller.purpose if isinstance(caller.purpose, Purpose) else Purpose(str(caller.purpose))
         )
-        req = AccessRequest(
-            principal=p.facts,
-            device=caller.terminal.facts,
-            action=Action.LOOKUP,
-            purpose=purpose,
-            resource=ResourceFacts(rel, is_lrs, False),
-        )
-        return self.policy.decide(req)
+        return self.decider.decide_lookup(caller.principal, caller.terminal, purpose, is_lrs=is_lrs)
 
     def _event(
         self,
