@@ -418,6 +418,24 @@ def test_read_only_command_reads_a_migrated_store_without_changing_it(
     assert db.read_bytes() == before
 
 
+@pytest.mark.parametrize("command", ["consent verify", "export trace"])
+def test_readers_of_grant_keys_never_create_one(
+    command: str,
+    here: Path,
+    migrated_template: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without a key nothing was ever signed or marked: the answer is "no" (exit 1), and
+    the key is not created on the way (it used to be, by a read)."""
+    db = here / "gridwall.db"
+    shutil.copy(migrated_template, db)
+    code, lines = _run([*_args(command, here), "--db", f"sqlite:///{db}"], capsys, monkeypatch)
+    assert code == 1 and len(lines) == 1, lines
+    with closing(sqlite3.connect(db)) as c:
+        assert c.execute("SELECT count(*) FROM grant_keys").fetchone() == (0,)
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("command", READ_ONLY)
 def test_read_only_command_on_an_unmigrated_postgresql_database(

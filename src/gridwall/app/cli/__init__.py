@@ -35,6 +35,8 @@ from gridwall.errors import GridwallError
 app = typer.Typer(
     name="gridwall",
     help="gridwall: the information firewall for 託送 customer data.",
+    epilog="Exit codes: 0 done, 1 a check failed, 2 bad input or an unusable store (missing, "
+    "not migrated, bad --db), 3 the store cannot be reached, 130 aborted.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
