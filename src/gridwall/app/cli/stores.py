@@ -145,13 +145,16 @@ def writable_store(db: str | None, *, option: str = "--db") -> str:
     shown = redact(url)
     if u.get_backend_name() == "sqlite":
         path = _sqlite_path(u)
-        if path not in ("", ":memory:"):
-            p = Path(path)
-            if p.exists() and not p.is_file():
-                raise StoreUnusable(f"{option} {shown}: not a file")
-            parent = p.parent if str(p.parent) else Path(".")
-            if not parent.is_dir():
-                raise StoreUnusable(f"{option} {shown}: folder {parent} does not exist")
+        if path in ("", ":memory:"):
+            raise StoreUnusable(
+                f"{option} {shown}: an in-memory database would vanish when the command ends"
+            )
+        p = Path(path)
+        if p.exists() and not p.is_file():
+            raise StoreUnusable(f"{option} {shown}: not a file")
+        parent = p.parent if str(p.parent) else Path(".")
+        if not parent.is_dir():
+            raise StoreUnusable(f"{option} {shown}: folder {parent} does not exist")
     try:
         upgrade(url)
     except Exception as e:
