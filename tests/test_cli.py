@@ -34,3 +34,11 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--help"])
     assert e.value.code == 0
     assert "policy" in capsys.readouterr().out
+
+
+def test_help_lists_the_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for code in ("0 done", "1 a check failed", "2 bad input", "3 the store cannot be reached"):
+        assert code in out

@@ -98,6 +98,10 @@ def test_database_refuses_deleting_inside_retention(db_url: str, signer: note.Si
 def test_retention_cli(
     db_url: str, gw: Callable[..., int], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    assert gw("retention", "--db", db_url) == 2  # showing it is read-only: no store yet
+    missing = "no such file" if db_url.startswith("sqlite") else "not a gridwall store"
+    assert missing in capsys.readouterr().out
+    open_log(db_url).close()
     assert gw("retention", "--db", db_url) == 0
     assert "5 years" in capsys.readouterr().out
     assert gw("retention", "--db", db_url, "--years", "4") == 2

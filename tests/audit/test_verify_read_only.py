@@ -33,7 +33,7 @@ def test_unmigrated_store_is_refused_and_left_untouched(
         c.execute("CREATE TABLE unrelated (x INTEGER)")
     before = db.read_bytes()
     assert gw("verify", "--db", f"sqlite:///{db}") == 2
-    assert "no audit log" in capsys.readouterr().out
+    assert "not a gridwall store" in capsys.readouterr().out
     assert db.read_bytes() == before
     with sqlite3.connect(db) as c:
         tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}

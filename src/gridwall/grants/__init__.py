@@ -27,7 +27,7 @@ from gridwall.grants._consent import (
 from gridwall.grants._disaster import MAX_DISASTER_DURATION, DisasterDesk
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._exports import ExportDesk, seal_export, valid_agreement_for
-from gridwall.grants._keys import load_key
+from gridwall.grants._keys import find_key, load_key
 from gridwall.grants._load import load_reference
 from gridwall.grants._resolver import StoreGrantResolver
 from gridwall.grants._watermark import (
@@ -58,6 +58,7 @@ __all__ = [
     "TraceResult",
     "WatermarkedExport",
     "agreement_counterparties",
+    "find_key",
     "load_key",
     "load_reference",
     "parse_area",

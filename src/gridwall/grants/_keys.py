@@ -19,6 +19,17 @@ from gridwall.interfaces.clock import system_clock
 KEY_NAMES = ("consent", "watermark")
 
 
+def find_key(engine: Engine, name: str) -> bytes | None:
+    """The key called ``name`` if the store has one; never creates it (for readers that
+    must not write: no key means nothing was ever signed or marked with it)."""
+    if name not in KEY_NAMES:
+        raise ValueError(f"unknown key {name!r}")
+    t = GrantKey.__table__
+    with engine.connect() as conn:
+        found = conn.execute(select(t.c.secret).where(t.c.name == name)).scalar()
+    return None if found is None else bytes(found)
+
+
 def load_key(engine: Engine, name: str) -> bytes:
     """The key called ``name``; created (32 random bytes) if the store has none yet."""
     if name not in KEY_NAMES:

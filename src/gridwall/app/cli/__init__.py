@@ -5,9 +5,22 @@ through a ``register(app)`` function, so the packages stay independent. Those
 modules must keep heavy imports (ibis, pyspark, fastapi …) inside the command
 functions so that ``gridwall --help`` stays fast.
 
-Errors derived from :class:`gridwall.errors.GridwallError` are printed as
-diagnostics (no traceback unless ``--verbose``) with the contract's exit codes:
-0 success, 1 a check failed, 2 bad usage or bad input.
+Errors derived from :class:`gridwall.errors.GridwallError`, and any database error
+(SQLAlchemy, sqlite3, psycopg, Alembic) that escapes a command, are printed as one-line
+diagnostics ``gridwall: error: …`` (no traceback unless ``--verbose``; passwords in URLs
+never shown) with the contract's exit codes:
+
+* 0 success;
+* 1 a check failed (verification, proof, refusal);
+* 2 bad usage or bad input, or an unusable store: missing, not migrated, wrong schema,
+  not a database, bad ``--db`` URL;
+* 3 the store cannot be reached: connection refused, timeout or authentication failure on
+  PostgreSQL, an SQLite file that cannot be opened or read (I/O, permissions, locked);
+* 130 aborted (Ctrl-C).
+
+Read-only commands open the store through :func:`gridwall.app.cli.stores.existing_store`
+(never create, never migrate); writing commands through
+:func:`gridwall.app.cli.stores.writable_store`.
 """
 
 from __future__ import annotations
@@ -22,6 +35,8 @@ from gridwall.errors import GridwallError
 app = typer.Typer(
     name="gridwall",
     help="gridwall: the information firewall for 託送 customer data.",
+    epilog="Exit codes: 0 done, 1 a check failed, 2 bad input or an unusable store (missing, "
+    "not migrated, bad --db), 3 the store cannot be reached, 130 aborted.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -77,13 +92,16 @@ def _load_plugins() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point for the console script."""
+    from gridwall.app.cli import stores
+
     _load_plugins()
+    stores.forget()
     try:
         app(args=argv, standalone_mode=False)
     except GridwallError as e:
         if _VERBOSE:
             raise
-        print(f"gridwall: error: {e.diagnostics()}", file=sys.stderr)
+        print(f"gridwall: error: {stores.redact(e.diagnostics())}", file=sys.stderr)
         sys.exit(e.exit_code)
     except SystemExit:
         raise
@@ -95,6 +113,12 @@ def main(argv: list[str] | None = None) -> None:
     except _CLICK_ERROR as e:  # usage errors: missing option, unknown command, bad value
         e.show()  # type: ignore[attr-defined]
         sys.exit(2)
+    except Exception as e:  # a database error escaping a command: one line, exit 2 or 3
+        err = stores.store_error(e)
+        if err is None or _VERBOSE:
+            raise
+        print(f"gridwall: error: {stores.redact(err.diagnostics())}", file=sys.stderr)
+        sys.exit(err.exit_code)
     sys.exit(0)
 
 

@@ -1,6 +1,8 @@
 """``gridwall audit …``: keys, checkpoints, verification, proofs, exports, retention.
 
-Exit codes: 0 ok, 1 a check failed, 2 bad usage or input. The signing key is a file
+Exit codes: 0 ok, 1 a check failed, 2 bad usage or input or an unusable store, 3 the store
+cannot be reached. The read-only commands (verify, prove, consistency, export, retention
+without --years) never create or migrate the store. The signing key is a file
 outside the database (``--key`` or ``GRIDWALL_AUDIT_KEY``); its public half is
 printed by ``keygen`` and can be published for anyone to verify checkpoints.
 """
@@ -35,44 +37,21 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sub, name="audit")
 
 
-def _url(db: str | None) -> str:
-    from gridwall.config import database_url
-
-    return database_url(db)
-
-
-def _existing(db: str | None) -> str:
-    """The URL of an existing, migrated audit log, checked without writing anything: a
-    read-only command must not create a file for a mistyped ``--db`` nor migrate the
-    database it checks (issue 11 item 11, issue 15 item 4). Refuses with exit 2."""
-    from sqlalchemy import create_engine, inspect
-    from sqlalchemy.engine import make_url
-
-    url = _url(db)
-    u = make_url(url)
-    probe = url
-    if u.get_backend_name() == "sqlite":
-        path = u.database or ""
-        if path in ("", ":memory:") or not Path(path).is_file():
-            raise UsageError(f"--db: no SQLite store at {path or '(none)'!r}")
-        probe = f"sqlite:///file:{Path(path).resolve()}?mode=ro&uri=true"
-    engine = create_engine(probe)
-    try:
-        with engine.connect() as conn:
-            present = inspect(conn).has_table("audit_entry")
-    except Exception as e:
-        raise UsageError(f"--db: cannot open the store read-only ({type(e).__name__})") from None
-    finally:
-        engine.dispose()
-    if not present:
-        raise UsageError("--db: this store holds no audit log (not migrated)")
-    return url
-
-
 def _log(db: str | None) -> Any:
+    """The audit log of a store a writing command may create or migrate."""
+    from gridwall.app.cli.stores import writable_store
     from gridwall.audit._log import open_log
 
-    return open_log(_url(db))
+    return open_log(writable_store(db), migrate=False)
+
+
+def _reader(db: str | None) -> Any:
+    """The audit log of an existing, migrated store, for a read-only command: nothing is
+    created or migrated (a mistyped ``--db`` is refused with exit 2)."""
+    from gridwall.app.cli.stores import existing_store
+    from gridwall.audit._log import open_log
+
+    return open_log(existing_store(db), migrate=False)
 
 
 def _key_path(key: Path | None) -> Path:
@@ -137,10 +116,11 @@ def keygen(
         signer = note.generate_signer(name)
     except note.NoteError as e:
         raise UsageError(f"--name: {e}") from e
+    log = _log(db)  # an unusable store is refused before the key file is written
     _write_secret(path, signer.text())
     vk = signer.verifier.text()
     path.with_name(path.name + ".pub").write_text(vk + "\n", encoding="utf-8")
-    _log(db).register_key(signer.verifier, "keygen")
+    log.register_key(signer.verifier, "keygen")
     _err(f"signing key written to {path} (keep it secret, outside the database)")
     _err(f"public key written to {path}.pub (publish it)")
     print(vk)
@@ -198,9 +178,10 @@ def verify(
     """Recompute the whole tree from the entries; check it against the latest signed checkpoint."""
     from rich.progress import Progress
 
+    from gridwall.app.cli.stores import existing_store
     from gridwall.audit._verify import verify_log
 
-    url = _existing(db)  # present and migrated; nothing written
+    url = existing_store(db)  # present and migrated; nothing written
     with Progress(transient=True, console=_stderr_console()) as bar:
         task = bar.add_task("verifying entries", total=None)
 
@@ -238,7 +219,7 @@ def prove(
     """Print the inclusion proof of one entry against a (signed) tree size, as JSON."""
     from gridwall.audit import merkle
 
-    log = _log(db)
+    log = _reader(db)
     cp = log.latest_checkpoint()
     if size is None:
         if cp is None:
@@ -274,7 +255,7 @@ def consistency(
     """Prove that an old checkpoint is a prefix of the latest one (nothing rewritten)."""
     from gridwall.audit import merkle, note
 
-    log = _log(db)
+    log = _reader(db)
     keys = _verifiers(public_key) or log.keys()
     try:
         old = note.open_checkpoint(old_checkpoint.read_text(encoding="utf-8"), keys)
@@ -318,11 +299,12 @@ def export(
     db: str = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Export entries with the covering signed checkpoint and their range proof."""
+    from gridwall.app.cli.stores import existing_store
     from gridwall.audit._export import export as do_export
 
-    _log(db)
+    url = existing_store(db)
     t = time.perf_counter()
-    h = do_export(_url(db), from_, to, out, fmt)
+    h = do_export(url, from_, to, out, fmt)
     _err(f"exported entries {from_}..{to - 1} to {out} in {time.perf_counter() - t:.1f}s")
     print(json.dumps({"file": str(out), "from": from_, "to": to, "tree_size": h["tree_size"]}))
 
@@ -351,7 +333,7 @@ def retention(
     db: str = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Show the retention period, or raise it (never below five years)."""
-    log = _log(db)
+    log = _reader(db) if years is None else _log(db)  # showing it writes nothing
     if years is not None:
         log.set_retention_years(years)
     print(f"retention: {log.retention_years()} years")
@@ -364,8 +346,8 @@ def archive(
     db: str = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Move entries older than the retention period to an archive file with their proof."""
+    from gridwall.app.cli.stores import writable_store
     from gridwall.audit._export import archive as do_archive
 
-    _log(db)
-    lo, hi, digest = do_archive(_url(db), to, out, now=time.time())
+    lo, hi, digest = do_archive(writable_store(db), to, out, now=time.time())
     print(json.dumps({"file": str(out), "from": lo, "to": hi, "sha256": digest}))

@@ -70,15 +70,34 @@ def _list(text: str | None) -> list[str]:
 
 @contextmanager
 def _store(db: str | None) -> Iterator[tuple[Any, Any]]:
-    """(engine, audit sink) over the store; the schema is brought up to date first."""
+    """(engine, audit sink) over the store, created or migrated as needed: for the
+    commands that write."""
+    from gridwall.app.cli.stores import writable_store
     from gridwall.audit import open_log
-    from gridwall.config import database_url
-    from gridwall.store import make_engine, upgrade
+    from gridwall.store import make_engine
 
-    url = database_url(db)
+    url = writable_store(db)
     engine = make_engine(url)
     try:
-        upgrade(url, engine)
+        log = open_log(url, migrate=False)
+        try:
+            yield engine, log
+        finally:
+            log.close()
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _reader(db: str | None) -> Iterator[tuple[Any, Any]]:
+    """(read-only engine, audit log) over an existing, migrated store: for the commands
+    that only read. Nothing is created or migrated; a write through the engine fails."""
+    from gridwall.app.cli.stores import existing_store, read_only_engine
+    from gridwall.audit import open_log
+
+    url = existing_store(db)
+    engine = read_only_engine(url)
+    try:
         log = open_log(url, migrate=False)
         try:
             yield engine, log
@@ -282,7 +301,7 @@ def disaster_list(
     """List declarations with their status now."""
     from gridwall.grants import DisasterDesk
 
-    with _store(db) as (engine, log):
+    with _reader(db) as (engine, log):
         ds = DisasterDesk(engine, log).list()
     _out(ds, as_json, lambda xs: "\n".join(_decl_text(d) for d in xs) or "(no declarations)")
 
@@ -339,7 +358,7 @@ def disaster_report(
         if accounts is not None:  # legacy events carry no org: take it from accounts.csv
             orgs = {str(r["account_id"]): str(r["org"])
                     for _, r in dataset.iter_rows(accounts, dataset.ACCOUNTS)}  # fmt: skip
-    with _store(db) as (engine, log):
+    with _reader(db) as (engine, log):
         source = _file_events(events) if events is not None else _audit_events(log)
         r = DisasterDesk(engine, log).report(disaster_id, source, orgs)
     _out(r, as_json, _report_text)
@@ -416,7 +435,7 @@ def agreement_list(
     """List agreements with their status now."""
     from gridwall.grants import AgreementRegistry
 
-    with _store(db) as (engine, log):
+    with _reader(db) as (engine, log):
         xs = AgreementRegistry(engine, log).list()
     _out(xs, as_json, lambda xs: "\n".join(_agr_text(a) for a in xs) or "(no agreements)")
 
@@ -491,13 +510,16 @@ def consent_verify(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Check a token for a point and retailer (now, or --at); exit 1 unless it is valid."""
-    from gridwall.grants import ConsentDesk
+    from gridwall.grants import ConsentDesk, find_key
     from gridwall.interfaces.clock import system_clock
     from gridwall.interfaces.facts import ConsentState
 
     when = None if at is None else _when(at, "--at", system_clock())
-    with _store(db) as (engine, log):
-        c = ConsentDesk(engine, log).verify(token, point, retailer, when)
+    with _reader(db) as (engine, log):
+        key = find_key(engine, "consent")  # read, never created: a reader writes nothing
+        if key is None:
+            raise CheckFailed("consent token is invalid: this store has issued no consent token")
+        c = ConsentDesk(engine, log, key=key).verify(token, point, retailer, when)
     out = {"state": c.state.value, "reason": c.reason, "scope_months": c.scope_months}
     _out(out, as_json, lambda o: f"{o['state']}: {o['reason']}")
     if c.state is not ConsentState.VALID:
@@ -549,12 +571,13 @@ def export_trace(
 ) -> None:
     """Trace a leaked file back to its export and recipient; exit 1 if it carries no mark."""
     from gridwall.errors import InputError, Location
-    from gridwall.grants import trace_leak
+    from gridwall.grants import find_key, trace_leak
 
     if not file.is_file():
         raise InputError("no such file", Location(str(file)))
-    with _store(db) as (engine, _log):
-        r = trace_leak(file, engine)
+    with _reader(db) as (engine, _log):
+        key = find_key(engine, "watermark")  # no key: the store never marked an export
+        r = None if key is None else trace_leak(file, engine, key)
     if r is None:
         raise CheckFailed(f"{file}: no watermark, mark or canary of any registered export found")
     d = r.as_dict()

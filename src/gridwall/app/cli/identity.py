@@ -71,21 +71,34 @@ def _time_opt(text: str, name: str) -> datetime:
 
 @contextmanager
 def _service(db: str | None) -> Iterator[IdentityService]:
-    """The identity service over the store, auditing to the store's audit log."""
+    """The identity service over the store (created or migrated as needed), auditing to
+    the store's audit log: for the commands that write."""
+    from gridwall.app.cli.stores import writable_store
     from gridwall.app.wiring import identity_service
-    from gridwall.config import database_url
-    from gridwall.store import make_engine, upgrade
-
-    url = database_url(db)
-    engine = make_engine(url)
-    upgrade(url, engine)
     from gridwall.audit import open_log
+    from gridwall.store import make_engine
 
+    url = writable_store(db)
+    engine = make_engine(url)
     audit = open_log(url, migrate=False)
     try:
         yield identity_service(engine, audit)
     finally:
         audit.close()
+        engine.dispose()
+
+
+@contextmanager
+def _reader(db: str | None) -> Iterator[IdentityService]:
+    """The identity service over an existing, migrated store, read-only: for the commands
+    that only read (nothing created, nothing migrated, nothing audited; a write fails)."""
+    from gridwall.app.cli.stores import existing_store, read_only_engine
+    from gridwall.app.wiring import identity_service
+
+    engine = read_only_engine(existing_store(db))
+    try:
+        yield identity_service(engine, None)
+    finally:
         engine.dispose()
 
 
@@ -117,8 +130,8 @@ def hr_import(
 
     at = _now(now)
     rows = read_hr_file(file)
-    _err(f"gridwall hr import: {len(rows)} change(s) read from {file.name}")
     with _service(db) as svc:
+        _err(f"gridwall hr import: {len(rows)} change(s) read from {file.name}")
         report = apply_hr_changes(svc, rows, file.name, at)
     for w in report.warnings:
         _err(f"gridwall hr import: warning: {w}")
@@ -251,7 +264,7 @@ def account_show(
     from gridwall.identity._state import account_state, assignment_at
 
     at = _now(now)
-    with _service(db) as svc, Session(svc.engine) as s:
+    with _reader(db) as svc, Session(svc.engine) as s:
         acct = s.get(Account, account_id)
         if acct is None:
             raise UsageError(f"unknown account {account_id!r}")
@@ -482,7 +495,7 @@ def watchlist_cmd(
 
     if fmt not in ("csv", "json"):
         raise UsageError("--format: csv | json")
-    with _service(db) as svc:
+    with _reader(db) as svc:
         rows = watchlist(svc, _now(now), include_expired)
     buf = io.StringIO()
     cols = ["person_id", "name", "from_org", "to_org", "effective_at", "watch_until", "account_ids"]
@@ -507,7 +520,7 @@ def alerts_cmd(db: str | None = DB) -> None:
 
     from gridwall.identity._models import Alert
 
-    with _service(db) as svc, Session(svc.engine) as s:
+    with _reader(db) as svc, Session(svc.engine) as s:
         for a in s.scalars(select(Alert).order_by(Alert.ts, Alert.alert_id)):
             print(
                 json.dumps(
@@ -544,7 +557,7 @@ def events_cmd(
 
     from gridwall.identity._models import AuditRecord
 
-    with _service(db) as svc, Session(svc.engine) as s:
+    with _reader(db) as svc, Session(svc.engine) as s:
         q = select(AuditRecord).order_by(AuditRecord.seq.desc()).limit(limit)
         if account:
             q = q.where(AuditRecord.account_id == account)
@@ -654,7 +667,7 @@ def review_report_cmd(
     """Campaign report: outcome per item, totals."""
     from gridwall.identity._governance import review_report
 
-    with _service(db) as svc:
+    with _reader(db) as svc:
         rep = review_report(svc, campaign_id, _now(now))
     if as_json:
         print(json.dumps(rep, ensure_ascii=False, indent=1))
@@ -735,7 +748,7 @@ def change_list(subject: str | None = typer.Option(None, "--subject"), db: str |
     """Every change (JSON lines): old value, new value, requester, approver, version."""
     from gridwall.identity._governance import list_changes
 
-    with _service(db) as svc:
+    with _reader(db) as svc:
         for v in list_changes(svc, subject):
             _print_change(v)
 

@@ -38,20 +38,22 @@ def serve(
     ),
 ) -> None:
     """Serve the whole gridwall API (gateway, identity, grants, lookup) over one store."""
-    from gridwall.config import database_url
+    from gridwall.app.cli.stores import redact, writable_store
     from gridwall.errors import UsageError
 
     if not 1 <= port <= 65535:
         raise UsageError("--port: 1..65535")
     if checkpoint_every <= 0:
         raise UsageError("--checkpoint-every: must be > 0 seconds")
-    url = database_url(db)
+    if audit_db is not None:
+        writable_store(audit_db, option="--audit-db")
+    url = writable_store(db)  # created or migrated; a bad URL or folder is refused (exit 2)
 
     import uvicorn
 
     from gridwall.app.server import create_server_app
 
-    print(f"gridwall serve: opening {url} …", file=sys.stderr)
+    print(f"gridwall serve: opening {redact(url)} …", file=sys.stderr)
     app = create_server_app(
         url,
         audit_key=audit_key,
