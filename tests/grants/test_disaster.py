@@ -8,9 +8,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from gridwall.grants import DisasterDesk, GrantRefused, MemoryAuditSink, StoreGrantResolver
+from gridwall.grants import DisasterDesk, GrantRefused, StoreGrantResolver
 from gridwall.grants._models import DisasterDeclaration
 from gridwall.interfaces.facts import DisasterState
+from support.doubles import MemoryAuditSink
 
 from .conftest import T0, FrozenClock
 from .helpers import CHIYODA, HAKODATE, MINATO, SAPPORO_KITA

@@ -16,7 +16,6 @@ from gridwall.grants._agreements import (
     agreement_counterparties,
 )
 from gridwall.grants._areas import PREFECTURES, Area, AreaError, parse_area
-from gridwall.grants._common import JsonlAuditSink, MemoryAuditSink
 from gridwall.grants._consent import (
     MAX_SCOPE_MONTHS,
     VALIDITY_DAYS,
@@ -52,8 +51,6 @@ __all__ = [
     "DisasterDesk",
     "ExportDesk",
     "GrantRefused",
-    "JsonlAuditSink",
-    "MemoryAuditSink",
     "StoreGrantResolver",
     "TraceResult",
     "WatermarkedExport",

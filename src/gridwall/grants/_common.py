@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, update
@@ -117,34 +115,6 @@ def grant_event(
         session_id=session_id,
         extra=extra,
     )
-
-
-class JsonlAuditSink:
-    """Append events to a JSON Lines file, fsync'd before returning (durable).
-
-    The fallback sink of the grants CLI when the audit log is not available; the
-    gateway hands in the real :class:`gridwall.interfaces.AuditSink`.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def record(self, event: Mapping[str, Any]) -> None:
-        line = json.dumps(dict(event), ensure_ascii=False, default=str) + "\n"
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
-
-
-class MemoryAuditSink:
-    """Keeps events in a list (tests, dry runs)."""
-
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def record(self, event: Mapping[str, Any]) -> None:
-        self.events.append(dict(event))
 
 
 def audited_change(
