@@ -483,3 +483,73 @@ def test_any_sequence_of_steps_and_faults(
     assert [e["grant_id"] for e in events if e["decision"] == "deny"] == refusals
     stored = {a: ended for a, ended in _agreements(engine).items() if tag in a}
     assert stored == {a: a not in live for _, a in changes}
+
+
+# -- the faces: HTTP answers an error, the migration goes both ways -------------------------
+
+
+def test_http_step_the_log_did_not_take_is_not_acknowledged(
+    engine: Engine, flaky: FlakyAuditSink, clock: FrozenClock
+) -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from gridwall.app.http.grants import create_router
+    from gridwall.interfaces import Principal
+    from gridwall.interfaces.facts import (
+        AccountKind,
+        AccountState,
+        DeviceKind,
+        OrgKind,
+        PrincipalFacts,
+        RetailerKind,
+        Role,
+    )
+    from support.doubles import TokenAuthenticator
+
+    auth = TokenAuthenticator()
+    app = FastAPI()
+    app.include_router(create_router(engine, auth, flaky, clock))
+    facts = PrincipalFacts(
+        OrgKind.NW, RetailerKind.NONE, Role.TAKUSO_OPERATOR, AccountKind.PERSONAL,
+        AccountState.ACTIVE, True,
+    )  # fmt: skip
+    op = Principal("nw-op", "p-nw-op", "nw", facts)
+    headers = {
+        "Authorization": f"Bearer {auth.register(op)}",
+        "X-Gridwall-Terminal": auth.enroll_terminal("t-nw-op", "nw", DeviceKind.NW_TERMINAL),
+    }
+    body = {
+        "disaster_id": "TY-1", "area": ["東京都/千代田区"], "max_hours": 72,
+        "planned_end": (T0 + timedelta(hours=24)).isoformat(),
+    }  # fmt: skip
+    flaky.fail = True
+    r = TestClient(app, raise_server_exceptions=False).post(
+        "/v1/grants/disasters", json=body, headers=headers
+    )
+    assert r.status_code == 500, r.text  # not acknowledged
+    assert "TY-1" not in r.text
+    assert _stored(engine, "disaster", "TY-1") and pending_audit(engine) == 1
+    flaky.fail = False
+    assert deliver_audit(engine, flaky) == 1
+    assert flaky.events[0]["screen"] == "grants.disaster.declare"
+
+
+def test_the_outbox_migration_goes_down_and_up(engine: Engine) -> None:
+    from alembic import command
+    from sqlalchemy import inspect
+
+    from gridwall.store import upgrade
+    from gridwall.store.db import alembic_config
+
+    url = engine.url.render_as_string(hide_password=False)
+    with engine.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "grants_0001")
+    assert "grant_audit_outbox" not in inspect(engine).get_table_names()
+    upgrade(url, engine)
+    columns = {c["name"] for c in inspect(engine).get_columns("grant_audit_outbox")}
+    assert columns == {c.name for c in Outbox.__table__.columns}
+    indexes = {i["name"] for i in inspect(engine).get_indexes("grant_audit_outbox")}
+    assert "ix_grant_audit_outbox_pending" in indexes
