@@ -10,6 +10,7 @@ Default store: a throw-away SQLite file. The scenario is deliberately heavy for 
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +21,6 @@ from gridwall.grants import (
     AgreementRegistry,
     ConsentDesk,
     DisasterDesk,
-    MemoryAuditSink,
     StoreGrantResolver,
     watermark_export,
 )
@@ -41,6 +41,9 @@ from gridwall.interfaces.facts import (
 )
 from gridwall.store import make_engine, upgrade
 
+# the memory audit sink (a test double) lives with the tests
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
+
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 
 
@@ -58,6 +61,8 @@ def main() -> None:
     ap.add_argument("--disasters", type=int, default=20)
     ap.add_argument("--agreements", type=int, default=200)
     a = ap.parse_args()
+    from support.doubles import MemoryAuditSink
+
     url = a.db or f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.db'}"
     engine = make_engine(url)
     upgrade(url, engine)

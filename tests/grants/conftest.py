@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from gridwall.grants import MemoryAuditSink
 from gridwall.store import make_engine, upgrade
+from support.doubles import MemoryAuditSink
 
 T0 = datetime(2026, 9, 1, 0, 0, tzinfo=UTC)  # 09:00 JST
 

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from gridwall.app.http.grants import create_router
-from gridwall.grants import MemoryAuditSink, StoreGrantResolver
+from gridwall.grants import StoreGrantResolver
 from gridwall.interfaces import Principal
 from gridwall.interfaces.facts import (
     AccountKind,
@@ -22,7 +22,7 @@ from gridwall.interfaces.facts import (
     RetailerKind,
     Role,
 )
-from support.doubles import TokenAuthenticator
+from support.doubles import MemoryAuditSink, TokenAuthenticator
 
 from .conftest import T0, FrozenClock
 from .helpers import register_parties

@@ -14,13 +14,13 @@ from sqlalchemy import Engine
 from gridwall.grants import (
     ConsentDesk,
     GrantRefused,
-    MemoryAuditSink,
     StoreGrantResolver,
     usage_from,
 )
 from gridwall.interfaces import PointContext, Principal
 from gridwall.interfaces.facts import Action, ConsentState, Purpose, RetailerKind
 from gridwall.store import make_engine
+from support.doubles import MemoryAuditSink
 
 from .conftest import T0, FrozenClock
 from .helpers import nw_staff, retail_agent, terminal

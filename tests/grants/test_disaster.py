@@ -8,9 +8,16 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, func, select
 
-from gridwall.grants import DisasterDesk, GrantRefused, MemoryAuditSink, StoreGrantResolver
+from gridwall.grants import (
+    AuditPending,
+    DisasterDesk,
+    GrantRefused,
+    StoreGrantResolver,
+    pending_audit,
+)
 from gridwall.grants._models import DisasterDeclaration
 from gridwall.interfaces.facts import DisasterState
+from support.doubles import FlakyAuditSink, MemoryAuditSink
 
 from .conftest import T0, FrozenClock
 from .helpers import CHIYODA, HAKODATE, MINATO, SAPPORO_KITA
@@ -202,15 +209,22 @@ def test_cancel_pending(engine: Engine, sink: MemoryAuditSink, clock: FrozenCloc
     desk.declare("TY-2", AREA, T0 + 24 * H, 72 * H, "nw-alice")
 
 
-def test_audit_failure_writes_nothing(sqlite_engine: Engine, clock: FrozenClock) -> None:
-    class Broken:
-        def record(self, event: object) -> None:
-            raise OSError("disk full")
-
-    desk = DisasterDesk(sqlite_engine, Broken(), clock)
-    with pytest.raises(OSError):
+def test_audit_failure_fails_closed_and_the_event_waits(
+    sqlite_engine: Engine, clock: FrozenClock
+) -> None:
+    """A declaration the audit log cannot take is not acknowledged; it stands with its event,
+    which the next step delivers first (the outbox rule: tests/grants/test_audit_outbox.py)."""
+    log = FlakyAuditSink()
+    log.fail = True
+    desk = DisasterDesk(sqlite_engine, log, clock)
+    with pytest.raises(AuditPending, match="not acknowledged"):
         desk.declare("TY-1", AREA, T0 + 24 * H, 72 * H, "nw-alice")
-    assert _count(sqlite_engine) == 0
+    assert _count(sqlite_engine) == 1 and pending_audit(sqlite_engine) == 1
+    log.fail = False
+    desk.approve("TY-1", "nw-bob")
+    assert [e["screen"] for e in log.events] == [
+        "grants.disaster.declare", "grants.disaster.approve",
+    ]  # fmt: skip
 
 
 def test_report_and_deletion_attestation(

@@ -17,12 +17,12 @@ from gridwall.grants import (
     AgreementRegistry,
     ExportDesk,
     GrantRefused,
-    MemoryAuditSink,
     trace_leak,
     watermark_export,
 )
 from gridwall.grants._models import ExportRecord
 from gridwall.grants._watermark import read_mark, trace_text
+from support.doubles import MemoryAuditSink
 
 from .conftest import T0, FrozenClock
 

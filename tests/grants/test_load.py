@@ -10,9 +10,10 @@ from sqlalchemy import Engine, select
 
 from gridwall import dataset
 from gridwall.errors import InputErrors
-from gridwall.grants import DisasterDesk, MemoryAuditSink, StoreGrantResolver, load_reference
+from gridwall.grants import DisasterDesk, StoreGrantResolver, load_reference
 from gridwall.grants._models import Agreement, DisasterDeclaration, GrantState
 from gridwall.interfaces.facts import AgreementState, DisasterState
+from support.doubles import MemoryAuditSink
 
 from .conftest import T0, FrozenClock
 from .helpers import CHIYODA, MINATO

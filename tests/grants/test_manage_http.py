@@ -10,7 +10,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from gridwall.app.http.grants import create_router
-from gridwall.grants import MemoryAuditSink
 from gridwall.interfaces import Principal
 from gridwall.interfaces.facts import (
     AccountKind,
@@ -21,7 +20,7 @@ from gridwall.interfaces.facts import (
     RetailerKind,
     Role,
 )
-from support.doubles import TokenAuthenticator
+from support.doubles import MemoryAuditSink, TokenAuthenticator
 
 from .conftest import T0, FrozenClock
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, insert
 
-from gridwall.grants import AgreementRegistry, DisasterDesk, MemoryAuditSink, StoreGrantResolver
+from gridwall.grants import AgreementRegistry, DisasterDesk, StoreGrantResolver
 from gridwall.grants._models import Agreement
 from gridwall.interfaces import PointContext, Principal
 from gridwall.interfaces.facts import (
@@ -23,6 +23,7 @@ from gridwall.interfaces.facts import (
     Recipient,
     RetailerKind,
 )
+from support.doubles import MemoryAuditSink
 
 from .conftest import T0, FrozenClock
 from .helpers import (

@@ -17,7 +17,6 @@ from gridwall.gateway import Gateway, NotVisible
 from gridwall.grants import (
     AgreementRegistry,
     DisasterDesk,
-    MemoryAuditSink,
     StoreGrantResolver,
     seal_export,
     trace_leak,
@@ -25,8 +24,7 @@ from gridwall.grants import (
 from gridwall.interfaces import Principal
 from gridwall.interfaces.facts import DeviceKind, RetailerKind, Role
 from gridwall.policy import default_engine
-from support.doubles import MemoryAuditSink as GatewaySink
-from support.doubles import TokenAuthenticator
+from support.doubles import MemoryAuditSink, TokenAuthenticator
 
 from .conftest import T0, FrozenClock
 from .helpers import nw_staff, retail_agent
@@ -77,7 +75,7 @@ def setup(engine: Engine, tmp_path: Path, clock: FrozenClock):  # type: ignore[n
     gw = Gateway(
         engine, default_engine(), auth=auth,
         grants=StoreGrantResolver(engine, clock, refresh_seconds=0),
-        audit=GatewaySink(), clock=clock,
+        audit=MemoryAuditSink(), clock=clock,
     )  # fmt: skip
     return gw, auth, DisasterDesk(engine, sink, clock)
 

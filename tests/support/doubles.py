@@ -6,7 +6,8 @@
   provides that, and the gateway takes either through the same ``auth`` argument.
 * :class:`NoGrants` — no disaster, agreement or consent is ever in force; exports
   to a retailer are marked as such, to anyone else as ``other`` (so never allowed).
-* :class:`MemoryAuditSink` — keeps events in a list (tests, benchmarks).
+* :class:`MemoryAuditSink` — keeps events in a list (tests, benchmarks);
+  :class:`FlakyAuditSink` — one that fails on demand (fault injection).
 """
 
 from __future__ import annotations
@@ -133,3 +134,28 @@ class MemoryAuditSink:
 
     def record(self, event: Mapping[str, Any]) -> None:
         self.events.append(dict(event))
+
+
+class FlakyAuditSink(MemoryAuditSink):
+    """A memory sink whose writes fail on demand (fault injection for audit-ordering tests).
+
+    ``fail``: raise before keeping the event (the log is down). ``lose_ack``: keep the
+    event, then raise (the log wrote it but its answer was lost). ``budget``: when not None,
+    how many more events are kept before it behaves as ``fail``. ``calls`` counts writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = False
+        self.lose_ack = False
+        self.budget: int | None = None
+        self.calls = 0
+
+    def record(self, event: Mapping[str, Any]) -> None:
+        self.calls += 1
+        if self.fail or self.budget == 0:
+            raise OSError("injected: the audit log is down")
+        if self.budget is not None:
+            self.budget -= 1
+        super().record(event)
+        if self.lose_ack:
+            raise OSError("injected: the audit log's acknowledgement was lost")

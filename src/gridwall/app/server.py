@@ -156,6 +156,7 @@ def create_server_app(
     from gridwall.config import trusted_proxies as resolve_proxies
     from gridwall.gateway import Gateway
     from gridwall.grants import StoreGrantResolver
+    from gridwall.grants import deliver_audit as deliver_grants_audit
     from gridwall.identity import IdentityAuthenticator, IdentityService
     from gridwall.policy import default_engine
     from gridwall.store import make_engine, upgrade
@@ -191,11 +192,12 @@ def create_server_app(
         retailer_kinds=RetailerKinds(engine),
         disaster_active=disaster_mode(resolver),
     )
-    # Identity's journal first: events of changes that committed while the audit log was
-    # down reach the log before anything is served. If the log still cannot take them the
-    # server does not start (nothing fails open).
+    # Identity's journal and grants' outbox first: events of changes that committed while
+    # the audit log was down reach the log before anything is served. If the log still
+    # cannot take them the server does not start (nothing fails open).
     try:
         identity.deliver_audit()
+        deliver_grants_audit(engine, audit)
     except Exception:
         audit_log.close()
         engine.dispose()

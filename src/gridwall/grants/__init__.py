@@ -8,6 +8,12 @@ decided at decision time, never by a clean-up job. The gateway asks
 a request; the policy decides from those facts. Management: the desks below, the CLI
 (``gridwall disaster|agreement|consent|export``) and the HTTP routes in
 :mod:`gridwall.app.http.grants`.
+
+Every management step and its audit event commit in one transaction (grants' audit
+outbox) and the event is delivered to the audit log before the step returns;
+:func:`deliver_audit` sends a backlog an audit-log outage left (``gridwall serve`` does at
+start), :func:`pending_audit` counts it, :class:`AuditPending` is raised for a step the
+log did not take.
 """
 
 from gridwall.grants._agreements import (
@@ -16,7 +22,7 @@ from gridwall.grants._agreements import (
     agreement_counterparties,
 )
 from gridwall.grants._areas import PREFECTURES, Area, AreaError, parse_area
-from gridwall.grants._common import JsonlAuditSink, MemoryAuditSink
+from gridwall.grants._common import deliver_audit, pending_audit
 from gridwall.grants._consent import (
     MAX_SCOPE_MONTHS,
     VALIDITY_DAYS,
@@ -25,7 +31,7 @@ from gridwall.grants._consent import (
     usage_from,
 )
 from gridwall.grants._disaster import MAX_DISASTER_DURATION, DisasterDesk
-from gridwall.grants._errors import GrantRefused
+from gridwall.grants._errors import AuditPending, GrantRefused
 from gridwall.grants._exports import ExportDesk, seal_export, valid_agreement_for
 from gridwall.grants._keys import find_key, load_key
 from gridwall.grants._load import load_reference
@@ -47,21 +53,22 @@ __all__ = [
     "AgreementRegistry",
     "Area",
     "AreaError",
+    "AuditPending",
     "ConsentCheck",
     "ConsentDesk",
     "DisasterDesk",
     "ExportDesk",
     "GrantRefused",
-    "JsonlAuditSink",
-    "MemoryAuditSink",
     "StoreGrantResolver",
     "TraceResult",
     "WatermarkedExport",
     "agreement_counterparties",
+    "deliver_audit",
     "find_key",
     "load_key",
     "load_reference",
     "parse_area",
+    "pending_audit",
     "register_export",
     "seal_export",
     "trace_leak",

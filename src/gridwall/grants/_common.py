@@ -1,20 +1,19 @@
-"""Shared bits: organisation codes, the change counter, audit events of grant management."""
+"""Shared bits: organisation codes, the change counter, audit events of grant management
+and their outbox to the audit log."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, Engine, func, insert, select, update
 
-from gridwall.grants._errors import GrantRefused
-from gridwall.grants._models import GrantState
+from gridwall.grants._errors import AuditPending, GrantRefused
+from gridwall.grants._models import GrantAuditEvent, GrantState
 from gridwall.interfaces import AuditSink, Parties
 from gridwall.interfaces.clock import Clock, as_utc, system_clock
 from gridwall.interfaces.events import AuditEvent, audit_event
@@ -119,32 +118,103 @@ def grant_event(
     )
 
 
-class JsonlAuditSink:
-    """Append events to a JSON Lines file, fsync'd before returning (durable).
-
-    The fallback sink of the grants CLI when the audit log is not available; the
-    gateway hands in the real :class:`gridwall.interfaces.AuditSink`.
-    """
-
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-
-    def record(self, event: Mapping[str, Any]) -> None:
-        line = json.dumps(dict(event), ensure_ascii=False, default=str) + "\n"
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+#: One delivery at a time in this process (every desk of every engine): events leave the
+#: outbox in ``seq`` order and each once. Other processes on PostgreSQL wait on the rows'
+#: locks (see :func:`deliver_audit`).
+_delivery = threading.Lock()
 
 
-class MemoryAuditSink:
-    """Keeps events in a list (tests, dry runs)."""
+def enqueue(conn: Connection, event: Mapping[str, Any]) -> None:
+    """Write ``event`` to grants' audit outbox inside the caller's transaction."""
+    record = dict(event)
+    conn.execute(
+        insert(GrantAuditEvent).values(
+            event_id=str(record["event_id"]),
+            ts=datetime.fromisoformat(str(record["ts"])),
+            event_json=json.dumps(record, ensure_ascii=False, sort_keys=True),
+            delivered=False,
+        )
+    )
 
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
 
-    def record(self, event: Mapping[str, Any]) -> None:
-        self.events.append(dict(event))
+def deliver_audit(engine: Engine, audit: AuditSink, *, batch: int = 1000) -> int:
+    """Send every undelivered event of grants' outbox to ``audit``, oldest first; return how
+    many were sent. Raises :class:`AuditPending` if the sink fails (what it took stays
+    marked sent; the rest waits for the next delivery).
+
+    Called after every grant step and once when a server starts, so a backlog left by an
+    audit-log outage reaches the log before anything else. Each event is sent once: in this
+    process deliveries take turns; on PostgreSQL the pending rows are locked ``FOR UPDATE``
+    while they are sent, so another server waits and then skips what was sent, keeping the
+    order across servers. The one exception is a crash (or a failed mark) between the log's
+    acknowledgement and the outbox's mark: that event is sent again under the same
+    ``event_id``. No database transaction is open on SQLite while the sink writes: the audit
+    log may be this very file, which admits one writer at a time."""
+    if batch < 1:
+        raise ValueError(f"batch: {batch} must be at least 1")
+    sent = 0
+    with _delivery:
+        while True:
+            n, failure = _deliver_batch(engine, audit, batch)
+            sent += n
+            if failure is not None:
+                raise AuditPending(_pending_or_none(engine), failure) from failure
+            if n < batch:
+                return sent
+
+
+def _deliver_batch(engine: Engine, audit: AuditSink, batch: int) -> tuple[int, Exception | None]:
+    """Send up to ``batch`` pending events; (how many the sink took, its error if any)."""
+    pg = engine.dialect.name == "postgresql"
+    t = GrantAuditEvent.__table__
+    q = (
+        select(t.c.seq, t.c.event_json)
+        .where(t.c.delivered.is_(False))
+        .order_by(t.c.seq)
+        .limit(batch)
+    )
+    if pg:
+        q = q.with_for_update()
+    with engine.connect() as conn:
+        rows = conn.execute(q).all()
+        if not pg:
+            # End SQLite's read transaction before the audit log (possibly this very
+            # file) takes its write lock.
+            conn.rollback()
+        done: list[int] = []
+        failure: Exception | None = None
+        try:
+            for seq, payload in rows:
+                try:
+                    audit.record(json.loads(payload))
+                except Exception as e:  # the sink's own error, whatever it is
+                    failure = e
+                    break
+                done.append(seq)
+        finally:  # what the log took is marked, even if this thread is interrupted
+            if done:
+                conn.execute(
+                    update(GrantAuditEvent)
+                    .where(GrantAuditEvent.seq.in_(done))
+                    .values(delivered=True)
+                )
+            conn.commit()
+    return len(done), failure
+
+
+def pending_audit(engine: Engine) -> int:
+    """How many events of grants' outbox the audit log does not have yet (0 when healthy)."""
+    t = GrantAuditEvent.__table__
+    with engine.connect() as conn:
+        n = conn.scalar(select(func.count()).select_from(t).where(t.c.delivered.is_(False)))
+    return int(n or 0)
+
+
+def _pending_or_none(engine: Engine) -> int | None:
+    try:
+        return pending_audit(engine)
+    except Exception:  # the store may be what failed; the count is only informative
+        return None
 
 
 def audited_change(
@@ -155,36 +225,46 @@ def audited_change(
     *,
     bump: bool = True,
 ) -> T:
-    """Run one audited grant change, audit first and fail closed.
+    """Run one audited grant change: the change and its event commit together, then the
+    event is delivered to the audit log before this returns (transactional outbox).
 
-    ``plan(conn)`` validates (raising :class:`GrantRefused`) and returns a detail
-    for the audit event and an ``apply(conn)`` that writes. Order: validate on a
-    read connection → record the allow event durably → in one write transaction
-    bump the version, validate again (a concurrent change may have intervened) and
-    apply. A refusal at either validation is recorded as a deny event. The audit is
-    written *before* the change and outside the write transaction, because the
-    audit log may share the (SQLite) database, which allows one writer at a time.
+    ``plan(conn)`` validates (raising :class:`GrantRefused`) and returns a detail for the
+    audit event and an ``apply(conn)`` that writes. Order: validate on a read connection →
+    in one write transaction bump the version, validate again (a concurrent change may have
+    intervened), apply and write the allow event to grants' outbox → commit → deliver the
+    outbox (older undelivered events first) to ``audit``. So no change stands without its
+    event and no event exists for a change that rolled back (a failed commit leaves
+    neither). A refusal at either validation is a deny event, committed to the outbox on
+    its own and delivered the same way, then :class:`GrantRefused` is raised. If the audit
+    log fails, :class:`AuditPending` is raised: the step stands with its event, which is
+    delivered first at the next step or when the server starts.
     """
     try:
         with engine.connect() as conn:
             detail, _ = plan(conn)
     except GrantRefused as e:
-        audit.record(event("deny", f"refused: {e.message}"))
+        _refuse(engine, audit, event("deny", f"refused: {e.message}"))
         raise
-    audit.record(event("allow", detail))
     try:
         with engine.begin() as conn:
             if bump:
                 bump_version(conn)
             _, apply = plan(conn)
-            return apply(conn)
+            allow = event("allow", detail)
+            result = apply(conn)
+            enqueue(conn, allow)
     except GrantRefused as e:
-        audit.record(event("deny", f"refused at commit: {e.message}"))
+        _refuse(engine, audit, event("deny", f"refused at commit: {e.message}"))
         raise
-    except Exception as e:
-        with contextlib.suppress(Exception):
-            audit.record(event("deny", f"failed, nothing written: {type(e).__name__}"))
-        raise
+    deliver_audit(engine, audit)
+    return result
+
+
+def _refuse(engine: Engine, audit: AuditSink, deny: Mapping[str, Any]) -> None:
+    """Record a refusal (no change) through the outbox too, so the log keeps one order."""
+    with engine.begin() as conn:
+        enqueue(conn, deny)
+    deliver_audit(engine, audit)
 
 
 def audit_log_events(log: Any) -> Iterator[dict[str, Any]]:

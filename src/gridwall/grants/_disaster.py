@@ -132,8 +132,9 @@ class OrgAccess:
 class DisasterDesk(AuditedDesk):
     """Declare, approve, extend, end, report on and close out disasters (非常災害).
 
-    Every step is audited through ``audit`` (allowed and refused alike), before
-    the change is written (see :func:`gridwall.grants._common.audited_change`).
+    Every step is audited through ``audit`` (allowed and refused alike): its event commits
+    with the change and reaches the log before the step returns (see
+    :func:`gridwall.grants._common.audited_change`).
     """
 
     # -- helpers ---------------------------------------------------------------

@@ -5,7 +5,8 @@ agreement, to that agreement's counterparty, for the agreement's purpose, with
 only the field groups (and area) the agreement covers; never to a retailer.
 Every attempt — allowed or refused — is recorded through the audit sink, and an
 allowed file is watermarked and registered in the same transaction as its audit
-record (if the audit cannot be written, no file is produced).
+event (grants' outbox); if the audit log cannot take the event, the call raises and
+no file is handed out.
 """
 
 from __future__ import annotations

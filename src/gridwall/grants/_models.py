@@ -14,6 +14,7 @@ from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from gridwall.store.base import Base
 from gridwall.store.types import UTCDateTime
@@ -159,3 +161,19 @@ class GrantState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     version: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class GrantAuditEvent(Base):
+    """Grants' transactional outbox to the audit log, kept as its journal: every audit event
+    of a grant step, written in the same transaction as the change it records (a refusal in
+    its own), ``delivered`` once the audit log has it (see
+    :func:`gridwall.grants._common.deliver_audit`). ``seq`` is the delivery order."""
+
+    __tablename__ = "grant_audit_outbox"
+    __table_args__ = (Index("ix_grant_audit_outbox_pending", "delivered", "seq"),)
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime())
+    event_json: Mapped[str] = mapped_column(Text)
+    delivered: Mapped[bool] = mapped_column(Boolean, server_default=false(), default=False)

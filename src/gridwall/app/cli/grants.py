@@ -1,9 +1,10 @@
 """Commands of purpose-bound grants: ``gridwall disaster|agreement|consent|export …``.
 
-Every command touching the store takes ``--db``; management steps are recorded
-in the store's audit log (``gridwall.audit``) inside the same transaction, and
-bad input is refused with a message naming the grant and field (exit 2) with
-nothing written. Heavy imports stay inside the functions.
+Every command touching the store takes ``--db``; a management step and its audit
+event commit together (grants' outbox) and the event reaches the store's audit log
+(``gridwall.audit``) before the command succeeds (exit 1 if it cannot); bad input is
+refused with a message naming the grant and field (exit 2) with nothing written.
+Heavy imports stay inside the functions.
 """
 
 from __future__ import annotations
