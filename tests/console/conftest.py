@@ -73,6 +73,22 @@ class Console:
         return str(r.text)
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium through Playwright (skips, or fails under CI, without it)."""
+    from playwright.sync_api import sync_playwright
+
+    from .browser import CHROMIUM, require_browser
+
+    require_browser()
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield b
+        finally:
+            b.close()
+
+
 @pytest.fixture
 def site(sqlite_url: str, tmp_path: Path) -> Iterator[Site]:
     s = build_site(sqlite_url, tmp_path)
