@@ -96,6 +96,7 @@ def test_every_state_change_is_refused_without_the_csrf_token(console: Console) 
     posts = console_posts(site)
     assert {"/console/signin", "/console/signout", "/console/lang", "/console/search",
             "/console/point", "/console/usage", "/console/customers"} <= set(posts)  # fmt: skip
+    before_sign_in = console.csrf()  # the pre-session token of this very browser
     assert console.signin("ind-agent", "T-IND") == 303
     other = Console(site)
     assert other.signin("aff-agent", "T-AFF") == 303
@@ -103,7 +104,7 @@ def test_every_state_change_is_refused_without_the_csrf_token(console: Console) 
     body = {"purpose": "customer_service", "supply_point_id": MINATO, "city": "港区",
             "account_id": "ind-agent", "password": "x", "totp": "000000", "lang": "en"}  # fmt: skip
     for path in posts:
-        for token in (None, "", "0" * 64, foreign):
+        for token in (None, "", "0" * 64, foreign, before_sign_in):
             before = site.log.size()
             data = dict(body) if token is None else {**body, "csrf": token}
             r = console.client.post(path, data=data, follow_redirects=False)

@@ -135,12 +135,9 @@ class Console:
         """Is ``sent`` the token of this browser's session (or pre-session)?"""
         session = request.cookies.get(SESSION_COOKIE)
         pre = request.cookies.get(PRE_COOKIE)
-        good = []
-        if session:
-            good.append(self._mac("session:" + session))
-        if pre:
-            good.append(self._mac("pre:" + pre))
-        return bool(sent) and any(hmac.compare_digest(sent, g) for g in good)
+        # with a session, only the session's token (the pages render no other)
+        good = self._mac("session:" + session) if session else pre and self._mac("pre:" + pre)
+        return bool(sent and good) and hmac.compare_digest(sent, str(good))
 
     # -- who is calling -------------------------------------------------------------
 
