@@ -77,6 +77,7 @@ def test_times_are_shown_in_jst_in_both_languages() -> None:
     assert i18n.jst("2026-11-24T15:30:00Z", "ja") == i18n.jst(t, "ja")
     assert i18n.day("2024-04-01", "ja") == "2024年4月1日"
     assert i18n.number(1234567.5, "ja") == "1,234,567.5"
+    assert i18n.month("2026-01", "ja") == "2026年1月" and i18n.month("2026-01", "en") == "Jan 2026"
     assert i18n.language("fr") == i18n.language(None) == "ja" and i18n.language("en") == "en"
 
 

@@ -88,6 +88,7 @@ def _environment(lang: str) -> Environment:
     env.filters["jst"] = lambda v: i18n.jst(v, lang)
     env.filters["day"] = lambda v: i18n.day(v, lang)
     env.filters["number"] = lambda v: i18n.number(v, lang)
+    env.filters["month"] = lambda v: i18n.month(v, lang)
     return env
 
 

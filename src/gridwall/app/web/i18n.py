@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from functools import lru_cache
 from pathlib import Path
 
-from babel.dates import format_date, format_datetime
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import PoFileError, read_po
 from babel.numbers import format_decimal
@@ -86,3 +86,13 @@ def number(value: float | int | None, lang: str) -> str:
     if value is None:
         return ""
     return format_decimal(value, locale=lang)
+
+
+def month(value: str | None, lang: str) -> str:
+    """A ``YYYY-MM`` month in ``lang``'s conventions (e.g. 2026年1月, Jan 2026)."""
+    if not value:
+        return ""
+    from datetime import date
+
+    y, m = str(value)[:7].split("-")
+    return format_skeleton("yMMM", date(int(y), int(m), 1), locale=lang)
