@@ -97,5 +97,13 @@ def site(sqlite_url: str, tmp_path: Path) -> Iterator[Site]:
 
 
 @pytest.fixture
+def any_site(db_url: str, tmp_path: Path) -> Iterator[Site]:
+    """The same on SQLite and on PostgreSQL."""
+    s = build_site(db_url, tmp_path)
+    yield s
+    s.server.close()
+
+
+@pytest.fixture
 def console(site: Site) -> Console:
     return Console(site)

@@ -365,6 +365,24 @@ def test_bad_search_input_names_the_field(
     assert "検索結果" not in r.text
 
 
+def test_console_pages_on_both_stores(any_site: Site) -> None:
+    """Sign-in, a point, the own-customer list and sign-out, on SQLite and PostgreSQL."""
+    c = Console(any_site)
+    assert c.signin("ind-agent", "T-IND") == 303
+    page = c.post("/console/point", {"purpose": "customer_service", "supply_point_id": MINATO})
+    assert "佐藤 次郎" in page and WITHHELD_JA in page
+    listed = c.post("/console/customers", {"purpose": "customer_service"})
+    assert re.findall(r"<tr><td>(\d{22})</td>", listed) == [MINATO]
+    other = c.client.post("/console/point", data={"csrf": c.token(),
+                          "purpose": "customer_service", "supply_point_id": CHIYODA})  # fmt: skip
+    assert other.status_code == 404 and "山田" not in other.text
+    token = c.client.cookies["gw_session"]
+    c.client.post("/console/signout", data={"csrf": c.token()})
+    c.client.cookies.set("gw_session", token, path="/console")
+    c.terminal("T-IND")
+    assert c.client.get("/console/", follow_redirects=False).status_code == 303
+
+
 # -- no customer value in any URL ----------------------------------------------------------
 
 
