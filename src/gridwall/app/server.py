@@ -260,6 +260,9 @@ def create_server_app(
     app = create_app(gateway, routers=routers)
     app.title = "gridwall"
     app.state.server = server
+    from gridwall.app.web import mount_console  # the console's pages (docs/console.md)
+
+    mount_console(app, gateway, identity, now)
     # outermost last: proxy address → hardening headers → one audit event per request
     app.add_middleware(OneEventPerRequest, sink=audit_log, clock=now)
     app.add_middleware(SecurityHeaders)

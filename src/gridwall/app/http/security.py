@@ -3,7 +3,8 @@
 :class:`SecurityHeaders` (ASGI middleware) sets on every response — data, refusal, 404,
 the docs — ``Cache-Control: no-store``, ``X-Content-Type-Options: nosniff``,
 ``Referrer-Policy: no-referrer`` and a restrictive ``Content-Security-Policy`` (nothing but
-the app's own scripts and styles, ``frame-ancestors 'none'``), and drops any ``Server``
+the app's own scripts and styles, forms posting only to the app itself — the console's
+pages — and ``frame-ancestors 'none'``), and drops any ``Server``
 header (``gridwall serve`` also turns uvicorn's off).
 
 :func:`mount_docs` serves Swagger UI from the ``swagger-ui-bundle`` package (its files are
@@ -29,7 +30,7 @@ ASGIApp = Callable[..., Any]
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; "
-    "form-action 'none'; frame-ancestors 'none'"
+    "form-action 'self'; frame-ancestors 'none'"
 )
 HEADERS: list[tuple[bytes, bytes]] = [
     (b"cache-control", b"no-store"),

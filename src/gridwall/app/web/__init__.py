@@ -1,0 +1,54 @@
+"""The gridwall console: server-rendered pages over the same gateway, identity and audit
+log as the API (issue 12, first landing).
+
+:func:`mount_console` adds the pages under ``/console/`` and the package's own static
+files under ``/console/static/`` (no CDN, nothing fetched at run time) to the composed
+app of :func:`gridwall.app.server.create_server_app`. One module per area:
+
+* :mod:`~gridwall.app.web.signin` — sign-in (password + TOTP + enrolled terminal), sign-out,
+  the language switch;
+* :mod:`~gridwall.app.web.home` — who is signed in and what they may open;
+* :mod:`~gridwall.app.web.points` — search, the supply point page, monthly usage;
+* :mod:`~gridwall.app.web.customers` — a retailer's own current customers.
+
+Shared machinery (templates, cookies, CSRF, refusals) is :mod:`~gridwall.app.web.core`;
+languages, JST and number formats :mod:`~gridwall.app.web.i18n`. See ``docs/console.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from starlette.staticfiles import StaticFiles
+
+from gridwall.app.web.core import HERE, PREFIX, Console
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from gridwall.gateway import Gateway
+    from gridwall.identity import IdentityService
+
+__all__ = ["Console", "mount_console"]
+
+
+def mount_console(
+    app: FastAPI,
+    gateway: Gateway,
+    identity: IdentityService,
+    clock: Callable[[], datetime] | None = None,
+) -> Console:
+    """Mount the console's pages and static files on ``app``; returns its :class:`Console`
+    (also ``app.state.console``; its ``routers`` are the pages' routers)."""
+    from gridwall.app.web import customers, home, points, signin
+
+    console = Console(gateway, identity, clock)
+    for module in (signin, home, points, customers):
+        router = module.create_router(console)
+        console.routers.append(router)
+        app.include_router(router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
+    app.state.console = console
+    return console
