@@ -20,6 +20,7 @@ from sqlalchemy import (
     and_,
     exists,
     false,
+    func,
     literal,
     literal_column,
     or_,
@@ -303,8 +304,26 @@ def _ts_text(v: Any) -> str | None:
     return _utc_iso(datetime.fromisoformat(str(v)))
 
 
+# No existence oracle (issue 11 item 6): the statement reads the requested point when it
+# exists and otherwise a stand-in, the next point in ID order (or the first one), so a
+# nonexistent ID costs the same subqueries, the same row fetch and the same parsing below as
+# an existing point the caller may not see. ``found`` tells them apart; the stand-in never
+# leaves this module.
+_PROBE = SP.alias("probe")
+_PROBE_FIRST = SP.alias("probe_first")
+_PROBE_TARGET = func.coalesce(
+    select(_PROBE.c.supply_point_id)
+    .where(_PROBE.c.supply_point_id >= _bp("pid"))
+    .order_by(_PROBE.c.supply_point_id)
+    .limit(1)
+    .scalar_subquery(),
+    select(func.min(_PROBE_FIRST.c.supply_point_id)).scalar_subquery(),
+)
+
+
 def fetch_point_detail(conn: Connection, supply_point_id: str, today: date) -> PointDetail | None:
-    """The point, its current contract, FIT flag, switching history and FIT contracts."""
+    """The point, its current contract, FIT flag, switching history and FIT contracts;
+    None if there is no such point, after the same work as for one that exists."""
     name = conn.dialect.name
     stmt = _FULL_BY_ID.get(name)
     if stmt is None:
@@ -313,10 +332,11 @@ def fetch_point_detail(conn: Connection, supply_point_id: str, today: date) -> P
             *POINT_COLUMNS,
             literal_column(sw_sql).label("switching_json"),
             literal_column(fit_sql).label("fit_json"),
-        ).where(SP.c.supply_point_id == _bp("pid"))
+            (SP.c.supply_point_id == _bp("pid")).label("found"),
+        ).where(SP.c.supply_point_id == _PROBE_TARGET)
         _FULL_BY_ID[name] = stmt
     r = conn.execute(stmt, {"pid": supply_point_id, "today": today}).first()
-    if r is None:
+    if r is None:  # no point at all in the store: nothing exists to tell apart
         return None
     history = [
         {
@@ -338,7 +358,8 @@ def fetch_point_detail(conn: Connection, supply_point_id: str, today: date) -> P
         }
         for f in _json_list(r[18])
     ]
-    return PointDetail(_row(r), history, fit)
+    detail = PointDetail(_row(r), history, fit)
+    return detail if r[19] else None
 
 
 _HOLDER_CHANGES = select(SW.c.kind, SW.c.effective_date, SW.c.applied_at).where(
