@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from gridwall.gateway import _store
 from gridwall.gateway._store import PointRow, SearchCriteria
@@ -57,6 +57,7 @@ from gridwall.interfaces.facts import (
 from gridwall.store.customer import is_valid_supply_point_id
 
 log = logging.getLogger("gridwall.gateway")
+_T = TypeVar("_T")
 
 MAX_SEARCH = 200
 MAX_LIST = 1000
@@ -541,6 +542,22 @@ class Gateway:
         except Exception as e:
             log.error("audit sink failed on a refusal: %s", type(e).__name__)
 
+    def _fetch(self, fn: Callable[[Connection], _T]) -> _T:
+        """Run ``fn`` on one pooled connection and release it before anything else is asked.
+
+        No request holds a connection while it waits for another (the grant resolver and
+        the authenticator draw from the same pool, the audit sink may too): a request
+        holds at most one pooled connection at a time, so any number of concurrent callers
+        share a pool of any size without waiting on each other (issue 11 item 10)."""
+        try:
+            with self.engine.connect() as conn:
+                return fn(conn)
+        except GatewayError:
+            raise
+        except Exception as e:  # the connection itself (e.g. pool timeout) or a statement
+            log.error("store failed: %s", type(e).__name__)
+            raise Unavailable("store") from None
+
     def _store_call(self, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
@@ -574,32 +591,33 @@ class Gateway:
             )
 
         try:
-            with self.engine.connect() as conn:
-                # one statement, the same whatever is allowed (history and FIT included)
-                detail = self._store_call(lambda: _store.fetch_point_detail(conn, pid, today))
-                row = detail.row if detail is not None else None
-                facts, pctx = self._facts(ctx, pid, row)
-                grants = self._resolve(ctx, action, pctx)
-                decision = self._safe_decide(self._request(ctx, action, facts, grants))
-                allowed = decision.allowed_fields
-                if row is None or not allowed:
-                    self._refuse_unseen(ctx, screen, pid, decision)
-                assert detail is not None
-                view = mask_point(row, allowed)
-                # I13: entries from before the caller's relationship are their own decision
-                before = self._safe_decide(
-                    self._request(ctx, action, replace(facts, era=Era.BEFORE_RELATIONSHIP), grants)
+            # one statement, the same whatever is allowed (history and FIT included) and
+            # whether the point exists or not; the connection is released before the
+            # grants, the policy and the audit log are asked
+            detail = self._fetch(lambda conn: _store.fetch_point_detail(conn, pid, today))
+            row = detail.row if detail is not None else None
+            facts, pctx = self._facts(ctx, pid, row)
+            grants = self._resolve(ctx, action, pctx)
+            decision = self._safe_decide(self._request(ctx, action, facts, grants))
+            allowed = decision.allowed_fields
+            if row is None or not allowed:
+                self._refuse_unseen(ctx, screen, pid, decision)
+            assert detail is not None
+            view = mask_point(row, allowed)
+            # I13: entries from before the caller's relationship are their own decision
+            before = self._safe_decide(
+                self._request(ctx, action, replace(facts, era=Era.BEFORE_RELATIONSHIP), grants)
+            )
+            if "switching_history" in allowed:
+                view["switching_history"] = visible_history(
+                    detail.switching_history,
+                    history_window(
+                        ctx.principal, facts.relation, row, today, detail.switching_history
+                    ),
+                    "switching_history" in before.allowed_fields,
                 )
-                if "switching_history" in allowed:
-                    view["switching_history"] = visible_history(
-                        detail.switching_history,
-                        history_window(
-                            ctx.principal, facts.relation, row, today, detail.switching_history
-                        ),
-                        "switching_history" in before.allowed_fields,
-                    )
-                if "fit" in allowed:
-                    view["fit"] = detail.fit
+            if "fit" in allowed:
+                view["fit"] = detail.fit
         except Unavailable as e:
             if not e.audit_failed:
                 self._record_denial_quietly(fail(e.code))
@@ -857,11 +875,10 @@ class Gateway:
         shown: set[str] = set()
         pids_used: set[str] = set()
         try:
-            with self.engine.connect() as conn:
-                found = {
-                    r.supply_point_id: r
-                    for r in self._store_call(lambda: _store.fetch_points(conn, ids, today))
-                }
+            found = {
+                r.supply_point_id: r
+                for r in self._fetch(lambda conn: _store.fetch_points(conn, ids, today))
+            }
             for sid in ids:
                 row = found.get(sid)
                 facts, pctx = self._facts(ctx, sid, row)
@@ -954,28 +971,30 @@ class Gateway:
         action = Action.VIEW
         p = ctx.principal
         try:
-            with self.engine.connect() as conn:
-                row = self._store_call(lambda: _store.fetch_point(conn, pid, today))
-                facts, pctx = self._facts(ctx, pid, row)
-                g = self._resolve(ctx, action, pctx, consent_token=consent_token)
-                d = self._safe_decide(self._request(ctx, action, facts, g))
-                if row is None or "usage" not in d.allowed_fields:
-                    self._refuse_unseen(ctx, screen, pid, d)
-                change = self._store_call(lambda: _store.last_holder_change(conn, pid, today))
-                from_day: date | None
-                if p.facts.org_kind is OrgKind.NW:
-                    from_day = None
-                elif (
-                    facts.relation is Relation.OWN_CUSTOMER and g.consent is not ConsentState.VALID
-                ):
-                    bounds = [d for d in (row.contract_start, change) if d is not None]
-                    from_day = max(bounds) if bounds else None
-                else:
-                    from_day = consent_from(
-                        ctx.now, self._consent_months(ctx, pid, consent_token), change
-                    )
-                from_month = "0000-00" if from_day is None else _first_month_from(from_day)
-                months = self._store_call(lambda: _store.usage(conn, pid, from_month))
+            # the same statement as read_point (the same work whether the point exists or
+            # not); the holder changes come from its switching history. Two short uses of
+            # the pool, never one inside the other nor across a grant or consent check.
+            detail = self._fetch(lambda conn: _store.fetch_point_detail(conn, pid, today))
+            row = detail.row if detail is not None else None
+            facts, pctx = self._facts(ctx, pid, row)
+            g = self._resolve(ctx, action, pctx, consent_token=consent_token)
+            d = self._safe_decide(self._request(ctx, action, facts, g))
+            if row is None or "usage" not in d.allowed_fields:
+                self._refuse_unseen(ctx, screen, pid, d)
+            assert detail is not None
+            change = holder_change_in(detail.switching_history, today)
+            from_day: date | None
+            if p.facts.org_kind is OrgKind.NW:
+                from_day = None
+            elif facts.relation is Relation.OWN_CUSTOMER and g.consent is not ConsentState.VALID:
+                bounds = [d for d in (row.contract_start, change) if d is not None]
+                from_day = max(bounds) if bounds else None
+            else:
+                from_day = consent_from(
+                    ctx.now, self._consent_months(ctx, pid, consent_token), change
+                )
+            from_month = "0000-00" if from_day is None else _first_month_from(from_day)
+            months = self._fetch(lambda conn: _store.usage(conn, pid, from_month))
         except Unavailable as e:
             if not e.audit_failed:
                 self._record_denial_quietly(
