@@ -314,6 +314,12 @@ def consent_from(now: datetime, scope_months: int, last_change: date | None) -> 
     return start
 
 
+#: what :meth:`Gateway._facts` decides on when no point has the requested ID
+_NO_POINT = PointRow(
+    "", "", "", None, None, None, None, None, None, "", None, "", None, None, None, None, False
+)
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -464,13 +470,13 @@ class Gateway:
     def _facts(
         self, ctx: RequestContext, pid: str, row: PointRow | None
     ) -> tuple[ResourceFacts, PointContext]:
-        rel = self.relation(ctx.principal, row)
-        if row is None:
-            # a nonexistent point goes through the same steps as an invisible one
-            return ResourceFacts(rel, False, False), PointContext(pid, "", "", False)
+        # a nonexistent point goes through the same steps as an invisible one, on a
+        # placeholder with no contract, no FIT and no place (no timing oracle)
+        r = _NO_POINT if row is None else row
+        rel = self.relation(ctx.principal, r)
         return (
-            ResourceFacts(rel, row.is_lrs, row.has_fit),
-            PointContext(pid, row.pref, row.city, row.is_lrs),
+            ResourceFacts(rel, r.is_lrs, r.has_fit),
+            PointContext(pid, r.pref, r.city, r.is_lrs),
         )
 
     # -- audit ---------------------------------------------------------------------
@@ -591,33 +597,35 @@ class Gateway:
             )
 
         try:
-            # one statement, the same whatever is allowed (history and FIT included) and
-            # whether the point exists or not; the connection is released before the
-            # grants, the policy and the audit log are asked
-            detail = self._fetch(lambda conn: _store.fetch_point_detail(conn, pid, today))
-            row = detail.row if detail is not None else None
+            # Before the decision: the point's fixed-size facts only, through a probe that
+            # does the same work whether the point exists or not (no timing oracle). Each
+            # read releases its connection before the grants, the policy or the audit log
+            # are asked (no request holds a connection while waiting for another).
+            row = self._fetch(lambda conn: _store.probe_point(conn, pid, today))
             facts, pctx = self._facts(ctx, pid, row)
             grants = self._resolve(ctx, action, pctx)
             decision = self._safe_decide(self._request(ctx, action, facts, grants))
             allowed = decision.allowed_fields
-            if row is None or not allowed:
+            if not allowed or row is None:
                 self._refuse_unseen(ctx, screen, pid, decision)
-            assert detail is not None
             view = mask_point(row, allowed)
-            # I13: entries from before the caller's relationship are their own decision
-            before = self._safe_decide(
-                self._request(ctx, action, replace(facts, era=Era.BEFORE_RELATIONSHIP), grants)
+            # After it: what grows with the point's content, only for the allowed groups.
+            want_history, want_fit = "switching_history" in allowed, "fit" in allowed
+            history, fit = self._fetch(
+                lambda conn: _store.fetch_extras(conn, pid, history=want_history, fit=want_fit)
             )
-            if "switching_history" in allowed:
+            if want_history:
+                # I13: entries from before the caller's relationship are their own decision
+                before = self._safe_decide(
+                    self._request(ctx, action, replace(facts, era=Era.BEFORE_RELATIONSHIP), grants)
+                )
                 view["switching_history"] = visible_history(
-                    detail.switching_history,
-                    history_window(
-                        ctx.principal, facts.relation, row, today, detail.switching_history
-                    ),
+                    history,
+                    history_window(ctx.principal, facts.relation, row, today, history),
                     "switching_history" in before.allowed_fields,
                 )
-            if "fit" in allowed:
-                view["fit"] = detail.fit
+            if want_fit:
+                view["fit"] = fit
         except Unavailable as e:
             if not e.audit_failed:
                 self._record_denial_quietly(fail(e.code))
@@ -971,30 +979,35 @@ class Gateway:
         action = Action.VIEW
         p = ctx.principal
         try:
-            # the same statement as read_point (the same work whether the point exists or
-            # not); the holder changes come from its switching history. Two short uses of
-            # the pool, never one inside the other nor across a grant or consent check.
-            detail = self._fetch(lambda conn: _store.fetch_point_detail(conn, pid, today))
-            row = detail.row if detail is not None else None
+            # the same probe as read_point (the same work whether the point exists or not);
+            # holder changes and months only once the decision allowed usage. Each read
+            # releases its connection before the grants or a consent check are asked.
+            row = self._fetch(lambda conn: _store.probe_point(conn, pid, today))
             facts, pctx = self._facts(ctx, pid, row)
             g = self._resolve(ctx, action, pctx, consent_token=consent_token)
             d = self._safe_decide(self._request(ctx, action, facts, g))
-            if row is None or "usage" not in d.allowed_fields:
+            allowed = d.allowed_fields  # computed on both paths, as in read_point
+            if "usage" not in allowed or row is None:
                 self._refuse_unseen(ctx, screen, pid, d)
-            assert detail is not None
-            change = holder_change_in(detail.switching_history, today)
-            from_day: date | None
-            if p.facts.org_kind is OrgKind.NW:
-                from_day = None
-            elif facts.relation is Relation.OWN_CUSTOMER and g.consent is not ConsentState.VALID:
-                bounds = [d for d in (row.contract_start, change) if d is not None]
-                from_day = max(bounds) if bounds else None
-            else:
-                from_day = consent_from(
-                    ctx.now, self._consent_months(ctx, pid, consent_token), change
-                )
-            from_month = "0000-00" if from_day is None else _first_month_from(from_day)
-            months = self._fetch(lambda conn: _store.usage(conn, pid, from_month))
+            contract_start = row.contract_start
+            nw = p.facts.org_kind is OrgKind.NW
+            own = facts.relation is Relation.OWN_CUSTOMER and g.consent is not ConsentState.VALID
+            scope = 0 if nw or own else self._consent_months(ctx, pid, consent_token)
+
+            def read_usage(conn: Connection) -> tuple[date | None, str, list[dict[str, Any]]]:
+                change = _store.last_holder_change(conn, pid, today)
+                day: date | None
+                if nw:
+                    day = None
+                elif own:
+                    bounds = [x for x in (contract_start, change) if x is not None]
+                    day = max(bounds) if bounds else None
+                else:
+                    day = consent_from(ctx.now, scope, change)
+                month = "0000-00" if day is None else _first_month_from(day)
+                return day, month, _store.usage(conn, pid, month)
+
+            from_day, from_month, months = self._fetch(read_usage)
         except Unavailable as e:
             if not e.audit_failed:
                 self._record_denial_quietly(
