@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
-from typing import Any, NoReturn, Protocol
+from typing import Any, NoReturn, Protocol, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from gridwall.gateway import _store
 from gridwall.gateway._store import PointRow, SearchCriteria
@@ -57,6 +57,7 @@ from gridwall.interfaces.facts import (
 from gridwall.store.customer import is_valid_supply_point_id
 
 log = logging.getLogger("gridwall.gateway")
+_T = TypeVar("_T")
 
 MAX_SEARCH = 200
 MAX_LIST = 1000
@@ -313,6 +314,12 @@ def consent_from(now: datetime, scope_months: int, last_change: date | None) -> 
     return start
 
 
+#: what :meth:`Gateway._facts` decides on when no point has the requested ID
+_NO_POINT = PointRow(
+    "", "", "", None, None, None, None, None, None, "", None, "", None, None, None, None, False
+)
+
+
 # ---------------------------------------------------------------------------
 
 
@@ -463,13 +470,13 @@ class Gateway:
     def _facts(
         self, ctx: RequestContext, pid: str, row: PointRow | None
     ) -> tuple[ResourceFacts, PointContext]:
-        rel = self.relation(ctx.principal, row)
-        if row is None:
-            # a nonexistent point goes through the same steps as an invisible one
-            return ResourceFacts(rel, False, False), PointContext(pid, "", "", False)
+        # a nonexistent point goes through the same steps as an invisible one, on a
+        # placeholder with no contract, no FIT and no place (no timing oracle)
+        r = _NO_POINT if row is None else row
+        rel = self.relation(ctx.principal, r)
         return (
-            ResourceFacts(rel, row.is_lrs, row.has_fit),
-            PointContext(pid, row.pref, row.city, row.is_lrs),
+            ResourceFacts(rel, r.is_lrs, r.has_fit),
+            PointContext(pid, r.pref, r.city, r.is_lrs),
         )
 
     # -- audit ---------------------------------------------------------------------
@@ -541,6 +548,22 @@ class Gateway:
         except Exception as e:
             log.error("audit sink failed on a refusal: %s", type(e).__name__)
 
+    def _fetch(self, fn: Callable[[Connection], _T]) -> _T:
+        """Run ``fn`` on one pooled connection and release it before anything else is asked.
+
+        No request holds a connection while it waits for another (the grant resolver and
+        the authenticator draw from the same pool, the audit sink may too): a request
+        holds at most one pooled connection at a time, so any number of concurrent callers
+        share a pool of any size without waiting on each other (issue 11 item 10)."""
+        try:
+            with self.engine.connect() as conn:
+                return fn(conn)
+        except GatewayError:
+            raise
+        except Exception as e:  # the connection itself (e.g. pool timeout) or a statement
+            log.error("store failed: %s", type(e).__name__)
+            raise Unavailable("store") from None
+
     def _store_call(self, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
@@ -574,32 +597,35 @@ class Gateway:
             )
 
         try:
-            with self.engine.connect() as conn:
-                # one statement, the same whatever is allowed (history and FIT included)
-                detail = self._store_call(lambda: _store.fetch_point_detail(conn, pid, today))
-                row = detail.row if detail is not None else None
-                facts, pctx = self._facts(ctx, pid, row)
-                grants = self._resolve(ctx, action, pctx)
-                decision = self._safe_decide(self._request(ctx, action, facts, grants))
-                allowed = decision.allowed_fields
-                if row is None or not allowed:
-                    self._refuse_unseen(ctx, screen, pid, decision)
-                assert detail is not None
-                view = mask_point(row, allowed)
+            # Before the decision: the point's fixed-size facts only, through a probe that
+            # does the same work whether the point exists or not (no timing oracle). Each
+            # read releases its connection before the grants, the policy or the audit log
+            # are asked (no request holds a connection while waiting for another).
+            row = self._fetch(lambda conn: _store.probe_point(conn, pid, today))
+            facts, pctx = self._facts(ctx, pid, row)
+            grants = self._resolve(ctx, action, pctx)
+            decision = self._safe_decide(self._request(ctx, action, facts, grants))
+            allowed = decision.allowed_fields
+            if not allowed or row is None:
+                self._refuse_unseen(ctx, screen, pid, decision)
+            view = mask_point(row, allowed)
+            # After it: what grows with the point's content, only for the allowed groups.
+            want_history, want_fit = "switching_history" in allowed, "fit" in allowed
+            history, fit = self._fetch(
+                lambda conn: _store.fetch_extras(conn, pid, history=want_history, fit=want_fit)
+            )
+            if want_history:
                 # I13: entries from before the caller's relationship are their own decision
                 before = self._safe_decide(
                     self._request(ctx, action, replace(facts, era=Era.BEFORE_RELATIONSHIP), grants)
                 )
-                if "switching_history" in allowed:
-                    view["switching_history"] = visible_history(
-                        detail.switching_history,
-                        history_window(
-                            ctx.principal, facts.relation, row, today, detail.switching_history
-                        ),
-                        "switching_history" in before.allowed_fields,
-                    )
-                if "fit" in allowed:
-                    view["fit"] = detail.fit
+                view["switching_history"] = visible_history(
+                    history,
+                    history_window(ctx.principal, facts.relation, row, today, history),
+                    "switching_history" in before.allowed_fields,
+                )
+            if want_fit:
+                view["fit"] = fit
         except Unavailable as e:
             if not e.audit_failed:
                 self._record_denial_quietly(fail(e.code))
@@ -857,11 +883,10 @@ class Gateway:
         shown: set[str] = set()
         pids_used: set[str] = set()
         try:
-            with self.engine.connect() as conn:
-                found = {
-                    r.supply_point_id: r
-                    for r in self._store_call(lambda: _store.fetch_points(conn, ids, today))
-                }
+            found = {
+                r.supply_point_id: r
+                for r in self._fetch(lambda conn: _store.fetch_points(conn, ids, today))
+            }
             for sid in ids:
                 row = found.get(sid)
                 facts, pctx = self._facts(ctx, sid, row)
@@ -954,28 +979,35 @@ class Gateway:
         action = Action.VIEW
         p = ctx.principal
         try:
-            with self.engine.connect() as conn:
-                row = self._store_call(lambda: _store.fetch_point(conn, pid, today))
-                facts, pctx = self._facts(ctx, pid, row)
-                g = self._resolve(ctx, action, pctx, consent_token=consent_token)
-                d = self._safe_decide(self._request(ctx, action, facts, g))
-                if row is None or "usage" not in d.allowed_fields:
-                    self._refuse_unseen(ctx, screen, pid, d)
-                change = self._store_call(lambda: _store.last_holder_change(conn, pid, today))
-                from_day: date | None
-                if p.facts.org_kind is OrgKind.NW:
-                    from_day = None
-                elif (
-                    facts.relation is Relation.OWN_CUSTOMER and g.consent is not ConsentState.VALID
-                ):
-                    bounds = [d for d in (row.contract_start, change) if d is not None]
-                    from_day = max(bounds) if bounds else None
+            # the same probe as read_point (the same work whether the point exists or not);
+            # holder changes and months only once the decision allowed usage. Each read
+            # releases its connection before the grants or a consent check are asked.
+            row = self._fetch(lambda conn: _store.probe_point(conn, pid, today))
+            facts, pctx = self._facts(ctx, pid, row)
+            g = self._resolve(ctx, action, pctx, consent_token=consent_token)
+            d = self._safe_decide(self._request(ctx, action, facts, g))
+            allowed = d.allowed_fields  # computed on both paths, as in read_point
+            if "usage" not in allowed or row is None:
+                self._refuse_unseen(ctx, screen, pid, d)
+            contract_start = row.contract_start
+            nw = p.facts.org_kind is OrgKind.NW
+            own = facts.relation is Relation.OWN_CUSTOMER and g.consent is not ConsentState.VALID
+            scope = 0 if nw or own else self._consent_months(ctx, pid, consent_token)
+
+            def read_usage(conn: Connection) -> tuple[date | None, str, list[dict[str, Any]]]:
+                change = _store.last_holder_change(conn, pid, today)
+                day: date | None
+                if nw:
+                    day = None
+                elif own:
+                    bounds = [x for x in (contract_start, change) if x is not None]
+                    day = max(bounds) if bounds else None
                 else:
-                    from_day = consent_from(
-                        ctx.now, self._consent_months(ctx, pid, consent_token), change
-                    )
-                from_month = "0000-00" if from_day is None else _first_month_from(from_day)
-                months = self._store_call(lambda: _store.usage(conn, pid, from_month))
+                    day = consent_from(ctx.now, scope, change)
+                month = "0000-00" if day is None else _first_month_from(day)
+                return day, month, _store.usage(conn, pid, month)
+
+            from_day, from_month, months = self._fetch(read_usage)
         except Unavailable as e:
             if not e.audit_failed:
                 self._record_denial_quietly(

@@ -20,6 +20,7 @@ from sqlalchemy import (
     and_,
     exists,
     false,
+    func,
     literal,
     literal_column,
     or_,
@@ -249,9 +250,10 @@ def list_customers(
 
 
 # The switching history and FIT contracts come back as JSON arrays from correlated
-# subqueries in the SAME statement as the point: one round trip per read, and the same
-# statement whether the caller may see them or not (no timing difference between an
-# invisible and a visible point's history). Dialect-specific only in the JSON functions.
+# subqueries: one round trip for both. The gateway asks for them only after the decision
+# allowed them (their cost grows with their length, so reading them for a refused request
+# would tell a point with a history from one without, or from no point at all).
+# Dialect-specific only in the JSON functions.
 _HISTORY_SQL = {
     "sqlite": (
         "(SELECT json_group_array(json_object('application_id', s.application_id, "
@@ -303,8 +305,36 @@ def _ts_text(v: Any) -> str | None:
     return _utc_iso(datetime.fromisoformat(str(v)))
 
 
+def _history(v: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "application_id": h["application_id"],
+            "kind": h["kind"],
+            "from_retailer": h["from_retailer"],
+            "to_retailer": h["to_retailer"],
+            "applied_at": _ts_text(h["applied_at"]),
+            "effective_date": h["effective_date"],
+        }
+        for h in _json_list(v)
+    ]
+
+
+def _fit(v: Any) -> list[dict[str, Any]]:
+    return [
+        {
+            "generator_name": f["generator_name"],
+            "capacity_kw": float(f["capacity_kw"]),
+            "start_date": f["start_date"],
+            "end_date": f["end_date"],
+        }
+        for f in _json_list(v)
+    ]
+
+
 def fetch_point_detail(conn: Connection, supply_point_id: str, today: date) -> PointDetail | None:
-    """The point, its current contract, FIT flag, switching history and FIT contracts."""
+    """The point, its current contract, FIT flag, switching history and FIT contracts, in
+    one statement (the unprotected baseline of the benchmarks; the gateway reads through
+    :func:`probe_point` and :func:`fetch_extras`)."""
     name = conn.dialect.name
     stmt = _FULL_BY_ID.get(name)
     if stmt is None:
@@ -318,27 +348,66 @@ def fetch_point_detail(conn: Connection, supply_point_id: str, today: date) -> P
     r = conn.execute(stmt, {"pid": supply_point_id, "today": today}).first()
     if r is None:
         return None
-    history = [
-        {
-            "application_id": h["application_id"],
-            "kind": h["kind"],
-            "from_retailer": h["from_retailer"],
-            "to_retailer": h["to_retailer"],
-            "applied_at": _ts_text(h["applied_at"]),
-            "effective_date": h["effective_date"],
-        }
-        for h in _json_list(r[17])
-    ]
-    fit = [
-        {
-            "generator_name": f["generator_name"],
-            "capacity_kw": float(f["capacity_kw"]),
-            "start_date": f["start_date"],
-            "end_date": f["end_date"],
-        }
-        for f in _json_list(r[18])
-    ]
-    return PointDetail(_row(r), history, fit)
+    return PointDetail(_row(r), _history(r[17]), _fit(r[18]))
+
+
+# No existence oracle (issue 11 item 6). Before the decision the gateway reads only the
+# point's fixed-size facts, through a probe that reads the requested point when it exists
+# and otherwise a stand-in, the next point in ID order (or the first one): a nonexistent ID
+# costs the same index seeks, subqueries, row fetch and row building as an existing point
+# the caller may not see. ``found`` tells them apart; the stand-in never leaves this
+# module. Whatever grows with the point's content (switching history, FIT contracts,
+# usage) is read only after the decision, and only the groups it allowed.
+_PROBE = SP.alias("probe")
+_PROBE_FIRST = SP.alias("probe_first")
+_PROBE_TARGET = func.coalesce(
+    select(_PROBE.c.supply_point_id)
+    .where(_PROBE.c.supply_point_id >= _bp("pid"))
+    .order_by(_PROBE.c.supply_point_id)
+    .limit(1)
+    .scalar_subquery(),
+    select(func.min(_PROBE_FIRST.c.supply_point_id)).scalar_subquery(),
+)
+_POINT_PROBE = select(*POINT_COLUMNS, (SP.c.supply_point_id == _bp("pid")).label("found")).where(
+    SP.c.supply_point_id == _PROBE_TARGET
+)
+
+
+def probe_point(conn: Connection, supply_point_id: str, today: date) -> PointRow | None:
+    """The point (as :func:`fetch_point`), or None if there is no such point — after the
+    same work either way (see above)."""
+    r = conn.execute(_POINT_PROBE, {"pid": supply_point_id, "today": today}).first()
+    if r is None:  # the store holds no point at all: there is nothing to tell apart
+        return None
+    row = _row(r)
+    return row if r[17] else None
+
+
+_EXTRAS: dict[tuple[str, bool, bool], Any] = {}
+
+
+def fetch_extras(
+    conn: Connection, supply_point_id: str, *, history: bool, fit: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The point's switching history and FIT contracts, each only if asked for (the
+    other comes back empty and is not read)."""
+    if not (history or fit):
+        return [], []
+    name = conn.dialect.name
+    key = (name, history, fit)
+    stmt = _EXTRAS.get(key)
+    if stmt is None:
+        sw_sql, fit_sql = _HISTORY_SQL[name]
+        cols: list[Any] = [
+            literal_column(sw_sql if history else "NULL").label("switching_json"),
+            literal_column(fit_sql if fit else "NULL").label("fit_json"),
+        ]
+        stmt = select(*cols).select_from(SP).where(SP.c.supply_point_id == _bp("pid"))
+        _EXTRAS[key] = stmt
+    r = conn.execute(stmt, {"pid": supply_point_id}).first()
+    if r is None:  # removed since the probe: nothing to show
+        return [], []
+    return _history(r[0]), _fit(r[1])
 
 
 _HOLDER_CHANGES = select(SW.c.kind, SW.c.effective_date, SW.c.applied_at).where(

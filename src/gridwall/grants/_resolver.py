@@ -96,6 +96,12 @@ class StoreGrantResolver:
         if snap is not None and mono - self._checked_at < self.refresh_seconds:
             return snap
         with self._lock:
+            # Another caller may have refreshed while this one waited for the lock: one
+            # version check per interval, not one per waiting caller (each would take a
+            # pooled connection while the gateway's callers queue for the same pool).
+            snap = self._snap
+            if snap is not None and time.monotonic() - self._checked_at < self.refresh_seconds:
+                return snap
             with self.engine.connect() as conn:
                 version = conn.execute(
                     select(GrantState.__table__.c.version).where(GrantState.__table__.c.id == 1)
