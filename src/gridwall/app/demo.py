@@ -28,6 +28,7 @@ import os
 import secrets
 import shlex
 import sys
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -453,6 +454,12 @@ def _stage(demo: Demo, client: Any, svc: Any) -> None:
             "POST", f"/v1/grants/disasters/{demo.disaster_id}/approve", "demo-mgr", body={})),
             "approving the demo disaster")  # fmt: skip
         demo.disaster_end = str(d.get("effective_end", ""))
+    # a new grant reaches the server's grant snapshot within its refresh period (0.5 s)
+    deadline = time.monotonic() + 10
+    while not svc.disaster_active(datetime.now(UTC)):
+        if time.monotonic() > deadline:
+            raise CheckFailed(f"demo: the disaster {demo.disaster_id} did not become active")
+        time.sleep(0.1)
     for u in demo.users:
         if u.device_kind == "disaster_terminal":
             _login(svc, u, datetime.now(UTC))
@@ -764,7 +771,7 @@ def describe(demo: Demo, port: int) -> str:
         f"  example supply point {demo.example_point}: a customer of {demo.independent_code} "
         f"(independent); the affiliated retailer is {demo.affiliated_code}",
         f"  demo disaster {demo.disaster_id} (declared by demo-nw, approved by demo-mgr) covers "
-        f"its city until {demo.disaster_end}; a later ./dev demo declares a new one",
+        f"its city until {demo.disaster_end}; ./dev demo reuses it, or declares a new one",
         "  The server signs an audit checkpoint every 30 s and when it stops. Run every command",
         "  below from the project root; each prints the answer, then its documented outcome is",
         "  shown under it. Terminal tokens are signed per request from the key file (5 min).",
