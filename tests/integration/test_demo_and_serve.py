@@ -18,11 +18,16 @@ from gridwall.identity import terminal_token
 def test_demo_real_logins_and_examples_over_http(tmp_path: Path) -> None:
     demo = build_demo(tmp_path / "demo", supply_points=300, seed=3, progress=False)
     try:
-        assert demo.seen == [200, 404, 200]
+        assert demo.seen[:3] == [200, 404, 200]  # NW, affiliated, independent
         text = describe(demo, 8765)
-        assert text.count(f"/v1/supply-points/{demo.example_point}") == 3
-        for u in demo.users:
-            assert u.password in text and u.totp_secret in text and u.token in text
+        assert text.count(f"/v1/supply-points/{demo.example_point} ") >= 3
+        for u in demo.users:  # the credentials are in the demo folder, not on the console
+            assert u.password not in text and u.totp_secret not in text
+            assert u.file("password").read_text(encoding="utf-8").strip() == u.password
+            assert u.file("totp").read_text(encoding="utf-8").strip() == u.totp_secret
+            if u.key_file is not None:
+                assert u.token not in text
+                assert u.file("token").read_text(encoding="utf-8").strip() == u.token
         client = TestClient(demo.app)
         nw = demo.users[0]
         assert nw.key_file is not None
@@ -110,8 +115,10 @@ def test_cli_demo_no_serve_and_serve_usage_errors(tmp_path: Path) -> None:
 
     out = run("demo", "--no-serve", "--supply-points", "300", "--seed", "5", "--dir", "d")
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.count("curl -s http://127.0.0.1:8765/v1/supply-points/") == 3
-    assert out.stdout.count("X-Gridwall-Terminal: $(gridwall identity terminal token --key") >= 3
+    assert out.stdout.count("http://127.0.0.1:8765/v1/supply-points/") >= 3
+    term = "X-Gridwall-Terminal: $(./dev gridwall identity terminal token --key"
+    assert out.stdout.count(term) >= 3
+    assert (tmp_path / "d" / "credentials" / "demo-nw.password").stat().st_mode & 0o077 == 0
     assert (tmp_path / "d" / "keys" / "DEMO-NW-T1.key").stat().st_mode & 0o077 == 0
     bad = run("serve", "--port", "0", "--db", f"sqlite:///{tmp_path / 'x.db'}")
     assert bad.returncode == 2 and "--port" in bad.stderr
