@@ -766,6 +766,8 @@ def describe(demo: Demo, port: int) -> str:
         "gridwall demo — the composed system: gateway + identity + grants + lookup + audit log",
         f"  store and audit log: {demo.db_url}",
         f"  API docs:            {base}/docs",
+        f"  web console:         {base}/console/ (sign in with an account below; load its "
+        f"terminal's keys/<terminal>.key as 端末鍵ファイル, a demo-only step)",
         f"  credentials:         {creds}/<account>.password|.totp|.token and "
         f"{demo.directory / 'keys'}/<terminal>.key (mode 600; never printed)",
         f"  example supply point {demo.example_point}: a customer of {demo.independent_code} "
