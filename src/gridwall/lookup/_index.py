@@ -446,18 +446,19 @@ def refresh_index(
                 upd += 1
     pl_removed = _drop_empty_places(conn, emptied)
     if ins or upd or rem:
-        counts = conn.execute(
-            text(
-                "SELECT (SELECT count(*) FROM lookup_points), (SELECT count(*) FROM lookup_places)"
-            )
-        ).one()
+        # the counts follow from what was written (a count(*) would scan every row)
+        old_meta: dict[str, str] = dict(
+            conn.execute(
+                text("SELECT key, value FROM lookup_meta WHERE key IN ('points', 'places')")
+            ).all()
+        )
         _write_meta(
             conn,
             {
                 "refreshed_at": datetime.now(UTC).isoformat(),
                 "state": uuid.uuid4().hex,
-                "points": str(counts[0]),
-                "places": str(counts[1]),
+                "points": str(int(old_meta.get("points", 0)) + ins - rem),
+                "places": str(int(old_meta.get("places", 0)) + pl_added - pl_removed),
             },
         )
     return RefreshReport(ins, upd, rem, same, pl_added, pl_removed, time.perf_counter() - t0)
