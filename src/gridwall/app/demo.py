@@ -294,8 +294,7 @@ def build_demo(
 
     from gridwall.app.server import create_server_app
     from gridwall.app.wiring import load_dataset
-    from gridwall.gateway import lookup_feed, retailer_kinds
-    from gridwall.lookup import build_index
+    from gridwall.gateway import retailer_kinds
     from gridwall.store import make_engine, upgrade
 
     directory = directory.resolve()
@@ -306,9 +305,7 @@ def build_demo(
     try:
         upgrade(db_url, engine)
         print(f"demo: loading into {db_url} …", file=sys.stderr)
-        load_dataset(data, engine, progress=progress)
-        print("demo: indexing the supply-point lookup …", file=sys.stderr)
-        build_index(engine, lookup_feed(engine))
+        load_dataset(data, engine, progress=progress)  # also builds/refreshes the lookup index
         kinds = retailer_kinds(engine)
     finally:
         engine.dispose()

@@ -13,7 +13,10 @@ arguments:
 * :func:`export_sealer` — the gateway's export seal: grants watermarks and registers the
   masked rows before they leave.
 * :func:`load_dataset` — ``gridwall load``: the gateway's customer tables plus identity's and
-  grants' reference tables, in one transaction.
+  grants' reference tables, in one transaction — and in the same transaction the lookup's
+  index for exactly the supply points the load inserted or updated (:func:`index_points`).
+* :func:`ensure_lookup_index` — build the lookup's index from the gateway's feed unless it
+  is current (``gridwall lookup`` on a store whose index is missing or stale).
 """
 
 from __future__ import annotations
@@ -21,18 +24,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from sqlalchemy import Engine
+    from sqlalchemy import Connection, Engine
 
     from gridwall.gateway import LoadReport
     from gridwall.grants import StoreGrantResolver
     from gridwall.identity import IdentityConfig, IdentityService
     from gridwall.interfaces import AuditSink, ReferenceLoader, RequestContext
+    from gridwall.lookup import BuildReport, SyncReport
 
 log = logging.getLogger("gridwall.app")
 
@@ -158,10 +163,100 @@ def reference_loaders() -> dict[str, ReferenceLoader]:
 def load_dataset(
     directory: Path, engine: Engine, *, progress: bool = True, max_errors: int | None = None
 ) -> LoadReport:
-    """``gridwall load``: every reference table of a dataset folder, all or nothing."""
+    """``gridwall load``: every reference table of a dataset folder, all or nothing, with the
+    lookup's index brought up to date in the same transaction."""
+    return load_and_index(directory, engine, progress=progress, max_errors=max_errors)[0]
+
+
+def load_and_index(
+    directory: Path, engine: Engine, *, progress: bool = True, max_errors: int | None = None
+) -> tuple[LoadReport, SyncReport]:
+    """:func:`load_dataset`, also returning what the lookup's index did."""
     from gridwall.gateway import load_dataset as load_customer_tables
 
+    done: list[SyncReport] = []
+
+    def changed(conn: Connection, supply_point_ids: Sequence[str]) -> None:
+        done.append(index_points(conn, supply_point_ids, progress=progress))
+
     kw: dict[str, Any] = {} if max_errors is None else {"max_errors": max_errors}
-    return load_customer_tables(
-        directory, engine, reference_loaders=reference_loaders(), progress=progress, **kw
+    report = load_customer_tables(
+        directory,
+        engine,
+        reference_loaders=reference_loaders(),
+        progress=progress,
+        on_points_changed=changed,
+        **kw,
     )
+    if not done:  # pragma: no cover - the loader calls it on every successful load
+        raise RuntimeError("the loader did not report the supply points it changed")
+    return report, done[0]
+
+
+def index_points(conn: Connection, ids: Sequence[str], *, progress: bool = False) -> SyncReport:
+    """The lookup's index after a change of the supply points ``ids``, inside ``conn``'s
+    transaction: those points refreshed in place, or the whole index built from the
+    gateway's feed when it is missing, stale or the change is large. A failure raises, and
+    the caller's transaction (the load) rolls back with the index untouched."""
+    from gridwall.gateway import lookup_feed, lookup_records, supply_point_count
+    from gridwall.lookup import sync_index
+
+    with _bar("lookup index", lambda: supply_point_count(conn), enabled=progress) as tick:
+        return sync_index(
+            conn,
+            ids,
+            fetch=lambda chunk: lookup_records(conn, chunk),
+            feed=lambda: lookup_feed(conn),
+            progress=tick,
+        )
+
+
+def ensure_lookup_index(engine: Engine, *, progress: bool = True) -> BuildReport | None:
+    """Build the lookup's index from the gateway's feed unless it is current (None then)."""
+    from gridwall.gateway import lookup_feed, supply_point_count
+    from gridwall.lookup import ensure_index
+
+    with _bar("lookup index", lambda: supply_point_count(engine), enabled=progress) as tick:
+        return ensure_index(engine, lookup_feed, progress=tick)
+
+
+@contextmanager
+def _bar(label: str, total: Callable[[], int], *, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """A progress bar on stderr, created on the first tick (a refresh that builds nothing
+    shows none); ``tick(n)`` sets the count done."""
+    if not enabled:
+        yield lambda n: None
+        return
+    import sys
+
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    state: dict[str, Any] = {}
+
+    def tick(n: int) -> None:
+        if "bar" not in state:
+            bar = Progress(
+                TextColumn("{task.description:<18}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=sys.stderr),
+            )
+            bar.start()
+            state["bar"], state["task"] = bar, bar.add_task(label, total=total())
+        state["bar"].update(state["task"], completed=n)
+
+    try:
+        yield tick
+    finally:
+        if "bar" in state:
+            state["bar"].stop()

@@ -5,11 +5,12 @@ Public surface:
 * :class:`Gateway` — decide per field group, mask, audit: ``read_point``, ``search``,
   ``list_customers``, ``export``, ``usage`` (in-process; the app layer's HTTP routes,
   console pages and CLI commands are faces over it).
-* :func:`lookup_feed`, :func:`holder_name_matches`, :class:`LookupRecord` — what the
-  equal-footing lookup may read (no 契約名義, no phone); :func:`retailer_kinds` — the
-  retailer registry (code → affiliated/independent) for identity.
+* :func:`lookup_feed`, :func:`lookup_records`, :func:`holder_name_matches`,
+  :class:`LookupRecord` — what the equal-footing lookup may read (no 契約名義, no phone);
+  :func:`retailer_kinds` — the retailer registry (code → affiliated/independent) for identity.
 * :func:`load_dataset` — the customer tables of ``gridwall load``: all or nothing,
-  idempotent (the app layer hands in the loaders of the tables other capabilities own).
+  idempotent (the app layer hands in the loaders of the tables other capabilities own, and
+  is told which supply points the load inserted or updated).
 
 Names are imported on first use, so that ``gridwall --help`` does not pay for SQLAlchemy.
 """
@@ -35,8 +36,10 @@ if TYPE_CHECKING:
         LookupRecord,
         holder_name_matches,
         lookup_feed,
+        lookup_records,
         lrs_points,
         retailer_kinds,
+        supply_point_count,
         supply_point_exists,
     )
     from gridwall.gateway._loader import LoadReport, load_dataset
@@ -56,6 +59,8 @@ _WHERE = {
     "LookupRecord": "_feed",
     "holder_name_matches": "_feed",
     "lookup_feed": "_feed",
+    "lookup_records": "_feed",
+    "supply_point_count": "_feed",
     "lrs_points": "_feed",
     "retailer_kinds": "_feed",
     "supply_point_exists": "_feed",
@@ -79,10 +84,12 @@ __all__ = [
     "holder_name_matches",
     "load_dataset",
     "lookup_feed",
+    "lookup_records",
     "lookup_request",
     "lrs_points",
     "mask_point",
     "retailer_kinds",
+    "supply_point_count",
     "supply_point_exists",
 ]
 

@@ -1,7 +1,8 @@
 """Feeds for the equal-footing lookup (供給地点特定番号の照会): no personal data leaves here.
 
 :func:`lookup_feed` streams what the lookup may index (ID, address parts,
-equipment, status — never 契約名義 or phone); :func:`holder_name_matches`
+equipment, status — never 契約名義 or phone), :func:`lookup_records` the same for a few
+given points (the lookup's incremental refresh after a load); :func:`holder_name_matches`
 answers the match/no-match name verification without revealing the name;
 :func:`retailer_kinds` gives the public retailer registry (code → kind) that
 identity reports in a retail principal's facts; :func:`lrs_points` tells which of a
@@ -15,8 +16,9 @@ import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Connection, Engine, func, or_, select
 
 from gridwall.interfaces.clock import JST
 from gridwall.store.customer import Retailer, SupplyContract, SupplyPoint
@@ -54,14 +56,44 @@ _FEED_COLUMNS = (
 _FEED_NAMES = tuple(c.key for c in _FEED_COLUMNS)
 
 
-def lookup_feed(engine: Engine, *, batch_size: int = 10_000) -> Iterator[LookupRecord]:
-    """Stream every supply point's lookup record, ordered by ID (bounded memory)."""
+def lookup_feed(source: Engine | Connection, *, batch_size: int = 10_000) -> Iterator[LookupRecord]:
+    """Stream every supply point's lookup record, ordered by ID (bounded memory). Given a
+    connection, read inside its transaction (a load's own, uncommitted rows included)."""
     stmt = select(*_FEED_COLUMNS).order_by(SupplyPoint.supply_point_id)
-    with engine.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(stmt)
-        for row in result:
-            m = row._mapping
-            yield LookupRecord(**{k: m[k] for k in _FEED_NAMES})
+    if isinstance(source, Connection):
+        yield from _records(source, stmt, batch_size)
+        return
+    with source.connect() as conn:
+        yield from _records(conn, stmt, batch_size)
+
+
+def _records(conn: Connection, stmt: Any, batch_size: int) -> Iterator[LookupRecord]:
+    # per statement: Connection.execution_options would change the caller's connection
+    result = conn.execute(stmt.execution_options(stream_results=True, yield_per=batch_size))
+    for row in result:
+        m = row._mapping
+        yield LookupRecord(**{k: m[k] for k in _FEED_NAMES})
+
+
+def lookup_records(conn: Connection, supply_point_ids: Sequence[str]) -> list[LookupRecord]:
+    """The lookup records of the given points that exist (any order; unknown IDs absent)."""
+    out: list[LookupRecord] = []
+    ids = list(dict.fromkeys(supply_point_ids))
+    for i in range(0, len(ids), 500):
+        stmt = select(*_FEED_COLUMNS).where(SupplyPoint.supply_point_id.in_(ids[i : i + 500]))
+        out.extend(
+            LookupRecord(**{k: r._mapping[k] for k in _FEED_NAMES}) for r in conn.execute(stmt)
+        )
+    return out
+
+
+def supply_point_count(source: Engine | Connection) -> int:
+    """How many supply points the store holds (the size of :func:`lookup_feed`)."""
+    stmt = select(func.count()).select_from(SupplyPoint)
+    if isinstance(source, Connection):
+        return int(source.execute(stmt).scalar_one())
+    with source.connect() as conn:
+        return int(conn.execute(stmt).scalar_one())
 
 
 def normalize_name(name: str) -> str:

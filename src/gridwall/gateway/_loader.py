@@ -12,6 +12,12 @@ caller (the app layer, :func:`gridwall.app.wiring.load_dataset`) hands in their
 ``load_reference(conn, table_name, file_name, rows)`` as ``reference_loaders``, and each
 is called inside the same transaction. The gateway knows nothing of those packages.
 
+Which supply points a load inserted or updated (an upsert that changed nothing is not
+counted) is handed, still inside the transaction, to ``on_points_changed`` — the app layer
+feeds exactly those to the lookup's incremental refresh, so a failing refresh rolls the load
+back too. The loader never deletes a point: a point leaves the lookup when its status becomes
+``closed``.
+
 We read rows with our own tolerant reader (on :func:`gridwall.dataset.parse_cell`)
 rather than :func:`gridwall.dataset.iter_rows`, because the latter stops at the
 first bad cell and the loader must report all of them.
@@ -32,7 +38,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from gridwall import dataset
 from gridwall.errors import InputError, InputErrors, Location
-from gridwall.interfaces import ReferenceLoader
+from gridwall.interfaces import PointsChanged, ReferenceLoader
 from gridwall.store.customer import (
     FitContract,
     MonthlyUsage,
@@ -69,6 +75,8 @@ class LoadReport:
     read: dict[str, int] = field(default_factory=dict)
     changed: dict[str, int] = field(default_factory=dict)
     skipped: list[str] = field(default_factory=list)
+    #: supply points inserted or updated (exact on both stores); None until known
+    changed_points: int | None = None
 
 
 class _Errors:
@@ -254,16 +262,29 @@ class _Writer:
     """Buffers rows and upserts them in chunks; stops writing once an error is known."""
 
     def __init__(
-        self, conn: Connection, table: Table, key: list[str], errors: _Errors, report: LoadReport
+        self,
+        conn: Connection,
+        table: Table,
+        key: list[str],
+        errors: _Errors,
+        report: LoadReport,
+        *,
+        track: set[str] | None = None,
     ) -> None:
         self.conn = conn
         self.stmt = _upsert_statement(conn, table, key)
+        #: PostgreSQL: the keys of the rows the upsert wrote, by RETURNING (SQLite: triggers,
+        #: see :func:`_track_points`: its executemany returns no rows)
+        self.track = track if conn.dialect.name != "sqlite" else None
+        if self.track is not None:
+            self.stmt = self.stmt.returning(table.c[key[0]])
         self.buf: list[dict[str, Any]] = []
         self.errors = errors
         self.name = _DATASET_NAME.get(table.name, table.name)
         self.report = report
         # PostgreSQL drivers do not sum executemany row counts: report changes only where exact
-        self.counts = conn.dialect.name == "sqlite"
+        # (SQLite, and PostgreSQL where RETURNING names the rows written)
+        self.counts = conn.dialect.name == "sqlite" or self.track is not None
         self._sql: str | None = None
         self._order: list[str] = []
         if self.counts:
@@ -276,13 +297,41 @@ class _Writer:
 
     def flush(self) -> None:
         if self.buf and not self.errors:
-            if self.counts:
+            if self.track is not None:
+                rc = self._flush_tracked()
+            elif self.counts:
                 rc = self._flush_sqlite()
             else:
                 rc = self.conn.execute(self.stmt, self.buf).rowcount
             if self.counts and rc is not None and rc > 0:
                 self.report.changed[self.name] += rc
         self.buf = []
+
+    def _compiled(self) -> tuple[str, list[str]]:
+        if self._sql is None:
+            keys = list(self.buf[0])
+            compiled = self.stmt.compile(dialect=self.conn.dialect, column_keys=keys)
+            self._sql, self._order = str(compiled), list(compiled.params)
+        return self._sql, self._order
+
+    def _flush_tracked(self) -> int:
+        """PostgreSQL with RETURNING: psycopg's pipelined ``executemany(returning=True)``
+        (SQLAlchemy's batched RETURNING path made an unchanged 100 k-point reload twice as
+        slow); the keys of the rows the upsert wrote go to :attr:`track`."""
+        assert self.track is not None
+        sql, order = self._compiled()
+        raw = self.conn.connection.driver_connection
+        assert raw is not None
+        n = 0
+        with raw.cursor() as cur:
+            cur.executemany(sql, [{k: r[k] for k in order} for r in self.buf], returning=True)
+            while True:
+                got = [row[0] for row in cur.fetchall()]
+                self.track.update(got)
+                n += len(got)
+                if not cur.nextset():
+                    break
+        return n
 
     def _flush_sqlite(self) -> int:
         """SQLite fast path: the same upsert compiled once, rows as tuples straight to the
@@ -307,6 +356,8 @@ class _Writer:
 @dataclass
 class _Known:
     points: set[str] = field(default_factory=set)
+    #: supply points the upserts wrote (PostgreSQL, by RETURNING)
+    changed_points: set[str] = field(default_factory=set)
     retailers: set[str] = field(default_factory=set)
     lrs_codes: set[str] = field(default_factory=set)
 
@@ -318,11 +369,14 @@ def load_dataset(
     reference_loaders: Mapping[str, ReferenceLoader] | None = None,
     progress: bool = True,
     max_errors: int = MAX_ERRORS,
+    on_points_changed: PointsChanged | None = None,
 ) -> LoadReport:
     """Load ``directory`` into the store in one transaction; raise :class:`InputErrors`
     (nothing written) when any row is bad. ``reference_loaders`` maps the tables other
     capabilities own (:data:`DELEGATED`) to their loaders; a table without one is
-    validated and skipped with a note."""
+    validated and skipped with a note. ``on_points_changed(conn, ids)`` is told, after
+    every table is written and before the commit, which supply points were inserted or
+    updated (sorted; empty when none); if it raises, nothing is written."""
     loaders = dict(reference_loaders or {})
     if not directory.is_dir():
         raise InputError("not a dataset folder", Location(str(directory)))
@@ -348,58 +402,110 @@ def load_dataset(
         disable=not progress,
         transient=False,
     )
-    with bar, engine.begin() as conn:
+    with engine.begin() as conn:
         if conn.dialect.name == "sqlite":
             conn.exec_driver_sql("PRAGMA cache_size=-262144")
             conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
-        known = _Known()
-        known.retailers.update(conn.execute(select(Retailer.retailer_code)).scalars())
-        tables = [*dataset.REFERENCE_TABLES, USAGE]
-        for table in tables:
-            path = _find(directory, table)
-            if path is None:
-                continue
-            total = _count_rows(path)
-            task = bar.add_task(path.name, total=total)
-
-            def tick(
-                rows: Iterable[tuple[int, dict[str, Any]]],
-                task: Any = task,
-                tname: str = table.name,
-            ) -> Iterator[tuple[int, dict[str, Any]]]:
-                n = 0
-                for item in rows:
-                    n += 1
-                    if n % 5000 == 0:
-                        bar.update(task, advance=5000)
-                    yield item
-                bar.update(task, advance=n % 5000)
-                report.read[tname] = n
-
-            rows = tick(_read(path, table, errors))
-            if table.name in DELEGATED:
-                fn = loaders.get(table.name)
-                if fn is None:
-                    msg = f"{path.name}: skipped (no loader for the {table.name} table given)"
-                    report.skipped.append(msg)
-                    print(f"gridwall load: note: {msg}", file=sys.stderr)
-                    for _ in rows:  # still validate the cells
-                        pass
-                    continue
-                try:
-                    fn(conn, table.name, path.name, rows)
-                except InputErrors as e:
-                    for err in e.errors:
-                        errors.add(err)
-                    if e.truncated:
-                        errors.truncated = True
-                except InputError as e:
-                    errors.add(e)
-                continue
-            _LOADERS[table.name](conn, path.name, rows, known, errors, report)
+        changed_points = _track_points(conn)
+        with bar:
+            _load_tables(conn, directory, loaders, bar, errors, report, changed_points)
         if errors:
             raise InputErrors(errors.items, errors.truncated)
+        ids = sorted(_tracked_points(conn, changed_points))
+        report.changed_points = len(ids)
+        if on_points_changed is not None:
+            on_points_changed(conn, ids)
     return report
+
+
+_TRACK_TABLE = "gw_load_changed_points"
+
+
+def _track_points(conn: Connection) -> set[str]:
+    """Start recording which supply points this transaction inserts or updates.
+
+    PostgreSQL: the upsert's RETURNING fills the set returned. SQLite (whose executemany
+    returns no rows): connection-local TEMP triggers on ``supply_points``. pysqlite runs DDL
+    before the first DML outside the transaction, so a failed load may leave them on its
+    pooled connection: they are created only if missing and the table is emptied here."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            f"CREATE TEMP TABLE IF NOT EXISTS {_TRACK_TABLE} (supply_point_id TEXT PRIMARY KEY)"
+        )
+        for op in ("INSERT", "UPDATE"):
+            conn.exec_driver_sql(
+                f"CREATE TEMP TRIGGER IF NOT EXISTS gw_load_point_{op.lower()} AFTER {op} "
+                f"ON main.supply_points BEGIN INSERT OR IGNORE INTO {_TRACK_TABLE} "
+                "VALUES (NEW.supply_point_id); END"
+            )
+        conn.exec_driver_sql(f"DELETE FROM temp.{_TRACK_TABLE}")
+    return set()
+
+
+def _tracked_points(conn: Connection, tracked: set[str]) -> set[str]:
+    if conn.dialect.name != "sqlite":
+        return tracked
+    ids = {str(r[0]) for r in conn.exec_driver_sql(f"SELECT supply_point_id FROM {_TRACK_TABLE}")}
+    for op in ("insert", "update"):
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS temp.gw_load_point_{op}")
+    conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{_TRACK_TABLE}")
+    return ids
+
+
+def _load_tables(
+    conn: Connection,
+    directory: Path,
+    loaders: Mapping[str, ReferenceLoader],
+    bar: Any,
+    errors: _Errors,
+    report: LoadReport,
+    changed_points: set[str],
+) -> None:
+    known = _Known(changed_points=changed_points)
+    known.retailers.update(conn.execute(select(Retailer.retailer_code)).scalars())
+    tables = [*dataset.REFERENCE_TABLES, USAGE]
+    for table in tables:
+        path = _find(directory, table)
+        if path is None:
+            continue
+        total = _count_rows(path)
+        task = bar.add_task(path.name, total=total)
+
+        def tick(
+            rows: Iterable[tuple[int, dict[str, Any]]],
+            task: Any = task,
+            tname: str = table.name,
+        ) -> Iterator[tuple[int, dict[str, Any]]]:
+            n = 0
+            for item in rows:
+                n += 1
+                if n % 5000 == 0:
+                    bar.update(task, advance=5000)
+                yield item
+            bar.update(task, advance=n % 5000)
+            report.read[tname] = n
+
+        rows = tick(_read(path, table, errors))
+        if table.name in DELEGATED:
+            fn = loaders.get(table.name)
+            if fn is None:
+                msg = f"{path.name}: skipped (no loader for the {table.name} table given)"
+                report.skipped.append(msg)
+                print(f"gridwall load: note: {msg}", file=sys.stderr)
+                for _ in rows:  # still validate the cells
+                    pass
+                continue
+            try:
+                fn(conn, table.name, path.name, rows)
+            except InputErrors as e:
+                for err in e.errors:
+                    errors.add(err)
+                if e.truncated:
+                    errors.truncated = True
+            except InputError as e:
+                errors.add(e)
+            continue
+        _LOADERS[table.name](conn, path.name, rows, known, errors, report)
 
 
 def _dup(errors: _Errors, seen: set[Any], key: Any, file: str, line: int, col: str) -> bool:
@@ -504,7 +610,14 @@ def _load_points(
     errors: _Errors,
     report: LoadReport,
 ) -> None:
-    w = _Writer(conn, SupplyPoint.__table__, ["supply_point_id"], errors, report)  # type: ignore[arg-type]
+    w = _Writer(
+        conn,
+        SupplyPoint.__table__,  # type: ignore[arg-type]
+        ["supply_point_id"],
+        errors,
+        report,
+        track=known.changed_points,
+    )
     seen = known.points
     for line, r in rows:
         if not _point_ref(errors, r, file, line):

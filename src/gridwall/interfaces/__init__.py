@@ -11,14 +11,15 @@ import each other (an import-linter contract in CI); they meet here, and the app
   protocols each capability implements for another: :class:`Authenticator` (identity),
   :class:`GrantResolver` (grants), :class:`AuditSink` (audit), :class:`PolicyEngine`
   (policy), :class:`ReferenceLoader` (identity, grants: their tables of a dataset),
-  :class:`Parties` (which points and organisations exist, for the grant desks).
+  :class:`Parties` (which points and organisations exist, for the grant desks),
+  :class:`PointsChanged` (the gateway's loader tells which supply points a load wrote).
 
 Each collaborator raises on failure, and the caller then denies (nothing fails open).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol
@@ -169,3 +170,11 @@ class ReferenceLoader(Protocol):
         file_name: str,
         rows: Iterable[tuple[int, dict[str, Any]]],
     ) -> object: ...
+
+
+class PointsChanged(Protocol):
+    """Told by the gateway's loader, inside the load's transaction and before it commits,
+    which supply points the load inserted or updated (sorted IDs; empty when none). The app
+    layer refreshes the lookup's index for exactly those; raising rolls the whole load back."""
+
+    def __call__(self, conn: Connection, supply_point_ids: Sequence[str]) -> object: ...

@@ -5,6 +5,8 @@ normalised address; never a name or phone number. See ``docs/lookup.md``.
 
 * :func:`normalize` → :class:`NormalizedAddress` — the parser (pure, offline);
 * :func:`build_index` / :class:`LookupIndex` — the search index over the operator's points;
+  :func:`sync_index` (after a load: :func:`refresh_index` of the changed points, or a build),
+  :func:`ensure_index` (build it unless current), :func:`index_state`;
 * :class:`LookupService` — one lookup with specificity, cap, rate limit, policy and audit;
 * :mod:`gridwall.app.http.lookup` — the FastAPI router (``POST /v1/lookup``).
 
@@ -19,10 +21,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from gridwall.lookup._index import (
         ACCEPT_SCORE,
+        INDEX_VERSION,
         BuildReport,
         Candidate,
+        IndexNotCurrent,
         LookupIndex,
+        RefreshReport,
+        SyncReport,
         build_index,
+        ensure_index,
+        index_state,
+        refresh_index,
+        sync_index,
     )
     from gridwall.lookup._normalize import NormalizedAddress, normalize
     from gridwall.lookup._service import (
@@ -40,6 +50,14 @@ _WHERE = {
     "Candidate": "_index",
     "LookupIndex": "_index",
     "build_index": "_index",
+    "INDEX_VERSION": "_index",
+    "IndexNotCurrent": "_index",
+    "RefreshReport": "_index",
+    "SyncReport": "_index",
+    "ensure_index": "_index",
+    "index_state": "_index",
+    "refresh_index": "_index",
+    "sync_index": "_index",
     "NormalizedAddress": "_normalize",
     "normalize": "_normalize",
     "RESULT_CAP": "_service",
@@ -52,18 +70,26 @@ _WHERE = {
 
 __all__ = [
     "ACCEPT_SCORE",
+    "INDEX_VERSION",
     "RESULT_CAP",
     "BuildReport",
     "Candidate",
+    "IndexNotCurrent",
     "LookupAnswer",
     "LookupIndex",
     "LookupService",
     "NormalizedAddress",
     "RateLimited",
+    "RefreshReport",
     "SpecificityError",
+    "SyncReport",
     "TokenBucket",
     "build_index",
+    "ensure_index",
+    "index_state",
     "normalize",
+    "refresh_index",
+    "sync_index",
 ]
 
 

@@ -1,9 +1,18 @@
-"""The search index over the operator's supply points: build, then search.
+"""The search index over the operator's supply points: build, refresh, then search.
 
-Build (``gridwall lookup index``): every record of the gateway's lookup feed is normalised
-(:class:`RecordNormalizer`), grouped by 町丁目 into ``lookup_places`` and stored in
-``lookup_points`` with only ID, equipment and address parts. The whole refresh is one
+Build (:func:`build_index`; ``gridwall lookup index``, or the first ``gridwall load`` /
+``gridwall lookup`` on a store without a current index): every record of the gateway's lookup
+feed is normalised (:class:`RecordNormalizer`), grouped by 町丁目 into ``lookup_places`` and
+stored in ``lookup_points`` with only ID, equipment and address parts. The whole build is one
 transaction: readers see the old index until it commits.
+
+Refresh (:func:`refresh_index`, after every ``gridwall load``): only the points the load
+inserted or updated are re-read and re-normalised; a row whose content is unchanged is not
+written, a closed or vanished point is deleted, a place left without points goes too. It runs
+in the load's own transaction, so a failed refresh leaves the old index and the old data.
+:func:`sync_index` chooses between the two; ``lookup_meta`` records the index's
+:data:`INDEX_VERSION`, and an index without it (never built, or built by code whose layout or
+normalisation differs) is rebuilt rather than refreshed or searched.
 
 Search: (1) exact match on normalised components — place (都道府県, 市区町村, 町, 丁目) then
 (番地, 号) on a B-tree index; (2) near misses — candidate places by trigram (SQLite FTS5
@@ -16,6 +25,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -23,7 +33,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rapidfuzz import fuzz, process
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, bindparam, inspect, text
 
 from gridwall.lookup._dictionary import TownDictionary, national, strip_aza
 from gridwall.lookup._normalize import NormalizedAddress, RecordNormalizer, normalize
@@ -36,6 +46,15 @@ MIN_SCORE = 0.5
 _ROOM_RE = re.compile(r"(\d+)(?!.*\d)")
 _ROOM_SUFFIX_RE = re.compile(r"(号室|号|室)")
 _BATCH = 50_000
+#: bump when the stored layout or the normalisation of records changes: every index built
+#: by other code is then *stale* and rebuilt (never searched, never refreshed in place)
+INDEX_VERSION = 2
+#: a load that changed more than this fraction of the indexed points rebuilds the index
+#: instead (a full build's bulk path is then cheaper than row-by-row updates)
+FULL_REBUILD_FRACTION = 0.2
+#: ... but a change of at most this many points is always refreshed in place
+_ALWAYS_REFRESH = 1_000
+_PROGRESS_EVERY = 5_000
 _RECORD_FIELDS = (
     "supply_point_id",
     "pref",
@@ -72,6 +91,89 @@ class BuildReport:
     seconds: float
 
 
+@dataclass(frozen=True, slots=True)
+class RefreshReport:
+    """What an incremental refresh wrote: index rows inserted, updated and deleted, the
+    points asked about whose row was already right, and places added or dropped."""
+
+    inserted: int
+    updated: int
+    removed: int
+    unchanged: int
+    places_added: int
+    places_removed: int
+    seconds: float
+
+    @property
+    def touched(self) -> int:
+        """Index rows written (points and places)."""
+        return self.inserted + self.updated + self.removed + self.places_added + self.places_removed
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    """:func:`sync_index`'s answer: what it did and why (``reason``)."""
+
+    mode: str  # "refresh" | "build"
+    reason: str  # why a build: the index was "missing", "stale" or the change "large"
+    refresh: RefreshReport | None = None
+    build: BuildReport | None = None
+
+
+#: the index's state (:func:`index_state`)
+CURRENT, MISSING, STALE, ABSENT = "current", "missing", "stale", "absent"
+
+
+class IndexNotCurrent(Exception):
+    """The index cannot be refreshed in place (``state``: missing, stale or absent)."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+        super().__init__(f"the lookup index is {state}")
+
+
+def index_state(source: Engine | Connection) -> str:
+    """``current`` (built by this code), ``missing`` (never built), ``stale`` (built by code
+    with another :data:`INDEX_VERSION`, or by one that recorded none) or ``absent`` (the
+    lookup's tables do not exist: the store is not migrated)."""
+    if isinstance(source, Engine):
+        with source.connect() as conn:
+            return index_state(conn)
+    if not inspect(source).has_table("lookup_meta"):
+        return ABSENT
+    rows: dict[str, str] = dict(source.execute(text("SELECT key, value FROM lookup_meta")).all())
+    if not rows:
+        return MISSING
+    return CURRENT if rows.get("version") == str(INDEX_VERSION) else STALE
+
+
+def _lock(conn: Connection) -> None:
+    """Serialise writers of the index for the rest of the transaction (readers go on)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("LOCK TABLE lookup_meta IN SHARE ROW EXCLUSIVE MODE"))
+    else:  # SQLite: the first write takes the database's write lock
+        conn.execute(text("UPDATE lookup_meta SET value = value WHERE key = 'version'"))
+
+
+def _write_meta(conn: Connection, meta: Mapping[str, str]) -> None:
+    conn.execute(
+        text("DELETE FROM lookup_meta WHERE key IN :keys").bindparams(
+            bindparam("keys", expanding=True)
+        ),
+        {"keys": list(meta)},
+    )
+    conn.execute(
+        text("INSERT INTO lookup_meta (key, value) VALUES (:k, :v)"),
+        [{"k": k, "v": v} for k, v in meta.items()],
+    )
+
+
+def _as_mapping(rec: Any) -> Mapping[str, Any]:
+    if isinstance(rec, Mapping):
+        return rec
+    return {k: getattr(rec, k, None) for k in _RECORD_FIELDS}
+
+
 def place_text(town: str) -> str:
     """Folded town text used for trigram candidate generation (the town alone: city and 丁目
     are filtered and compared separately, so their common trigrams never flood the index)."""
@@ -79,119 +181,377 @@ def place_text(town: str) -> str:
 
 
 def build_index(
-    engine: Engine,
+    target: Engine | Connection,
     records: Iterable[Any],
     *,
     progress: Callable[[int], None] | None = None,
     dictionary: TownDictionary | None = None,
 ) -> BuildReport:
-    """Replace the index with ``records`` (objects or mappings with the feed's fields)."""
+    """Replace the index with ``records`` (objects or mappings with the feed's fields), in one
+    transaction: the engine's own, or the caller's when given a connection (then nothing is
+    committed here). ``progress(n)`` is called with the number of points read so far."""
+    if isinstance(target, Connection):
+        return _build(target, records, progress, dictionary)
+    with target.begin() as conn:
+        return _build(conn, records, progress, dictionary)
+
+
+def _build(
+    conn: Connection,
+    records: Iterable[Any],
+    progress: Callable[[int], None] | None,
+    dictionary: TownDictionary | None,
+) -> BuildReport:
     t0 = time.perf_counter()
     rn = RecordNormalizer(dictionary)
     places: dict[tuple[str, str, str, int], tuple[int, bool]] = {}
-    dialect = engine.dialect.name
-    n_points = skipped = 0
-    with engine.begin() as conn:
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        cur = raw.cursor()
-        if dialect == "postgresql":
-            cur.execute("TRUNCATE lookup_points, lookup_places, lookup_meta")
-        else:
-            cur.execute("DELETE FROM lookup_points")
-            cur.execute("DELETE FROM lookup_places")
-            cur.execute("DELETE FROM lookup_meta")
-        cur.execute("DROP INDEX IF EXISTS ix_lookup_points_addr")
-        if dialect == "sqlite":
-            cur.execute("INSERT INTO lookup_places_fts(lookup_places_fts) VALUES('delete-all')")
-        cols = "id, supply_point_id, place_id, block, number, rest, room, voltage, meter_id, status"
-        batch: list[tuple[Any, ...]] = []
+    dialect = conn.dialect.name
+    n_points = skipped = n_read = 0
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    cur = raw.cursor()
+    if dialect == "postgresql":
+        cur.execute("TRUNCATE lookup_points, lookup_places, lookup_meta")
+    else:
+        cur.execute("DELETE FROM lookup_points")
+        cur.execute("DELETE FROM lookup_places")
+        cur.execute("DELETE FROM lookup_meta")
+    cur.execute("DROP INDEX IF EXISTS ix_lookup_points_addr")
+    cur.execute("DROP INDEX IF EXISTS ix_lookup_points_spid")
+    if dialect == "sqlite":
+        cur.execute("INSERT INTO lookup_places_fts(lookup_places_fts) VALUES('delete-all')")
+    cols = "id, supply_point_id, place_id, block, number, rest, room, voltage, meter_id, status"
+    batch: list[tuple[Any, ...]] = []
 
-        def flush() -> None:
-            if not batch:
-                return
-            if dialect == "postgresql":
-                with cur.copy(f"COPY lookup_points ({cols}) FROM STDIN") as cp:
-                    for row in batch:
-                        cp.write_row(row)
-            else:
-                cur.executemany(
-                    f"INSERT INTO lookup_points ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?)", batch
-                )
-            batch.clear()
-            if progress:
-                progress(n_points)
-
-        for rec in records:
-            if not isinstance(rec, Mapping):
-                rec = {k: getattr(rec, k, None) for k in _RECORD_FIELDS}
-            status = rec.get("status") or "active"
-            if status == "closed":
-                skipped += 1
-                continue
-            spid = rec.get("supply_point_id")
-            if not spid:
-                continue
-            a = rn.record(
-                rec.get("pref") or "",
-                rec.get("city") or "",
-                rec.get("town"),
-                rec.get("banchi"),
-                rec.get("building"),
-                rec.get("room"),
-            )
-            pkey = (a.pref, a.municipality, a.town, a.chome or 0)
-            pl = places.get(pkey)
-            if pl is None:
-                pl = (len(places) + 1, a.known)
-                places[pkey] = pl
-            n_points += 1
-            batch.append(
-                (
-                    n_points,
-                    str(spid),
-                    pl[0],
-                    a.block or "",
-                    a.number or "",
-                    a.rest,
-                    rn._c(rec.get("room")),
-                    rec.get("voltage") or "",
-                    rec.get("meter_id") or "",
-                    status,
-                )
-            )
-            if len(batch) >= _BATCH:
-                flush()
-        flush()
-        prow = [
-            (pid, p, c, t, ch, known, place_text(t))
-            for (p, c, t, ch), (pid, known) in places.items()
-        ]
-        pcols = "id, pref, city, town, chome, known, key_text"
+    def flush() -> None:
+        if not batch:
+            return
         if dialect == "postgresql":
-            with cur.copy(f"COPY lookup_places ({pcols}) FROM STDIN") as cp:
-                for row in prow:
+            with cur.copy(f"COPY lookup_points ({cols}) FROM STDIN") as cp:
+                for row in batch:
                     cp.write_row(row)
         else:
-            cur.executemany(f"INSERT INTO lookup_places ({pcols}) VALUES (?,?,?,?,?,?,?)", prow)
-            cur.execute("INSERT INTO lookup_places_fts(lookup_places_fts) VALUES('rebuild')")
-        cur.execute("CREATE INDEX ix_lookup_points_addr ON lookup_points (place_id, block, number)")
-        meta = {
-            "built_at": datetime.now(UTC).isoformat(),
+            cur.executemany(
+                f"INSERT INTO lookup_points ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?)", batch
+            )
+        batch.clear()
+
+    for rec in records:
+        n_read += 1
+        if progress and n_read % _PROGRESS_EVERY == 0:
+            progress(n_read)
+        rec = _as_mapping(rec)
+        row = _point_row(rn, rec)
+        if row is None:
+            skipped += (rec.get("status") or "active") == "closed"
+            continue
+        pkey, known, values = row
+        pl = places.get(pkey)
+        if pl is None:
+            pl = (len(places) + 1, known)
+            places[pkey] = pl
+        n_points += 1
+        batch.append((n_points, str(rec.get("supply_point_id")), pl[0], *values))
+        if len(batch) >= _BATCH:
+            flush()
+    flush()
+    if progress:
+        progress(n_read)
+    prow = [
+        (pid, p, c, t, ch, known, place_text(t)) for (p, c, t, ch), (pid, known) in places.items()
+    ]
+    pcols = "id, pref, city, town, chome, known, key_text"
+    if dialect == "postgresql":
+        with cur.copy(f"COPY lookup_places ({pcols}) FROM STDIN") as cp:
+            for prw in prow:
+                cp.write_row(prw)
+    else:
+        cur.executemany(f"INSERT INTO lookup_places ({pcols}) VALUES (?,?,?,?,?,?,?)", prow)
+        cur.execute("INSERT INTO lookup_places_fts(lookup_places_fts) VALUES('rebuild')")
+    cur.execute("CREATE INDEX ix_lookup_points_addr ON lookup_points (place_id, block, number)")
+    cur.execute("CREATE UNIQUE INDEX ix_lookup_points_spid ON lookup_points (supply_point_id)")
+    now = datetime.now(UTC).isoformat()
+    _write_meta(
+        conn,
+        {
+            "version": str(INDEX_VERSION),
+            "built_at": now,
+            "refreshed_at": now,
+            "state": uuid.uuid4().hex,
             "points": str(n_points),
             "places": str(len(places)),
-        }
-        for k, v in meta.items():
-            conn.execute(
-                text("INSERT INTO lookup_meta (key, value) VALUES (:k, :v)"), {"k": k, "v": v}
-            )
-    if dialect == "postgresql":
-        with engine.connect() as c2:
-            c2.execute(text("ANALYZE lookup_points"))
-            c2.execute(text("ANALYZE lookup_places"))
-            c2.commit()
+        },
+    )
+    if dialect == "postgresql":  # fresh statistics for the planner (allowed in a transaction)
+        conn.execute(text("ANALYZE lookup_points"))
+        conn.execute(text("ANALYZE lookup_places"))
     unknown = sum(1 for _, known in places.values() if not known)
     return BuildReport(n_points, len(places), unknown, skipped, time.perf_counter() - t0)
+
+
+_PlaceKey = tuple[str, str, str, int]
+#: an index row's content after its ID: block, number, rest, room, voltage, meter, status
+_Values = tuple[str, str, str, str, str, str, str]
+
+
+def _point_row(
+    rn: RecordNormalizer, rec: Mapping[str, Any]
+) -> tuple[_PlaceKey, bool, _Values] | None:
+    """The place and the index row of one feed record; None when it is not indexed (closed,
+    or without an ID). Build and refresh share it, so both store exactly the same row."""
+    status = rec.get("status") or "active"
+    if status == "closed" or not rec.get("supply_point_id"):
+        return None
+    a = rn.record(
+        rec.get("pref") or "",
+        rec.get("city") or "",
+        rec.get("town"),
+        rec.get("banchi"),
+        rec.get("building"),
+        rec.get("room"),
+    )
+    values = (
+        a.block or "",
+        a.number or "",
+        a.rest,
+        rn._c(rec.get("room")),
+        rec.get("voltage") or "",
+        rec.get("meter_id") or "",
+        status,
+    )
+    return (a.pref, a.municipality, a.town, a.chome or 0), a.known, values
+
+
+def refresh_index(
+    conn: Connection,
+    supply_point_ids: Iterable[str],
+    fetch: Callable[[list[str]], Iterable[Any]],
+    *,
+    dictionary: TownDictionary | None = None,
+) -> RefreshReport:
+    """Bring the index rows of ``supply_point_ids`` up to date, in the caller's transaction.
+
+    ``fetch(ids)`` returns the current feed records of those of ``ids`` that exist (the
+    gateway's :func:`gridwall.gateway.lookup_records`). Work is proportional to the number of
+    IDs: each is re-normalised and compared with its row; only differing rows are written (a
+    point whose record did not change, or changed only outside the lookup's fields, is left
+    alone), closed or vanished points are deleted, new ones inserted, and places left empty
+    dropped. Raises :class:`IndexNotCurrent` (writing nothing) unless the index is current.
+    """
+    t0 = time.perf_counter()
+    ids = sorted(set(supply_point_ids))
+    if not ids:
+        return RefreshReport(0, 0, 0, 0, 0, 0, time.perf_counter() - t0)
+    _lock(conn)
+    state = index_state(conn)
+    if state != CURRENT:
+        raise IndexNotCurrent(state)
+    rn = RecordNormalizer(dictionary)
+    dialect = conn.dialect.name
+    place_ids: dict[_PlaceKey, int] = {}
+    next_point = next_place = 0
+    ins = upd = rem = same = pl_added = 0
+    emptied: set[int] = set()
+
+    def place_of(key: _PlaceKey, known: bool) -> int:
+        nonlocal next_place, pl_added
+        pid = place_ids.get(key)
+        if pid is not None:
+            return pid
+        found = conn.execute(
+            text(
+                "SELECT id FROM lookup_places "
+                "WHERE pref = :p AND city = :c AND town = :t AND chome = :ch"
+            ),
+            {"p": key[0], "c": key[1], "t": key[2], "ch": key[3]},
+        ).scalar()
+        if found is None:
+            if not next_place:
+                next_place = _max_id(conn, "lookup_places")
+            next_place += 1
+            found = next_place
+            kt = place_text(key[2])
+            conn.execute(
+                text(
+                    "INSERT INTO lookup_places (id, pref, city, town, chome, known, key_text) "
+                    "VALUES (:id, :p, :c, :t, :ch, :k, :kt)"
+                ),
+                {"id": found, "p": key[0], "c": key[1], "t": key[2], "ch": key[3], "k": known,
+                 "kt": kt},
+            )  # fmt: skip
+            if dialect == "sqlite":
+                conn.execute(
+                    text("INSERT INTO lookup_places_fts (rowid, key_text) VALUES (:id, :kt)"),
+                    {"id": found, "kt": kt},
+                )
+            pl_added += 1
+        place_ids[key] = int(found)
+        return int(found)
+
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        records = {str(r["supply_point_id"]): r for r in map(_as_mapping, fetch(chunk))}
+        old_rows = {
+            str(r[0]): (int(r[1]), int(r[2]), tuple(r[3:]))
+            for r in conn.execute(
+                text(
+                    "SELECT supply_point_id, id, place_id, block, number, rest, room, voltage, "
+                    "meter_id, status FROM lookup_points WHERE supply_point_id IN :ids"
+                ).bindparams(bindparam("ids", expanding=True)),
+                {"ids": chunk},
+            )
+        }
+        for spid in chunk:
+            rec = records.get(spid)
+            row = _point_row(rn, rec) if rec is not None else None
+            old = old_rows.get(spid)
+            if row is None:
+                if old is not None:
+                    conn.execute(text("DELETE FROM lookup_points WHERE id = :id"), {"id": old[0]})
+                    emptied.add(old[1])
+                    rem += 1
+                continue
+            key, known, values = row
+            pid = place_of(key, known)
+            if old is not None and old[1] == pid and old[2] == values:
+                same += 1
+                continue
+            params = dict(zip(_VALUE_COLS, values, strict=True), place_id=pid)
+            if old is None:
+                if not next_point:
+                    next_point = _max_id(conn, "lookup_points")
+                next_point += 1
+                conn.execute(
+                    text(
+                        "INSERT INTO lookup_points (id, supply_point_id, place_id, "
+                        + ", ".join(_VALUE_COLS)
+                        + ") VALUES (:id, :spid, :place_id, "
+                        + ", ".join(":" + c for c in _VALUE_COLS)
+                        + ")"
+                    ),
+                    {**params, "id": next_point, "spid": spid},
+                )
+                ins += 1
+            else:
+                conn.execute(
+                    text(
+                        "UPDATE lookup_points SET place_id = :place_id, "
+                        + ", ".join(f"{c} = :{c}" for c in _VALUE_COLS)
+                        + " WHERE id = :id"
+                    ),
+                    {**params, "id": old[0]},
+                )
+                if old[1] != pid:
+                    emptied.add(old[1])
+                upd += 1
+    pl_removed = _drop_empty_places(conn, emptied)
+    if ins or upd or rem:
+        # the counts follow from what was written (a count(*) would scan every row)
+        old_meta: dict[str, str] = dict(
+            conn.execute(
+                text("SELECT key, value FROM lookup_meta WHERE key IN ('points', 'places')")
+            ).all()
+        )
+        _write_meta(
+            conn,
+            {
+                "refreshed_at": datetime.now(UTC).isoformat(),
+                "state": uuid.uuid4().hex,
+                "points": str(int(old_meta.get("points", 0)) + ins - rem),
+                "places": str(int(old_meta.get("places", 0)) + pl_added - pl_removed),
+            },
+        )
+    return RefreshReport(ins, upd, rem, same, pl_added, pl_removed, time.perf_counter() - t0)
+
+
+_VALUE_COLS = ("block", "number", "rest", "room", "voltage", "meter_id", "status")
+
+
+def _max_id(conn: Connection, table: str) -> int:
+    # the table names are this module's constants, never input
+    sql = f"SELECT coalesce(max(id), 0) FROM {table}"
+    return int(conn.execute(text(sql)).scalar_one())
+
+
+def _drop_empty_places(conn: Connection, candidates: set[int]) -> int:
+    """Delete the places among ``candidates`` that no point uses any more."""
+    n = 0
+    for pid in sorted(candidates):
+        if conn.execute(
+            text("SELECT 1 FROM lookup_points WHERE place_id = :p LIMIT 1"), {"p": pid}
+        ).first():
+            continue
+        kt = conn.execute(
+            text("SELECT key_text FROM lookup_places WHERE id = :p"), {"p": pid}
+        ).scalar()
+        if kt is None:
+            continue
+        if conn.dialect.name == "sqlite":  # external-content FTS5: delete with the old text
+            conn.execute(
+                text(
+                    "INSERT INTO lookup_places_fts (lookup_places_fts, rowid, key_text) "
+                    "VALUES ('delete', :p, :kt)"
+                ),
+                {"p": pid, "kt": kt},
+            )
+        conn.execute(text("DELETE FROM lookup_places WHERE id = :p"), {"p": pid})
+        n += 1
+    return n
+
+
+def sync_index(
+    conn: Connection,
+    supply_point_ids: Iterable[str],
+    *,
+    fetch: Callable[[list[str]], Iterable[Any]],
+    feed: Callable[[], Iterable[Any]],
+    progress: Callable[[int], None] | None = None,
+    dictionary: TownDictionary | None = None,
+) -> SyncReport:
+    """Keep the index current after ``supply_point_ids`` changed, in the caller's transaction:
+    refresh those points in place (:func:`refresh_index`) when the index is current, else
+    build it from ``feed()`` — also when the change is large (more than
+    :data:`FULL_REBUILD_FRACTION` of the indexed points, and more than a thousand)."""
+    ids = sorted(set(supply_point_ids))
+    state = index_state(conn)
+    if state == ABSENT:
+        raise IndexNotCurrent(state)
+    if state == CURRENT:
+        size = int(
+            conn.execute(text("SELECT value FROM lookup_meta WHERE key = 'points'")).scalar() or 0
+        )
+        if len(ids) <= max(_ALWAYS_REFRESH, FULL_REBUILD_FRACTION * size):
+            try:
+                return SyncReport(
+                    "refresh", "", refresh=refresh_index(conn, ids, fetch, dictionary=dictionary)
+                )
+            except IndexNotCurrent as e:  # rebuilt under another version meanwhile
+                state = e.state
+        else:
+            state = "large"
+    build = build_index(conn, feed(), progress=progress, dictionary=dictionary)
+    return SyncReport("build", state, build=build)
+
+
+def ensure_index(
+    engine: Engine,
+    feed: Callable[[Connection], Iterable[Any]],
+    *,
+    progress: Callable[[int], None] | None = None,
+    dictionary: TownDictionary | None = None,
+) -> BuildReport | None:
+    """Build the index from ``feed(conn)`` unless it is current (None then). Checked again
+    under the writers' lock, so two processes finding it missing build it once."""
+    state = index_state(engine)
+    if state == CURRENT:
+        return None
+    if state == ABSENT:
+        raise IndexNotCurrent(state)
+    with engine.begin() as conn:
+        _lock(conn)
+        if index_state(conn) == CURRENT:
+            return None
+        return _build(conn, feed(conn), progress, dictionary)
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +567,8 @@ class _Place:
 class LookupIndex:
     """Read side of the index; one per process (holds the extended town dictionary)."""
 
-    #: how often (seconds) a long-lived index checks whether ``gridwall lookup index`` rebuilt it
+    #: how often (seconds) a long-lived index checks whether a build or a load's refresh
+    #: changed the index (new towns learnt, places added or dropped)
     RELOAD_CHECK_S = 30.0
 
     def __init__(self, engine: Engine, dictionary: TownDictionary | None = None) -> None:
@@ -234,7 +595,8 @@ class LookupIndex:
             ).all()
             pts = conn.execute(text("SELECT value FROM lookup_meta WHERE key = 'points'")).scalar()
             self.size = int(pts) if pts is not None else 0  # recorded by the build: no scan
-            self.built_at = self._built_at(conn)
+            self.built_at = self._meta(conn, "built_at")
+            self.state = self._meta(conn, "state")
         self.dictionary = (
             self._base.with_extra(
                 (p, c, t + (int_to_kanji(ch) + "丁目" if ch else "")) for p, c, t, ch in rows
@@ -247,18 +609,19 @@ class LookupIndex:
         self._checked = time.monotonic()
 
     @staticmethod
-    def _built_at(conn: Any) -> str | None:
-        v = conn.execute(text("SELECT value FROM lookup_meta WHERE key = 'built_at'")).scalar()
+    def _meta(conn: Any, key: str) -> str | None:
+        v = conn.execute(text("SELECT value FROM lookup_meta WHERE key = :k"), {"k": key}).scalar()
         return str(v) if v is not None else None
 
     def _maybe_reload(self) -> None:
-        """A rebuilt index (new ``built_at``) is picked up within :attr:`RELOAD_CHECK_S`."""
+        """A rebuilt or refreshed index (new ``state`` token) is picked up within
+        :attr:`RELOAD_CHECK_S` (points themselves are read from the tables on every search)."""
         if time.monotonic() - self._checked < self.RELOAD_CHECK_S:
             return
         self._checked = time.monotonic()
         with self.engine.connect() as conn:
-            current = self._built_at(conn)
-        if current != self.built_at:
+            current = self._meta(conn, "state")
+        if current != self.state:
             self._load()
 
     def normalize(self, address: str) -> NormalizedAddress:

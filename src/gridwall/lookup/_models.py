@@ -33,7 +33,10 @@ class LookupPoint(Base):
     """A supply point: ID, equipment and address parts (never 契約名義 or phone)."""
 
     __tablename__ = "lookup_points"
-    __table_args__ = (Index("ix_lookup_points_addr", "place_id", "block", "number"),)
+    __table_args__ = (
+        Index("ix_lookup_points_addr", "place_id", "block", "number"),
+        Index("ix_lookup_points_spid", "supply_point_id", unique=True),  # the refresh's key
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     supply_point_id: Mapped[str] = mapped_column(String(22))
@@ -48,7 +51,8 @@ class LookupPoint(Base):
 
 
 class LookupMeta(Base):
-    """Facts about the last build (built_at, points, places, source)."""
+    """Facts about the index: ``version`` (its layout, see ``INDEX_VERSION``), ``built_at``,
+    ``refreshed_at``, ``state`` (a new token on every change), ``points``, ``places``."""
 
     __tablename__ = "lookup_meta"
 

@@ -19,8 +19,9 @@ def load(
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
-    """Load a dataset's reference tables into the store (all or nothing; idempotent)."""
-    from gridwall.app.wiring import load_dataset
+    """Load a dataset's reference tables into the store (all or nothing; idempotent) and
+    bring the lookup's index up to date in the same transaction."""
+    from gridwall.app.wiring import load_and_index
     from gridwall.config import database_url
     from gridwall.store import make_engine, upgrade
 
@@ -28,13 +29,29 @@ def load(
     engine = make_engine(url)
     try:
         upgrade(url, engine)
-        report = load_dataset(directory, engine, progress=not quiet)
+        report, index = load_and_index(directory, engine, progress=not quiet)
     finally:
         engine.dispose()
     for name, n in report.read.items():
         changed = report.changed.get(name)
         extra = f", {changed} inserted/updated" if changed is not None else ""
         print(f"gridwall load: {name}: {n} rows{extra}", file=sys.stderr)
+    if index.refresh is not None:
+        r = index.refresh
+        print(
+            f"gridwall load: lookup index refreshed: {r.inserted} added, {r.updated} updated, "
+            f"{r.removed} removed, {r.unchanged} unchanged of {report.changed_points} changed "
+            f"supply points in {r.seconds:.2f} s",
+            file=sys.stderr,
+        )
+    elif index.build is not None:
+        b = index.build
+        why = {"missing": "there was none", "stale": "it was stale", "large": "large change"}
+        print(
+            f"gridwall load: lookup index built ({why.get(index.reason, index.reason)}): "
+            f"{b.points:,} points in {b.places:,} places in {b.seconds:.1f} s",
+            file=sys.stderr,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,11 @@
 
 * ``gridwall lookup ADDRESS [--name NAME] --json`` — one lookup (contract shape);
 * ``gridwall lookup --batch FILE --json`` — one JSON object per input line, in order;
-* ``gridwall lookup index [--db URL]`` — build or refresh the index from the gateway's feed.
+* ``gridwall lookup index [--db URL]`` — rebuild the index from the gateway's feed.
+
+The index needs no separate step: ``gridwall load`` keeps it current, and a lookup on a store
+whose index is missing or stale (built by another version) builds it first, with a progress
+bar on stderr.
 
 Without a caller this is the operator's own lookup (no retailer rate limit); it is audited
 like every other lookup. Heavy imports stay inside the function (``gridwall --help`` is fast).
@@ -71,7 +75,7 @@ def lookup(
     else:
         assert address is not None
         lines = [address]
-    service, close = _service(url)
+    service, close = _service(url, quiet)
     try:
         for i, line in enumerate(lines, start=1):
             out = _one(service, line, name, explain)
@@ -119,29 +123,45 @@ def _print(out: dict[str, object], as_json: bool) -> None:
         print("name: " + ("match" if out["name_match"] else "no match"))
 
 
-def _service(url: str) -> tuple[LookupService, Callable[[], None]]:
+def _service(url: str, quiet: bool = False) -> tuple[LookupService, Callable[[], None]]:
+    from sqlalchemy.engine import make_url
+
+    from gridwall.app.wiring import ensure_lookup_index
     from gridwall.audit import open_log
     from gridwall.errors import UsageError
-    from gridwall.lookup._index import LookupIndex
+    from gridwall.lookup._index import ABSENT, LookupIndex, index_state
     from gridwall.lookup._service import LookupService
     from gridwall.store import make_engine
 
+    u = make_url(url)
+    if u.get_backend_name() == "sqlite" and not Path(u.database or "").is_file():
+        # a mistyped --db must not create an empty file (nor build an index in it)
+        raise UsageError(f"--db: no SQLite store at {u.database or '(none)'!r}")
     engine = make_engine(url)
     try:
+        state = index_state(engine)
+        if state == ABSENT:
+            raise UsageError(f"--db {url}: no gridwall store here; run `gridwall load DIR` first")
+        built = ensure_lookup_index(engine, progress=not quiet)
+        if built is not None and not quiet:
+            print(
+                f"gridwall lookup: the index was {state}; built it: {built.points:,} points in "
+                f"{built.places:,} places in {built.seconds:.1f} s",
+                file=sys.stderr,
+            )
         index = LookupIndex(engine)
+    except UsageError:
+        engine.dispose()
+        raise
     except Exception as e:
         engine.dispose()
         raise UsageError(
-            f"--db {url}: no lookup index here ({type(e).__name__}); run `gridwall load DIR` "
-            "and `gridwall lookup index` first"
+            f"--db {url}: the lookup index cannot be read or built ({type(e).__name__}); "
+            "run `gridwall load DIR` first"
         ) from None
     log = open_log(url, migrate=False)
-    if index.size == 0:
-        print(
-            "gridwall lookup: the index is empty; run `gridwall lookup index` after "
-            "`gridwall load`",
-            file=sys.stderr,
-        )
+    if index.size == 0 and not quiet:
+        print("gridwall lookup: the store has no supply points to look up", file=sys.stderr)
 
     def names(spid: str, name: str) -> bool:
         from gridwall.gateway import holder_name_matches
