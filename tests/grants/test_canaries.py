@@ -243,6 +243,8 @@ def _export(
     point_exists: Callable[[str], bool] | None = None,
 ) -> WatermarkedExport:
     data = _project(rows, columns)
+    if point_exists is None:
+        return watermark_export(data, "contractor:itco", "MT-1", export_id, KEY)
     return watermark_export(
         data, "contractor:itco", "MT-1", export_id, KEY, point_exists=point_exists
     )
