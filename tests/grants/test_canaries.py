@@ -400,3 +400,17 @@ def test_property_canary_rows_alone_or_with_a_few_real_rows_trace(
     assert t.marks == (0 if traceable else len(leaked))
     if "supply_point_id" in cols:
         assert len(t.canaries) == len(wm.canaries)
+
+
+def test_a_canary_traces_by_name_and_phone_alone(
+    worlds: list[list[Row]], sqlite_engine: Engine
+) -> None:
+    wm = _export(worlds[1][:40], ["contract_name", *ADDRESS, "phone"], "EXP-NAME-PHONE")
+    with sqlite_engine.begin() as conn:
+        register_export(conn, wm, "nw-dave")
+    named = [c for c in wm.canaries if c.contract_name and c.phone]
+    assert named, "the first rows of the world include active points"
+    for c in named:
+        t = trace_text(f"{c.phone}\t{c.contract_name}\n", sqlite_engine, KEY)
+        assert t is not None and t.export_id == "EXP-NAME-PHONE"
+        assert trace_text(f"{c.contract_name}\n", sqlite_engine, KEY) is None
