@@ -173,6 +173,10 @@ def _stem(town: str) -> str:
     return c[0] if c is not None else town
 
 
+def _has_digit(value: str) -> bool:
+    return any(ch.isascii() and ch.isdigit() for ch in value)
+
+
 def _fresh_digits(d: Draw, value: str, keep: int = 0) -> str:
     """``value`` with every ASCII digit after the first ``keep`` characters drawn afresh."""
     return value[:keep] + "".join(
@@ -194,7 +198,8 @@ class RealRows:
     company_trades: list[str] = field(default_factory=list)
     building_parts: dict[bool, tuple[list[str], list[str]]] = field(default_factory=dict)
     rooms: list[str] = field(default_factory=list)
-    banchi: dict[int, list[list[str]]] = field(default_factory=dict)
+    #: (the town has a 丁目, how many parts) → the real 番地 of that shape, split
+    banchi: dict[tuple[bool, int], list[list[str]]] = field(default_factory=dict)
     office: dict[tuple[str, str, str], str] = field(default_factory=dict)
     dates: dict[str, list[date]] = field(default_factory=dict)
     numbers: dict[str, list[float]] = field(default_factory=dict)
@@ -231,7 +236,8 @@ class RealRows:
                 r.rooms.append(row["room"])
             segs = row.get("banchi", "").split("-")
             if all(x.isascii() and x.isdigit() for x in segs):
-                r.banchi.setdefault(len(segs), []).append(segs)
+                shape = (chome_of(row.get("town", "")) is not None, len(segs))
+                r.banchi.setdefault(shape, []).append(segs)
             m = _SP_RE.fullmatch(row.get("supply_point_id", ""))
             if m is not None:
                 k = (row.get("pref", ""), row.get("city", ""), row.get("town", ""))
@@ -311,9 +317,10 @@ class CanaryMaker:
             for c in self.columns:  # e.g. a FIT generator named after the holder
                 if c not in PER_ROW and old in row[c]:
                     row[c] = row[c].replace(old, row["contract_name"])
-        if row.get("phone"):
+        # a value without a digit (``不明``) is no one's number: it stays as it is
+        if row.get("phone") and _has_digit(row["phone"]):
             row["phone"] = self._unique(d, "phone", lambda: self._phone(d, model["phone"]))
-        if row.get("meter_id"):
+        if row.get("meter_id") and _has_digit(row["meter_id"]):
             row["meter_id"] = self._unique(
                 d, "meter_id", lambda: _fresh_digits(d, model["meter_id"])
             )
@@ -400,7 +407,7 @@ class CanaryMaker:
             if row.get("town"):
                 row["town"] = town
             if row.get("banchi"):
-                row["banchi"] = self._banchi(d, model["banchi"], fixed)
+                row["banchi"] = self._banchi(d, model["banchi"], chome_of(town) is not None, fixed)
             if row.get("building"):
                 row["building"] = self._building(d, _stem(town), model, own=n < ATTEMPTS // 2)
             if row.get("room"):
@@ -427,11 +434,13 @@ class CanaryMaker:
             return d.choice(city.plain), ""
         return town, ""
 
-    def _banchi(self, d: Draw, model: str, fixed: str) -> str:
+    def _banchi(self, d: Draw, model: str, chome: bool, fixed: str) -> str:
+        """Each part from a real 番地 of the same shape (a 丁目's 番-号 are small numbers, an
+        大字's 番地 large ones); ``fixed`` is a 丁目 folded into the first part."""
         segs = model.split("-")
         if not all(s.isascii() and s.isdigit() for s in segs):
             return _fresh_digits(d, model)
-        pool = self.real.banchi.get(len(segs), [segs])
+        pool = self.real.banchi.get((chome, len(segs)), [segs])
         out = [d.choice(pool)[j] for j in range(len(segs))]
         if fixed:
             out[0] = fixed
