@@ -106,9 +106,9 @@ def test_export_goes_to_counterparty_and_traces_back(
     t = trace_text(stripped, engine, KEY)
     assert t is not None and t.export_id == "EXP-A" and t.canaries == [can.supply_point_id]
 
-    # a canary recognised by its name and phone alone
-    t = trace_text(f"{can.contract_name}\t{can.phone}\n", engine, KEY)
-    assert t is not None and t.export_id == "EXP-A"
+    # these rows carry no phone, so neither does the canary (its registry entry holds only
+    # what the file shows); a name alone is no evidence (test_canaries: name and phone)
+    assert can.phone == "" and trace_text(f"{can.contract_name}\n", engine, KEY) is None
 
     # nothing of ours: no trace; a forged header (wrong fingerprint) is not evidence
     assert trace_text("supply_point_id,contract_name\n0300,x\n", engine, KEY) is None
@@ -245,3 +245,48 @@ def test_seal_export_for_the_gateway(desk: ExportDesk, engine: Engine) -> None:
                 export_id=f"exp-{to}", now=T0,
             )  # fmt: skip
     assert _exports(engine) == 1
+
+
+class _Points:
+    """Parties whose store holds the first ``n`` supply point IDs it is asked about."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.asked: list[str] = []
+
+    def point_exists(self, supply_point_id: str) -> bool:
+        self.asked.append(supply_point_id)
+        return len(self.asked) <= self.n
+
+    def org_exists(self, org: str) -> bool:
+        return True
+
+
+def test_desk_and_seal_draw_canary_ids_the_store_does_not_hold(
+    desk: ExportDesk, engine: Engine, sink: MemoryAuditSink, clock: FrozenClock
+) -> None:
+    from gridwall.grants import seal_export
+
+    taken = _Points(2)
+    with_parties = ExportDesk(engine, sink, clock, key=KEY, parties=taken)
+    wm = with_parties.export(
+        _rows(10), recipient_org="contractor:itco", agreement_id="MT-1",
+        purpose="system_maintenance", actor="nw-dave", export_id="EXP-P",
+    )  # fmt: skip
+    ids = {c.supply_point_id for c in wm.canaries}
+    assert len(taken.asked) >= 4 and not ids & set(taken.asked[:2])
+    # a store that holds every ID drawn: no canary can be made, so no file and no registry
+    sink.events.clear()
+    with pytest.raises(GrantRefused, match="canary"):
+        ExportDesk(engine, sink, clock, key=KEY, parties=_Points(10**9)).export(
+            _rows(3), recipient_org="contractor:itco", agreement_id="MT-1",
+            purpose="system_maintenance", actor="nw-dave", export_id="EXP-Q",
+        )  # fmt: skip
+    assert _exports(engine) == 1
+    sealed = _Points(1)
+    wm = seal_export(
+        engine, _rows(3), recipient_org="contractor:itco", purpose="system_maintenance",
+        export_id="exp-gw-p", now=T0, point_exists=sealed.point_exists,
+    )  # fmt: skip
+    assert sealed.asked[0] not in {c.supply_point_id for c in wm.canaries}
+    assert _exports(engine) == 2

@@ -123,6 +123,7 @@ def export_sealer(engine: Engine) -> Callable[..., Mapping[str, Any]]:
     def seal(
         ctx: RequestContext, export_id: str, recipient_org: str, rows: list[dict[str, Any]]
     ) -> Mapping[str, Any]:
+        from gridwall.app.management import StoreParties
         from gridwall.grants import seal_export
 
         wm = seal_export(
@@ -133,6 +134,7 @@ def export_sealer(engine: Engine) -> Callable[..., Mapping[str, Any]]:
             export_id=export_id,
             now=ctx.now,
             created_by=ctx.principal.account_id,
+            point_exists=StoreParties(engine).point_exists,  # canary IDs avoid real points
         )
         return {
             "agreement_id": wm.agreement_id,

@@ -29,7 +29,7 @@ from gridwall.grants._watermark import (
     register_export,
     watermark_export,
 )
-from gridwall.interfaces import AuditSink
+from gridwall.interfaces import AuditSink, Parties
 from gridwall.interfaces.clock import Clock, as_utc, system_clock
 from gridwall.interfaces.events import AuditEvent
 from gridwall.interfaces.facts import FIELDS
@@ -75,11 +75,15 @@ class ExportDesk:
         audit: AuditSink,
         clock: Clock = system_clock,
         key: bytes | None = None,
+        *,
+        parties: Parties | None = None,
     ) -> None:
         self.engine = engine
         self.audit = audit
         self.clock = clock
         self._key = key
+        #: when given, canary IDs avoid every point it knows (not only the exported ones)
+        self.parties = parties
 
     @property
     def key(self) -> bytes:
@@ -154,9 +158,11 @@ class ExportDesk:
                     )
 
             if "wm" not in made:
+                exists = self.parties.point_exists if self.parties is not None else None
                 made["wm"] = watermark_export(
-                    data, recipient, agreement_id, export_id, key, created_at=now
-                )
+                    data, recipient, agreement_id, export_id, key, created_at=now,
+                    point_exists=exists,
+                )  # fmt: skip
             wm = made["wm"]
 
             def apply(c: Connection) -> WatermarkedExport:
@@ -205,11 +211,13 @@ def seal_export(
     export_id: str,
     now: datetime,
     created_by: str | None = None,
+    point_exists: Callable[[str], bool] | None = None,
 ) -> WatermarkedExport:
     """For the gateway's export endpoint, after its policy decision and audit record:
     find the recipient's valid agreement for ``purpose``, watermark the rows for the
     recipient and register the export. Raises :class:`GrantRefused` when there is no valid
-    agreement or the recipient is a retailer (the file must then not be released)."""
+    agreement or the recipient is a retailer (the file must then not be released).
+    ``point_exists`` lets the canary IDs avoid every point of the store."""
     data = [dict(r) for r in rows]
     groups, _ = fields_of(c for r in data for c in r)
     agreement_id = valid_agreement_for(engine, recipient_org, purpose, now, groups)
@@ -222,8 +230,9 @@ def seal_export(
         )
     key = load_key(engine, "watermark")
     wm = watermark_export(
-        data, recipient_org, agreement_id, export_id, key, created_at=as_utc(now, "now")
-    )
+        data, recipient_org, agreement_id, export_id, key, created_at=as_utc(now, "now"),
+        point_exists=point_exists,
+    )  # fmt: skip
     with engine.begin() as conn:
         register_export(conn, wm, created_by)
     return wm

@@ -10,8 +10,9 @@ one export and so one recipient:
    (a keyed pseudo-random permutation) over the export's 63-bit serial and an
    HMAC of the row. Only the key holder can make or read one; decrypting any
    single mark yields the serial, and the registry maps serial → export;
-3. canary rows (トラップ): plausible but fictitious supply points, different
-   for every export, registered so that any one of them identifies the export.
+3. canary rows (トラップ): fictitious supply points made from the export's own
+   rows so that no column tells them apart (:mod:`gridwall.grants._canaries`),
+   different for every export, registered so that any one of them identifies the export.
 
 The registry (``grant_exports``, ``grant_export_canaries``) records every
 export with its recipient. We write this ourselves because no maintained
@@ -28,7 +29,7 @@ import hmac
 import io
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import Connection, Engine, insert, select
 
+from gridwall.grants._canaries import CanaryMaker
 from gridwall.grants._common import is_retailer
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import ExportCanary, ExportRecord
@@ -48,50 +50,6 @@ _MARK_RE = re.compile(r"GW([A-Z2-7]{26})")
 _SP_RE = re.compile(r"(?<!\d)(\d{22})(?!\d)")
 _HEADER_RE = re.compile(
     r"# gridwall export export_id=(\S+) recipient=(\S+) agreement=(\S+) fingerprint=([0-9a-f]{32})"
-)
-_SURNAMES = (
-    "佐藤",
-    "鈴木",
-    "高橋",
-    "田中",
-    "伊藤",
-    "渡辺",
-    "山本",
-    "中村",
-    "小林",
-    "加藤",
-    "吉田",
-    "山田",
-    "佐々木",
-    "山口",
-    "松本",
-    "井上",
-    "木村",
-    "林",
-    "斎藤",
-    "清水",
-)
-_GIVEN = (
-    "太郎",
-    "花子",
-    "健一",
-    "美咲",
-    "翔太",
-    "陽子",
-    "大輔",
-    "由美",
-    "誠",
-    "恵",
-    "直樹",
-    "裕子",
-    "拓也",
-    "真由美",
-    "和也",
-    "久美子",
-    "悠斗",
-    "智子",
-    "浩二",
-    "明美",
 )
 
 
@@ -193,28 +151,6 @@ class WatermarkedExport:
         return buf.getvalue()
 
 
-def _canary(
-    key: bytes, export_id: str, i: int, template: Mapping[str, str], columns: list[str]
-) -> tuple[Canary, dict[str, str]]:
-    seed = _h(_sub(key, "canary"), export_id, str(i))
-    n = int.from_bytes(seed[:16], "big")
-    area = str(template.get("supply_point_id", ""))[:2]
-    if not re.fullmatch(r"0[1-9]|10", area):
-        area = "03"
-    sp = area + f"{n % 10**20:020d}"
-    name = f"{_SURNAMES[seed[16] % len(_SURNAMES)]} {_GIVEN[seed[17] % len(_GIVEN)]}"
-    digits = int.from_bytes(seed[18:24], "big") % 10**8
-    phone = f"0{'789'[seed[24] % 3]}0-{digits // 10**4:04d}-{digits % 10**4:04d}"
-    row = {c: str(template.get(c, "")) for c in columns if c != MARK_COLUMN}
-    if "supply_point_id" in row:
-        row["supply_point_id"] = sp
-    if "contract_name" in row:
-        row["contract_name"] = name
-    if "phone" in row:
-        row["phone"] = phone
-    return Canary(sp, name, phone), row
-
-
 def canary_count(rows: int) -> int:
     """How many canaries an export of ``rows`` rows gets: 2, plus one per 500 rows, ≤ 50."""
     return min(50, 2 + rows // 500)
@@ -228,6 +164,7 @@ def watermark_export(
     key: bytes,
     *,
     created_at: datetime | None = None,
+    point_exists: Callable[[str], bool] | None = None,
 ) -> WatermarkedExport:
     """Make an export traceable to ``recipient``: header fingerprint, a mark per row and
     canary rows (see the module docstring). A retailer recipient is refused (C①).
@@ -236,6 +173,11 @@ def watermark_export(
     result's ``rows`` carry an extra ``watermark`` column, canaries mixed in at
     key-derived positions. Register the result (:func:`register_export`) before
     the file leaves.
+
+    Canaries are made from the real rows (:mod:`gridwall.grants._canaries`): no canary
+    copies a real row's ID, meter, name, phone or address. ``point_exists`` (e.g.
+    :meth:`gridwall.interfaces.Parties.point_exists`) lets the canary IDs also avoid every
+    point of the store; if it raises, no export is made.
     """
     recipient = recipient.strip()
     if is_retailer(recipient):
@@ -254,11 +196,10 @@ def watermark_export(
     serial = export_serial(key, export_id)
     canaries: list[Canary] = []
     out = [dict(r) for r in base]
-    n_canaries = canary_count(len(base))
-    for i in range(n_canaries):
-        template = base[i % len(base)] if base else {}
-        can, crow = _canary(key, export_id, i, template, columns)
-        canaries.append(can)
+    maker = CanaryMaker(key, export_id, base, columns[:-1], point_exists)
+    for i in range(canary_count(len(base))):
+        sp, crow = maker.make(i)
+        canaries.append(Canary(sp, crow.get("contract_name", ""), crow.get("phone", "")))
         pos = int.from_bytes(_h(_sub(key, "pos"), export_id, str(i))[:4], "big") % (len(out) + 1)
         out.insert(pos, crow)
     for r in out:

@@ -543,6 +543,7 @@ def export_watermark(
     """Check an export against its agreement, watermark it for the recipient, register it."""
     import csv
 
+    from gridwall.app.management import StoreParties
     from gridwall.errors import InputError, Location
     from gridwall.grants import ExportDesk
 
@@ -552,7 +553,7 @@ def export_watermark(
     except (OSError, UnicodeDecodeError) as e:
         raise InputError(f"cannot read: {e}", Location(str(source))) from None
     with _store(db) as (engine, log):
-        wm = ExportDesk(engine, log).export(
+        wm = ExportDesk(engine, log, parties=StoreParties(engine)).export(
             rows, recipient_org=to, agreement_id=agreement, purpose=purpose, actor=by
         )
     tmp = out.with_name(out.name + ".part")
