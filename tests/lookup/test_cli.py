@@ -1,4 +1,4 @@
-"""``gridwall lookup`` end to end: synth → load → ``lookup index`` → lookup / batch / --name."""
+"""``gridwall lookup`` end to end: synth → load (builds the index) → lookup / batch / --name."""
 
 from __future__ import annotations
 
@@ -93,16 +93,9 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str], lis
     env = {**os.environ, "GRIDWALL_DB": f"sqlite:///{d / 'gridwall.db'}"}
     r = gw("synth", str(d / "ds"), "--supply-points", "300", "--days", "1", "--seed", "7", env=env)
     assert r.returncode == 0, r.stderr
-    from gridwall.app.wiring import load_dataset
-    from gridwall.store import make_engine, upgrade
-
-    upgrade(env["GRIDWALL_DB"])
-    engine = make_engine(env["GRIDWALL_DB"])
-    load_dataset(d / "ds", engine, progress=False)
-    engine.dispose()
-    r = gw("lookup", "index", "-q", env=env)
+    r = gw("load", str(d / "ds"), "-q", env=env)  # no separate index step (issue 16)
     assert r.returncode == 0, r.stderr
-    assert "points" in r.stderr
+    assert "lookup index built (there was none)" in r.stderr
     with open(d / "ds" / "supply_points.csv", encoding="utf-8") as f:
         rows = [row for row in csv.DictReader(f) if row["status"] != "closed"]
     return env, rows
@@ -144,6 +137,32 @@ def test_synth_load_index_lookup(
         assert o["candidates"][0]["supply_point_id"] == row["supply_point_id"]
     assert outs[-1]["candidates"] == [] and "番地" in outs[-1]["error"]
     assert f"{f}:{len(lines)} [address]" in r.stderr
+
+
+def test_lookup_index_rebuilds_on_demand(
+    store: tuple[dict[str, str], list[dict[str, str]]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``gridwall lookup index`` still rebuilds the whole index (new state token, same rows)."""
+    from sqlalchemy import text
+
+    from gridwall.store import make_engine
+
+    env, rows = store
+    url = env["GRIDWALL_DB"]
+    engine = make_engine(url)
+    q = "SELECT supply_point_id, place_id, block, number, rest FROM lookup_points ORDER BY 1"
+    try:
+        with engine.connect() as c:
+            state = c.execute(text("SELECT value FROM lookup_meta WHERE key = 'state'")).scalar()
+            before = c.execute(text(q)).all()
+        code, _, err = run_inproc(capsys, url, "index", quiet=False)
+        assert code == 0 and f"{len(rows):,} points" in err, err
+        with engine.connect() as c:
+            after = c.execute(text("SELECT value FROM lookup_meta WHERE key = 'state'")).scalar()
+            assert c.execute(text(q)).all() == before
+    finally:
+        engine.dispose()
+    assert after != state and len(before) == len(rows)
 
 
 def test_operator_lookups_land_in_the_audit_log(
