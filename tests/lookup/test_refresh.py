@@ -428,11 +428,11 @@ def test_lookup_on_a_store_that_does_not_exist_creates_nothing(
 ) -> None:
     db = tmp_path / "typo.db"
     code, _, err = _run(capsys, f"sqlite:///{db}", "東京都千代田区霞ヶ関2-1-1")
-    assert code == 2 and "no SQLite store" in err and not db.exists()
+    assert code == 2 and "no such file" in err and not db.exists()
     empty = tmp_path / "empty.db"
     make_engine(f"sqlite:///{empty}").connect().close()  # a file, but no gridwall store
     code, _, err = _run(capsys, f"sqlite:///{empty}", "東京都千代田区霞ヶ関2-1-1")
-    assert code == 2 and "no gridwall store" in err
+    assert code == 2 and "not a gridwall store" in err
 
 
 def test_load_command_reports_the_index(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,14 +21,13 @@ def load(
 ) -> None:
     """Load a dataset's reference tables into the store (all or nothing; idempotent) and
     bring the lookup's index up to date in the same transaction."""
+    from gridwall.app.cli.stores import writable_store
     from gridwall.app.wiring import load_and_index
-    from gridwall.config import database_url
-    from gridwall.store import make_engine, upgrade
+    from gridwall.store import make_engine
 
-    url = database_url(db)
+    url = writable_store(db)  # URL and folder checked, schema migrated (exit 2 / 3 otherwise)
     engine = make_engine(url)
     try:
-        upgrade(url, engine)
         report, index = load_and_index(directory, engine, progress=not quiet)
     finally:
         engine.dispose()

@@ -47,14 +47,13 @@ def lookup(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress output."),
 ) -> None:
     """Look up supply points by address (ID, equipment, normalised address; never a name)."""
-    from gridwall.config import database_url
+    from gridwall.app.cli.stores import existing_store, writable_store
     from gridwall.errors import InputError, Location, UsageError
 
-    url = database_url(db)
     if address == "index":
         if batch is not None or name is not None:
             raise UsageError("lookup index: --batch and --name do not apply")
-        _index(url, quiet)
+        _index(writable_store(db), quiet)
         return
     if (address is None) == (batch is None):
         raise UsageError("lookup: give exactly one of ADDRESS or --batch FILE")
@@ -75,7 +74,9 @@ def lookup(
     else:
         assert address is not None
         lines = [address]
-    service, close = _service(url, quiet)
+    # the store must exist and be migrated (a mistyped --db creates nothing); the lookup
+    # then writes only its own index (built when missing or stale) and the audit log
+    service, close = _service(existing_store(db), quiet)
     try:
         for i, line in enumerate(lines, start=1):
             out = _one(service, line, name, explain)
@@ -124,8 +125,7 @@ def _print(out: dict[str, object], as_json: bool) -> None:
 
 
 def _service(url: str, quiet: bool = False) -> tuple[LookupService, Callable[[], None]]:
-    from sqlalchemy.engine import make_url
-
+    from gridwall.app.cli.stores import redact, store_error
     from gridwall.app.wiring import ensure_lookup_index
     from gridwall.audit import open_log
     from gridwall.errors import UsageError
@@ -133,15 +133,12 @@ def _service(url: str, quiet: bool = False) -> tuple[LookupService, Callable[[],
     from gridwall.lookup._service import LookupService
     from gridwall.store import make_engine
 
-    u = make_url(url)
-    if u.get_backend_name() == "sqlite" and not Path(u.database or "").is_file():
-        # a mistyped --db must not create an empty file (nor build an index in it)
-        raise UsageError(f"--db: no SQLite store at {u.database or '(none)'!r}")
+    shown = redact(url)
     engine = make_engine(url)
     try:
         state = index_state(engine)
         if state == ABSENT:
-            raise UsageError(f"--db {url}: no gridwall store here; run `gridwall load DIR` first")
+            raise UsageError(f"--db {shown}: no gridwall store here; run `gridwall load DIR` first")
         built = ensure_lookup_index(engine, progress=not quiet)
         if built is not None and not quiet:
             print(
@@ -155,8 +152,11 @@ def _service(url: str, quiet: bool = False) -> tuple[LookupService, Callable[[],
         raise
     except Exception as e:
         engine.dispose()
+        err = store_error(e)  # unreachable (exit 3) or unusable (exit 2), one line
+        if err is not None:
+            raise err from e
         raise UsageError(
-            f"--db {url}: the lookup index cannot be read or built ({type(e).__name__}); "
+            f"--db {shown}: the lookup index cannot be read or built ({type(e).__name__}); "
             "run `gridwall load DIR` first"
         ) from None
     log = open_log(url, migrate=False)
@@ -178,10 +178,9 @@ def _service(url: str, quiet: bool = False) -> tuple[LookupService, Callable[[],
 def _index(url: str, quiet: bool) -> None:
     from gridwall.gateway import lookup_feed
     from gridwall.lookup._index import build_index
-    from gridwall.store import make_engine, upgrade
+    from gridwall.store import make_engine
 
-    upgrade(url)
-    engine = make_engine(url)
+    engine = make_engine(url)  # writable_store has migrated it
     try:
 
         def progress(n: int) -> None:

@@ -101,6 +101,12 @@ def existing_store(db: str | None, *, option: str = "--db") -> str:
         if path in ("", ":memory:"):
             raise StoreUnusable(f"{option} {shown}: an in-memory database holds no store")
         p = Path(path)
+        parent = p.parent if str(p.parent) else Path(".")
+        if not parent.is_dir():
+            raise StoreUnusable(
+                f"{option} {shown}: no such file: folder {parent} does not exist "
+                "(nothing was created)"
+            )
         if not p.exists():
             raise StoreUnusable(f"{option} {shown}: no such file (nothing was created)")
         if not p.is_file():
