@@ -167,6 +167,30 @@ class TableSource:
     select_sql: str  # typed columns + "_problem" (NULL when the row is good)
 
 
+#: The events as the monitor reads them: gridwall's own log writes administrative events
+#: that name no account (a refused login of an unknown ID, an HR step, a request before
+#: sign-in). They are read — and attributed to nobody — as long as they touch no customer's
+#: data; a login, or an event naming supply points or fields, still needs its account.
+MONITOR_EVENTS = Table(
+    EVENTS.name,
+    tuple(
+        Column(c.name, c.type, required=False, choices=c.choices) if c.name == "account_id" else c
+        for c in EVENTS.columns
+    ),
+)
+_ACCOUNT_NEEDED = "account_id is required for a login or an event naming supply points or fields"
+
+
+def _account_problem(raw: dict[str, str], typed: dict[str, str]) -> tuple[str, str]:
+    acc = raw["account_id"]
+    missing = f"({acc} IS NULL OR CAST({acc} AS VARCHAR) = '')"
+    touches = (
+        f"(CAST({raw['action']} AS VARCHAR) = 'login' OR len({typed['supply_point_ids']}) > 0 "
+        f"OR len({typed['fields']}) > 0)"
+    )
+    return f"{missing} AND {touches}", _ACCOUNT_NEEDED
+
+
 def table_source(
     con: Any, path: Path, table: Table, keep: frozenset[str] | None = None
 ) -> TableSource:
@@ -189,6 +213,8 @@ def table_source(
     reader = _reader(path, table, header if source == "csv" else known)
     selects: list[str] = []
     problems: list[tuple[str, str]] = []
+    raws: dict[str, str] = {}
+    typeds: dict[str, str] = {}
     for col in table.columns:
         if col.name in header and (keep is None or col.name in keep):
             raw = f"r.{_qi(col.name)}"
@@ -196,8 +222,12 @@ def table_source(
             typed = _cast(col, raw, source=source, native=native)
             problems += _problems(col, raw, typed, source=source, native=native)
         else:
+            raw = "NULL"
             typed = "[]::VARCHAR[]" if col.type == "list" else f"NULL::{_SQL_TYPE[col.type]}"
+        raws[col.name], typeds[col.name] = raw, typed
         selects.append(f"{typed} AS {_qi(col.name)}")
+    if table is MONITOR_EVENTS:
+        problems.append(_account_problem(raws, typeds))
     if problems:
         case = " ".join(f"WHEN {cond} THEN {q(msg)}" for cond, msg in problems)
         selects.append(f"CASE {case} ELSE NULL END AS _problem")
@@ -340,7 +370,7 @@ def events_sql(
     """
     parts = []
     for path in files:
-        src = table_source(con, path, EVENTS, keep)
+        src = table_source(con, path, MONITOR_EVENTS, keep)
         if check:
             check_source(con, src)
         cols = ", ".join(_qi(c) for c in (*EVENT_COLUMNS, "_problem"))

@@ -26,7 +26,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from gridwall.dataset import EVENTS
 from gridwall.errors import UsageError
 from gridwall.monitor import _input
 from gridwall.monitor._columns import source_columns
@@ -186,7 +185,9 @@ def scan(
             bad = activity.n_bad.sum().to_pyarrow().as_py()
             if bad:
                 for f in files:  # name the first bad row (file, line, field)
-                    _input.check_source(duck, _input.table_source(duck, f, EVENTS, ev_cols))
+                    _input.check_source(
+                        duck, _input.table_source(duck, f, _input.MONITOR_EVENTS, ev_cols)
+                    )
                 raise UsageError(f"{bad} bad event row(s)")  # pragma: no cover - located above
         else:  # a benchmark of row rules alone: no baselines, no validation pass
             activity = activity_of(en.work)

@@ -254,3 +254,79 @@ def without_keys(rows: ir.Table, drop: ir.Table) -> ir.Table:
     """Rows of ``rows`` whose ``row_key`` is not in ``drop``."""
     k = drop.select(_k=drop.row_key).distinct()
     return rows.anti_join(k, rows.row_key == k._k)
+
+
+# ---------------------------------------------------------------------------
+# Grants in force at the event's time (what the policy respects, the rules respect too)
+
+#: agreement purposes whose grant is judged by a rule of its own (B knows the declarations)
+_OWN_RULE_PURPOSES = ("disaster_support",)
+GRANT_READS = needs(WITH_POINT_AREA, "row_key", "org", "day", "purpose", "fields", "rec_kind")
+GRANT_REF = refs(
+    POINT_AREA_REF,
+    agreements=(
+        "agreement_id",
+        "counterparty_org",
+        "purpose",
+        "valid_from",
+        "valid_until",
+        "whole_area",
+    ),
+    agreement_fields=("agreement_id", "field"),
+    agreement_areas=("agreement_id", "pref", "city"),
+)
+
+
+def granted(rows: ir.Table, ref: Reference) -> ir.Table:
+    """Rows an agreement in force that day permits (policy I3, I14): the principal's
+    organisation is its counterparty, the event was made for the agreement's purpose, the
+    point lies in its area, it names every field read, and an ``lrs_operations`` agreement
+    opens only points under last-resort supply that day. Purpose-bound: an event without a
+    purpose is covered by no agreement. Disaster support is the B rule's (it knows the
+    declarations)."""
+    a = ref.agreements.filter(~ref.agreements.purpose.isin(_OWN_RULE_PURPOSES))
+    r = with_point_area(rows, ref)
+    cand = r.join(
+        a,
+        [
+            a.counterparty_org == r.org,
+            a.valid_from <= r.day,
+            r.day < a.valid_until,
+            a.purpose == r.purpose,
+            (a.purpose != "lrs_operations") | (r.rec_kind == "lrs").fill_null(False),
+        ],
+    ).select("row_key", "agreement_id", "whole_area", "sp_pref", "sp_city", "fields")
+    aa = ref.agreement_areas
+    in_area = (
+        cand.filter(cand.whole_area)
+        .select("row_key", "agreement_id", "fields")
+        .union(
+            cand.semi_join(
+                aa,
+                [
+                    aa.agreement_id == cand.agreement_id,
+                    area_covers(aa.pref, aa.city, cand.sp_pref, cand.sp_city),
+                ],
+            ).select("row_key", "agreement_id", "fields")
+        )
+    )
+    exploded = in_area.unnest("fields").rename(field="fields")
+    af = ref.agreement_fields
+    uncovered = (
+        exploded.anti_join(
+            af, [af.agreement_id == exploded.agreement_id, af.field == exploded.field]
+        )
+        .select("row_key", "agreement_id")
+        .distinct()
+    )
+    good = (
+        in_area.select("row_key", "agreement_id")
+        .distinct()
+        .anti_join(uncovered, ["row_key", "agreement_id"])
+    )
+    return by_keys(rows, good)
+
+
+def ungranted(rows: ir.Table, ref: Reference) -> ir.Table:
+    """Rows no agreement in force permits (see :func:`granted`)."""
+    return without_keys(rows, granted(rows, ref))

@@ -4,7 +4,28 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from gridwall.monitor.rules._base import RETAIL_OTHER, Reference, Rule, needs, retail_other
+from gridwall.monitor.rules._base import (
+    GRANT_READS,
+    GRANT_REF,
+    RETAIL_OTHER,
+    Reference,
+    Rule,
+    needs,
+    refs,
+    retail_other,
+    ungranted,
+    without_keys,
+)
+from gridwall.monitor.rules.r_switching import (
+    FORMER_READS,
+    FORMER_REF,
+    SWITCH_READS,
+    SWITCH_REF,
+    applicant_checks,
+    former_customers,
+    move_in_lookups,
+    prospect_lookups,
+)
 
 #: distinct non-supplied points per account and JST day that make access "bulk"
 BULK_POINTS_PER_DAY = 25
@@ -25,6 +46,17 @@ def bulk_days(rows: ir.Table, ref: Reference) -> ir.Table:
     return rows.semi_join(bulky, [rows.account_id == bulky._acc, rows.day == bulky._day])
 
 
+def bulk_access(rows: ir.Table, ref: Reference) -> ir.Table:
+    """Rows of bulk days (counted over the rows no grant in force permits), less the lookups
+    a context of their own explains (a former customer, a move-in, a switching applicant or
+    prospect: R2–R5): those are separate cases on the same day, not part of the analysis."""
+    u = ungranted(rows, ref)
+    out = bulk_days(u, ref)
+    for other in (former_customers, move_in_lookups, applicant_checks, prospect_lookups):
+        out = without_keys(out, other(u, ref))
+    return out
+
+
 RULE = Rule(
     id="R6-bulk-access",
     incident_type="R6",
@@ -33,8 +65,10 @@ RULE = Rule(
     description_en="Bulk or analytic access to many points the retailer does not supply",
     rationale=f"Seed case ⑥: competitors' customers were analysed to target developers. "
     f"{BULK_POINTS_PER_DAY}+ distinct non-supplied points in one JST day, or one search/export "
-    f"returning {BULK_POINTS_PER_EVENT}+ points.",
+    f"returning {BULK_POINTS_PER_EVENT}+ points (no grant in force; lookups a context of their own "
+    f"explains — R2–R5 — are their own cases).",
     flag=retail_other,
-    confirm=bulk_days,
-    reads=needs(RETAIL_OTHER, BULK_READS),
+    confirm=bulk_access,
+    reads=needs(RETAIL_OTHER, GRANT_READS, BULK_READS, FORMER_READS, SWITCH_READS),
+    reference=refs(GRANT_REF, FORMER_REF, SWITCH_REF),
 )
