@@ -44,7 +44,7 @@ PROSPECT_LIST_POINTS = 5
 
 FORMER_READS = needs("supply_point_id", "p_retailer", "day")
 FORMER_REF = refs(contracts=("kind", "supply_point_id", "retailer_code", "valid_until"))
-SWITCH_READS = needs("supply_point_id", "p_retailer", "ts_s", "account_id", "day")
+SWITCH_READS = needs("supply_point_id", "p_retailer", "ts_s", "account_id", "day", "action")
 SWITCH_REF = refs(switching=("kind", "supply_point_id", "to_retailer", "applied_s"))
 
 
@@ -87,6 +87,17 @@ def _listed(rows: ir.Table) -> ir.Table:
     return rows.semi_join(lists, [rows.account_id == lists._acc, rows.day == lists._day])
 
 
+def _searched(rows: ir.Table) -> ir.Table:
+    """Rows of points the account searched for that day: someone asked about the point
+    (an inbound caller or a third party's inquiry), not a prospect picked from a list."""
+    s = rows.filter(rows.action == "search")
+    keys = s.select(_acc=s.account_id, _day=s.day, _sp=s.supply_point_id).distinct()
+    return rows.semi_join(
+        keys,
+        [rows.account_id == keys._acc, rows.day == keys._day, rows.supply_point_id == keys._sp],
+    )
+
+
 def _around_application(rows: ir.Table, ref: Reference) -> ir.Table:
     s = _switch(rows, ref, "switch")
     return rows.semi_join(
@@ -116,7 +127,7 @@ def prospect_lookups(rows: ir.Table, ref: Reference) -> ir.Table:
             (s._applied <= rows.ts_s + R5_WINDOW_DAYS * DAY_S),
         ],
     )
-    return without_keys(before, applicant_checks(rows, ref))
+    return without_keys(without_keys(before, applicant_checks(rows, ref)), _searched(rows))
 
 
 def _respecting_grants(
@@ -182,7 +193,8 @@ RULE_R5 = Rule(
     "viewer's retailer (prospecting)",
     rationale=f"Seed case ⑤: outbound sales looked up prospects. The access came first and a "
     f"switch application to the principal's retailer followed within {R5_WINDOW_DAYS} days, "
-    f"later than a fact-check would (R4), or the point was one of a list of prospects.",
+    f"later than a fact-check would (R4), or the point was one of a list of prospects; a "
+    f"point the account searched for was asked about (R1, R4), not prospected.",
     flag=retail_other,
     confirm=_respecting_grants(prospect_lookups),
     reads=needs(RETAIL_OTHER, GRANT_READS, SWITCH_READS),
