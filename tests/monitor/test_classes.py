@@ -20,6 +20,7 @@ from gridwall.errors import InputError
 from gridwall.grants._common import grant_event
 from gridwall.identity._service import IdentityService
 from gridwall.interfaces.events import audit_event
+from gridwall.monitor._input import CONSENTS
 from gridwall.monitor._run import scan
 
 from . import world
@@ -71,7 +72,7 @@ def _write(directory: Path, d: dict[str, Any], extra_events: list[dict[str, Any]
     directory.mkdir(parents=True)
     for name, rows in d.items():
         if name != "events":
-            with CsvTableWriter(directory, TABLES[name]) as w:
+            with CsvTableWriter(directory, TABLES.get(name, CONSENTS)) as w:
                 for r in rows:
                     w.write(r)
     world.write_events(directory / "events.csv", d["events"])
@@ -156,6 +157,27 @@ def _grants_world() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         _ev(t(14, 17), "it_back_purpose", "export", points=pts, **{**exp, "purpose": "sales"}),
         _ev(t(25, 17), "it_back_late", "export", points=pts, **exp),
     ]
+    # a customer's consent (sp(14), to the affiliated retailer), revoked on the 12th
+    d["consents"] = [
+        {
+            "token_id": "CT1",
+            "supply_point_id": sp(14),
+            "retailer_code": AFF,
+            "issued_at": t(2, 9),
+            "expires_at": t(25, 9),
+            "revoked_at": t(12, 9),
+        }
+    ]
+    cons = ("cons_ok", "cons_revoked", "cons_fields", "cons_point", "cons_purpose")
+    _person(d, "p_cons", f"retail:{AFF}", "sales", *cons)
+    use: dict[str, Any] = {"device": "t_aff", "purpose": "consent_usage", "fields": ("usage",)}
+    ev += [
+        _ev(t(10, 10), "cons_ok", points=(sp(14),), **use),
+        _ev(t(13, 10), "cons_revoked", points=(sp(14),), **use),
+        _ev(t(10, 11), "cons_fields", points=(sp(14),), **{**use, "fields": ("usage", "phone")}),
+        _ev(t(10, 12), "cons_point", points=(sp(15),), **use),
+        _ev(t(10, 13), "cons_purpose", points=(sp(14),), **{**use, "purpose": "sales"}),
+    ]
     d["events"] += ev
     return d, []
 
@@ -182,6 +204,19 @@ def test_lrs_team_outside_its_agreement_is_flagged(
     grants_alerts: list[dict[str, Any]], acc: str
 ) -> None:
     assert _types_of(grants_alerts, acc), acc
+
+
+def test_usage_under_a_consent_in_force_is_not_flagged(
+    grants_alerts: list[dict[str, Any]],
+) -> None:
+    assert _types_of(grants_alerts, "cons_ok") == set()
+
+
+@pytest.mark.parametrize("acc", ["cons_revoked", "cons_fields", "cons_point", "cons_purpose"])
+def test_reads_outside_the_consent_are_flagged(
+    grants_alerts: list[dict[str, Any]], acc: str
+) -> None:
+    assert "A" in _types_of(grants_alerts, acc), acc
 
 
 def test_export_back_to_the_operator_under_the_agreement_is_not_c1(

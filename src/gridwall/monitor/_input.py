@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gridwall.dataset import EVENTS, TABLES, Column, Table, find_table_file
+from gridwall.dataset import EVENTS, REFERENCE_TABLES, TABLES, Column, Table, find_table_file
 from gridwall.errors import InputError, Location
 
 #: DuckDB type per dataset column type.
@@ -166,6 +166,24 @@ class TableSource:
     table: Table
     select_sql: str  # typed columns + "_problem" (NULL when the row is good)
 
+
+#: Customers' consents (gridwall.grants' consent records, exported as a dataset table): the
+#: monitor's own optional input, beside the reference tables of the shared layout. A consent
+#: lets its retailer read the usage of its point, for the consent purpose, while in force.
+CONSENTS = Table(
+    "consents",
+    (
+        Column("token_id", required=True),
+        Column("supply_point_id", required=True),
+        Column("retailer_code", required=True),
+        Column("issued_at", "ts", required=True),
+        Column("expires_at", "ts", required=True),
+        Column("revoked_at", "ts"),
+    ),
+)
+
+#: Every reference table a scan may read, in load order.
+MONITOR_REFERENCE: tuple[Table, ...] = (*REFERENCE_TABLES, CONSENTS)
 
 #: The events as the monitor reads them: gridwall's own log writes administrative events
 #: that name no account (a refused login of an unknown ID, an HR step, a request before
@@ -315,6 +333,13 @@ _NORMALISE = {
         SELECT agreement_id, split_part(a, '/', 1) AS pref,
                NULLIF(split_part(a, '/', 2), '') AS city
         FROM (SELECT agreement_id, unnest(area) AS a FROM {agreements})""",
+    # a consent is in force from its issue until it expires or is revoked, whichever is first
+    "consents": """
+        SELECT token_id, supply_point_id, retailer_code,
+               CAST(epoch(issued_at) AS BIGINT) AS from_s,
+               CAST(epoch(least(expires_at, coalesce(revoked_at, expires_at))) AS BIGINT)
+                   AS until_s
+        FROM {consents}""",
 }
 REFERENCE_NAMES = tuple(_NORMALISE)
 
@@ -333,9 +358,7 @@ def register_reference(
     ``columns`` is the projection per table (see :func:`table_source`); a table none of
     whose columns is needed is not opened at all.
     """
-    from gridwall.dataset import REFERENCE_TABLES
-
-    for table in REFERENCE_TABLES:
+    for table in MONITOR_REFERENCE:
         keep = None if columns is None else columns.get(table.name, frozenset())
         path = None if keep == frozenset() else find_table_file(directory, table)
         name = f"src_{table.name}"
@@ -351,7 +374,7 @@ def register_reference(
         if check:
             check_source(con, src)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {src.select_sql}")
-    fmt = {t.name: f"src_{t.name}" for t in REFERENCE_TABLES}
+    fmt = {t.name: f"src_{t.name}" for t in MONITOR_REFERENCE}
     for ref, sql in _NORMALISE.items():
         con.execute(f"CREATE OR REPLACE TEMP TABLE ref_{ref} AS {sql.format(**fmt)}")
 

@@ -19,6 +19,7 @@ and a changed rule set: those need a full scan (a fresh state file).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -223,6 +224,13 @@ def scan(
             agreements=t["agreements"],
             agreement_fields=t["agreement_fields"],
             agreement_areas=t["agreement_areas"],
+            consents=t["consents"],
+        )
+        # grants are judged once over every flagged row and shared by the rules
+        from gridwall.monitor.rules._base import granted
+
+        ref = dataclasses.replace(
+            ref, granted_keys=eng.cache(granted(hits_all, ref).select("row_key"))
         )
         pieces = []
         for rule, col in zip(row_rules, flag_cols, strict=True):
@@ -250,7 +258,16 @@ def scan(
             pieces.append(anomaly_new.select(*EVIDENCE_COLUMNS))
         if old_anom is not None:
             pieces.append(old_anom.select(*EVIDENCE_COLUMNS))
-        evidence = ibis.union(*pieces, distinct=True).to_pyarrow().to_pylist()
+        # one job per rule: a single union of every rule's plan is too big a task for Spark
+        # to serialise; evidence is small, so the pieces are collected and de-duplicated here
+        evidence = []
+        seen: set[tuple[Any, ...]] = set()
+        for piece in pieces:
+            for row in piece.to_pyarrow().to_pylist():
+                ekey = tuple(row[c] for c in EVIDENCE_COLUMNS)
+                if ekey not in seen:
+                    seen.add(ekey)
+                    evidence.append(row)
         say(f"{len(evidence)} evidence rows")
         alerts = build_alerts(evidence, rules)
 

@@ -96,6 +96,10 @@ class Reference:
     agreements: ir.Table  # agreement_id, counterparty_org, purpose, valid_from, valid_until
     agreement_fields: ir.Table  # agreement_id, field
     agreement_areas: ir.Table  # agreement_id, pref, city
+    consents: ir.Table  # token_id, supply_point_id, retailer_code, from_s, until_s
+    #: ``row_key`` of every flagged row a grant permits, computed once per scan (granting is
+    #: row-local, so it is the same for any subset); None: computed where asked
+    granted_keys: ir.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -261,7 +265,21 @@ def without_keys(rows: ir.Table, drop: ir.Table) -> ir.Table:
 
 #: agreement purposes whose grant is judged by a rule of its own (B knows the declarations)
 _OWN_RULE_PURPOSES = ("disaster_support",)
-GRANT_READS = needs(WITH_POINT_AREA, "row_key", "org", "day", "purpose", "fields", "rec_kind")
+GRANT_READS = needs(
+    WITH_POINT_AREA,
+    "row_key",
+    "org",
+    "day",
+    "purpose",
+    "fields",
+    "rec_kind",
+    "ts_s",
+    "p_retailer",
+)
+#: what a consent yields (I9): the usage of its point, and nothing else
+_CONSENT_BEYOND = tuple(
+    f for f in (*STRICT_NON_PUBLIC, "address", "equipment", "meter") if f != "usage"
+)
 GRANT_REF = refs(
     POINT_AREA_REF,
     agreements=(
@@ -274,6 +292,7 @@ GRANT_REF = refs(
     ),
     agreement_fields=("agreement_id", "field"),
     agreement_areas=("agreement_id", "pref", "city"),
+    consents=("supply_point_id", "retailer_code", "from_s", "until_s"),
 )
 
 
@@ -282,8 +301,12 @@ def granted(rows: ir.Table, ref: Reference) -> ir.Table:
     organisation is its counterparty, the event was made for the agreement's purpose, the
     point lies in its area, it names every field read, and an ``lrs_operations`` agreement
     opens only points under last-resort supply that day. Purpose-bound: an event without a
-    purpose is covered by no agreement. Disaster support is the B rule's (it knows the
+    purpose is covered by no agreement. A customer's consent in force (issued, not expired, not
+    revoked at the event's second) lets its retailer read the usage of its point for the
+    consent purpose, and nothing else (I9). Disaster support is the B rule's (it knows the
     declarations)."""
+    if ref.granted_keys is not None:
+        return by_keys(rows, ref.granted_keys)
     a = ref.agreements.filter(~ref.agreements.purpose.isin(_OWN_RULE_PURPOSES))
     r = with_point_area(rows, ref)
     cand = r.join(
@@ -324,7 +347,20 @@ def granted(rows: ir.Table, ref: Reference) -> ir.Table:
         .distinct()
         .anti_join(uncovered, ["row_key", "agreement_id"])
     )
-    return by_keys(rows, good)
+    c = ref.consents
+    consented = rows.filter(
+        (rows.purpose == "consent_usage") & ~has_any(rows.fields, _CONSENT_BEYOND)
+    )
+    consented = consented.semi_join(
+        c,
+        [
+            c.supply_point_id == consented.supply_point_id,
+            c.retailer_code == consented.p_retailer,
+            c.from_s <= consented.ts_s,
+            consented.ts_s < c.until_s,
+        ],
+    )
+    return by_keys(rows, good).union(consented)
 
 
 def ungranted(rows: ir.Table, ref: Reference) -> ir.Table:

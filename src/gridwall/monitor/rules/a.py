@@ -30,7 +30,8 @@ RULE = Rule(
     "staff saw 非公開情報. Any allowed read of a strictly non-public field of a point whose "
     "retailer of record (at that time) is not the principal's retailer is a leak, whatever the "
     "screen or system — unless a grant in force then permits it (an lrs_operations agreement's "
-    "team on LRS points in its area, within its fields and purpose).",
+    "team on LRS points in its area, within its fields and purpose; a customer's consent for "
+    "the usage).",
     flag=_flag,
     confirm=ungranted,
     reads=needs(RETAIL_OTHER, GRANT_READS, "decision"),
