@@ -180,6 +180,7 @@ ALERT_FIELDS = (
     "event_ids",
     "supply_point_ids",
     "summary",
+    "related",  # other rules' findings on the same events (the alert's type leads them)
 )
 INCIDENT_TYPES = (
     "A",

@@ -39,6 +39,25 @@ def full(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
 
 def test_every_type_found_and_hard_negatives_silent(full: list[dict[str, Any]]) -> None:
     assert _by_type(full) == world.EXPECTED
+    for (typ, acc), rel in world.RELATED.items():
+        lead = [a for a in full if a["incident_type"] == typ and a["account_id"] == acc]
+        assert {r["incident_type"] for a in lead for r in a["related"]} >= rel, (typ, acc)
+
+
+def test_one_classification_per_event(full: list[dict[str, Any]]) -> None:
+    """Several rules on one event: only the most specific type leads it; the rest are
+    listed as related on that alert, never as alerts of their own on the same event."""
+    from gridwall.monitor.rules import SPECIFICITY
+
+    rank = {t: k for k, t in enumerate(SPECIFICITY)}
+    types: dict[str, set[str]] = {}
+    for a in full:
+        for e in a["event_ids"]:
+            types.setdefault(e, set()).add(a["incident_type"])
+        for r in a["related"]:
+            assert rank[r["incident_type"]] > rank[a["incident_type"]], (a["rule"], r)
+            assert set(r["event_ids"]) <= set(a["event_ids"]), (a["rule"], r)
+    assert all(len(t) == 1 for t in types.values()), {e: t for e, t in types.items() if len(t) > 1}
 
 
 def test_alert_shape(full: list[dict[str, Any]]) -> None:

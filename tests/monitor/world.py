@@ -1,9 +1,10 @@
 """A small hand-built operator: ordinary work, hard negatives, and one case of each type.
 
-``EXPECTED`` maps each incident type to the accounts that must be alerted for it; every other
-(type, account) pair must stay silent (the hard negatives: NW staff at work, retailers on their
-own customers, a disaster agent inside the declared window and area, a contractor export under
-its agreement, the FIT team on FIT data).
+``EXPECTED`` maps each incident type to the accounts whose alert of that type must lead; every
+other (type, account) pair must stay silent or appear only as ``related`` of a more specific
+alert (``RELATED``). The hard negatives: NW staff at work, retailers on their own customers, a
+disaster agent inside the declared window and area, a contractor export under its agreement,
+the FIT team on FIT data.
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ def t(day: int, hour: int = 10, minute: int = 0, month: int = 4) -> datetime:
 
 
 EXPECTED: dict[str, set[str]] = {
-    "A": {"r_sales", "r_desk", "nw_trans"},
+    "A": {"r_desk"},
     "B": {"dis01"},
     "C1": {"c_it"},
     "C2": {"r_desk"},
     "C3": {"nw_trans", "nw_op2"},
-    "R1": {"r_desk", "nw_trans"},
+    "R1": {"r_desk"},
     "R2": {"r_sales"},
     "R3": {"r_desk"},
     "R4": {"r_sales"},
@@ -40,7 +41,15 @@ EXPECTED: dict[str, set[str]] = {
     "R6": {"r_sales"},
     "LRS": {"r_desk"},
     "FIT": {"r_sales"},
-    "ANOMALY": {"nw_op1", "nw_op3", "r_sales"},
+    "ANOMALY": {"nw_op1", "nw_op3"},
+}
+#: (leading type, account) → types its alert must list as related (found on the same events)
+RELATED: dict[tuple[str, str], set[str]] = {
+    ("C3", "nw_trans"): {"A"},  # the old NW ID after the transfer showed another's customer
+    ("R2", "r_sales"): {"A"},
+    ("R6", "r_sales"): {"A", "ANOMALY"},
+    ("LRS", "r_desk"): {"A"},
+    ("FIT", "r_sales"): {"ANOMALY"},
 }
 
 
@@ -381,7 +390,20 @@ def _events() -> Any:
         device="t_aff2",
         fields=("contract_name", "phone"),
         screen="contract_list",
-    )  # A (+R1): another retailer's customer shown
+    )  # A: another retailer's customer shown (no search: not an inquiry)
+    yield ev(
+        t(18, 15),
+        "r_desk",
+        "search",
+        points=(sp(13),),
+        device="t_aff2",
+        fields=("contract_name", "address"),
+        screen="customer_search",
+        query="工事の問い合わせ",
+    )  # R1: a third party's inquiry looked up ...
+    yield ev(
+        t(18, 15, 2), "r_desk", points=(sp(13),), device="t_aff2", fields=("contract_name", "phone")
+    )  # ... and opened
     yield ev(t(2, 16), "r_sales", points=(sp(11),), device="t_aff")  # R5 (switch on the 20th)
     yield ev(t(6, 16), "r_sales", points=(sp(12),), device="t_aff")  # R4 (applied on the 5th)
     yield ev(
@@ -425,7 +447,7 @@ def _events() -> Any:
     )  # under AG2: hard negative
     yield ev(
         t(16, 16), "r_desk", points=(sp(9),), device="t_aff2", fields=("contract_name", "lrs")
-    )  # LRS (+A, R1)
+    )  # LRS (A related)
     yield ev(
         t(17, 16), "r_sales", points=(sp(7),), device="t_aff", fields=("fit",), screen="fit_detail"
     )  # FIT (own customer, but FIT data)

@@ -146,6 +146,13 @@ REFERENCE: Mapping[str, Mapping[str, frozenset[Source]]] = {
         "pref": _cols(_AGREEMENT, "agreement_id", "area"),
         "city": _cols(_AGREEMENT, "agreement_id", "area"),
     },
+    "consents": {
+        "token_id": _cols("consents", "token_id"),
+        "supply_point_id": _cols("consents", "supply_point_id"),
+        "retailer_code": _cols("consents", "retailer_code"),
+        "from_s": _cols("consents", "issued_at"),
+        "until_s": _cols("consents", "expires_at", "revoked_at"),
+    },
 }
 
 #: What the scan itself reads of every row, whatever the rules: the evidence of an alert

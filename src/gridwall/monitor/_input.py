@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gridwall.dataset import EVENTS, TABLES, Column, Table, find_table_file
+from gridwall.dataset import EVENTS, REFERENCE_TABLES, TABLES, Column, Table, find_table_file
 from gridwall.errors import InputError, Location
 
 #: DuckDB type per dataset column type.
@@ -167,6 +167,48 @@ class TableSource:
     select_sql: str  # typed columns + "_problem" (NULL when the row is good)
 
 
+#: Customers' consents (gridwall.grants' consent records, exported as a dataset table): the
+#: monitor's own optional input, beside the reference tables of the shared layout. A consent
+#: lets its retailer read the usage of its point, for the consent purpose, while in force.
+CONSENTS = Table(
+    "consents",
+    (
+        Column("token_id", required=True),
+        Column("supply_point_id", required=True),
+        Column("retailer_code", required=True),
+        Column("issued_at", "ts", required=True),
+        Column("expires_at", "ts", required=True),
+        Column("revoked_at", "ts"),
+    ),
+)
+
+#: Every reference table a scan may read, in load order.
+MONITOR_REFERENCE: tuple[Table, ...] = (*REFERENCE_TABLES, CONSENTS)
+
+#: The events as the monitor reads them: gridwall's own log writes administrative events
+#: that name no account (a refused login of an unknown ID, an HR step, a request before
+#: sign-in). They are read — and attributed to nobody — as long as they touch no customer's
+#: data; a login, or an event naming supply points or fields, still needs its account.
+MONITOR_EVENTS = Table(
+    EVENTS.name,
+    tuple(
+        Column(c.name, c.type, required=False, choices=c.choices) if c.name == "account_id" else c
+        for c in EVENTS.columns
+    ),
+)
+_ACCOUNT_NEEDED = "account_id is required for a login or an event naming supply points or fields"
+
+
+def _account_problem(raw: dict[str, str], typed: dict[str, str]) -> tuple[str, str]:
+    acc = raw["account_id"]
+    missing = f"({acc} IS NULL OR CAST({acc} AS VARCHAR) = '')"
+    touches = (
+        f"(CAST({raw['action']} AS VARCHAR) = 'login' OR len({typed['supply_point_ids']}) > 0 "
+        f"OR len({typed['fields']}) > 0)"
+    )
+    return f"{missing} AND {touches}", _ACCOUNT_NEEDED
+
+
 def table_source(
     con: Any, path: Path, table: Table, keep: frozenset[str] | None = None
 ) -> TableSource:
@@ -189,6 +231,8 @@ def table_source(
     reader = _reader(path, table, header if source == "csv" else known)
     selects: list[str] = []
     problems: list[tuple[str, str]] = []
+    raws: dict[str, str] = {}
+    typeds: dict[str, str] = {}
     for col in table.columns:
         if col.name in header and (keep is None or col.name in keep):
             raw = f"r.{_qi(col.name)}"
@@ -196,8 +240,12 @@ def table_source(
             typed = _cast(col, raw, source=source, native=native)
             problems += _problems(col, raw, typed, source=source, native=native)
         else:
+            raw = "NULL"
             typed = "[]::VARCHAR[]" if col.type == "list" else f"NULL::{_SQL_TYPE[col.type]}"
+        raws[col.name], typeds[col.name] = raw, typed
         selects.append(f"{typed} AS {_qi(col.name)}")
+    if table is MONITOR_EVENTS:
+        problems.append(_account_problem(raws, typeds))
     if problems:
         case = " ".join(f"WHEN {cond} THEN {q(msg)}" for cond, msg in problems)
         selects.append(f"CASE {case} ELSE NULL END AS _problem")
@@ -285,6 +333,13 @@ _NORMALISE = {
         SELECT agreement_id, split_part(a, '/', 1) AS pref,
                NULLIF(split_part(a, '/', 2), '') AS city
         FROM (SELECT agreement_id, unnest(area) AS a FROM {agreements})""",
+    # a consent is in force from its issue until it expires or is revoked, whichever is first
+    "consents": """
+        SELECT token_id, supply_point_id, retailer_code,
+               CAST(epoch(issued_at) AS BIGINT) AS from_s,
+               CAST(epoch(least(expires_at, coalesce(revoked_at, expires_at))) AS BIGINT)
+                   AS until_s
+        FROM {consents}""",
 }
 REFERENCE_NAMES = tuple(_NORMALISE)
 
@@ -303,9 +358,7 @@ def register_reference(
     ``columns`` is the projection per table (see :func:`table_source`); a table none of
     whose columns is needed is not opened at all.
     """
-    from gridwall.dataset import REFERENCE_TABLES
-
-    for table in REFERENCE_TABLES:
+    for table in MONITOR_REFERENCE:
         keep = None if columns is None else columns.get(table.name, frozenset())
         path = None if keep == frozenset() else find_table_file(directory, table)
         name = f"src_{table.name}"
@@ -321,7 +374,7 @@ def register_reference(
         if check:
             check_source(con, src)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {src.select_sql}")
-    fmt = {t.name: f"src_{t.name}" for t in REFERENCE_TABLES}
+    fmt = {t.name: f"src_{t.name}" for t in MONITOR_REFERENCE}
     for ref, sql in _NORMALISE.items():
         con.execute(f"CREATE OR REPLACE TEMP TABLE ref_{ref} AS {sql.format(**fmt)}")
 
@@ -340,7 +393,7 @@ def events_sql(
     """
     parts = []
     for path in files:
-        src = table_source(con, path, EVENTS, keep)
+        src = table_source(con, path, MONITOR_EVENTS, keep)
         if check:
             check_source(con, src)
         cols = ", ".join(_qi(c) for c in (*EVENT_COLUMNS, "_problem"))

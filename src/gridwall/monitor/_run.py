@@ -19,6 +19,7 @@ and a changed rule set: those need a full scan (a fresh state file).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -26,7 +27,6 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from gridwall.dataset import EVENTS
 from gridwall.errors import UsageError
 from gridwall.monitor import _input
 from gridwall.monitor._columns import source_columns
@@ -186,7 +186,9 @@ def scan(
             bad = activity.n_bad.sum().to_pyarrow().as_py()
             if bad:
                 for f in files:  # name the first bad row (file, line, field)
-                    _input.check_source(duck, _input.table_source(duck, f, EVENTS, ev_cols))
+                    _input.check_source(
+                        duck, _input.table_source(duck, f, _input.MONITOR_EVENTS, ev_cols)
+                    )
                 raise UsageError(f"{bad} bad event row(s)")  # pragma: no cover - located above
         else:  # a benchmark of row rules alone: no baselines, no validation pass
             activity = activity_of(en.work)
@@ -222,6 +224,13 @@ def scan(
             agreements=t["agreements"],
             agreement_fields=t["agreement_fields"],
             agreement_areas=t["agreement_areas"],
+            consents=t["consents"],
+        )
+        # grants are judged once over every flagged row and shared by the rules
+        from gridwall.monitor.rules._base import granted
+
+        ref = dataclasses.replace(
+            ref, granted_keys=eng.cache(granted(hits_all, ref).select("row_key"))
         )
         pieces = []
         for rule, col in zip(row_rules, flag_cols, strict=True):
@@ -249,7 +258,16 @@ def scan(
             pieces.append(anomaly_new.select(*EVIDENCE_COLUMNS))
         if old_anom is not None:
             pieces.append(old_anom.select(*EVIDENCE_COLUMNS))
-        evidence = ibis.union(*pieces, distinct=True).to_pyarrow().to_pylist()
+        # one job per rule: a single union of every rule's plan is too big a task for Spark
+        # to serialise; evidence is small, so the pieces are collected and de-duplicated here
+        evidence = []
+        seen: set[tuple[Any, ...]] = set()
+        for piece in pieces:
+            for row in piece.to_pyarrow().to_pylist():
+                ekey = tuple(row[c] for c in EVIDENCE_COLUMNS)
+                if ekey not in seen:
+                    seen.add(ekey)
+                    evidence.append(row)
         say(f"{len(evidence)} evidence rows")
         alerts = build_alerts(evidence, rules)
 

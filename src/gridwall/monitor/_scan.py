@@ -329,7 +329,8 @@ def activity_of(work: Any) -> Any:
 
 
 def daily_of(activity: Any) -> Any:
-    a = activity
+    """Per account and JST day (events attributed to no account have no baseline)."""
+    a = activity.filter(activity.account_id.notnull())
     return a.group_by(["account_id", "day"]).aggregate(
         peer=a.peer.max(), n=a.n.sum().cast("int64"), n_off=a.n_off.sum().cast("int64")
     )
@@ -337,7 +338,9 @@ def daily_of(activity: Any) -> Any:
 
 def screen_days_of(activity: Any) -> Any:
     """Screens on which an account read non-public data, per day (exports are C1's)."""
-    a = activity.filter(activity.screen.notnull() & (activity.n_np > 0))
+    a = activity.filter(
+        activity.account_id.notnull() & activity.screen.notnull() & (activity.n_np > 0)
+    )
     return a.select("account_id", "screen", "day", "peer")
 
 
@@ -387,13 +390,45 @@ def _utc(ts: datetime) -> datetime:
 
 
 def build_alerts(evidence: list[dict[str, Any]], rules: tuple[Any, ...]) -> list[dict[str, Any]]:
-    """One alert per rule and account: every event it rests on, sorted; deterministic ids."""
+    """One alert per rule and account; each event is led by the most specific type.
+
+    Evidence is grouped per rule and account. An event several rules found belongs to the
+    alerts of the most specific type among them (:data:`rules.SPECIFICITY`); the other rules'
+    findings on it are listed under ``related`` of the alert that leads it (rule, type and the
+    shared events). An alert left with no event of its own is not written on its own: it
+    appears only as related. Ids are stable (``AL-`` + hash of rule and account).
+    """
+    from gridwall.monitor.rules import SPECIFICITY
+
+    rank = {t: k for k, t in enumerate(SPECIFICITY)}
     by_id = {r.id: r for r in rules}
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for row in evidence:
         groups.setdefault((row["rule"], row["account_id"]), []).append(row)
+
+    def rank_of(key: tuple[str, str]) -> int:
+        return rank.get(by_id[key[0]].incident_type, len(rank))
+
+    best: dict[str, int] = {}
+    holders: dict[str, set[tuple[str, str]]] = {}
+    for key, rows in groups.items():
+        for r in rows:
+            e = r["event_id"]
+            best[e] = min(best.get(e, len(rank)), rank_of(key))
+            holders.setdefault(e, set()).add(key)
+    related: dict[tuple[str, str], dict[str, set[str]]] = {}
+    for e, keys in holders.items():
+        leaders = [k for k in keys if rank_of(k) == best[e]]
+        for k in keys:
+            if rank_of(k) == best[e]:
+                continue
+            for lead in leaders:
+                related.setdefault(lead, {}).setdefault(k[0], set()).add(e)
     alerts = []
-    for (rule_id, account), rows in groups.items():
+    for (rule_id, account), all_rows in groups.items():
+        rows = [r for r in all_rows if rank_of((rule_id, account)) == best[r["event_id"]]]
+        if not rows:
+            continue
         rule = by_id[rule_id]
         rows.sort(key=lambda r: (_utc(r["ts"]), r["event_id"]))
         first, last = _utc(rows[0]["ts"]).astimezone(JST), _utc(rows[-1]["ts"]).astimezone(JST)
@@ -409,6 +444,7 @@ def build_alerts(evidence: list[dict[str, Any]], rules: tuple[Any, ...]) -> list
             f"{rule.description_en} (account {account}, {n} events, {len(points)} points, "
             f"{span_en})"
         )
+        rel = related.get((rule_id, account), {})
         alerts.append(
             {
                 "alert_id": "AL-"
@@ -424,6 +460,14 @@ def build_alerts(evidence: list[dict[str, Any]], rules: tuple[Any, ...]) -> list
                 "event_ids": event_ids,
                 "supply_point_ids": points,
                 "summary": summary,
+                "related": [
+                    {
+                        "rule": rid,
+                        "incident_type": by_id[rid].incident_type,
+                        "event_ids": sorted(evs),
+                    }
+                    for rid, evs in sorted(rel.items())
+                ],
             }
         )
     alerts.sort(key=lambda a: (-a["severity"], a["incident_type"], a["rule"], a["account_id"]))

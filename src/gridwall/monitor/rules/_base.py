@@ -96,6 +96,10 @@ class Reference:
     agreements: ir.Table  # agreement_id, counterparty_org, purpose, valid_from, valid_until
     agreement_fields: ir.Table  # agreement_id, field
     agreement_areas: ir.Table  # agreement_id, pref, city
+    consents: ir.Table  # token_id, supply_point_id, retailer_code, from_s, until_s
+    #: ``row_key`` of every flagged row a grant permits, computed once per scan (granting is
+    #: row-local, so it is the same for any subset); None: computed where asked
+    granted_keys: ir.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -254,3 +258,111 @@ def without_keys(rows: ir.Table, drop: ir.Table) -> ir.Table:
     """Rows of ``rows`` whose ``row_key`` is not in ``drop``."""
     k = drop.select(_k=drop.row_key).distinct()
     return rows.anti_join(k, rows.row_key == k._k)
+
+
+# ---------------------------------------------------------------------------
+# Grants in force at the event's time (what the policy respects, the rules respect too)
+
+#: agreement purposes whose grant is judged by a rule of its own (B knows the declarations)
+_OWN_RULE_PURPOSES = ("disaster_support",)
+GRANT_READS = needs(
+    WITH_POINT_AREA,
+    "row_key",
+    "org",
+    "day",
+    "purpose",
+    "fields",
+    "rec_kind",
+    "ts_s",
+    "p_retailer",
+)
+#: what a consent yields (I9): the usage of its point, and nothing else
+_CONSENT_BEYOND = tuple(
+    f for f in (*STRICT_NON_PUBLIC, "address", "equipment", "meter") if f != "usage"
+)
+GRANT_REF = refs(
+    POINT_AREA_REF,
+    agreements=(
+        "agreement_id",
+        "counterparty_org",
+        "purpose",
+        "valid_from",
+        "valid_until",
+        "whole_area",
+    ),
+    agreement_fields=("agreement_id", "field"),
+    agreement_areas=("agreement_id", "pref", "city"),
+    consents=("supply_point_id", "retailer_code", "from_s", "until_s"),
+)
+
+
+def granted(rows: ir.Table, ref: Reference) -> ir.Table:
+    """Rows an agreement in force that day permits (policy I3, I14): the principal's
+    organisation is its counterparty, the event was made for the agreement's purpose, the
+    point lies in its area, it names every field read, and an ``lrs_operations`` agreement
+    opens only points under last-resort supply that day. Purpose-bound: an event without a
+    purpose is covered by no agreement. A customer's consent in force (issued, not expired, not
+    revoked at the event's second) lets its retailer read the usage of its point for the
+    consent purpose, and nothing else (I9). Disaster support is the B rule's (it knows the
+    declarations)."""
+    if ref.granted_keys is not None:
+        return by_keys(rows, ref.granted_keys)
+    a = ref.agreements.filter(~ref.agreements.purpose.isin(_OWN_RULE_PURPOSES))
+    r = with_point_area(rows, ref)
+    cand = r.join(
+        a,
+        [
+            a.counterparty_org == r.org,
+            a.valid_from <= r.day,
+            r.day < a.valid_until,
+            a.purpose == r.purpose,
+            (a.purpose != "lrs_operations") | (r.rec_kind == "lrs").fill_null(False),
+        ],
+    ).select("row_key", "agreement_id", "whole_area", "sp_pref", "sp_city", "fields")
+    aa = ref.agreement_areas
+    in_area = (
+        cand.filter(cand.whole_area)
+        .select("row_key", "agreement_id", "fields")
+        .union(
+            cand.semi_join(
+                aa,
+                [
+                    aa.agreement_id == cand.agreement_id,
+                    area_covers(aa.pref, aa.city, cand.sp_pref, cand.sp_city),
+                ],
+            ).select("row_key", "agreement_id", "fields")
+        )
+    )
+    exploded = in_area.unnest("fields").rename(field="fields")
+    af = ref.agreement_fields
+    uncovered = (
+        exploded.anti_join(
+            af, [af.agreement_id == exploded.agreement_id, af.field == exploded.field]
+        )
+        .select("row_key", "agreement_id")
+        .distinct()
+    )
+    good = (
+        in_area.select("row_key", "agreement_id")
+        .distinct()
+        .anti_join(uncovered, ["row_key", "agreement_id"])
+    )
+    c = ref.consents
+    consented = rows.filter(
+        (rows.purpose == "consent_usage") & ~has_any(rows.fields, _CONSENT_BEYOND)
+    )
+    consented = consented.semi_join(
+        c,
+        [
+            c.supply_point_id == consented.supply_point_id,
+            c.retailer_code == consented.p_retailer,
+            c.from_s <= consented.ts_s,
+            consented.ts_s < c.until_s,
+        ],
+    )
+    return by_keys(rows, good).union(consented)
+
+
+def ungranted(rows: ir.Table, ref: Reference) -> ir.Table:
+    """Rows no agreement in force permits (see :func:`granted`)."""
+    return without_keys(rows, granted(rows, ref))

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from gridwall.monitor.rules._base import RETAIL_OTHER, Rule, needs, retail_other
+from gridwall.monitor.rules._base import (
+    GRANT_READS,
+    GRANT_REF,
+    RETAIL_OTHER,
+    Rule,
+    needs,
+    retail_other,
+    ungranted,
+)
 
 
 def _flag(e: ir.Table) -> ir.BooleanValue:
@@ -21,7 +29,11 @@ RULE = Rule(
     rationale="Seed type A: masking done per screen left gaps through which affiliated-retail "
     "staff saw 非公開情報. Any allowed read of a strictly non-public field of a point whose "
     "retailer of record (at that time) is not the principal's retailer is a leak, whatever the "
-    "screen or system.",
+    "screen or system — unless a grant in force then permits it (an lrs_operations agreement's "
+    "team on LRS points in its area, within its fields and purpose; a customer's consent for "
+    "the usage).",
     flag=_flag,
-    reads=needs(RETAIL_OTHER, "decision"),
+    confirm=ungranted,
+    reads=needs(RETAIL_OTHER, GRANT_READS, "decision"),
+    reference=GRANT_REF,
 )

@@ -8,6 +8,7 @@ from gridwall.monitor.rules._base import (
     DISASTER_FIELDS,
     DISASTER_SUPPORT,
     POINT_AREA_REF,
+    READS_POINT,
     STRICT_NON_PUBLIC,
     WITH_POINT_AREA,
     Reference,
@@ -16,6 +17,7 @@ from gridwall.monitor.rules._base import (
     disaster_support,
     has_any,
     needs,
+    reads_point,
     refs,
     with_point_area,
     within,
@@ -26,7 +28,12 @@ _BEYOND = tuple(f for f in (*STRICT_NON_PUBLIC, "equipment") if f not in DISASTE
 
 
 def _flag(e: ir.Table) -> ir.BooleanValue:
-    return disaster_support(e) & (e.action != "login_failed")
+    # customer data read as disaster support, or a disaster-support account signing in; not
+    # the grant management around a disaster (NW staff declaring, approving, ending it touch
+    # no customer's data)
+    return disaster_support(e) & (
+        reads_point(e) | ((e.a_kind == "disaster_support") & (e.action == "login"))
+    )
 
 
 def _confirm(rows: ir.Table, ref: Reference) -> ir.Table:
@@ -64,7 +71,9 @@ RULE = Rule(
     "disaster terminal, and only contract_name/address/phone. Anything else is flagged.",
     flag=_flag,
     confirm=_confirm,
-    reads=needs(DISASTER_SUPPORT, WITH_POINT_AREA, "action", "ts_s", "org", "day", "fields"),
+    reads=needs(
+        DISASTER_SUPPORT, READS_POINT, WITH_POINT_AREA, "action", "ts_s", "org", "day", "fields"
+    ),
     reference=refs(
         POINT_AREA_REF,
         disaster_areas=("start_s", "end_s", "pref", "city"),

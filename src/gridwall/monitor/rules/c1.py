@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import ibis.expr.types as ir
 
-from gridwall.monitor.rules._base import Reference, Rule, by_keys, needs, refs, without_keys
+from gridwall.monitor.rules._base import (
+    GRANT_READS,
+    GRANT_REF,
+    Reference,
+    Rule,
+    by_keys,
+    granted,
+    needs,
+    refs,
+    without_keys,
+)
+
+#: the network operator itself: data coming back to it has not left it
+OPERATOR = "nw"
 
 
 def _flag(e: ir.Table) -> ir.BooleanValue:
@@ -38,7 +51,10 @@ def _confirm(rows: ir.Table, ref: Reference) -> ir.Table:
         .distinct()
         .anti_join(bad_pairs, ["row_key", "agreement_id"])
     )
-    return without_keys(rows, by_keys(rows, good))
+    # an export back to the operator by a contractor working under its agreement (purpose,
+    # fields, area, validity: the same grant that let it read the data) is not a leak
+    back = granted(rows.filter(rows.recipient_org == OPERATOR), ref)
+    return without_keys(without_keys(rows, by_keys(rows, good)), back)
 
 
 RULE = Rule(
@@ -50,11 +66,14 @@ RULE = Rule(
     "exported field, or to a retailer",
     rationale="Seed type C①: an IT subsidiary working for both NW and retail mailed NW extracts "
     "to retail every month. An export is legitimate only to the counterparty of an agreement "
-    "valid on that day that names every exported field, and never to a retailer (I8).",
+    "valid on that day that names every exported field, and never to a retailer (I8). An "
+    "export whose recipient is the network operator itself, by the counterparty of an "
+    "agreement in force for that purpose, area and fields, returns data to its owner.",
     flag=_flag,
     confirm=_confirm,
-    reads=needs("action", "decision", "recipient_org", "day", "fields"),
+    reads=needs(GRANT_READS, "action", "decision", "recipient_org", "day", "fields"),
     reference=refs(
+        GRANT_REF,
         agreements=("agreement_id", "counterparty_org", "valid_from", "valid_until"),
         agreement_fields=("agreement_id", "field"),
     ),

@@ -9,6 +9,8 @@ from gridwall.monitor.rules._base import Reference, Rule, needs
 
 #: two logins of one account from different terminals closer than this are "at once"
 CONCURRENT_S = 600
+#: the network operator: its IDs are the ones retail must never hold (seed type C③)
+OPERATOR = "nw"
 
 
 def _transferred(e: ir.Table) -> ir.BooleanValue:
@@ -23,22 +25,48 @@ def _revoked(e: ir.Table) -> ir.BooleanValue:
     return e.a_revoked_s.notnull() & (e.ts_s >= e.a_revoked_s) & (e.decision == "allow")
 
 
-def _login(e: ir.Table) -> ir.BooleanValue:
-    return (e.action == "login") & e.device_id.notnull()
+_SESSION = ("login", "logout")
+
+
+def _session_event(e: ir.Table) -> ir.BooleanValue:
+    return e.action.isin(list(_SESSION)) & e.device_id.notnull() & (e.decision == "allow")
 
 
 def _concurrent(rows: ir.Table, ref: Reference) -> ir.Table:
-    """Logins with another terminal's login of the same account close before or after."""
-    w = ibis.window(group_by=[rows.account_id, rows.day], order_by=[rows.ts_s, rows.event_id])
+    """Logins made while the account's session on another terminal had just been opened.
+
+    Per account and JST day the logins and logouts are put in order (a logout before a login
+    at the same instant). A login on terminal T2 is concurrent when the account's previous
+    session event was a login on another terminal T1 less than ``CONCURRENT_S`` before — not
+    a logout: a logout then a login elsewhere is someone changing desks. Both logins are
+    evidence.
+    """
+    order = [rows.ts, (rows.action == "login").cast("int8"), rows.event_id]
+    by_acc = ibis.window(group_by=[rows.account_id, rows.day], order_by=order)
     r = rows.mutate(
-        _pd=rows.device_id.lag().over(w),
-        _pt=rows.ts_s.lag().over(w),
-        _nd=rows.device_id.lead().over(w),
-        _nt=rows.ts_s.lead().over(w),
+        _pa=rows.action.lag().over(by_acc),
+        _pd=rows.device_id.lag().over(by_acc),
+        _pt=rows.ts_s.lag().over(by_acc),
+        _pk=rows.row_key.lag().over(by_acc),
     )
-    near_prev = r._pd.notnull() & (r._pd != r.device_id) & (r.ts_s - r._pt < CONCURRENT_S)
-    near_next = r._nd.notnull() & (r._nd != r.device_id) & (r._nt - r.ts_s < CONCURRENT_S)
-    return r.filter(near_prev | near_next).select(*rows.columns)
+    hit = (
+        (r.action == "login")
+        & (r._pa == "login")
+        & (r._pd != r.device_id)
+        & (r.ts_s - r._pt < CONCURRENT_S)
+    )
+    second = r.filter(hit)
+    keys = second.select(_k=second.row_key).union(second.select(_k=second._pk))
+    return rows.semi_join(keys, rows.row_key == keys._k)
+
+
+def _nw_id_elsewhere(e: ir.Table) -> ir.BooleanValue:
+    return (
+        (e.a_org == OPERATOR)
+        & e.d_owner.notnull()
+        & (e.d_owner != OPERATOR)
+        & (e.action != "login_failed")
+    )
 
 
 RULE_TRANSFERRED = Rule(
@@ -64,6 +92,19 @@ RULE_REVOKED = Rule(
     flag=_revoked,
     reads=needs("a_revoked_s", "ts_s", "decision"),
 )
+RULE_NW_ID_ELSEWHERE = Rule(
+    id="C3-nw-id-outside-nw",
+    incident_type="C3",
+    severity=5,
+    description_ja="送配電部門のIDが、送配電部門以外の組織の端末で使われた",
+    description_en="An NW-issued ID used on a terminal of another organisation",
+    rationale="Seed type C③: NW IDs and passwords ended up in retail hands. An ID the "
+    "network operator issued, used on a terminal another organisation owns (devices.csv, "
+    "valid that day), is its credential outside NW — whoever types it. (The mirror case, a "
+    "retail ID on an NW terminal, is the terminal's misuse: C2.)",
+    flag=_nw_id_elsewhere,
+    reads=needs("a_org", "d_owner", "action"),
+)
 RULE_CONCURRENT = Rule(
     id="C3-concurrent-terminals",
     incident_type="C3",
@@ -71,9 +112,10 @@ RULE_CONCURRENT = Rule(
     description_ja="同じIDが短時間に別々の端末からログインした（ID共用の疑い）",
     description_en="One account logged in from two terminals at once (shared credentials)",
     rationale=f"Personal IDs are personal: two logins of one account from different terminals "
-    f"within {CONCURRENT_S // 60} minutes on the same day means the credential is shared or "
-    "stolen.",
-    flag=_login,
+    f"within {CONCURRENT_S // 60} minutes on the same day, with no logout in between, means "
+    "the credential is shared or stolen. A logout followed by a login elsewhere is someone "
+    "changing desks.",
+    flag=_session_event,
     confirm=_concurrent,
-    reads=needs("action", "device_id", "account_id", "day", "ts_s", "event_id"),
+    reads=needs("action", "device_id", "account_id", "day", "ts", "ts_s", "event_id", "decision"),
 )

@@ -1,6 +1,8 @@
 """An independent scenario generator for the monitor's quality test (issue 16).
 
-    uv run python bench/monitor/independent.py OUT --points 3000 --days 28 --seed 7
+    uv run python tests/monitor/independent.py OUT --points 3000 --days 28 --seed 7
+
+(``bench/monitor/quality.py --independent`` generates, scans and scores in one go.)
 
 It shares no code with ``gridwall.synth`` (only the dataset layout and its CSV writer from
 ``gridwall.dataset``): its own region (関西), organisations, roles, screens, timing
@@ -17,7 +19,9 @@ purpose and are *not* incidents:
   shortly before those leave them;
 * transfers handled correctly (old account revoked on the transfer day, new account issued);
 * a contractor's exports to the network operator itself under its agreement;
-* meter readers on points in their agreement's area; the equal-footing lookup.
+* meter readers on points in their agreement's area; the equal-footing lookup;
+* gridwall's own operations: NW staff declaring, approving and ending the disaster (grant
+  management events), NW staff logging out and in again at another terminal.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ class Staff:
     role: str
     device: str
     system: str = "wheeling"
+    start_day: int = -(10**6)  # works from this day on (a transferred person's new account)
 
 
 @dataclass
@@ -66,6 +71,7 @@ class World:
     incidents: list[dict[str, Any]] = field(default_factory=list)
     n_events: int = 0
     used: set[str] = field(default_factory=set)  # points an incident already uses
+    fit_points: list[str] = field(default_factory=list)
 
     # ---- time -----------------------------------------------------------------------
     def at(self, day: int, hour: float) -> datetime:
@@ -248,7 +254,7 @@ def _transfer(w: World, s: Staff, day: int, *, revoke: bool) -> Staff:
         }
     )
     t["devices"].append({"device_id": dev, "owner_org": org, "kind": "retail_terminal"})
-    return Staff(s.person_id, acc, org, "sales", dev)
+    return Staff(s.person_id, acc, org, "sales", dev, start_day=day)
 
 
 def _points(w: World, n: int) -> None:
@@ -310,7 +316,7 @@ def _points(w: World, n: int) -> None:
                 "start_date": date(2019, 1, 1),
             }
         )
-    w.fit_points = fit_points  # type: ignore[attr-defined]
+    w.fit_points = fit_points
 
 
 def _contracts(w: World) -> None:
@@ -355,7 +361,7 @@ def _background(w: World, g: dict[str, list[Staff]], disaster: tuple[int, int, s
             w.event(s, w.at(day, rng.uniform(18.6, 19.5)), "logout")
         for s in g["nwfit"]:
             for _ in range(rng.randint(2, 6)):
-                if w.fit_points:  # type: ignore[attr-defined]
+                if w.fit_points:
                     w.event(
                         s,
                         w.at(day, w.work_hour()),
@@ -365,10 +371,12 @@ def _background(w: World, g: dict[str, list[Staff]], disaster: tuple[int, int, s
                         purpose="fit",
                         points=[rng.choice(w.fit_points)],
                         fields=["fit", "contract_name"],
-                    )  # type: ignore[attr-defined]
+                    )
         for ret in (AFFILIATED, *INDEPENDENTS):
             own = w.customers(ret, day)
-            for s in g[f"{ret}-sales"] + g[f"{ret}-desk"]:
+            for s in g[f"{ret}-sales"] + g[f"{ret}-desk"] + g.get(f"{ret}-moved", []):
+                if day < s.start_day:
+                    continue
                 for _ in range(rng.randint(3, 12)):
                     if own:
                         w.event(
@@ -426,6 +434,29 @@ def _background(w: World, g: dict[str, list[Staff]], disaster: tuple[int, int, s
                 fields=["address", "usage"],
                 recipient="nw",
             )
+    # gridwall's own operations (hard negatives): the disaster's grant management by NW
+    # managers, and an operator changing desks mid-morning (logout, login elsewhere)
+    mgr = g["nwmgr"][0]
+    for step, day in (("declare", d_from), ("approve", d_from), ("end", d_to + 1)):
+        w.event(
+            mgr,
+            w.at(day, 7.0 + rng.random()),
+            "update",
+            system="gridwall",
+            screen=f"grants.disaster.{step}",
+            purpose="disaster_support",
+        )
+    spare = [f"PC-spare-{k}" for k in range(2)]
+    for dev in spare:
+        w.tables["devices"].append(
+            {"device_id": dev, "owner_org": "nw", "kind": "nw_terminal", "location": "spare"}
+        )
+    for day in w.workdays()[1::5]:
+        s = rng.choice(g["nwops"])
+        h = rng.uniform(10, 11.5)
+        w.event(s, w.at(day, h), "logout", screen="logout")
+        w.event(s, w.at(day, h + rng.uniform(0.02, 0.15)), "login", screen="login",
+                device=rng.choice(spare))  # fmt: skip
     for day in range(d_from, d_to + 1):  # hard negative: disaster support inside the declaration
         for s in g["disaster"]:
             for _ in range(rng.randint(3, 10)):
@@ -753,7 +784,7 @@ def _incidents(
                 )
             ]
             w.incident("LRS", s, ids, "independent on LRS")
-    fit = w.fit_points  # type: ignore[attr-defined]
+    fit = w.fit_points
     for _ in range(k):  # FIT: sales staff read FIT data
         s, day = staff(rng.choice(retailers)), rng.choice(days)
         if fit:
@@ -853,7 +884,7 @@ def generate(
     # correct transfers (hard negatives) and one forgotten revocation per scenario (C3)
     ops = g["nwops"]
     moved = _transfer(w, ops[-1], days // 2, revoke=True)
-    g[f"{AFFILIATED}-sales"].append(moved)
+    g[f"{AFFILIATED}-moved"] = [moved]  # background work only, from the transfer day
     forgot = ops[-2]
     moved2 = _transfer(w, forgot, days // 3, revoke=False)
     g["nwops"] = ops[:-2]
@@ -888,8 +919,8 @@ def generate(
     w.tables["events"].sort(key=lambda e: (e["ts"], e["event_id"]))
     for name, rows in w.tables.items():
         with CsvTableWriter(out, TABLES[name]) as cw:
-            for r in rows:
-                cw.write(r)
+            for row in rows:
+                cw.write(row)
     with (out / "incidents.jsonl").open("w", encoding="utf-8") as f:
         for inc in w.incidents:
             f.write(json.dumps(inc, ensure_ascii=False) + "\n")
