@@ -121,7 +121,10 @@ def test_retailer_agent_signs_in_and_sees_only_its_own_customers(
         page.get_by_role("link", name="供給地点の検索").first.click()
         page.get_by_label("供給地点特定番号（22桁）").fill(pid)
         page.get_by_role("button", name="検索", exact=True).click()
-        texts.append(page.locator("main").inner_text())
+        # the rendered text's whitespace depends on whether the stylesheet has applied
+        # yet: compare after the page has loaded, with layout whitespace collapsed
+        page.wait_for_load_state("load")
+        texts.append(" ".join(page.locator("main").inner_text().split()))
     assert texts[0] == texts[1] and "該当する供給地点はありません。" in texts[0]
     ind.shot("search-other")
     ind.close()
