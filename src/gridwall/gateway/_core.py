@@ -611,9 +611,12 @@ class Gateway:
             view = mask_point(row, allowed)
             # After it: what grows with the point's content, only for the allowed groups.
             want_history, want_fit = "switching_history" in allowed, "fit" in allowed
-            history, fit = self._fetch(
-                lambda conn: _store.fetch_extras(conn, pid, history=want_history, fit=want_fit)
-            )
+            history: list[dict[str, Any]] = []
+            fit: list[dict[str, Any]] = []
+            if want_history or want_fit:  # no second checkout for a read that shows neither
+                history, fit = self._fetch(
+                    lambda conn: _store.fetch_extras(conn, pid, history=want_history, fit=want_fit)
+                )
             if want_history:
                 # I13: entries from before the caller's relationship are their own decision
                 before = self._safe_decide(
