@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gridwall.gateway import Gateway
-from gridwall.gateway._core import (
+from gridwall.gateway._history import (
     NO_RELATIONSHIP,
     entry_era,
     holder_change_in,

@@ -24,7 +24,7 @@ from sqlalchemy import Engine, or_, select
 from gridwall import dataset
 from gridwall.app.wiring import load_dataset
 from gridwall.errors import CheckFailed
-from gridwall.gateway._core import Gateway, NotVisible
+from gridwall.gateway import Gateway, NotVisible
 from gridwall.interfaces import AuditSink, GrantResolver, Principal
 from gridwall.interfaces.clock import JST
 from gridwall.interfaces.facts import (

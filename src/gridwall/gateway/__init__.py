@@ -21,17 +21,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from gridwall.gateway._core import (
+    from gridwall.gateway._decisions import LookupDecisions, lookup_request
+    from gridwall.gateway._errors import (
         BadRequest,
         Forbidden,
-        Gateway,
         GatewayError,
         NotVisible,
         Unauthenticated,
         Unavailable,
-        mask_point,
     )
-    from gridwall.gateway._decisions import LookupDecisions, lookup_request
     from gridwall.gateway._feed import (
         LookupRecord,
         holder_name_matches,
@@ -42,18 +40,20 @@ if TYPE_CHECKING:
         supply_point_count,
         supply_point_exists,
     )
+    from gridwall.gateway._gateway import Gateway
     from gridwall.gateway._loader import LoadReport, load_dataset
+    from gridwall.gateway._masking import mask_point
     from gridwall.gateway._store import SearchCriteria
 
 _WHERE = {
-    "BadRequest": "_core",
-    "Forbidden": "_core",
-    "Gateway": "_core",
-    "GatewayError": "_core",
-    "NotVisible": "_core",
-    "Unauthenticated": "_core",
-    "Unavailable": "_core",
-    "mask_point": "_core",
+    "BadRequest": "_errors",
+    "Forbidden": "_errors",
+    "Gateway": "_gateway",
+    "GatewayError": "_errors",
+    "NotVisible": "_errors",
+    "Unauthenticated": "_errors",
+    "Unavailable": "_errors",
+    "mask_point": "_masking",
     "LookupDecisions": "_decisions",
     "lookup_request": "_decisions",
     "LookupRecord": "_feed",

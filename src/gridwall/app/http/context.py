@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 
-from gridwall.gateway._core import Unauthenticated
+from gridwall.gateway._errors import Unauthenticated
 from gridwall.interfaces import Authenticator, Principal, RequestContext, Terminal
 from gridwall.interfaces.clock import as_utc, system_clock
 

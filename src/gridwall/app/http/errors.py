@@ -31,7 +31,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridwall.errors import AccessDenied, UsageError
-from gridwall.gateway._core import GatewayError
+from gridwall.gateway._errors import GatewayError
 from gridwall.grants._errors import GrantRefused
 from gridwall.interfaces import AuthenticationError
 from gridwall.lookup._service import RateLimited

@@ -20,7 +20,7 @@ from gridwall.app.http.errors import ApiError, ErrorMappingRoute
 from gridwall.app.http.errors import json_response as _json
 from gridwall.app.http.security import mount_docs
 from gridwall.gateway import SearchCriteria
-from gridwall.gateway._core import Gateway
+from gridwall.gateway._gateway import Gateway
 from gridwall.interfaces import RequestContext
 from gridwall.interfaces.facts import FIELDS, Purpose
 

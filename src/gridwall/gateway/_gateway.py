@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, NoReturn, Protocol, TypeVar
@@ -27,6 +28,31 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from sqlalchemy import Connection, Engine
 
 from gridwall.gateway import _store
+from gridwall.gateway._errors import (
+    AUDIT_LOG,
+    ID_DETAIL,
+    BadRequest,
+    Forbidden,
+    GatewayError,
+    NotVisible,
+    Unauthenticated,
+    Unavailable,
+)
+from gridwall.gateway._history import (
+    CONSENT_MONTHS,
+    consent_from,
+    first_month_from,
+    history_window,
+    visible_history,
+)
+from gridwall.gateway._masking import EXPORTABLE, mask_point
+from gridwall.gateway._requests import (
+    MAX_EXPORT,
+    MAX_LIST,
+    MAX_SEARCH,
+    check_id,
+    parse_purpose,
+)
 from gridwall.gateway._store import PointRow, SearchCriteria
 from gridwall.interfaces import (
     AuditSink,
@@ -39,7 +65,7 @@ from gridwall.interfaces import (
     RequestContext,
     Terminal,
 )
-from gridwall.interfaces.clock import JST, system_clock
+from gridwall.interfaces.clock import system_clock
 from gridwall.interfaces.events import AuditEvent, audit_event
 from gridwall.interfaces.facts import (
     FIELDS,
@@ -59,18 +85,6 @@ from gridwall.store.customer import is_valid_supply_point_id
 log = logging.getLogger("gridwall.gateway")
 _T = TypeVar("_T")
 
-MAX_SEARCH = 200
-MAX_LIST = 1000
-MAX_EXPORT = 10_000
-#: at most this many months of usage for a consent read (I9)
-CONSENT_MONTHS = 13
-#: field groups an export may carry (one row per point; history/FIT/usage are not exported)
-EXPORTABLE = ("contract_name", "address", "phone", "retailer", "contract", "equipment", "lrs")
-
-AUDIT_LOG = "audit log"
-NOT_VISIBLE_DETAIL = "no supply point with this ID is visible to you"
-ID_DETAIL = "supply_point_id must be 22 digits with area code 01–10"
-
 
 class ExportSeal(Protocol):
     """Watermarks and registers an export before it leaves; returns the keys that replace
@@ -79,239 +93,6 @@ class ExportSeal(Protocol):
     def __call__(
         self, ctx: RequestContext, export_id: str, recipient_org: str, rows: list[dict[str, Any]]
     ) -> Mapping[str, Any]: ...
-
-
-# ---------------------------------------------------------------------------
-# Errors (their texts are constants or name only parameters: never a value)
-
-
-class GatewayError(Exception):
-    """A refusal the HTTP layer turns into a JSON error; ``detail`` is safe to show."""
-
-    status = 400
-    code = "bad_request"
-
-    def __init__(self, detail: str, *, header: str | None = None, parameter: str | None = None):
-        super().__init__(detail)
-        self.detail = detail
-        self.header = header
-        self.parameter = parameter
-
-    def body(self) -> dict[str, str]:
-        out = {"error": self.code, "detail": self.detail}
-        if self.header:
-            out["header"] = self.header
-        if self.parameter:
-            out["parameter"] = self.parameter
-        return out
-
-
-class BadRequest(GatewayError):
-    status = 400
-    code = "bad_request"
-
-
-class Unauthenticated(GatewayError):
-    status = 401
-    code = "unauthenticated"
-
-
-class Forbidden(GatewayError):
-    status = 403
-    code = "forbidden"
-
-
-class NotVisible(GatewayError):
-    """Nonexistent, or nothing allowed: the same answer (no oracle)."""
-
-    status = 404
-    code = "not_found"
-
-    def __init__(self) -> None:
-        super().__init__(NOT_VISIBLE_DETAIL)
-
-
-class Unavailable(GatewayError):
-    """Store, grants, policy or audit could not answer: refused, nothing returned."""
-
-    status = 503
-    code = "unavailable"
-
-    def __init__(self, what: str) -> None:
-        super().__init__(f"the request was refused because the {what} could not answer")
-        self.what = what
-
-    @property
-    def audit_failed(self) -> bool:
-        return self.what == AUDIT_LOG
-
-
-# ---------------------------------------------------------------------------
-
-
-_PURPOSES = {p.value: p for p in Purpose}
-
-
-def parse_purpose(text: str | None) -> Purpose:
-    """The declared purpose (``X-Gridwall-Purpose``), or :class:`BadRequest` naming the header."""
-    if not text:
-        raise BadRequest(
-            "missing declared purpose (X-Gridwall-Purpose)", header="X-Gridwall-Purpose"
-        )
-    p = _PURPOSES.get(text.strip())
-    if p is None:
-        raise BadRequest(
-            "unknown purpose; one of: " + ", ".join(_PURPOSES), header="X-Gridwall-Purpose"
-        )
-    return p
-
-
-def check_id(supply_point_id: str, parameter: str = "supply_point_id") -> str:
-    if not is_valid_supply_point_id(supply_point_id):
-        raise BadRequest(ID_DETAIL, parameter=parameter)
-    return supply_point_id
-
-
-# ---------------------------------------------------------------------------
-# Masking: build the response from the allowed field groups only
-
-
-def _address(r: PointRow) -> dict[str, str | None]:
-    return {
-        "pref": r.pref,
-        "city": r.city,
-        "town": r.town,
-        "banchi": r.banchi,
-        "building": r.building,
-        "room": r.room,
-    }
-
-
-def _contract(r: PointRow) -> dict[str, Any] | None:
-    if r.contract_kind is None:
-        return None
-    return {
-        "kind": r.contract_kind,
-        "start_date": r.contract_start.isoformat() if r.contract_start else None,
-        "end_date": r.contract_end.isoformat() if r.contract_end else None,
-    }
-
-
-def _lrs(r: PointRow) -> dict[str, Any]:
-    if not r.is_lrs:
-        return {"active": False}
-    return {
-        "active": True,
-        "supplier": r.retailer_code,
-        "start_date": r.contract_start.isoformat() if r.contract_start else None,
-    }
-
-
-_POINT_GROUPS: tuple[tuple[str, Callable[[PointRow], Any]], ...] = (
-    ("contract_name", lambda r: r.contract_name),
-    ("address", _address),
-    ("phone", lambda r: r.phone),
-    ("equipment", lambda r: {"voltage": r.voltage, "meter_id": r.meter_id, "status": r.status}),
-    ("retailer", lambda r: r.retailer_code),
-    ("contract", _contract),
-    ("lrs", _lrs),
-)
-
-
-def mask_point(row: PointRow, allowed: frozenset[str]) -> dict[str, Any]:
-    """The point-level field groups of ``row`` that ``allowed`` names, and nothing else."""
-    out: dict[str, Any] = {"supply_point_id": row.supply_point_id}
-    for name, get in _POINT_GROUPS:
-        if name in allowed:
-            out[name] = get(row)
-    return out
-
-
-def _first_month_from(day: date) -> str:
-    """The first month whose every day is on or after ``day`` (YYYY-MM)."""
-    if day.day != 1:
-        y, m = divmod(day.year * 12 + day.month, 12)  # next month
-        return f"{y:04d}-{m + 1:02d}"
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-def _entry_days(entry: Mapping[str, Any]) -> list[date]:
-    """Every JST day a history entry is dated by (applied, effective)."""
-    days: list[date] = []
-    applied = entry.get("applied_at")
-    if applied:
-        days.append(_store.jst_day(datetime.fromisoformat(str(applied).replace("Z", "+00:00"))))
-    eff = entry.get("effective_date")
-    if eff:
-        days.append(eff if isinstance(eff, date) else date.fromisoformat(str(eff)[:10]))
-    return days
-
-
-def holder_change_in(entries: Sequence[Mapping[str, Any]], today: date) -> date | None:
-    """:func:`_store.holder_change_day` over the entries of a switching history."""
-    pairs: list[tuple[str, date]] = []
-    for e in entries:
-        days = _entry_days(e)
-        if days:
-            # the effective day when known (the last date of an entry), else the day applied
-            pairs.append((str(e.get("kind")), days[-1]))
-    return _store.holder_change_day(pairs, today)
-
-
-#: ``history_window`` for a caller with no relationship: every entry is before it
-NO_RELATIONSHIP = date.max
-
-
-def history_window(
-    principal: Principal, relation: Relation, row: PointRow, today: date,
-    entries: Sequence[Mapping[str, Any]] | None = None,
-) -> date | None:  # fmt: skip
-    """Where the caller's relationship with the point begins (I13): None for callers who
-    are not retailers (no window); for a retailer supplying the point, the later of its
-    current contract's start and the last change of contract holder; for any other
-    retailer, :data:`NO_RELATIONSHIP`."""
-    if principal.facts.org_kind is not OrgKind.RETAIL:
-        return None
-    if relation is not Relation.OWN_CUSTOMER:
-        return NO_RELATIONSHIP
-    if row.contract_start is None:
-        return NO_RELATIONSHIP  # a relationship whose start is unknown is not provable
-    change = holder_change_in(entries or [], today)
-    return row.contract_start if change is None else max(row.contract_start, change)
-
-
-def entry_era(entry: Mapping[str, Any], window: date | None) -> Era:
-    """An entry is inside the caller's relationship only if every date it carries is on
-    or after the window's start (an application made before the supply began, even the
-    caller's own, names the previous retailer: before)."""
-    if window is None:
-        return Era.CURRENT
-    days = _entry_days(entry)
-    if not days or window is NO_RELATIONSHIP or min(days) < window:
-        return Era.BEFORE_RELATIONSHIP
-    return Era.CURRENT
-
-
-def visible_history(
-    entries: Sequence[Mapping[str, Any]], window: date | None, before_allowed: bool
-) -> list[dict[str, Any]]:
-    """The entries the caller may see: those of the current era, and the earlier ones
-    only when the policy allowed the before-relationship era too."""
-    return [dict(e) for e in entries if before_allowed or entry_era(e, window) is Era.CURRENT]
-
-
-def consent_from(now: datetime, scope_months: int, last_change: date | None) -> date:
-    """Earliest usable day of a consent read: ``scope_months`` (≤ 13) back from today
-    (JST), never before the last change of contract holder (I9)."""
-    import calendar
-
-    months = max(1, min(scope_months, CONSENT_MONTHS))
-    today = now.astimezone(JST).date()
-    y, m = divmod(today.year * 12 + (today.month - 1) - months, 12)
-    start = date(y, m + 1, min(today.day, calendar.monthrange(y, m + 1)[1]))
-    if last_change is not None and last_change > start:
-        return last_change
-    return start
 
 
 #: what :meth:`Gateway._facts` decides on when no point has the requested ID
@@ -548,6 +329,25 @@ class Gateway:
         except Exception as e:
             log.error("audit sink failed on a refusal: %s", type(e).__name__)
 
+    @contextmanager
+    def _fail_closed(self, denial: Callable[[str], AuditEvent]) -> Iterator[None]:
+        """The one fail-closed block of every operation: a collaborator that cannot answer
+        refuses the request (:class:`Unavailable`, naming only what failed) and the refusal
+        is logged as a denial (``denial(what)``) unless the audit log itself failed; the
+        gateway's own refusals pass through unchanged; anything else is a store failure."""
+        try:
+            yield
+        except Unavailable as e:
+            if not e.audit_failed:
+                self._record_denial_quietly(denial(e.what))
+            raise
+        except GatewayError:
+            raise
+        except Exception as e:  # e.g. the connection itself
+            log.error("store failed: %s", type(e).__name__)
+            self._record_denial_quietly(denial("store"))
+            raise Unavailable("store") from None
+
     def _fetch(self, fn: Callable[[Connection], _T]) -> _T:
         """Run ``fn`` on one pooled connection and release it before anything else is asked.
 
@@ -561,15 +361,6 @@ class Gateway:
         except GatewayError:
             raise
         except Exception as e:  # the connection itself (e.g. pool timeout) or a statement
-            log.error("store failed: %s", type(e).__name__)
-            raise Unavailable("store") from None
-
-    def _store_call(self, fn: Callable[[], Any]) -> Any:
-        try:
-            return fn()
-        except GatewayError:
-            raise
-        except Exception as e:
             log.error("store failed: %s", type(e).__name__)
             raise Unavailable("store") from None
 
@@ -596,7 +387,7 @@ class Gateway:
                 query=f"error:{what}",
             )
 
-        try:
+        with self._fail_closed(fail):
             # Before the decision: the point's fixed-size facts only, through a probe that
             # does the same work whether the point exists or not (no timing oracle). Each
             # read releases its connection before the grants, the policy or the audit log
@@ -629,16 +420,6 @@ class Gateway:
                 )
             if want_fit:
                 view["fit"] = fit
-        except Unavailable as e:
-            if not e.audit_failed:
-                self._record_denial_quietly(fail(e.code))
-            raise
-        except GatewayError:
-            raise
-        except Exception as e:  # e.g. the connection itself
-            log.error("store failed: %s", type(e).__name__)
-            self._record_denial_quietly(fail("store"))
-            raise Unavailable("store") from None
         shown = [f for f in allowed if f != "usage"]
         self._record(
             self._event(
@@ -683,7 +464,20 @@ class Gateway:
         own = p.retailer_code if is_retail else None
         relation = Relation.OWN_CUSTOMER if is_retail else Relation.NOT_APPLICABLE
         ev_action = "search"
-        try:
+
+        def fail(what: str) -> AuditEvent:
+            return self._event(
+                ctx,
+                action=ev_action,
+                screen=screen,
+                decision="deny",
+                supply_point_ids=(),
+                fields=(),
+                policy_ids=(),
+                query=query,
+            )
+
+        with self._fail_closed(fail):
             if is_retail and own is None:
                 raise Forbidden("this account is not bound to a retailer")
             grants = self._resolve(ctx, action, None)
@@ -713,22 +507,7 @@ class Gateway:
                 )
                 what = ", ".join(key_groups) if key_groups else "listing"
                 raise Forbidden(f"{action.value} by {what} is not permitted for this purpose")
-            rows = self._store_call(lambda: fetch(classes, own))
-        except Unavailable as e:
-            if not e.audit_failed:
-                self._record_denial_quietly(
-                    self._event(
-                        ctx,
-                        action=ev_action,
-                        screen=screen,
-                        decision="deny",
-                        supply_point_ids=(),
-                        fields=(),
-                        policy_ids=(),
-                        query=query,
-                    )
-                )
-            raise
+            rows = fetch(classes, own)
         results = []
         shown: set[str] = set()
         pids_used: set[str] = set()
@@ -781,10 +560,11 @@ class Gateway:
         today = ctx.today
 
         def fetch(classes: set[tuple[bool, bool]], own: str | None) -> list[PointRow]:
-            with self.engine.connect() as conn:
-                return _store.search_points(
+            return self._fetch(
+                lambda conn: _store.search_points(
                     conn, criteria, today, classes=classes, own_retailer=own, limit=limit + 1
                 )
+            )
 
         results, truncated = self._many(
             ctx,
@@ -830,8 +610,9 @@ class Gateway:
 
         def fetch(classes: set[tuple[bool, bool]], own: str | None) -> list[PointRow]:
             assert own is not None
-            with self.engine.connect() as conn:
-                rows = _store.list_customers(conn, own, today, after=after, limit=limit + 1)
+            rows = self._fetch(
+                lambda conn: _store.list_customers(conn, own, today, after=after, limit=limit + 1)
+            )
             return [r for r in rows if (r.is_lrs, r.has_fit) in classes]
 
         page, more = self._many(
@@ -885,7 +666,20 @@ class Gateway:
         rows_out: list[dict[str, Any]] = []
         shown: set[str] = set()
         pids_used: set[str] = set()
-        try:
+
+        def fail(what: str) -> AuditEvent:
+            return self._event(
+                ctx,
+                action="export",
+                screen=screen,
+                decision="deny",
+                supply_point_ids=ids,
+                fields=(),
+                policy_ids=(),
+                recipient_org=recipient,
+            )
+
+        with self._fail_closed(fail):
             found = {
                 r.supply_point_id: r
                 for r in self._fetch(lambda conn: _store.fetch_points(conn, ids, today))
@@ -902,21 +696,6 @@ class Gateway:
                 view = mask_point(row, allowed)
                 shown.update(k for k in view if k != "supply_point_id")
                 rows_out.append(view)
-        except Unavailable as e:
-            if not e.audit_failed:
-                self._record_denial_quietly(
-                    self._event(
-                        ctx,
-                        action="export",
-                        screen=screen,
-                        decision="deny",
-                        supply_point_ids=ids,
-                        fields=(),
-                        policy_ids=(),
-                        recipient_org=recipient,
-                    )
-                )
-            raise
         export_id = f"exp-{uuid.uuid4().hex}"
         sealed: Mapping[str, Any] = {}
         if rows_out and self.seal is not None:
@@ -981,7 +760,19 @@ class Gateway:
         today = ctx.today
         action = Action.VIEW
         p = ctx.principal
-        try:
+
+        def fail(what: str) -> AuditEvent:
+            return self._event(
+                ctx,
+                action="view",
+                screen=screen,
+                decision="deny",
+                supply_point_ids=[pid],
+                fields=(),
+                policy_ids=(),
+            )
+
+        with self._fail_closed(fail):
             # the same probe as read_point (the same work whether the point exists or not);
             # holder changes and months only once the decision allowed usage. Each read
             # releases its connection before the grants or a consent check are asked.
@@ -1007,24 +798,10 @@ class Gateway:
                     day = max(bounds) if bounds else None
                 else:
                     day = consent_from(ctx.now, scope, change)
-                month = "0000-00" if day is None else _first_month_from(day)
+                month = "0000-00" if day is None else first_month_from(day)
                 return day, month, _store.usage(conn, pid, month)
 
             from_day, from_month, months = self._fetch(read_usage)
-        except Unavailable as e:
-            if not e.audit_failed:
-                self._record_denial_quietly(
-                    self._event(
-                        ctx,
-                        action="view",
-                        screen=screen,
-                        decision="deny",
-                        supply_point_ids=[pid],
-                        fields=(),
-                        policy_ids=(),
-                    )
-                )
-            raise
         self._record(
             self._event(
                 ctx,

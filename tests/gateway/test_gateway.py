@@ -17,7 +17,7 @@ from gridwall.gateway import (
     Unauthenticated,
     Unavailable,
 )
-from gridwall.gateway._core import BadRequest
+from gridwall.gateway._errors import BadRequest
 from gridwall.interfaces import PointContext, Principal, RequestContext, Terminal
 from gridwall.interfaces.facts import (
     AccessRequest,
