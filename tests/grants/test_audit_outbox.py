@@ -226,7 +226,7 @@ def test_a_starting_server_delivers_the_grants_backlog_before_serving(
 ) -> None:
     """``gridwall serve`` (``create_server_app``) empties grants' outbox at start."""
     from gridwall.app.server import create_server_app
-    from gridwall.grants._common import audit_log_events
+    from gridwall.grants._outbox import audit_log_events
 
     flaky.fail = True
     with pytest.raises(AuditPending):
@@ -365,7 +365,7 @@ def test_audit_log_in_the_same_database_under_concurrent_steps(
     transaction is open, so SQLite's one writer never waits on itself; with steps from
     several threads every event reaches the log once, in outbox order."""
     from gridwall.audit import open_log
-    from gridwall.grants._common import audit_log_events
+    from gridwall.grants._outbox import audit_log_events
 
     url = engine.url.render_as_string(hide_password=False)
     log = open_log(url, durability="os")
@@ -553,3 +553,93 @@ def test_the_outbox_migration_goes_down_and_up(engine: Engine) -> None:
     assert columns == {c.name for c in Outbox.__table__.columns}
     indexes = {i["name"] for i in inspect(engine).get_indexes("grant_audit_outbox")}
     assert "ix_grant_audit_outbox_pending" in indexes
+
+
+# -- a backlog delivered inside a later request stays as it was written ----------------------
+
+
+def test_backlog_delivered_inside_a_later_request_keeps_its_own_address(
+    engine: Engine, flaky: FlakyAuditSink, clock: FrozenClock
+) -> None:
+    """Events an outage left behind are an earlier step's: the request that happens to
+    deliver them stamps only its own event with its client address."""
+    from gridwall.app.http import audit as request_audit
+
+    sink = request_audit.RequestAuditSink(flaky)
+    reg = AgreementRegistry(engine, sink, clock)
+    flaky.fail = True
+    with pytest.raises(AuditPending):
+        _register(reg, "MT-1")  # outside any request: no address known
+    flaky.fail = False
+    rq = request_audit.RequestAudit("POST", "/v1/grants/agreements", "192.0.2.7", None)
+    token = request_audit._current.set(rq)
+    try:
+        _register(reg, "MT-2")
+    finally:
+        request_audit._current.reset(token)
+    by_grant = {_grant_id(e): e for e in flaky.events}
+    assert [_grant_id(e) for e in flaky.events] == ["MT-1", "MT-2"]
+    assert by_grant["MT-2"]["source_ip"] == "192.0.2.7"
+    assert not by_grant["MT-1"].get("source_ip")  # not the later request's address
+    assert rq.recorded == 1  # the request's own event only
+
+
+def _door_app(
+    engine: Engine, flaky: FlakyAuditSink, clock: FrozenClock
+) -> tuple[Any, dict[str, str]]:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from gridwall.app.http.grants import create_router
+    from gridwall.interfaces import Principal
+    from gridwall.interfaces.facts import (
+        AccountKind,
+        AccountState,
+        DeviceKind,
+        OrgKind,
+        PrincipalFacts,
+        RetailerKind,
+        Role,
+    )
+    from support.doubles import TokenAuthenticator
+
+    auth = TokenAuthenticator()
+    app = FastAPI()
+    app.include_router(create_router(engine, auth, flaky, clock))
+    facts = PrincipalFacts(
+        OrgKind.RETAIL, RetailerKind.INDEPENDENT, Role.SALES, AccountKind.PERSONAL,
+        AccountState.ACTIVE, True,
+    )  # fmt: skip
+    agent = Principal("ret-op", "p-ret-op", "retail:R1", facts)
+    headers = {
+        "Authorization": f"Bearer {auth.register(agent)}",
+        "X-Gridwall-Terminal": auth.enroll_terminal(
+            "t-ret-op", "retail:R1", DeviceKind.RETAIL_TERMINAL
+        ),
+    }
+    return TestClient(app, raise_server_exceptions=False), headers
+
+
+def test_a_refusal_at_the_door_queues_behind_the_backlog(
+    engine: Engine, reg: AgreementRegistry, flaky: FlakyAuditSink, clock: FrozenClock
+) -> None:
+    """The management policy's 403 (retailers never manage grants) is written through the
+    outbox like every other grant event: it never reaches the log ahead of an older one."""
+    flaky.fail = True
+    with pytest.raises(AuditPending):
+        _register(reg, "MT-1")
+    flaky.fail = False
+    client, headers = _door_app(engine, flaky, clock)
+    r = client.post(
+        "/v1/grants/disasters",
+        json={"disaster_id": "TY-9", "area": ["東京都/千代田区"], "max_hours": 72,
+              "planned_end": (T0 + timedelta(hours=24)).isoformat()},
+        headers=headers,
+    )  # fmt: skip
+    assert r.status_code == 403, r.text
+    assert [(e["screen"], e["decision"]) for e in flaky.events] == [
+        ("grants.agreement.register", "allow"),
+        ("grants.disaster.declare", "deny"),
+    ]
+    assert _ids(flaky) == [i for i, _ in _outbox(engine)]  # the refusal is in the journal
+    assert pending_audit(engine) == 0

@@ -163,3 +163,43 @@ def test_a_starting_server_delivers_the_backlog_before_serving(db_world: World) 
         assert any("identity/revoke" in json.dumps(e) for e in entries), entries[:2]
     finally:
         server.close()
+
+
+@pytest.mark.postgres
+def test_a_second_server_waits_for_older_events_instead_of_overtaking_them(
+    pg_url: str,
+) -> None:
+    """On PostgreSQL the pending rows are locked while one server sends them; another server
+    waits (``FOR UPDATE``) rather than skipping ahead (``SKIP LOCKED`` would let a later
+    event reach the log before an older one still being sent)."""
+    import threading
+    import time
+
+    w = make_world(pg_url)
+    try:
+        w.sink.fail = True
+        for account in ("ret-op", "nw-op"):
+            with pytest.raises(OSError):
+                w.svc.revoke_account(account, w.tick(minutes=1))
+        w.sink.fail = False
+        journal = _journal(w)
+        with w.engine.connect() as holder:  # "server 1" holds the oldest pending event
+            holder.execute(
+                select(AuditRecord.seq)
+                .where(AuditRecord.delivered.is_(False))
+                .order_by(AuditRecord.seq)
+                .limit(1)
+                .with_for_update()
+            ).all()
+            other = _restart(w)  # "server 2"
+            t = threading.Thread(target=other.deliver_audit)
+            t.start()
+            time.sleep(1.0)
+            assert w.sink.events == []  # it waits: nothing overtook the held event
+            holder.rollback()
+        t.join(timeout=30)
+        assert not t.is_alive()
+        assert [e["event_id"] for e in w.sink.events] == journal[-len(w.sink.events) :]
+        assert len(w.sink.events) == 2 and w.svc.pending_audit() == 0
+    finally:
+        w.engine.dispose()

@@ -17,7 +17,7 @@ import pytest
 
 from gridwall.dataset import TABLES, CsvTableWriter
 from gridwall.errors import InputError
-from gridwall.grants._common import grant_event
+from gridwall.grants._outbox import grant_event
 from gridwall.identity._service import IdentityService
 from gridwall.interfaces.events import audit_event
 from gridwall.monitor._input import CONSENTS

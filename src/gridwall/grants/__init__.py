@@ -22,7 +22,6 @@ from gridwall.grants._agreements import (
     agreement_counterparties,
 )
 from gridwall.grants._areas import PREFECTURES, Area, AreaError, parse_area
-from gridwall.grants._common import deliver_audit, pending_audit
 from gridwall.grants._consent import (
     MAX_SCOPE_MONTHS,
     VALIDITY_DAYS,
@@ -35,6 +34,7 @@ from gridwall.grants._errors import AuditPending, GrantRefused
 from gridwall.grants._exports import ExportDesk, seal_export, valid_agreement_for
 from gridwall.grants._keys import find_key, load_key
 from gridwall.grants._load import load_reference
+from gridwall.grants._outbox import deliver_audit, pending_audit
 from gridwall.grants._resolver import StoreGrantResolver
 from gridwall.grants._watermark import (
     TraceResult,

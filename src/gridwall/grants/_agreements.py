@@ -20,17 +20,10 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select, update
 
 from gridwall.grants._areas import Area, AreaError, parse_area
-from gridwall.grants._common import (
-    AuditedDesk,
-    T,
-    audited_change,
-    check_id,
-    check_org,
-    grant_event,
-    is_retailer,
-)
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import Agreement
+from gridwall.grants._outbox import AuditedDesk, T, audited_change, grant_event
+from gridwall.grants._validate import check_id, check_org, is_retailer
 from gridwall.interfaces.clock import JST, day_end_jst, day_start_jst, iso
 from gridwall.interfaces.events import AuditEvent
 from gridwall.interfaces.facts import DISASTER_FIELDS, FIELDS

@@ -28,10 +28,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, select, update
 
-from gridwall.grants._common import AuditedDesk, T, audited_change, grant_event
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._keys import load_key
 from gridwall.grants._models import ConsentRecord
+from gridwall.grants._outbox import AuditedDesk, T, audited_change, grant_event
 from gridwall.interfaces import AuditSink, Parties
 from gridwall.interfaces.clock import JST, Clock, as_utc, iso, system_clock
 from gridwall.interfaces.events import AuditEvent

@@ -18,16 +18,10 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from gridwall.grants._areas import Area, AreaError, parse_area
-from gridwall.grants._common import (
-    AuditedDesk,
-    T,
-    audited_change,
-    check_id,
-    check_org,
-    grant_event,
-)
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import DeletionAttestation, DisasterDeclaration
+from gridwall.grants._outbox import AuditedDesk, T, audited_change, grant_event
+from gridwall.grants._validate import check_id, check_org
 from gridwall.interfaces.clock import as_utc, iso, parse_instant
 from gridwall.interfaces.events import AuditEvent
 
@@ -134,7 +128,7 @@ class DisasterDesk(AuditedDesk):
 
     Every step is audited through ``audit`` (allowed and refused alike): its event commits
     with the change and reaches the log before the step returns (see
-    :func:`gridwall.grants._common.audited_change`).
+    :func:`gridwall.grants._outbox.audited_change`).
     """
 
     # -- helpers ---------------------------------------------------------------

@@ -19,10 +19,11 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 
 from gridwall.grants._agreements import AgreementWindow
-from gridwall.grants._common import audited_change, grant_event, is_retailer
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._keys import load_key
 from gridwall.grants._models import Agreement
+from gridwall.grants._outbox import audited_change, grant_event
+from gridwall.grants._validate import is_retailer
 from gridwall.grants._watermark import (
     MARK_COLUMN,
     WatermarkedExport,

@@ -19,8 +19,9 @@ from sqlalchemy import Connection, Table, select
 from gridwall.errors import InputError, InputErrors, Location
 from gridwall.grants._agreements import AgreementProblem, validate_agreement
 from gridwall.grants._areas import AreaError, parse_area
-from gridwall.grants._common import bump_version, check_id
 from gridwall.grants._models import Agreement, DisasterDeclaration
+from gridwall.grants._outbox import bump_version
+from gridwall.grants._validate import check_id
 from gridwall.interfaces.clock import as_utc, day_start_jst
 
 MAX_ERRORS = 50

@@ -167,7 +167,7 @@ class GrantAuditEvent(Base):
     """Grants' transactional outbox to the audit log, kept as its journal: every audit event
     of a grant step, written in the same transaction as the change it records (a refusal in
     its own), ``delivered`` once the audit log has it (see
-    :func:`gridwall.grants._common.deliver_audit`). ``seq`` is the delivery order."""
+    :func:`gridwall.grants._outbox.deliver_audit`). ``seq`` is the delivery order."""
 
     __tablename__ = "grant_audit_outbox"
     __table_args__ = (Index("ix_grant_audit_outbox_pending", "delivered", "seq"),)

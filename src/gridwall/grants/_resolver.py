@@ -24,11 +24,11 @@ from sqlalchemy import Connection, Engine, select
 
 from gridwall.grants._agreements import AgreementWindow
 from gridwall.grants._areas import Area, norm
-from gridwall.grants._common import is_retailer
 from gridwall.grants._consent import ConsentCheck, _record_lookup, check_token
 from gridwall.grants._disaster import DisasterWindow
 from gridwall.grants._keys import load_key
 from gridwall.grants._models import Agreement, ConsentRecord, DisasterDeclaration, GrantState
+from gridwall.grants._validate import is_retailer
 from gridwall.interfaces import PointContext, Principal, Terminal
 from gridwall.interfaces.clock import Clock, as_utc, system_clock
 from gridwall.interfaces.facts import (

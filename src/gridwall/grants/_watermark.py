@@ -39,9 +39,9 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from sqlalchemy import Connection, Engine, insert, select
 
 from gridwall.grants._canaries import CanaryMaker
-from gridwall.grants._common import is_retailer
 from gridwall.grants._errors import GrantRefused
 from gridwall.grants._models import ExportCanary, ExportRecord
+from gridwall.grants._validate import is_retailer
 from gridwall.interfaces.clock import iso, system_clock
 
 MARK_COLUMN = "watermark"

@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from gridwall.errors import InputError, Location
 from gridwall.identity._models import Account, Assignment, Entitlement, LegacyAccount, Person
 from gridwall.identity._models import Terminal as TerminalRow
-from gridwall.identity._service import DeviceKindOrg
 from gridwall.identity._state import valid_org
+from gridwall.identity._terminals import DeviceKindOrg
 from gridwall.interfaces.clock import day_start_jst
 
 Rows = Iterable[tuple[int, dict[str, Any]]]

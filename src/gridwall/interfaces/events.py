@@ -15,13 +15,18 @@ read-only :class:`~collections.abc.Mapping` of exactly the record the log stores
 
 from __future__ import annotations
 
+import contextvars
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from gridwall.interfaces.clock import as_utc
+
+if TYPE_CHECKING:
+    from gridwall.interfaces import AuditSink
 
 #: The ``action`` vocabulary of the events layout.
 ACTIONS: Final = frozenset(
@@ -197,3 +202,43 @@ def audit_event(
         org=org,
         extra=extras,
     )
+
+
+# ---------------------------------------------------------------------------
+# Backlog delivery: an outbox (identity's, grants') that delivers events an earlier step
+# left undelivered (an audit-log outage, a crash) marks them while it sends them, so a
+# request-scoped sink of the app layer passes them through as they were written: a
+# backlog event is not stamped with the address of the request that happened to deliver
+# it, nor folded into that request's own event.
+
+_backlog: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "gridwall_audit_backlog", default=False
+)
+
+
+@contextmanager
+def delivering_backlog() -> Iterator[None]:
+    """Within this block the events handed to an :class:`AuditSink` belong to an earlier
+    step, not to the request (if any) that is running."""
+    token = _backlog.set(True)
+    try:
+        yield
+    finally:
+        _backlog.reset(token)
+
+
+def is_backlog() -> bool:
+    """Whether the event being recorded is an earlier step's (see :func:`delivering_backlog`)."""
+    return _backlog.get()
+
+
+def record_as_written(
+    sink: AuditSink, event: Mapping[str, Any], current: frozenset[str] = frozenset()
+) -> None:
+    """Hand an outbox's ``event`` to ``sink``: as the running step's own when its
+    ``event_id`` is in ``current``, else marked as backlog."""
+    if str(event.get("event_id")) in current:
+        sink.record(event)
+        return
+    with delivering_backlog():
+        sink.record(event)

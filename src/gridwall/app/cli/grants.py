@@ -144,7 +144,7 @@ def _operator(
     from gridwall.app.wiring import identity_service
     from gridwall.errors import AccessDenied
     from gridwall.grants import GrantRefused
-    from gridwall.grants._common import grant_event
+    from gridwall.grants._outbox import grant_event, record_refusal
     from gridwall.identity import LoginRefused
     from gridwall.interfaces.facts import GrantStep
     from gridwall.policy import default_management_engine
@@ -168,7 +168,9 @@ def _operator(
     )
     if not decision.allowed:
         why = ",".join(decision.policy_ids) or "default-deny"
-        log.record(
+        record_refusal(
+            engine,
+            log,
             grant_event(
                 now=now, actor=principal.account_id, actor_org=principal.org,
                 screen=f"grants.{step}", purpose="", decision="deny",
@@ -308,7 +310,7 @@ def disaster_list(
 
 
 def _audit_events(log: Any) -> Iterator[dict[str, Any]]:
-    from gridwall.grants._common import audit_log_events
+    from gridwall.grants._outbox import audit_log_events
 
     return audit_log_events(log)
 

@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import Any
 
 from gridwall.interfaces import AuditSink, Authenticator, Principal, Terminal
+from gridwall.interfaces.events import is_backlog
 
 log = logging.getLogger("gridwall.app")
 
@@ -85,7 +86,8 @@ class RequestAuditSink:
 
     def record(self, event: Mapping[str, Any]) -> None:
         rq = _current.get()
-        if rq is None:
+        if rq is None or is_backlog():
+            # outside a request, or an earlier step's event an outbox delivers now: as written
             self.sink.record(event)
             return
         if rq.pending:
@@ -108,7 +110,7 @@ class IdentityAuditSink:
 
     def record(self, event: Mapping[str, Any]) -> None:
         rq = _current.get()
-        if rq is None:
+        if rq is None or is_backlog():
             self.sink.record(event)
         else:
             rq.pending.append(dict(event))

@@ -37,10 +37,10 @@ from gridwall.app.http.context import TERMINAL, Contexts
 from gridwall.app.http.errors import AUTHENTICATED, ApiError, ErrorMappingRoute, json_response
 from gridwall.app.management import StoreParties, manage_request, same_person
 from gridwall.grants._agreements import AgreementRegistry
-from gridwall.grants._common import audit_log_events, grant_event
 from gridwall.grants._consent import ConsentDesk
 from gridwall.grants._disaster import DisasterDesk
 from gridwall.grants._errors import GrantRefused
+from gridwall.grants._outbox import audit_log_events, grant_event, record_refusal
 from gridwall.interfaces import AuditSink, Authenticator, Principal
 from gridwall.interfaces.clock import Clock, system_clock
 from gridwall.interfaces.facts import GrantStep
@@ -157,7 +157,9 @@ def create_router(
         )
         if not decision.allowed:
             why = ",".join(decision.policy_ids) or "default-deny"
-            audit.record(
+            record_refusal(
+                engine,
+                audit,
                 grant_event(
                     now=now, actor=principal.account_id, actor_org=principal.org,
                     screen=f"grants.{step}", purpose="", decision="deny",

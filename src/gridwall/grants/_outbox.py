@@ -1,10 +1,9 @@
-"""Shared bits: organisation codes, the change counter, audit events of grant management
-and their outbox to the audit log."""
+"""Grant management's audited changes: the change counter, the audit event of a grant step,
+and the transactional outbox that delivers those events to the audit log in order."""
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
@@ -16,7 +15,7 @@ from gridwall.grants._errors import AuditPending, GrantRefused
 from gridwall.grants._models import GrantAuditEvent, GrantState
 from gridwall.interfaces import AuditSink, Parties
 from gridwall.interfaces.clock import Clock, as_utc, system_clock
-from gridwall.interfaces.events import AuditEvent, audit_event
+from gridwall.interfaces.events import AuditEvent, audit_event, record_as_written
 
 T = TypeVar("T")
 
@@ -41,32 +40,6 @@ class AuditedDesk:
 
     def _now(self) -> datetime:
         return as_utc(self.clock(), "clock")
-
-
-_ORG_RE = re.compile(r"^(nw|regulator|retail:[A-Za-z0-9_\-]+|contractor:[A-Za-z0-9_\-.]+)$")
-_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-.:]{0,63}$")
-
-
-def check_org(org: str) -> str:
-    """Validate an organisation code (``nw | retail:<code> | contractor:<id> | regulator``)."""
-    org = org.strip()
-    if not _ORG_RE.match(org):
-        raise ValueError(
-            f"organisation {org!r}: expected nw | retail:<retailer_code> | "
-            "contractor:<id> | regulator"
-        )
-    return org
-
-
-def check_id(value: str, what: str) -> str:
-    value = value.strip()
-    if not _ID_RE.match(value):
-        raise ValueError(f"{what} {value!r}: use 1-64 letters, digits, '_', '-', '.', ':'")
-    return value
-
-
-def is_retailer(org: str) -> bool:
-    return org.strip().startswith("retail:")
 
 
 def bump_version(conn: Connection) -> None:
@@ -137,7 +110,9 @@ def enqueue(conn: Connection, event: Mapping[str, Any]) -> None:
     )
 
 
-def deliver_audit(engine: Engine, audit: AuditSink, *, batch: int = 1000) -> int:
+def deliver_audit(
+    engine: Engine, audit: AuditSink, *, batch: int = 1000, current: frozenset[str] = frozenset()
+) -> int:
     """Send every undelivered event of grants' outbox to ``audit``, oldest first; return how
     many were sent. Raises :class:`AuditPending` if the sink fails (what it took stays
     marked sent; the rest waits for the next delivery).
@@ -149,13 +124,15 @@ def deliver_audit(engine: Engine, audit: AuditSink, *, batch: int = 1000) -> int
     order across servers. The one exception is a crash (or a failed mark) between the log's
     acknowledgement and the outbox's mark: that event is sent again under the same
     ``event_id``. No database transaction is open on SQLite while the sink writes: the audit
-    log may be this very file, which admits one writer at a time."""
+    log may be this very file, which admits one writer at a time. ``current`` names the
+    event of the step that is delivering; every other event is an earlier step's backlog and
+    is sent marked so (:func:`gridwall.interfaces.events.delivering_backlog`)."""
     if batch < 1:
         raise ValueError(f"batch: {batch} must be at least 1")
     sent = 0
     with _delivery:
         while True:
-            n, failure = _deliver_batch(engine, audit, batch)
+            n, failure = _deliver_batch(engine, audit, batch, current)
             sent += n
             if failure is not None:
                 raise AuditPending(_pending_or_none(engine), failure) from failure
@@ -163,7 +140,9 @@ def deliver_audit(engine: Engine, audit: AuditSink, *, batch: int = 1000) -> int
                 return sent
 
 
-def _deliver_batch(engine: Engine, audit: AuditSink, batch: int) -> tuple[int, Exception | None]:
+def _deliver_batch(
+    engine: Engine, audit: AuditSink, batch: int, current: frozenset[str]
+) -> tuple[int, Exception | None]:
     """Send up to ``batch`` pending events; (how many the sink took, its error if any)."""
     pg = engine.dialect.name == "postgresql"
     t = GrantAuditEvent.__table__
@@ -186,7 +165,7 @@ def _deliver_batch(engine: Engine, audit: AuditSink, batch: int) -> tuple[int, E
         try:
             for seq, payload in rows:
                 try:
-                    audit.record(json.loads(payload))
+                    record_as_written(audit, json.loads(payload), current)
                 except Exception as e:  # the sink's own error, whatever it is
                     failure = e
                     break
@@ -243,7 +222,7 @@ def audited_change(
         with engine.connect() as conn:
             detail, _ = plan(conn)
     except GrantRefused as e:
-        _refuse(engine, audit, event("deny", f"refused: {e.message}"))
+        record_refusal(engine, audit, event("deny", f"refused: {e.message}"))
         raise
     try:
         with engine.begin() as conn:
@@ -254,17 +233,19 @@ def audited_change(
             result = apply(conn)
             enqueue(conn, allow)
     except GrantRefused as e:
-        _refuse(engine, audit, event("deny", f"refused at commit: {e.message}"))
+        record_refusal(engine, audit, event("deny", f"refused at commit: {e.message}"))
         raise
-    deliver_audit(engine, audit)
+    deliver_audit(engine, audit, current=frozenset({str(allow["event_id"])}))
     return result
 
 
-def _refuse(engine: Engine, audit: AuditSink, deny: Mapping[str, Any]) -> None:
-    """Record a refusal (no change) through the outbox too, so the log keeps one order."""
+def record_refusal(engine: Engine, audit: AuditSink, deny: Mapping[str, Any]) -> None:
+    """Record a refusal (no change) through the outbox too, so the log keeps one order: a
+    step refused before it reached grants (e.g. by the management policy at the app's door)
+    is written here as well, never straight to the log ahead of an older backlog."""
     with engine.begin() as conn:
         enqueue(conn, deny)
-    deliver_audit(engine, audit)
+    deliver_audit(engine, audit, current=frozenset({str(deny["event_id"])}))
 
 
 def audit_log_events(log: Any) -> Iterator[dict[str, Any]]:
