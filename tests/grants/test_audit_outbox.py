@@ -643,3 +643,40 @@ def test_a_refusal_at_the_door_queues_behind_the_backlog(
     ]
     assert _ids(flaky) == [i for i, _ in _outbox(engine)]  # the refusal is in the journal
     assert pending_audit(engine) == 0
+
+
+@pytest.mark.postgres
+def test_outbox_writers_take_turns_so_seq_order_is_commit_order(
+    pg_url: str, clock: FrozenClock
+) -> None:
+    """An event whose ``seq`` was taken by a transaction still open cannot be overtaken by
+    a later one committed and delivered meanwhile: writers of the outbox take turns."""
+    import time
+
+    from gridwall.grants._outbox import enqueue, grant_event, record_refusal
+    from gridwall.store import upgrade
+
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    sink = FlakyAuditSink()
+
+    def deny(n: int) -> Any:
+        return grant_event(now=clock(), actor="nw-carol", actor_org="nw",
+                           screen="grants.agreement.register", purpose="", decision="deny",
+                           query=f"refused {n}")  # fmt: skip
+
+    first, second = deny(1), deny(2)
+    try:
+        with engine.connect() as conn:
+            conn.begin()
+            enqueue(conn, first)  # taken its seq, not committed yet
+            t = threading.Thread(target=record_refusal, args=(engine, sink, second))
+            t.start()
+            time.sleep(1.0)
+            assert sink.events == []  # the later writer waits for the earlier commit
+            conn.commit()
+        t.join(timeout=30)
+        assert not t.is_alive()
+        assert [e["query"] for e in sink.events] == ["refused 1", "refused 2"]
+    finally:
+        engine.dispose()

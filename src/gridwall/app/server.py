@@ -17,7 +17,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +29,7 @@ from gridwall.app.http.audit import (
 )
 from gridwall.app.wiring import RetailerKinds, disaster_mode, export_sealer
 from gridwall.errors import UsageError
-from gridwall.interfaces.clock import system_clock
+from gridwall.interfaces.clock import JST, system_clock
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -221,8 +221,6 @@ def create_server_app(
         from gridwall.gateway import holder_name_matches, lrs_points
         from gridwall.lookup import LookupIndex, LookupService
 
-        jst = timezone(timedelta(hours=9))
-
         with lookup_lock:
             if not lookup_cell:
                 lookup_cell.append(
@@ -231,7 +229,7 @@ def create_server_app(
                         audit,
                         name_checker=lambda spid, name: holder_name_matches(engine, spid, name),
                         lrs_checker=lambda ids: lrs_points(
-                            engine, ids, now().astimezone(jst).date()
+                            engine, ids, now().astimezone(JST).date()
                         ),
                         decider=gateway,
                         clock=now,

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from gridwall.grants._errors import AuditPending, GrantRefused
 from gridwall.grants._models import GrantAuditEvent, GrantState
@@ -97,8 +97,19 @@ def grant_event(
 _delivery = threading.Lock()
 
 
+#: PostgreSQL advisory lock that orders writers of grants' outbox (see :func:`enqueue`)
+OUTBOX_LOCK = 0x6772_616E_7473  # "grants"
+
+
 def enqueue(conn: Connection, event: Mapping[str, Any]) -> None:
-    """Write ``event`` to grants' audit outbox inside the caller's transaction."""
+    """Write ``event`` to grants' audit outbox inside the caller's transaction.
+
+    On PostgreSQL the writers of the outbox take turns (a transaction-scoped advisory lock,
+    held to the commit), so ``seq`` order is commit order: a delivery can never see a later
+    event committed while an earlier ``seq`` is still uncommitted and send it first. SQLite
+    has one writer at a time anyway."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": OUTBOX_LOCK})
     record = dict(event)
     conn.execute(
         insert(GrantAuditEvent).values(

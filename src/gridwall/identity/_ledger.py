@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session
 
 from gridwall.identity._config import IdentityConfig, RetailerKinds, _never
@@ -22,8 +22,10 @@ from gridwall.identity._models import (
 )
 from gridwall.identity._passwords import PasswordHashing
 from gridwall.interfaces import AuditSink
-from gridwall.interfaces.clock import as_utc
-from gridwall.interfaces.events import record_as_written
+from gridwall.interfaces.events import audit_event, record_as_written
+
+#: PostgreSQL advisory lock that orders writers of identity's journal
+JOURNAL_LOCK = 0x6964_656E_7479  # "identy"
 
 
 class IdentityLedger:
@@ -63,6 +65,11 @@ class IdentityLedger:
         events: list[dict[str, Any]] = []
         with Session(self.engine, expire_on_commit=False) as s:
             yield s, events
+            if events and s.get_bind().dialect.name == "postgresql":
+                # writers of the journal take turns to the commit, so ``seq`` order is
+                # commit order and a delivery never sends a later event before an earlier
+                # one still uncommitted (SQLite has one writer at a time anyway)
+                s.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": JOURNAL_LOCK})
             for ev in events:
                 s.add(
                     AuditRecord(
@@ -159,29 +166,22 @@ class IdentityLedger:
         org: str | None = None,
         source_ip: str | None = None,
     ) -> dict[str, Any]:
-        """An audit event in the ``events`` format (dataset.md) plus person/org/reason."""
-        return {
-            "event_id": f"idn-{uuid.uuid4().hex}",
-            "ts": as_utc(now).isoformat(),
-            "system": "gridwall",
-            "account_id": account_id or "",
-            "device_id": device_id,
-            "source_ip": source_ip,
-            "session_id": session_id,
-            "action": action,
-            "screen": screen,
-            "purpose": None,
-            "supply_point_ids": [],
-            "query": None,
-            "fields": [],
-            "result_count": None,
-            "recipient_org": None,
-            "decision": decision,
-            "policy_ids": [],
-            "person_id": person_id,
-            "org": org,
-            "reason": reason,
-        }
+        """An audit event in the ``events`` format (dataset.md) plus person/org/reason, built
+        by the one builder every capability uses (validated: nothing malformed is journaled)."""
+        return audit_event(
+            source="idn",
+            ts=now,
+            account_id=account_id,
+            action=action,
+            screen=screen,
+            decision=decision,
+            device_id=device_id,
+            source_ip=source_ip,
+            session_id=session_id,
+            person_id=person_id,
+            org=org,
+            extra={"reason": reason},
+        ).record()
 
     # ------------------------------------------------------------------ alerts
 

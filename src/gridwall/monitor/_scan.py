@@ -18,13 +18,13 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from gridwall.errors import UsageError
+from gridwall.interfaces.clock import JST
 
-JST = timezone(timedelta(hours=9))
 EVIDENCE_COLUMNS = ("rule", "event_id", "account_id", "person_id", "org", "ts", "supply_point_id")
 CLOSED_BEFORE_NOTHING = date(1, 1, 1)
 

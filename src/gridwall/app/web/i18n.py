@@ -10,7 +10,7 @@ dates in the conventions of the page's language (Babel's CLDR data).
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,11 +20,12 @@ from babel.messages.pofile import PoFileError, read_po
 from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
+from gridwall.interfaces.clock import JST
+
 LANGUAGES = ("ja", "en")
 DEFAULT = "ja"
 #: the cookie remembering the chosen language (not secret, not HttpOnly-sensitive)
 COOKIE = "gw_lang"
-JST = timezone(timedelta(hours=9), "JST")
 LOCALE_DIR = Path(__file__).parent / "locale"
 DOMAIN = "messages"
 
