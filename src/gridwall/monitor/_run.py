@@ -109,58 +109,10 @@ def scan(
         )
     fingerprint = rules_fingerprint()
 
-    # --- which events are new ------------------------------------------------------------
-    known: dict[str, _FileState] = {}
-    open_from = date(1, 1, 1)
-    if state is not None and state.exists():
-        duck.execute(f"ATTACH {_input.q(str(state))} AS st (READ_ONLY)")
-        meta = dict(duck.execute("SELECT key, value FROM st.meta").fetchall())
-        if meta.get("version") != STATE_VERSION or meta.get("rules") != fingerprint:
-            raise UsageError(
-                f"--state {state}: written by another rule set or version; "
-                "run a full scan with a fresh state file"
-            )
-        open_from = date.fromisoformat(meta["open_from"])
-        for path, size, mtime_ns, rows in duck.execute(
-            "SELECT path, size, mtime_ns, rows FROM st.files"
-        ).fetchall():
-            known[path] = _FileState(size, mtime_ns, rows)
-    has_state = bool(known) or (state is not None and state.exists())
-
-    parts: list[str] = []
-    taken: dict[str, tuple[Path, int]] = {}  # path -> (file, rows already taken)
-    for f in files:
-        st = os.stat(f)
-        key = str(f.resolve())
-        prev = known.get(key)
-        if prev and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
-            continue
-        if prev and (st.st_size < prev.size or f.suffix == ".parquet"):
-            raise UsageError(
-                f"--state: {f.name} was rewritten since the last scan (it may only grow); "
-                "run a full scan with a fresh state file"
-            )
-        src_sql = _input.events_sql(duck, [f], keep=ev_cols)
-        offset = prev.rows if prev else 0
-        parts.append(f"SELECT * FROM ({src_sql}) OFFSET {offset}" if offset else src_sql)
-        taken[key] = (f, offset)
-    new_sql = " UNION ALL ".join(parts) if parts else _input.events_sql(duck, [], keep=ev_cols)
-
-    jst_day = "CAST(ts + INTERVAL 9 HOUR AS DATE)"
-    if has_state:
-        duck.execute(f"CREATE TEMP TABLE new_raw AS {new_sql}")
-        late = duck.execute(f"SELECT min({jst_day}) FROM new_raw").fetchone()[0]
-        if late is not None and late < open_from:
-            raise UsageError(
-                f"--state: new events dated {late} arrived after that day was closed by an "
-                f"earlier scan (open from {open_from}); run a full scan with a fresh state file"
-            )
-        work_sql = "SELECT * FROM st.tail UNION ALL SELECT * FROM new_raw"
-    elif state is not None:
-        duck.execute(f"CREATE TEMP TABLE new_raw AS {new_sql}")
-        work_sql = "SELECT * FROM new_raw"
-    else:
-        work_sql = new_sql
+    # --- which events are new since the last scan (the incremental state) ---------------
+    known, open_from, has_state = _read_state(duck, state, fingerprint)
+    new_sql, taken = _new_events(duck, files, known, ev_cols)
+    work_sql = _work_events(duck, new_sql, state=state, has_state=has_state, open_from=open_from)
 
     row_rules = tuple(r for r in rules if isinstance(r, Rule))
     base_rules = tuple(r for r in rules if isinstance(r, BaselineRule))
@@ -258,16 +210,7 @@ def scan(
             pieces.append(anomaly_new.select(*EVIDENCE_COLUMNS))
         if old_anom is not None:
             pieces.append(old_anom.select(*EVIDENCE_COLUMNS))
-        # one job per rule: a single union of every rule's plan is too big a task for Spark
-        # to serialise; evidence is small, so the pieces are collected and de-duplicated here
-        evidence = []
-        seen: set[tuple[Any, ...]] = set()
-        for piece in pieces:
-            for row in piece.to_pyarrow().to_pylist():
-                ekey = tuple(row[c] for c in EVIDENCE_COLUMNS)
-                if ekey not in seen:
-                    seen.add(ekey)
-                    evidence.append(row)
+        evidence = _collect_evidence(pieces)
         say(f"{len(evidence)} evidence rows")
         alerts = build_alerts(evidence, rules)
 
@@ -286,6 +229,93 @@ def scan(
             )
     duck.close()
     return ScanResult(alerts=alerts, open_from=open_from)
+
+
+def _read_state(
+    duck: Any, state: Path | None, fingerprint: str
+) -> tuple[dict[str, _FileState], date, bool]:
+    """The incremental state of earlier scans: per events file its size, mtime and rows
+    already taken; the first day still open; whether there is a state at all. A state
+    written by another rule set or version is refused (a full scan is needed)."""
+    known: dict[str, _FileState] = {}
+    open_from = date(1, 1, 1)
+    if state is None or not state.exists():
+        return known, open_from, False
+    duck.execute(f"ATTACH {_input.q(str(state))} AS st (READ_ONLY)")
+    meta = dict(duck.execute("SELECT key, value FROM st.meta").fetchall())
+    if meta.get("version") != STATE_VERSION or meta.get("rules") != fingerprint:
+        raise UsageError(
+            f"--state {state}: written by another rule set or version; "
+            "run a full scan with a fresh state file"
+        )
+    open_from = date.fromisoformat(meta["open_from"])
+    for path, size, mtime_ns, rows in duck.execute(
+        "SELECT path, size, mtime_ns, rows FROM st.files"
+    ).fetchall():
+        known[path] = _FileState(size, mtime_ns, rows)
+    return known, open_from, True
+
+
+def _new_events(
+    duck: Any, files: list[Path], known: dict[str, _FileState], ev_cols: frozenset[str]
+) -> tuple[str, dict[str, tuple[Path, int]]]:
+    """SQL over the events not analysed yet (files may only grow), and per file the rows
+    already taken before this scan."""
+    parts: list[str] = []
+    taken: dict[str, tuple[Path, int]] = {}  # path -> (file, rows already taken)
+    for f in files:
+        st = os.stat(f)
+        key = str(f.resolve())
+        prev = known.get(key)
+        if prev and prev.size == st.st_size and prev.mtime_ns == st.st_mtime_ns:
+            continue
+        if prev and (st.st_size < prev.size or f.suffix == ".parquet"):
+            raise UsageError(
+                f"--state: {f.name} was rewritten since the last scan (it may only grow); "
+                "run a full scan with a fresh state file"
+            )
+        src_sql = _input.events_sql(duck, [f], keep=ev_cols)
+        offset = prev.rows if prev else 0
+        parts.append(f"SELECT * FROM ({src_sql}) OFFSET {offset}" if offset else src_sql)
+        taken[key] = (f, offset)
+    if not parts:
+        return _input.events_sql(duck, [], keep=ev_cols), taken
+    return " UNION ALL ".join(parts), taken
+
+
+def _work_events(
+    duck: Any, new_sql: str, *, state: Path | None, has_state: bool, open_from: date
+) -> str:
+    """The events this scan analyses: the still-open tail of earlier scans and the new ones.
+    New events dated on a day an earlier scan closed are refused (a full scan is needed)."""
+    if state is None:
+        return new_sql
+    duck.execute(f"CREATE TEMP TABLE new_raw AS {new_sql}")
+    if not has_state:
+        return "SELECT * FROM new_raw"
+    jst_day = "CAST(ts + INTERVAL 9 HOUR AS DATE)"
+    late = duck.execute(f"SELECT min({jst_day}) FROM new_raw").fetchone()[0]
+    if late is not None and late < open_from:
+        raise UsageError(
+            f"--state: new events dated {late} arrived after that day was closed by an "
+            f"earlier scan (open from {open_from}); run a full scan with a fresh state file"
+        )
+    return "SELECT * FROM st.tail UNION ALL SELECT * FROM new_raw"
+
+
+def _collect_evidence(pieces: list[Any]) -> list[dict[str, Any]]:
+    """Every rule's evidence rows, de-duplicated. One job per rule: a single union of every
+    rule's plan is too big a task for Spark to serialise; evidence is small, so the pieces
+    are collected and de-duplicated here."""
+    evidence: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for piece in pieces:
+        for row in piece.to_pyarrow().to_pylist():
+            ekey = tuple(row[c] for c in EVIDENCE_COLUMNS)
+            if ekey not in seen:
+                seen.add(ekey)
+                evidence.append(row)
+    return evidence
 
 
 def _like(new: Any, old: Any) -> Any:
