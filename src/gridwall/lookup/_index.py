@@ -581,6 +581,10 @@ class LookupIndex:
         )
         self._load()
 
+    def reload(self) -> None:
+        """Read the index's learnt towns and state again now (after a build of it)."""
+        self._load()
+
     def _load(self) -> None:
         """(Re)read what the index adds to the dictionary: the operator's own towns."""
         with self.engine.connect() as conn:
