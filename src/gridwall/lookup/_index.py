@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Engine, bindparam, inspect, text
 
 from gridwall.lookup._dictionary import TownDictionary, national, strip_aza
 from gridwall.lookup._normalize import NormalizedAddress, RecordNormalizer, normalize
-from gridwall.lookup._text import fold, int_to_kanji, name_key
+from gridwall.lookup._text import KANJI_NUM_CHARS, fold, int_to_kanji, kanji_to_int, name_key
 
 #: a candidate at or above this score is a confident answer (and may be name-checked)
 ACCEPT_SCORE = 0.8
@@ -45,10 +45,11 @@ ACCEPT_SCORE = 0.8
 MIN_SCORE = 0.5
 _ROOM_RE = re.compile(r"(\d+)(?!.*\d)")
 _ROOM_SUFFIX_RE = re.compile(r"(号室|号|室)")
+_KANJI_ROOM_RE = re.compile(rf"([{KANJI_NUM_CHARS}]+)(?=号室|号|室|階)")
 _BATCH = 50_000
 #: bump when the stored layout or the normalisation of records changes: every index built
 #: by other code is then *stale* and rebuilt (never searched, never refreshed in place)
-INDEX_VERSION = 2
+INDEX_VERSION = 3  # 3: a one-kana/letter 小字 before the 番地 is its block (字イ12 = イ-12)
 #: a load that changed more than this fraction of the indexed points rebuilds the index
 #: instead (a full build's bulk path is then cheaper than row-by-row updates)
 FULL_REBUILD_FRACTION = 0.2
@@ -847,18 +848,25 @@ def _number_factor(typed: str | None, stored: str) -> float:
     return STORED_LACKS if not stored else 0.3
 
 
+def _rooms_arabic(s: str) -> str:
+    """A room or floor written in kanji numerals (二〇三号室, 三階) as arabic digits."""
+    return _KANJI_ROOM_RE.sub(lambda m: str(kanji_to_int(m.group(1)) or m.group(1)), s)
+
+
 def _rest_factor(typed: str | None, stored: str | None, stored_room: str | None) -> float:
     """Building/room: discrete outcomes of comparing what was typed with what is stored."""
-    qrest = fold(typed or "").replace(" ", "")
+    typed_f = _rooms_arabic(fold(typed or ""))
+    stored_f = _rooms_arabic(fold(stored or ""))
+    qrest = typed_f.replace(" ", "")
     if not qrest:
         return UNTYPED
-    crest = fold(stored or "").replace(" ", "")
+    crest = stored_f.replace(" ", "")
     if not crest:
         return STORED_LACKS
     if _ROOM_SUFFIX_RE.sub("", qrest) == _ROOM_SUFFIX_RE.sub("", crest):
         return 1.0
-    qroom = _room_of(fold(typed or ""))  # spaces kept: 「第2 101」 is room 101
-    croom = _room_of(stored_room) if stored_room else _room_of(fold(stored or ""))
+    qroom = _room_of(typed_f)  # spaces kept: 「第2 101」 is room 101
+    croom = _room_of(_rooms_arabic(stored_room)) if stored_room else _room_of(stored_f)
     if qroom is not None and qroom == croom:
         # same room: the building names (what is left) must agree where both are given
         qb = _building_part(qrest, qroom)
