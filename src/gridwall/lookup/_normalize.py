@@ -532,9 +532,7 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
                 if kz_start != pos_after:
                     chome = b.chome
                 pos_after = kc.pos[skip + r[1]]
-                if _LETTER_KOAZA_RE.fullmatch(koaza) and _LETTER_BLOCK_RE.match(
-                    s, kc.pos[skip]
-                ):
+                if _LETTER_KOAZA_RE.fullmatch(koaza) and _LETTER_BLOCK_RE.match(s, kc.pos[skip]):
                     # a 小字 named by one kana or letter (七窪 字イ) followed by a number is
                     # the kana block of the 地番 (イの12 = イ-12 = 字イ12): read as a block
                     koaza, pos_after = None, kc.pos[skip]
