@@ -248,7 +248,7 @@ POSTCODES = [
 
 @pytest.mark.parametrize(("prefix", "note"), POSTCODES)
 def test_a_postcode_in_front_is_a_note_not_part_of_the_address(prefix: str, note: str) -> None:
-    bad = []
+    bad: list[tuple[object, ...]] = []
     for pref, city, town, _ in DORI[:60] + GAOKA[:60]:
         plain = normalize(pref + city + town + "12-3")
         for head in (pref + city, city):
@@ -285,7 +285,7 @@ def test_a_one_kana_koaza_before_the_banchi_is_the_kana_block() -> None:
     query side and for the operator's records kept either as 七窪 + イ-12 or 七窪字イ + 12."""
     assert len(LETTER_KOAZA) > 50
     rn = RecordNormalizer()
-    bad = []
+    bad: list[tuple[object, ...]] = []
     for pref, city, town, k in LETTER_KOAZA:
         if not _unique_town(pref, city, town):
             continue
@@ -306,7 +306,7 @@ def test_a_one_kana_koaza_before_the_banchi_is_the_kana_block() -> None:
 
 def test_an_unlisted_koaza_before_the_banchi_keeps_the_numbers() -> None:
     """字 + a 小字 the dictionary lacks (大字南長野字幅下692番地の2): the numbers are read."""
-    bad = []
+    bad: list[tuple[object, ...]] = []
     for pref, city, town, _ in KOAZA[:200]:
         for kz, banchi in (
             ("字架空原", "692番地の2"),
@@ -348,7 +348,7 @@ def _confident(ix: LookupIndex, text: str) -> str | None:
 
 
 def test_kana_blocks_and_kanji_rooms_end_to_end(rooms_index: LookupIndex) -> None:
-    bad = []
+    bad: list[tuple[object, ...]] = []
     for i, (pref, city, town, k) in enumerate(LETTER_KOAZA[:30]):
         head = pref + city + town
         other = "ロ" if k != "ロ" else "ハ"

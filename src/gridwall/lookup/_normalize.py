@@ -540,9 +540,9 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
     if koaza is None and entry is not None:
         # 字 + a 小字 the dictionary does not list, before the 番地 (大字南長野字幅下692):
         # kept as the 小字 (never part of the key), so the numbers after it are still read
-        m = _UNKNOWN_KOAZA_RE.match(s, pos_after)
-        if m:
-            koaza, pos_after = m.group(1), m.end(1)
+        kz_m = _UNKNOWN_KOAZA_RE.match(s, pos_after)
+        if kz_m:
+            koaza, pos_after = kz_m.group(1), kz_m.end(1)
     ban = _parse_banchi(s, pos_after, town_has_chome, chome is not None)
     if chome is None:
         chome = ban.chome
