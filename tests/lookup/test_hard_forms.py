@@ -363,3 +363,47 @@ def test_kana_blocks_and_kanji_rooms_end_to_end(rooms_index: LookupIndex) -> Non
             if got != want:
                 bad.append((head + typed, want, got))
     assert not bad, bad[:6]
+
+
+def _two_koaza_towns() -> list[tuple[str, str, str, str, str]]:
+    by: dict[tuple[str, str, str], list[str]] = {}
+    for pref, city, town, koaza in _ROWS:
+        if koaza and town.startswith("大字") and "（" not in town and len(koaza) > 1:
+            by.setdefault((pref, city, town), []).append(koaza.removeprefix("字"))
+    rows = [
+        (p, c, t, sorted(ks)[0], sorted(ks)[1])
+        for (p, c, t), ks in sorted(by.items())
+        if len(ks) >= 2
+    ]
+    return random.Random(16).sample(rows, 40)
+
+
+def test_another_typed_koaza_is_never_a_confident_answer(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The point is at 大字X字A 15: 「大字X字B15」 (another 小字 of X) is not its address;
+    「大字X15」 and 「大字X字A（旧称）15」 are. The 小字 is compared only when typed."""
+    picks = _two_koaza_towns()
+    recs = [dict(supply_point_id=f"08{i:020d}", pref=p, city=c, town=f"{t}字{a}", banchi="15",
+                 voltage="low", meter_id=f"K{i}", status="active")
+            for i, (p, c, t, a, _) in enumerate(picks)]  # fmt: skip
+    url = f"sqlite:///{tmp_path_factory.mktemp('koaza') / 'gridwall.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    build_index(engine, recs)
+    ix = LookupIndex(engine)
+    bad: list[tuple[object, ...]] = []
+    try:
+        for i, (p, c, t, a, b) in enumerate(picks):
+            want = f"08{i:020d}"
+            for typed, expect in ((f"{t}字{a}15", want), (f"{t}15", want),
+                                  (f"{t}字{a}（旧称）15", want), (f"{t}字{b}15", None),
+                                  (f"{t}小字{b}15番地", None)):  # fmt: skip
+                normal = ix.normalize(p + c + typed)
+                if expect is None and normal.koaza is None:
+                    continue  # the dictionary spells this 小字 so it is not read back: not ours
+                if _confident(ix, p + c + typed) != expect:
+                    bad.append((p + c + typed, expect))
+    finally:
+        engine.dispose()
+    assert not bad, bad[:5]

@@ -597,6 +597,7 @@ class RecordAddress:
     number: str | None
     rest: str  # extra 枝番, building, room — as kept by the operator
     known: bool  # the town is in the national dictionary
+    koaza: str | None = None  # 小字 the record names (not part of the key; compared if typed)
 
 
 class RecordNormalizer:
@@ -675,6 +676,7 @@ class RecordNormalizer:
             self._banchi[bkey] = b
         extra = b.extra
         block, number = b.block, b.number
+        koaza = place.koaza
         if (
             place.koaza is not None
             and _LETTER_KOAZA_RE.fullmatch(place.koaza)
@@ -684,6 +686,7 @@ class RecordNormalizer:
             # 「七窪字イ」 + 「12」 is the kana block イ-12, as a query reads 七窪イ12 / イの12
             block, number = place.koaza.upper(), block
             extra = ([b.number] if b.number else []) + list(b.extra)
+            koaza = None
         chome = place.chome if place.chome is not None else b.chome
         parts = ["-".join(extra)] if extra else []
         if building:
@@ -699,6 +702,7 @@ class RecordNormalizer:
             number=number,
             rest=" ".join(x for x in parts if x),
             known=known,
+            koaza=koaza,
         )
 
     def _entry(self, place: NormalizedAddress) -> TownEntry | None:
