@@ -27,7 +27,7 @@ from gridwall.app.http.audit import (
     RequestAuditSink,
     RequestAuthenticator,
 )
-from gridwall.app.wiring import RetailerKinds, disaster_mode, export_sealer
+from gridwall.app.wiring import RetailerKinds, disaster_mode, ensure_lookup_index, export_sealer
 from gridwall.errors import UsageError
 from gridwall.interfaces.clock import JST, system_clock
 
@@ -150,6 +150,7 @@ def create_server_app(
     from gridwall.app.http.gateway import create_app
     from gridwall.app.http.grants import create_router as grants_router
     from gridwall.app.http.identity import create_router as identity_router
+    from gridwall.app.http.lookup import IndexKeeper
     from gridwall.app.http.lookup import make_router as lookup_router
     from gridwall.app.http.security import SecurityHeaders
     from gridwall.audit import open_log
@@ -216,6 +217,24 @@ def create_server_app(
     lookup_lock = threading.Lock()
     lookup_cell: list[LookupService] = []
 
+    def lookup_index_state() -> str:
+        from gridwall.lookup import index_state
+
+        return index_state(engine)
+
+    def lookup_index_built() -> None:
+        with lookup_lock:
+            if lookup_cell:
+                lookup_cell[0].index.reload()
+
+    # a missing or stale index is built in the background (as `gridwall lookup` does) and
+    # every lookup meanwhile is refused 503 with Retry-After: never searched (docs/lookup.md)
+    keeper = IndexKeeper(
+        lookup_index_state,
+        lambda: ensure_lookup_index(engine, progress=False),
+        lookup_index_built,
+    )
+
     def lookup_service() -> LookupService:
         """Built on first use, so that ``gridwall lookup index`` may run after start-up."""
         from gridwall.gateway import holder_name_matches, lrs_points
@@ -233,6 +252,7 @@ def create_server_app(
                         ),
                         decider=gateway,
                         clock=now,
+                        ready=keeper.check,
                     )
                 )
             return lookup_cell[0]
@@ -258,6 +278,7 @@ def create_server_app(
     app = create_app(gateway, routers=routers)
     app.title = "gridwall"
     app.state.server = server
+    app.state.lookup_index = keeper
     from gridwall.app.web import mount_console  # the console's pages (docs/console.md)
 
     mount_console(app, gateway, identity, now)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from gridwall.lookup._normalize import NormalizedAddress, normalize
     from gridwall.lookup._service import (
         RESULT_CAP,
+        IndexUnavailable,
         LookupAnswer,
         LookupService,
         RateLimited,
@@ -61,6 +62,7 @@ _WHERE = {
     "NormalizedAddress": "_normalize",
     "normalize": "_normalize",
     "RESULT_CAP": "_service",
+    "IndexUnavailable": "_service",
     "LookupAnswer": "_service",
     "LookupService": "_service",
     "RateLimited": "_service",
@@ -75,6 +77,7 @@ __all__ = [
     "BuildReport",
     "Candidate",
     "IndexNotCurrent",
+    "IndexUnavailable",
     "LookupAnswer",
     "LookupIndex",
     "LookupService",

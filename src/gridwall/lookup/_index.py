@@ -37,7 +37,14 @@ from sqlalchemy import Connection, Engine, bindparam, inspect, text
 
 from gridwall.lookup._dictionary import TownDictionary, national, strip_aza
 from gridwall.lookup._normalize import NormalizedAddress, RecordNormalizer, normalize
-from gridwall.lookup._text import fold, int_to_kanji, name_key
+from gridwall.lookup._text import (
+    KANJI_NUM_CHARS,
+    fold,
+    fold_key,
+    int_to_kanji,
+    kanji_to_int,
+    name_key,
+)
 
 #: a candidate at or above this score is a confident answer (and may be name-checked)
 ACCEPT_SCORE = 0.8
@@ -45,10 +52,12 @@ ACCEPT_SCORE = 0.8
 MIN_SCORE = 0.5
 _ROOM_RE = re.compile(r"(\d+)(?!.*\d)")
 _ROOM_SUFFIX_RE = re.compile(r"(号室|号|室)")
+_KANJI_ROOM_RE = re.compile(rf"([{KANJI_NUM_CHARS}]+)(?=号室|号|室|階)")
 _BATCH = 50_000
 #: bump when the stored layout or the normalisation of records changes: every index built
 #: by other code is then *stale* and rebuilt (never searched, never refreshed in place)
-INDEX_VERSION = 2
+#: 3: a one-kana/letter 小字 before the 番地 is its block (字イ12 = イ-12); the 小字 column
+INDEX_VERSION = 3
 #: a load that changed more than this fraction of the indexed points rebuilds the index
 #: instead (a full build's bulk path is then cheaper than row-by-row updates)
 FULL_REBUILD_FRACTION = 0.2
@@ -220,7 +229,9 @@ def _build(
     cur.execute("DROP INDEX IF EXISTS ix_lookup_points_spid")
     if dialect == "sqlite":
         cur.execute("INSERT INTO lookup_places_fts(lookup_places_fts) VALUES('delete-all')")
-    cols = "id, supply_point_id, place_id, block, number, rest, room, voltage, meter_id, status"
+    cols = (
+        "id, supply_point_id, place_id, block, number, rest, room, voltage, meter_id, status, koaza"
+    )
     batch: list[tuple[Any, ...]] = []
 
     def flush() -> None:
@@ -232,7 +243,7 @@ def _build(
                     cp.write_row(row)
         else:
             cur.executemany(
-                f"INSERT INTO lookup_points ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?)", batch
+                f"INSERT INTO lookup_points ({cols}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", batch
             )
         batch.clear()
 
@@ -290,8 +301,9 @@ def _build(
 
 
 _PlaceKey = tuple[str, str, str, int]
-#: an index row's content after its ID: block, number, rest, room, voltage, meter, status
-_Values = tuple[str, str, str, str, str, str, str]
+#: an index row's content after its ID: block, number, rest, room, voltage, meter, status,
+#: 小字 (its matching key; "" when the record names none)
+_Values = tuple[str, str, str, str, str, str, str, str]
 
 
 def _point_row(
@@ -318,6 +330,7 @@ def _point_row(
         rec.get("voltage") or "",
         rec.get("meter_id") or "",
         status,
+        fold_key(a.koaza) if a.koaza else "",
     )
     return (a.pref, a.municipality, a.town, a.chome or 0), a.known, values
 
@@ -396,7 +409,7 @@ def refresh_index(
             for r in conn.execute(
                 text(
                     "SELECT supply_point_id, id, place_id, block, number, rest, room, voltage, "
-                    "meter_id, status FROM lookup_points WHERE supply_point_id IN :ids"
+                    "meter_id, status, koaza FROM lookup_points WHERE supply_point_id IN :ids"
                 ).bindparams(bindparam("ids", expanding=True)),
                 {"ids": chunk},
             )
@@ -464,7 +477,7 @@ def refresh_index(
     return RefreshReport(ins, upd, rem, same, pl_added, pl_removed, time.perf_counter() - t0)
 
 
-_VALUE_COLS = ("block", "number", "rest", "room", "voltage", "meter_id", "status")
+_VALUE_COLS = ("block", "number", "rest", "room", "voltage", "meter_id", "status", "koaza")
 
 
 def _max_id(conn: Connection, table: str) -> int:
@@ -579,6 +592,10 @@ class LookupIndex:
         self._city_cache: OrderedDict[tuple[str, str], tuple[list[_Place], list[str]]] = (
             OrderedDict()
         )
+        self._load()
+
+    def reload(self) -> None:
+        """Read the index's learnt towns and state again now (after a build of it)."""
         self._load()
 
     def _load(self) -> None:
@@ -775,7 +792,7 @@ class LookupIndex:
                 conn.execute(
                     text(
                         "SELECT supply_point_id, place_id, block, number, rest, room, voltage, "
-                        "meter_id FROM lookup_points WHERE place_id = :pid AND block = :b "
+                        "meter_id, koaza FROM lookup_points WHERE place_id = :pid AND block = :b "
                         "LIMIT 500"
                     ),
                     {"pid": pl.id, "b": block},
@@ -823,7 +840,8 @@ def _score(q: NormalizedAddress, qkey: str, pl: _Place, r: Any, exact_place: boo
         ps = min(ACCEPT_SCORE - 0.01, ratio)
     ns = _number_factor(q.number, r[3])
     rs = _rest_factor(q.rest, r[4], r[5])
-    return max(0.0, min(1.0, ps * ns * rs))
+    ks = _koaza_factor(q.koaza, r[8])
+    return max(0.0, min(1.0, ps * ns * rs * ks))
 
 
 #: 号 / building-room factors: the typed part was left out — no penalty and, above all, a
@@ -835,6 +853,14 @@ STORED_LACKS = 0.85
 OTHER_BUILDING = 0.7
 
 
+def _koaza_factor(typed: str | None, stored: str) -> float:
+    """小字: another typed 小字 than the point's is not this point's address (never
+    confident); not typed, or the point has none: no effect (equality only, discrete)."""
+    if typed is None or not stored or fold_key(typed) == stored:
+        return UNTYPED
+    return OTHER_BUILDING
+
+
 def _number_factor(typed: str | None, stored: str) -> float:
     if typed is None:
         return UNTYPED
@@ -843,18 +869,25 @@ def _number_factor(typed: str | None, stored: str) -> float:
     return STORED_LACKS if not stored else 0.3
 
 
+def _rooms_arabic(s: str) -> str:
+    """A room or floor written in kanji numerals (二〇三号室, 三階) as arabic digits."""
+    return _KANJI_ROOM_RE.sub(lambda m: str(kanji_to_int(m.group(1)) or m.group(1)), s)
+
+
 def _rest_factor(typed: str | None, stored: str | None, stored_room: str | None) -> float:
     """Building/room: discrete outcomes of comparing what was typed with what is stored."""
-    qrest = fold(typed or "").replace(" ", "")
+    typed_f = _rooms_arabic(fold(typed or ""))
+    stored_f = _rooms_arabic(fold(stored or ""))
+    qrest = typed_f.replace(" ", "")
     if not qrest:
         return UNTYPED
-    crest = fold(stored or "").replace(" ", "")
+    crest = stored_f.replace(" ", "")
     if not crest:
         return STORED_LACKS
     if _ROOM_SUFFIX_RE.sub("", qrest) == _ROOM_SUFFIX_RE.sub("", crest):
         return 1.0
-    qroom = _room_of(fold(typed or ""))  # spaces kept: 「第2 101」 is room 101
-    croom = _room_of(stored_room) if stored_room else _room_of(fold(stored or ""))
+    qroom = _room_of(typed_f)  # spaces kept: 「第2 101」 is room 101
+    croom = _room_of(_rooms_arabic(stored_room)) if stored_room else _room_of(stored_f)
     if qroom is not None and qroom == croom:
         # same room: the building names (what is left) must agree where both are given
         qb = _building_part(qrest, qroom)

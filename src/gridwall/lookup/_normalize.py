@@ -146,6 +146,32 @@ _LETTER_BLOCK_RE = re.compile(
 )
 
 
+#: a postcode in front (〒100-0013, 〒1000013, 郵便番号100-0013, or 100-0013 followed by the
+#: address): kept as a note, never part of the key. Without a marker it must be written
+#: 3-4 with its hyphen, so no 番地 of an address is ever read as one.
+_POSTCODE_RE = re.compile(
+    r"^\s*(?:(?:〒|郵便番号|郵便|〶)\s*[:：]?\s*(\d{3})\s*-?\s*(\d{4})|(\d{3})-(\d{4}))(?![\d-])\s*"
+)
+
+
+def strip_postcode(text: str) -> tuple[str, str | None]:
+    """``text`` without a leading postcode, and the postcode as ``〒NNN-NNNN``."""
+    m = _POSTCODE_RE.match(text)
+    if not m:
+        return text, None
+    a, b = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+    return text[m.end() :], f"〒{a}-{b}"
+
+
+#: a 小字 that is one kana or letter (the dictionary lists イ, ロ … as 小字 of some towns)
+_LETTER_KOAZA_RE = re.compile(rf"[A-Za-z]|[{_IROHA}]")
+#: 字/小字 + a name that is not a number, right before a 番地 (arabic, or kanji with a unit)
+_UNKNOWN_KOAZA_RE = re.compile(
+    rf"\s*(?:小字|字)\s*([^\d\s\-{KANJI_NUM_CHARS}][^\d\s\-]{{0,9}}?)"
+    rf"(?=\s*(?:\d|[{KANJI_NUM_CHARS}]+\s*(?:番地|番|-)))"
+)
+
+
 def strip_notes(text: str) -> tuple[str, str | None]:
     """``text`` without its parenthesised notes, and the notes (joined by ``; ``)."""
     notes = [m.group(1).strip() for m in _NOTE_RE.finditer(text)]
@@ -411,7 +437,10 @@ def _first_banchi_start(text: str, start: int) -> int:
 def normalize(text: str, dictionary: TownDictionary | None = None) -> NormalizedAddress:
     """Normalise one typed address. Never drops text: what is not understood is ``unmatched``."""
     d = dictionary or national()
-    s, note = strip_notes(clean(text))
+    s, postcode = strip_postcode(clean(text))
+    s, note = strip_notes(s)
+    if postcode:
+        note = postcode + ("; " + note if note else "")
     comp = _Compact.of(s)
     # 都道府県
     pref: str | None = None
@@ -503,7 +532,17 @@ def normalize(text: str, dictionary: TownDictionary | None = None) -> Normalized
                 if kz_start != pos_after:
                     chome = b.chome
                 pos_after = kc.pos[skip + r[1]]
+                if _LETTER_KOAZA_RE.fullmatch(koaza) and _LETTER_BLOCK_RE.match(s, kc.pos[skip]):
+                    # a 小字 named by one kana or letter (七窪 字イ) followed by a number is
+                    # the kana block of the 地番 (イの12 = イ-12 = 字イ12): read as a block
+                    koaza, pos_after = None, kc.pos[skip]
                 break
+    if koaza is None and entry is not None:
+        # 字 + a 小字 the dictionary does not list, before the 番地 (大字南長野字幅下692):
+        # kept as the 小字 (never part of the key), so the numbers after it are still read
+        kz_m = _UNKNOWN_KOAZA_RE.match(s, pos_after)
+        if kz_m:
+            koaza, pos_after = kz_m.group(1), kz_m.end(1)
     ban = _parse_banchi(s, pos_after, town_has_chome, chome is not None)
     if chome is None:
         chome = ban.chome
@@ -558,6 +597,7 @@ class RecordAddress:
     number: str | None
     rest: str  # extra 枝番, building, room — as kept by the operator
     known: bool  # the town is in the national dictionary
+    koaza: str | None = None  # 小字 the record names (not part of the key; compared if typed)
 
 
 class RecordNormalizer:
@@ -634,8 +674,21 @@ class RecordNormalizer:
             if len(self._banchi) > 500_000:
                 self._banchi.clear()
             self._banchi[bkey] = b
+        extra = b.extra
+        block, number = b.block, b.number
+        koaza = place.koaza
+        if (
+            place.koaza is not None
+            and _LETTER_KOAZA_RE.fullmatch(place.koaza)
+            and block is not None
+            and not _LETTER_KOAZA_RE.fullmatch(block)
+        ):
+            # 「七窪字イ」 + 「12」 is the kana block イ-12, as a query reads 七窪イ12 / イの12
+            block, number = place.koaza.upper(), block
+            extra = ([b.number] if b.number else []) + list(b.extra)
+            koaza = None
         chome = place.chome if place.chome is not None else b.chome
-        parts = ["-".join(b.extra)] if b.extra else []
+        parts = ["-".join(extra)] if extra else []
         if building:
             parts.append(strip_notes(self._c(building))[0])  # as a query's rest is read
         if room:
@@ -645,10 +698,11 @@ class RecordNormalizer:
             municipality=place.municipality or clean(city),
             town=place.town or place.unmatched or clean(town or ""),
             chome=chome,
-            block=b.block,
-            number=b.number,
+            block=block,
+            number=number,
             rest=" ".join(x for x in parts if x),
             known=known,
+            koaza=koaza,
         )
 
     def _entry(self, place: NormalizedAddress) -> TownEntry | None:

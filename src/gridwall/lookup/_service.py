@@ -53,6 +53,17 @@ class RateLimited(GridwallError):
         )
 
 
+class IndexUnavailable(GridwallError):
+    """The lookup index is missing or stale (or cannot be told): the lookup is refused, never
+    answered from it; retry after ``retry_after`` s (it is being built)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, retry_after: float = 30.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)
+
+
 class CallerContext(Protocol):
     """What the gateway's authentication yields (``gridwall.gateway.RequestContext``)."""
 
@@ -159,6 +170,9 @@ class LookupService:
     decider: LookupDecider | None = None
     cap: int = RESULT_CAP
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    #: called before every search; raises :class:`IndexUnavailable` while the index is not
+    #: current (the served app: it starts building it), so no answer comes from a stale index
+    ready: Callable[[], None] | None = None
 
     def lookup(
         self,
@@ -177,6 +191,9 @@ class LookupService:
                 # policy first: a caller the policy refuses must not drain its
                 # organisation's budget (issue 11 item 8); the refusal is still audited
                 policy_ids = list(self._authorize(caller, is_lrs=False))
+            if self.ready is not None:  # before the limiter: a refusal costs no budget
+                self.ready()
+            if caller is not None:
                 self.limiter.take(caller.principal.org)
             if len(address) > 300:
                 raise UsageError("address: longer than 300 characters")
