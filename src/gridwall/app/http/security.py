@@ -45,10 +45,10 @@ HEADERS: list[tuple[bytes, bytes]] = [
 _REPLACED = {k for k, _ in HEADERS} | {b"server"}
 #: path prefixes of public, content-versioned static files (the console's CSS and script:
 #: no customer data, no account data). A successful answer under them may be cached by
-#: the browser (``immutable``: its URL carries the content's hash, so a new release has a
+#: the browser (``immutable``: the path carries the content's hash, so a new release has a
 #: new URL); everything else stays ``no-store``. Re-fetching them on every page cost each
 #: page two more round trips (and two more audit events) — the console's latency cause.
-PUBLIC_STATIC: tuple[str, ...] = ("/console/static/",)
+PUBLIC_STATIC: tuple[str, ...] = ("/console/static/v-",)
 CACHEABLE = b"public, max-age=31536000, immutable"
 _CACHED_HEADERS = [(k, CACHEABLE if k == b"cache-control" else v) for k, v in HEADERS
                    if k != b"pragma"]  # fmt: skip

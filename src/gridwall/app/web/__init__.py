@@ -64,6 +64,10 @@ def mount_console(
         router = module.create_router(console)
         console.routers.append(router)
         app.include_router(router)
-    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
+    # the pages link the content-versioned path (cacheable: PUBLIC_STATIC of
+    # gridwall.app.http.security); the plain one stays for anything that names it (no-store)
+    static = StaticFiles(directory=HERE / "static")
+    app.mount(f"{PREFIX}/static/v-{console.static_version}", static, name="console-static-v")
+    app.mount(f"{PREFIX}/static", static, name="console-static")
     app.state.console = console
     return console

@@ -9,8 +9,8 @@ with compliance and the regulator (read-only).
 * ``GET /console/audit/verify`` — checkpoints, public keys and the verification of the
   whole log against the latest signed checkpoint (``gridwall audit verify``'s check): the
   result and the first bad index, if any (step ``audit.verify``).
-* ``GET /console/audit/key/{n}`` — the n-th public key as a text file to download (the key
-  the regulator pins to verify exports offline; step ``audit.verify``).
+* ``GET /console/audit/keys`` — the log's public keys as a text file to download, one per
+  line (what the regulator pins to verify exports offline; step ``audit.verify``).
 
 Each page is one Cedar decision of the management engine (the one that decides the grant
 desks, proven by ``gridwall policy check``) and one audit event: allowed or refused, the
@@ -199,8 +199,8 @@ def verification(log: Any) -> dict[str, Any]:
         {"id": c.id, "size": c.size, "root": c.root.hex(), "created_at": c.created_at}
         for c in reversed(log.checkpoints())
     ]
-    keys = [k.text() for k in log.keys()]
-    return {"report": report, "checkpoints": checkpoints, "keys": keys}
+    keys = [k.text() for k in log.keys()]  # noqa: SIM118 (a method)
+    return {"report": report, "checkpoints": checkpoints, "public_keys": keys}
 
 
 def reading(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -273,18 +273,16 @@ def create_router(console: Console) -> APIRouter:
 
         return run_page(console, request, work)()
 
-    @router.get("/audit/key/{n}")
-    def key_file(request: Request, n: int) -> Response:
+    @router.get("/audit/keys")
+    def key_file(request: Request) -> Response:
         def work() -> Response:
             caller = console.caller(request)
-            decide(request, caller, GrantStep.AUDIT_VERIFY, f"public key {n}")
-            keys = [k.text() for k in console.audit_log.keys()] if console.audit_log else []
-            if not 0 <= n < len(keys):
-                raise FormError("n", "no such key")
+            decide(request, caller, GrantStep.AUDIT_VERIFY, "public keys")
+            keys = reading(lambda: {"keys": [k.text() for k in console.audit_log.keys()]})  # noqa: SIM118
             return Response(
-                keys[n] + "\n",
+                "".join(k + "\n" for k in keys["keys"]),
                 media_type="text/plain; charset=utf-8",
-                headers={"Content-Disposition": f'attachment; filename="audit-key-{n}.pub"'},
+                headers={"Content-Disposition": 'attachment; filename="gridwall-audit.pub"'},
             )
 
         return run_page(console, request, work)()
