@@ -1,6 +1,6 @@
 """Console page latency in a real browser on the demo operator (issue 12: p95 < 200 ms).
 
-    nice -n 10 uv run python bench/console/latency.py --points 500 --rounds 40
+    nice -n 10 uv run python bench/console/latency.py --points 500 --rounds 30
 
 Builds (or reuses) the demo operator of ``gridwall demo`` under ``--workdir``, serves it
 with uvicorn on 127.0.0.1 in this process, and drives Debian's Chromium
@@ -12,10 +12,12 @@ the click to the ``load`` event (``PerformanceNavigationTiming.duration``): the 
 stylesheet and script, and the terminal script's run.
 
 Two configurations are measured side by side in the same run, alternating round by
-round: ``cached`` (the shipped headers: the console's static files are public and
-immutable under a content-versioned URL) and ``no-store`` (every static file marked
-``no-store`` like a page, as before the fix: the browser fetches CSS and JS again on every
-page). Results are appended as one JSON line to ``bench/console/results.jsonl``.
+round, each in its own browser profile (its own cache): ``cached`` (the shipped headers:
+the console's static files are public and immutable under a content-hashed path) and
+``no-store`` (every static file marked ``no-store`` like a page, as before the fix: the
+browser fetches CSS and JS again on every page). Static-file requests are counted at the
+server. Results are appended as one JSON line to ``bench/console/results.jsonl`` and
+summarised in ``docs/benchmarks.md`` ("Console page latency").
 """
 
 from __future__ import annotations

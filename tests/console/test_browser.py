@@ -168,7 +168,11 @@ def test_headers_and_cookies_as_the_browser_sees_them(live: tuple[Site, str, Any
         h = r.headers
         if r.status in (301, 302, 303, 307):
             continue
-        assert h.get("cache-control") == "no-store", r.url
+        if "/console/static/v-" in r.url:  # public files under a content-hashed path
+            assert r.request.resource_type in ("stylesheet", "script"), r.url
+            assert h.get("cache-control") == "public, max-age=31536000, immutable", r.url
+        else:  # every page, and anything else: never kept
+            assert h.get("cache-control") == "no-store", r.url
         csp = h.get("content-security-policy", "")
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp, r.url
         assert "form-action 'self'" in csp and h.get("x-frame-options") == "DENY", r.url
