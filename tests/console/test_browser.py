@@ -390,3 +390,30 @@ def test_the_accessibility_check_flags_an_unlabelled_field(browser: Any) -> None
     finally:
         page.close()
     assert any(f.startswith("label ") for f in found) and any("image-alt" in f for f in found)
+
+
+def test_internal_auditor_explores_and_verifies_the_log(live: tuple[Site, str, Any]) -> None:
+    from gridwall.audit import note
+
+    from .test_audit_pages import add_person
+
+    site = live[0]
+    add_person(site, "nw-aud", "P-NW-AUD", "nw", "auditor")
+    site.log.checkpoint([note.generate_signer("gridwall-test")])
+    aud = person(live, "auditor")
+    aud.sign_in("nw-aud", "T-NW")
+    page = aud.page
+    page.get_by_role("link", name="監査ログ").first.click()
+    assert page.get_by_role("heading", name="監査ログ", exact=True).is_visible()
+    page.get_by_label("判定").select_option("allow")
+    page.get_by_role("button", name="監査ログを検索").click()
+    proofs = page.locator("td[class^=proof-]").all_inner_texts()
+    assert proofs and set(proofs) <= {"検証済み", "未署名"} and "検証済み" in proofs, proofs
+    assert urlsplit(page.url).query == ""  # the filters were posted
+    assert not serious_axe_findings(page)
+    aud.shot("audit-log")
+    page.get_by_role("link", name="チェックポイントとログの検証").first.click()
+    assert page.get_by_text("検証に成功しました").is_visible()
+    assert not serious_axe_findings(page)
+    aud.shot("verify")
+    aud.close()
