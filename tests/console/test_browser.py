@@ -168,7 +168,11 @@ def test_headers_and_cookies_as_the_browser_sees_them(live: tuple[Site, str, Any
         h = r.headers
         if r.status in (301, 302, 303, 307):
             continue
-        assert h.get("cache-control") == "no-store", r.url
+        if "/console/static/v-" in r.url:  # public files under a content-hashed path
+            assert r.request.resource_type in ("stylesheet", "script"), r.url
+            assert h.get("cache-control") == "public, max-age=31536000, immutable", r.url
+        else:  # every page, and anything else: never kept
+            assert h.get("cache-control") == "no-store", r.url
         csp = h.get("content-security-policy", "")
         assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp, r.url
         assert "form-action 'self'" in csp and h.get("x-frame-options") == "DENY", r.url
@@ -328,3 +332,88 @@ def test_affiliated_and_independent_agents_get_the_same_pages(
     assert "<contract_name>" in affiliated[2]  # own data was on the point page
     for a, b in zip(affiliated, independent, strict=True):
         assert a == b
+
+
+def serious_axe_findings(page: Any) -> list[str]:
+    """axe-core (shipped by the axe-playwright-python package, nothing fetched) on the page:
+    the serious and critical rule violations, with the elements they were found on."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    assert results.response["passes"], "axe-core did not run on the page"  # it checked rules
+    return [
+        f"{v['id']} ({v['impact']}): {[n.get('target') for n in v.get('nodes', [])][:5]}"
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]
+
+
+def test_every_page_has_no_serious_accessibility_finding(live: tuple[Site, str, Any]) -> None:
+    found: dict[str, list[str]] = {}
+    nw = person(live, "axe-nw")
+    nw.goto("/console/signin")
+    found["signin"] = serious_axe_findings(nw.page)
+    nw.shot("axe-signin")
+    nw.sign_in("nw-op", "T-NW")
+    page = nw.page
+    found["home"] = serious_axe_findings(page)
+    page.get_by_role("link", name="供給地点の検索").first.click()
+    found["search"] = serious_axe_findings(page)
+    page.get_by_label("利用目的").select_option("takuso")
+    page.get_by_label("市区町村").fill("港区")
+    page.get_by_role("button", name="検索", exact=True).click()
+    found["results"] = serious_axe_findings(page)
+    nw.shot("axe-results")
+    page.get_by_role("row", name=re.compile(MINATO)).get_by_role("button", name="開く").click()
+    found["point"] = serious_axe_findings(page)
+    page.get_by_role("button", name="月別使用量を表示").click()
+    found["usage"] = serious_axe_findings(page)
+    nw.shot("axe-usage")
+    nw.close()
+    ind = person(live, "axe-ind")
+    ind.sign_in("ind-agent", "T-IND")
+    ind.page.get_by_role("link", name="自社顧客一覧").first.click()
+    ind.page.get_by_role("button", name="最初から表示").click()
+    found["customers"] = serious_axe_findings(ind.page)
+    ind.shot("axe-customers")
+    ind.close()
+    assert not {k: v for k, v in found.items() if v}, found
+
+
+def test_the_accessibility_check_flags_an_unlabelled_field(browser: Any) -> None:
+    """The check above can fail: a field without a label and an image without text."""
+    page = browser.new_page()
+    try:
+        page.set_content('<html lang="en"><title>t</title><main><input id="q"><img src="x.png">'
+                         "</main></html>")  # fmt: skip
+        found = serious_axe_findings(page)
+    finally:
+        page.close()
+    assert any(f.startswith("label ") for f in found) and any("image-alt" in f for f in found)
+
+
+def test_internal_auditor_explores_and_verifies_the_log(live: tuple[Site, str, Any]) -> None:
+    from gridwall.audit import note
+
+    from .test_audit_pages import add_person
+
+    site = live[0]
+    add_person(site, "nw-aud", "P-NW-AUD", "nw", "auditor")
+    site.log.checkpoint([note.generate_signer("gridwall-test")])
+    aud = person(live, "auditor")
+    aud.sign_in("nw-aud", "T-NW")
+    page = aud.page
+    page.get_by_role("link", name="監査ログ").first.click()
+    assert page.get_by_role("heading", name="監査ログ", exact=True).is_visible()
+    page.get_by_label("判定").select_option("allow")
+    page.get_by_role("button", name="監査ログを検索").click()
+    proofs = page.locator("td[class^=proof-]").all_inner_texts()
+    assert proofs and set(proofs) <= {"検証済み", "未署名"} and "検証済み" in proofs, proofs
+    assert urlsplit(page.url).query == ""  # the filters were posted
+    assert not serious_axe_findings(page)
+    aud.shot("audit-log")
+    page.get_by_role("link", name="チェックポイントとログの検証").first.click()
+    assert page.get_by_text("検証に成功しました").is_visible()
+    assert not serious_axe_findings(page)
+    aud.shot("verify")
+    aud.close()

@@ -283,6 +283,12 @@ class GrantStep(StrEnum):
     AGREEMENT_END = "agreement.end"
     CONSENT_ISSUE = "consent.issue"
     CONSENT_REVOKE = "consent.revoke"
+    #: the audit log's explorer: its entries (accounts, supply point IDs, decisions) with
+    #: their inclusion proofs (the console's internal-audit page)
+    AUDIT_EXPLORE = "audit.explore"
+    #: signed checkpoints, the public key and the log's verification against the latest
+    #: checkpoint (internal audit, compliance and the regulator; read-only)
+    AUDIT_VERIFY = "audit.verify"
 
 
 #: The steps that grant or change access (I15: retailers, contractors and the regulator

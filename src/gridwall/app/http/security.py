@@ -1,7 +1,8 @@
 """Response hardening for every answer of the app, and ``/docs`` without a CDN.
 
 :class:`SecurityHeaders` (ASGI middleware) sets on every response — data, refusal, 404,
-the docs — ``Cache-Control: no-store``, ``X-Content-Type-Options: nosniff``,
+the docs — ``Cache-Control: no-store`` (but the console's public static files, which the browser may
+cache: :data:`PUBLIC_STATIC`), ``X-Content-Type-Options: nosniff``,
 ``Referrer-Policy: no-referrer`` and a restrictive ``Content-Security-Policy`` (nothing but
 the app's own scripts and styles, forms posting only to the app itself — the console's
 pages — and ``frame-ancestors 'none'``), and drops any ``Server``
@@ -42,6 +43,15 @@ HEADERS: list[tuple[bytes, bytes]] = [
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
 _REPLACED = {k for k, _ in HEADERS} | {b"server"}
+#: path prefixes of public, content-versioned static files (the console's CSS and script:
+#: no customer data, no account data). A successful answer under them may be cached by
+#: the browser (``immutable``: the path carries the content's hash, so a new release has a
+#: new URL); everything else stays ``no-store``. Re-fetching them on every page cost each
+#: page two more round trips (and two more audit events) — the console's latency cause.
+PUBLIC_STATIC: tuple[str, ...] = ("/console/static/v-",)
+CACHEABLE = b"public, max-age=31536000, immutable"
+_CACHED_HEADERS = [(k, CACHEABLE if k == b"cache-control" else v) for k, v in HEADERS
+                   if k != b"pragma"]  # fmt: skip
 
 
 class SecurityHeaders:
@@ -55,10 +65,14 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        path = str(scope.get("path", ""))
+        public = any(path.startswith(p) for p in PUBLIC_STATIC) and ".." not in path
+
         async def harden(message: Message) -> None:
             if message["type"] == "http.response.start":
                 kept = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in _REPLACED]
-                message["headers"] = kept + HEADERS
+                cached = public and int(message.get("status", 500)) == 200
+                message["headers"] = kept + (_CACHED_HEADERS if cached else HEADERS)
             await send(message)
 
         await self.app(scope, receive, harden)

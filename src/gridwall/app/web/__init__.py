@@ -9,7 +9,9 @@ app of :func:`gridwall.app.server.create_server_app`. One module per area:
   the language switch;
 * :mod:`~gridwall.app.web.home` — who is signed in and what they may open;
 * :mod:`~gridwall.app.web.points` — search, the supply point page, monthly usage;
-* :mod:`~gridwall.app.web.customers` — a retailer's own current customers.
+* :mod:`~gridwall.app.web.customers` — a retailer's own current customers;
+* :mod:`~gridwall.app.web.auditlog` — the audit-log explorer (internal audit) and the
+  log's verification with its checkpoints and public keys (audit, compliance, regulator).
 
 Shared machinery (templates, cookies, CSRF, refusals) is :mod:`~gridwall.app.web.core`;
 languages, JST and number formats :mod:`~gridwall.app.web.i18n`. See ``docs/console.md``.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.staticfiles import StaticFiles
 
@@ -39,16 +41,33 @@ def mount_console(
     gateway: Gateway,
     identity: IdentityService,
     clock: Callable[[], datetime] | None = None,
+    *,
+    audit_log: Any = None,
+    audit_sink: Any = None,
+    decider: Any = None,
 ) -> Console:
     """Mount the console's pages and static files on ``app``; returns its :class:`Console`
-    (also ``app.state.console``; its ``routers`` are the pages' routers)."""
-    from gridwall.app.web import customers, home, points, signin
+    (also ``app.state.console``; its ``routers`` are the pages' routers).
+
+    The audit pages read ``audit_log``, record to ``audit_sink`` and ask ``decider`` (the
+    management engine); by default the composed server's (``app.state.server``: its log,
+    its request sink) and the shipped management policy."""
+    from gridwall.app.web import auditlog, customers, home, points, signin
+    from gridwall.policy import default_management_engine
 
     console = Console(gateway, identity, clock)
-    for module in (signin, home, points, customers):
+    server = getattr(app.state, "server", None)
+    console.audit_log = audit_log if audit_log is not None else getattr(server, "audit_log", None)
+    console.audit_sink = audit_sink if audit_sink is not None else getattr(server, "audit", None)
+    console.decider = decider if decider is not None else default_management_engine()
+    for module in (signin, home, points, customers, auditlog):
         router = module.create_router(console)
         console.routers.append(router)
         app.include_router(router)
-    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
+    # the pages link the content-versioned path (cacheable: PUBLIC_STATIC of
+    # gridwall.app.http.security); the plain one stays for anything that names it (no-store)
+    static = StaticFiles(directory=HERE / "static")
+    app.mount(f"{PREFIX}/static/v-{console.static_version}", static, name="console-static-v")
+    app.mount(f"{PREFIX}/static", static, name="console-static")
     app.state.console = console
     return console

@@ -23,7 +23,7 @@ import hmac
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +76,20 @@ class Caller:
     now: datetime
 
 
-def _environment(lang: str) -> Environment:
+def static_version(directory: Path = HERE / "static") -> str:
+    """A hash of the shipped static files: their URLs carry it (``static/v-<hash>/``), so
+    the browser may keep them (``immutable``,
+    :data:`gridwall.app.http.security.PUBLIC_STATIC`) and a changed file is a new URL."""
+    h = hashlib.sha256()
+    for f in sorted(directory.iterdir()):
+        if f.is_file():
+            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+    # letters only (hex digits spelt a–p): no run of digits in a URL that could read as a
+    # customer value (tests/console/test_routes.py checks every URL for them)
+    return h.hexdigest()[:16].translate(str.maketrans("0123456789abcdef", "abcdefghijklmnop"))
+
+
+def _environment(lang: str, version: str) -> Environment:
     env = Environment(
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(["html", "svg"], default=True),
@@ -85,10 +98,12 @@ def _environment(lang: str) -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_translations(i18n.translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["static_version"] = version
     env.filters["jst"] = lambda v: i18n.jst(v, lang)
     env.filters["day"] = lambda v: i18n.day(v, lang)
     env.filters["number"] = lambda v: i18n.number(v, lang)
     env.filters["month"] = lambda v: i18n.month(v, lang)
+    env.filters["epoch"] = lambda v: i18n.jst(datetime.fromtimestamp(int(v), UTC), lang)
     return env
 
 
@@ -104,8 +119,15 @@ class Console:
         self.gateway = gateway
         self.identity = identity
         self.clock = clock or system_clock
+        #: the audit log read by the audit pages, the sink their events go to and the
+        #: management decider of their steps (set by :func:`~gridwall.app.web.mount_console`;
+        #: missing, those pages refuse with 503)
+        self.audit_log: Any = None
+        self.audit_sink: Any = None
+        self.decider: Any = None
         self._key = secrets.token_bytes(32)
-        self._envs = {lang: _environment(lang) for lang in i18n.LANGUAGES}
+        self.static_version = version = static_version()
+        self._envs = {lang: _environment(lang, version) for lang in i18n.LANGUAGES}
         #: the pages' routers (filled by :func:`gridwall.app.web.mount_console`)
         self.routers: list[APIRouter] = []
 
@@ -177,6 +199,24 @@ class Console:
                 raise SignInNeeded from None
             raise
 
+    def may_open(self, caller: Caller | None) -> frozenset[str]:
+        """The management steps whose pages the menu links to (the engine's own answer;
+        each page asks it again and records its decision)."""
+        if caller is None or self.decider is None:
+            return frozenset()
+        from gridwall.app.management import manage_request
+        from gridwall.interfaces.facts import GrantStep
+
+        steps = (GrantStep.AUDIT_EXPLORE, GrantStep.AUDIT_VERIFY)
+        try:
+            return frozenset(
+                str(s)
+                for s in steps
+                if self.decider.decide(manage_request(s, caller.principal, caller.terminal)).allowed
+            )
+        except Exception:  # the menu only shows less; the pages themselves deny
+            return frozenset()
+
     # -- answers --------------------------------------------------------------------
 
     def render(
@@ -201,6 +241,7 @@ class Console:
                 csrf=self.csrf_token(request, pre),
                 caller=caller,
                 purposes=PURPOSES.get(caller.principal.facts.org_kind, ()) if caller else (),
+                may=self.may_open(caller),
                 path=request.url.path,
                 **values,
             )
