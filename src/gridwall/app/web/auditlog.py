@@ -31,12 +31,12 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from gridwall.app.management import manage_request
-from gridwall.app.web import i18n
 from gridwall.app.web.core import PREFIX, Caller, Console, FormError, field
 from gridwall.app.web.points import run_page
 from gridwall.audit import merkle, note
 from gridwall.errors import UsageError
 from gridwall.gateway import Forbidden, Unavailable
+from gridwall.interfaces.clock import JST
 from gridwall.interfaces.events import audit_event
 from gridwall.interfaces.facts import GrantStep
 
@@ -96,7 +96,7 @@ def jst_field(form: Mapping[str, Any], name: str) -> datetime | None:
     except ValueError:
         raise FormError(name, f"{name}: expected a date and time (YYYY-MM-DDTHH:MM)") from None
     if value.tzinfo is None:
-        value = value.replace(tzinfo=i18n.JST)
+        value = value.replace(tzinfo=JST)
     return value
 
 
