@@ -153,3 +153,12 @@ class Conn:
         )
         # both drivers already return (int, bytes): no per-row conversion on this hot path
         return rows
+
+    def entry_bytes(self, lo: int, hi: int) -> list[bytes]:
+        """The canonical bytes of the stored entries lo … hi-1 in index order (gaps left
+        out: compare the count); the verifier's bulk read, no index column."""
+        cur = self.raw.execute(
+            self.sql("SELECT entry FROM audit_entry WHERE idx >= ? AND idx < ? ORDER BY idx"),
+            (lo, hi),
+        )
+        return [e for (e,) in cur.fetchall()]
