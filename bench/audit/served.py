@@ -93,7 +93,6 @@ def serve(db_url: str, port: int, audit_path: str) -> None:
 
 def headers() -> dict[str, str]:
     from run import AFF, SECRET
-    from support.doubles import TokenAuthenticator
 
     from gridwall.interfaces import Principal
     from gridwall.interfaces.facts import (
@@ -105,6 +104,7 @@ def headers() -> dict[str, str]:
         RetailerKind,
         Role,
     )
+    from support.doubles import TokenAuthenticator
 
     auth = TokenAuthenticator(SECRET)
     facts = PrincipalFacts(OrgKind.RETAIL, RetailerKind.AFFILIATED, Role.CALL_CENTER,
@@ -246,8 +246,9 @@ def main() -> None:
     ap.add_argument("--block-s", type=float, default=3.0)
     ap.add_argument("--port", type=int, default=8893)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/gw-audit-http"))
-    ap.add_argument("--verify-log", type=Path, default=None,
-                    help="also verify this (larger) log file, e.g. one grown by run.py")  # fmt: skip
+    ap.add_argument(
+        "--verify-log", type=Path, default=None, help="also verify this (larger) log file"
+    )
     ap.add_argument("--out", type=Path, default=HERE / "served.jsonl")
     ap.add_argument("--serve", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--audit-path", default=None, help=argparse.SUPPRESS)
@@ -263,8 +264,8 @@ def main() -> None:
 
     db_url = prepare(a.workdir / str(a.size), a.size)
     audit_db = a.workdir / f"http-audit-{os.getpid()}.db"
-    result: dict[str, Any] = {"bench": "audit-http", **machine(), "supply_points": a.size,
-                              "clients": a.clients, "block_s": a.block_s, "blocks": a.blocks}  # fmt: skip
+    result: dict[str, Any] = {"bench": "audit-http", **machine(), "supply_points": a.size}
+    result.update(clients=a.clients, block_s=a.block_s, blocks=a.blocks)
     cmd = [sys.executable, __file__, "--serve", db_url, "--port", str(a.port),
            "--audit-path", str(audit_db)]  # fmt: skip
     srv = subprocess.Popen(cmd)
