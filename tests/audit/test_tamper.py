@@ -210,6 +210,28 @@ def test_tampered_tile_alone_is_detected(db: Path, signer: note.Signer) -> None:
     assert any("tile (1, 0)" in p for p in rep.problems)
 
 
+def test_deleted_tile_below_the_integrated_tail_is_reported(db: Path, signer: note.Signer) -> None:
+    """Tiles may be missing only for the tail not yet integrated: a hole below the last
+    stored level-0 tile is tampering (derived data, but someone removed it)."""
+    c = attacker(db)
+    c.execute("DELETE FROM audit_tile WHERE level = 0 AND idx = 2")
+    c.close()
+    rep = verify_log(f"sqlite:///{db}", [signer.verifier])
+    assert not rep.ok
+    assert any("tile (0, 2) is missing" in p for p in rep.problems), rep.problems
+
+
+def test_tiles_missing_for_the_tail_are_not_integrated_yet(db: Path, signer: note.Signer) -> None:
+    """The last level-0 tiles and the level-1 tile over them gone = a tail whose
+    integration has not happened (a crash): verification passes and says so."""
+    c = attacker(db)
+    c.execute("DELETE FROM audit_tile WHERE (level = 0 AND idx >= 10) OR level = 1")
+    c.close()
+    rep = verify_log(f"sqlite:///{db}", [signer.verifier])
+    assert rep.ok, rep.problems
+    assert any("160..299 are sequenced but not yet integrated" in m for m in rep.notes)
+
+
 def test_forged_checkpoint_is_refused(db: Path, signer: note.Signer) -> None:
     """Re-signing with another key (the attacker's) does not pass pinned verification."""
     c = attacker(db)

@@ -28,6 +28,7 @@ class Conn:
 
     def __init__(self, url: str, *, durable: bool = False) -> None:
         self.url = url
+        self.durable = durable
         if url.startswith("sqlite"):
             import sqlite3
 
@@ -67,6 +68,23 @@ class Conn:
         else:
             self.raw.execute("BEGIN")
             self.raw.execute("LOCK TABLE audit_entry IN EXCLUSIVE MODE")
+
+    def begin_integrate(self) -> None:
+        """Start the transaction that adds tiles: excludes other integrators, not
+        appenders on PostgreSQL; not fsynced (tiles are rebuilt from the entries)."""
+        if self.dialect == "sqlite":
+            self.raw.execute("PRAGMA synchronous=NORMAL")
+            self.raw.execute("BEGIN IMMEDIATE")
+        else:
+            self.raw.execute("BEGIN")
+            self.raw.execute("SET LOCAL synchronous_commit TO OFF")
+            self.raw.execute("LOCK TABLE audit_tile IN EXCLUSIVE MODE")
+
+    def end_integrate(self) -> None:
+        """Back to this connection's durability after :meth:`begin_integrate`."""
+        if self.dialect == "sqlite":
+            with contextlib.suppress(Exception):  # the connection is gone: nothing to restore
+                self.raw.execute(f"PRAGMA synchronous={'FULL' if self.durable else 'NORMAL'}")
 
     def begin(self) -> None:
         self.raw.execute("BEGIN")
@@ -111,6 +129,12 @@ class Conn:
         a = self.one("SELECT max(end_idx) FROM audit_archive")
         return int(a[0]) if a is not None and a[0] is not None else 0
 
+    def frontier(self) -> int:
+        """Leaves integrated into stored tiles: 16 × the number of level-0 tiles (every
+        full tile below that size is stored; integration commits them together)."""
+        r = self.one("SELECT max(idx) FROM audit_tile WHERE level = 0")
+        return 0 if r is None or r[0] is None else (int(r[0]) + 1) * 16
+
     def tile(self, t: int, k: int) -> bytes | None:
         r = self.one("SELECT hashes FROM audit_tile WHERE level = ? AND idx = ?", (t, k))
         return bytes(r[0]) if r is not None else None
@@ -129,3 +153,12 @@ class Conn:
         )
         # both drivers already return (int, bytes): no per-row conversion on this hot path
         return rows
+
+    def entry_bytes(self, lo: int, hi: int) -> list[bytes]:
+        """The canonical bytes of the stored entries lo … hi-1 in index order (gaps left
+        out: compare the count); the verifier's bulk read, no index column."""
+        cur = self.raw.execute(
+            self.sql("SELECT entry FROM audit_entry WHERE idx >= ? AND idx < ? ORDER BY idx"),
+            (lo, hi),
+        )
+        return [e for (e,) in cur.fetchall()]

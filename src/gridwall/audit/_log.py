@@ -3,11 +3,14 @@
 ``AuditLog.record(event)`` is the :class:`gridwall.interfaces.AuditSink` the gateway
 calls before it answers: it returns only once the entry is committed (fsynced) and
 raises :class:`AuditWriteError` otherwise, so the gateway fails closed.
+``AuditLog.submit(events)`` queues the same work and returns a future instead.
 
-Group commit (leader/follower): the first caller to find the log idle writes every
-event queued so far in one transaction (one fsync) and wakes the other callers. The
-writer also keeps the tree's right edge in memory (see ``_tree``) and writes the
-tiles that became full in the same transaction as the entries.
+Group commit with a single writer thread: callers queue their events; the writer
+takes everything queued, sequences it (indices, canonical bytes, one transaction,
+one fsync) and resolves the callers' futures. Only then, behind the acknowledgement,
+does it integrate the new entries into the Merkle tree (leaf hashes, the right edge
+kept in memory, the tiles that became full; see ``_tree``) — never on the request
+path. After a crash the sequenced tail is integrated by :func:`open_log`.
 
 Entry bytes (canonical, what the leaf hash covers)::
 
@@ -26,6 +29,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -50,6 +54,8 @@ _logger = logging.getLogger(__name__)
 MIN_RETENTION_YEARS = 5
 YEAR_S = 31556952
 DEFAULT_MAX_BATCH = 20000
+#: The writer integrates once this many sequenced entries wait, even under load.
+MAX_TAIL = 1 << 16
 
 
 class AuditWriteError(GridwallError):
@@ -100,23 +106,6 @@ def _utc_text(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class _Pending:
-    """One caller's events waiting for the group commit."""
-
-    __slots__ = ("done", "error", "indices", "payload")
-
-    def __init__(self, payload: list[bytes]) -> None:
-        self.payload = payload
-        self.done = False
-        self.error: AuditWriteError | None = None
-        self.indices: list[int] = []
-
-    def result(self) -> list[int]:
-        if self.error is not None:
-            raise self.error
-        return self.indices
-
-
 @dataclass(frozen=True)
 class CheckpointRow:
     id: int
@@ -129,14 +118,32 @@ class CheckpointRow:
 class AuditLog:
     """The audit log over one database (SQLite file by default, or PostgreSQL).
 
-    Thread-safe. ``record``/``record_many`` append (durable on return); reads and
+    Thread-safe. ``record``/``record_many`` append (durable on return); ``submit``
+    appends without blocking and returns a future (for async callers). Reads and
     proofs may run concurrently. There is no update or delete API.
 
-    ``durability="fsync"`` (default): every group commit is fsynced — an acknowledged
-    entry survives a power loss. ``"os"`` (SQLite only): committed to the operating
-    system without fsync — survives a crash of the process (SIGKILL), not of the
-    machine; for measurements and for deployments whose storage is battery-backed.
+    Writing happens in two steps, as in modern transparency logs (Tessera):
+
+    1. **sequencing** — one writer thread takes every queued event, gives each its
+       index and inserts the canonical bytes in one transaction (one fsync for all of
+       them). A caller is acknowledged as soon as that commit returns;
+    2. **integration** — the same thread then, behind the acknowledgements, hashes the
+       new entries into the tree and stores the tiles that became full (no fsync: tiles
+       are derived data, rebuilt from the entries after a crash).
+
+    A crash between the two loses nothing: the next writer (``open_log`` runs
+    :meth:`integrate` before returning) integrates the sequenced tail first. Readers
+    compute nodes the missing tail tiles would hold from the entries (see ``_tree``).
+
+    ``durability="fsync"`` (default): every sequencing commit is fsynced — an
+    acknowledged entry survives a power loss. ``"os"`` (SQLite only): committed to the
+    operating system without fsync — survives a crash of the process (SIGKILL), not of
+    the machine; for measurements and for deployments whose storage is battery-backed.
     On PostgreSQL durability follows the server's ``synchronous_commit``.
+
+    ``integrate_min`` (tests, measurements): integrate only once this many entries are
+    waiting while the queue is idle (default 1: as soon as the writer is idle); at
+    ``MAX_TAIL`` waiting entries the writer integrates even under load.
     """
 
     def __init__(
@@ -146,20 +153,27 @@ class AuditLog:
         max_batch: int = DEFAULT_MAX_BATCH,
         clock: Callable[[], float] = time.time,
         durability: str = "fsync",
+        integrate_min: int = 1,
     ) -> None:
         if durability not in ("fsync", "os"):
             raise UsageError(f"durability: expected 'fsync' or 'os', got {durability!r}")
+        if integrate_min < 1:
+            raise UsageError(f"integrate_min: must be at least 1, got {integrate_min}")
         self.url = url
         self._fsync = durability == "fsync"
         self._clock = clock
         self._max_batch = max_batch
-        self._pending: list[_Pending] = []
+        self._integrate_min = integrate_min
+        self._pending: list[tuple[list[bytes], Future[list[int]]]] = []
         self._cv = threading.Condition()
-        self._busy = False
-        self._edge: RightEdge | None = None
+        self._writer: threading.Thread | None = None
         self._closed = False
-        self._lock = threading.Lock()
+        self._wlock = threading.RLock()  # the writer connection and the tree state below
         self._wconn: Conn | None = None
+        self._edge: RightEdge | None = None  # integrated right edge (size = integrated)
+        self._sequenced = -1  # one past the last index this process sequenced (-1: unknown)
+        self._tail_start = 0  # canonical bytes of entries tail_start… not yet integrated
+        self._tail: list[bytes] = []
         self._local = threading.local()
         self._tiles: dict[tuple[int, int], bytes] = {}
         self._checkpointer: threading.Thread | None = None
@@ -178,57 +192,176 @@ class AuditLog:
 
     def record_many(self, events: Sequence[Mapping[str, Any]]) -> list[int]:
         """Durably append events in order (one transaction); return their indices."""
+        return self.submit(events).result()
+
+    def submit(self, events: Sequence[Mapping[str, Any]]) -> Future[list[int]]:
+        """Queue events for the next group commit; the future resolves to their indices
+        once they are durably sequenced, or fails with :class:`AuditWriteError`.
+
+        Encoding errors raise here, before anything is queued. The caller holds no
+        thread or connection while it waits (``asyncio.wrap_future`` to await it).
+        """
         try:
             payload = [canonical_json(e if isinstance(e, dict) else dict(e)) for e in events]
         except (TypeError, ValueError, RecursionError) as e:
             raise AuditWriteError(f"audit event cannot be encoded: {e}") from e
+        fut: Future[list[int]] = Future()
         if not payload:
-            return []
-        me = _Pending(payload)
+            fut.set_result([])
+            return fut
         with self._cv:
             if self._closed:
                 raise AuditWriteError("the audit log is closed")
-            self._pending.append(me)
-            while not me.done and self._busy:
-                self._cv.wait()
-            if me.done:
-                return me.result()
-            # Group commit, leader/follower: this caller writes everything queued so far
-            # in one transaction; the others wait and are woken with their indices. No
-            # writer thread: the leader already holds the GIL, saving a thread hand-off.
-            self._busy = True
-            batch = self._take_batch()
-        try:
-            self._commit(batch)
-        finally:
-            with self._cv:
-                self._busy = False
-                self._cv.notify_all()
-        return me.result()
+            if self._writer is None:
+                self._writer = threading.Thread(
+                    target=self._run_writer, name="audit-writer", daemon=True
+                )
+                self._writer.start()
+            self._pending.append((payload, fut))
+            if len(self._pending) == 1:
+                self._cv.notify()
+        return fut
 
-    def _take_batch(self) -> list[_Pending]:
+    def _take_batch(self) -> list[tuple[list[bytes], Future[list[int]]]]:
         n = k = 0
         while k < len(self._pending) and n < self._max_batch:
-            n += len(self._pending[k].payload)
+            n += len(self._pending[k][0])
             k += 1
         batch, self._pending = self._pending[:k], self._pending[k:]
         return batch
 
-    def _commit(self, batch: list[_Pending]) -> None:
+    def _run_writer(self) -> None:
+        """The single writer: sequence every queued batch, integrate when idle."""
+        while True:
+            with self._cv:
+                while not self._pending and not self._closed:
+                    self._cv.wait()
+                if not self._pending:  # closed and drained
+                    break
+                batch = self._take_batch()
+            self._sequence(batch)
+            with self._cv:
+                idle = not self._pending
+            lag = self.unintegrated()
+            if (idle and lag >= self._integrate_min) or lag >= MAX_TAIL:
+                self._integrate_logged()
+
+    def _sequence(self, batch: list[tuple[list[bytes], Future[list[int]]]]) -> None:
+        """One transaction, one fsync: give every queued event its index and store it."""
         try:
-            results = self._write_batch([p.payload for p in batch])
+            with self._wlock:
+                c = self._writer_conn()
+                c.begin_write()
+                try:
+                    size = c.size()
+                    now = self._clock()
+                    ts = _utc_text(now)
+                    sec = int(now)
+                    rows: list[tuple[int, int, bytes]] = []
+                    results: list[list[int]] = []
+                    i = size
+                    for payload, _ in batch:
+                        results.append(list(range(i, i + len(payload))))
+                        for ev in payload:
+                            rows.append((i, sec, entry_bytes(ev, ts, i)))
+                            i += 1
+                    c.insert_many("audit_entry", ("idx", "recorded_at", "entry"), rows)
+                    c.commit()
+                except BaseException:
+                    c.rollback()
+                    raise
+                if self._tail_start + len(self._tail) != size:  # another process appended
+                    self._tail_start, self._tail = size, []
+                self._tail.extend(r[2] for r in rows)
+                self._sequenced = i
         except Exception as e:
-            self._edge = None  # re-read the right edge from the database next time
+            self._drop_writer_conn()
+            err = AuditWriteError(f"audit log write failed ({type(e).__name__}: {e})")
+            for _, fut in batch:
+                fut.set_exception(err)
+        else:
+            for (_, fut), r in zip(batch, results, strict=True):
+                fut.set_result(r)
+
+    def unintegrated(self) -> int:
+        """Entries this process sequenced that are not yet integrated into the tree."""
+        with self._wlock:
+            if self._sequenced < 0:
+                return 0
+            done = self._edge.size if self._edge is not None else self._tail_start
+            return max(0, self._sequenced - done)
+
+    def _writer_conn(self) -> Conn:
+        if self._wconn is None:
+            self._wconn = Conn(self.url, durable=self._fsync)
+        return self._wconn
+
+    def _drop_writer_conn(self) -> None:
+        with self._wlock:
+            self._edge = None  # re-read the tree state from the database next time
             if self._wconn is not None:
                 self._wconn.rollback()
                 self._wconn.close()
                 self._wconn = None
-            err = AuditWriteError(f"audit log write failed ({type(e).__name__}: {e})")
-            for p in batch:
-                p.error, p.done = err, True
-        else:
-            for p, r in zip(batch, results, strict=True):
-                p.indices, p.done = r, True
+
+    def _integrate_logged(self) -> None:
+        try:
+            self.integrate()
+        except Exception as e:  # entries are durable; the next round (or restart) retries
+            _logger.error("audit integration failed: %s: %s", type(e).__name__, e)
+            self._drop_writer_conn()
+
+    def integrate(self) -> int:
+        """Hash every sequenced entry into the stored tree; return the integrated size.
+
+        Works from the database, so it also integrates what another process (or one
+        that crashed) sequenced. Tiles are derived data: committed without fsync.
+        """
+        sha = hashlib.sha256
+        with self._wlock:
+            c = self._writer_conn()
+            c.begin_integrate()
+            try:
+                size = c.size()
+                frontier = c.frontier()
+                edge = self._edge
+                if (
+                    edge is None
+                    or edge.size > size
+                    or (edge.size >> TILE_HEIGHT) << TILE_HEIGHT != frontier
+                ):
+                    edge = load_right_edge(c, frontier)
+                else:
+                    edge = edge.copy()
+                if size > edge.size:
+                    ents = self._tail_entries(c, edge.size, size)
+                    tiles = edge.append([sha(b"\x00" + e).digest() for e in ents])
+                    if tiles:
+                        c.insert_many("audit_tile", ("level", "idx", "hashes"), tiles)
+                c.commit()
+            except BaseException:
+                c.rollback()
+                self._edge = None
+                raise
+            finally:
+                c.end_integrate()
+            self._edge = edge
+            if self._tail_start <= edge.size:
+                del self._tail[: edge.size - self._tail_start]
+                self._tail_start = edge.size
+            if self._sequenced < edge.size:
+                self._sequenced = edge.size
+            return edge.size
+
+    def _tail_entries(self, c: Conn, lo: int, hi: int) -> list[bytes]:
+        """Canonical bytes of entries lo … hi-1: from memory when this process wrote them."""
+        t0 = self._tail_start
+        if t0 <= lo and hi <= t0 + len(self._tail):
+            return self._tail[lo - t0 : hi - t0]
+        got = c.entries(lo, hi)
+        if len(got) != hi - lo or (got and (got[0][0] != lo or got[-1][0] != hi - 1)):
+            raise CheckFailed(f"tree storage: entries {lo}..{hi - 1} are incomplete")
+        return [bytes(e) for _, e in got]
 
     def start_checkpointer(
         self, signers: list[note.Signer], every_seconds: float = 60.0
@@ -264,27 +397,24 @@ class AuditLog:
             _logger.error("audit checkpoint failed: %s", type(e).__name__)
 
     def close(self) -> None:
-        """Refuse new appends (pending ones finish) and close the writer connection."""
+        """Refuse new appends, let queued ones commit, integrate, sign a last checkpoint
+        (when a checkpointer runs) and close the writer connection."""
         if self._checkpointer is not None:
             self._stop_checkpointer.set()
             self._checkpointer.join()
             self._checkpointer = None
-            self._checkpoint_if_grown(self._checkpoint_signers)
         with self._cv:
             self._closed = True
-            while self._busy or self._pending:
-                if not self._busy and self._pending:
-                    self._busy = True
-                    batch = self._take_batch()
-                    self._cv.release()
-                    try:
-                        self._commit(batch)
-                    finally:
-                        self._cv.acquire()
-                        self._busy = False
-                        self._cv.notify_all()
-                else:
-                    self._cv.wait()
+            self._cv.notify_all()
+            writer = self._writer
+        if writer is not None:
+            writer.join()
+        if self._sequenced >= 0:
+            self._integrate_logged()
+        if self._checkpoint_signers:
+            self._checkpoint_if_grown(self._checkpoint_signers)
+            self._checkpoint_signers = []
+        with self._wlock:
             if self._wconn is not None:
                 self._wconn.close()
                 self._wconn = None
@@ -294,45 +424,6 @@ class AuditLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _write_batch(self, payloads: list[list[bytes]]) -> list[list[int]]:
-        if self._wconn is None:
-            self._wconn = Conn(self.url, durable=self._fsync)
-        c = self._wconn
-        c.begin_write()
-        try:
-            size = c.size()
-            edge = self._edge
-            if edge is None or edge.size != size:  # first batch, or another process appended
-                edge = load_right_edge(c, size)
-            edge = edge.copy()
-            now = self._clock()
-            ts = _utc_text(now)
-            sec = int(now)
-            rows: list[tuple[int, int, bytes]] = []
-            leaves: list[bytes] = []
-            results: list[list[int]] = []
-            i = size
-            sha = hashlib.sha256
-            for p in payloads:
-                idxs = []
-                for ev in p:
-                    b = entry_bytes(ev, ts, i)
-                    rows.append((i, sec, b))
-                    leaves.append(sha(b"\x00" + b).digest())
-                    idxs.append(i)
-                    i += 1
-                results.append(idxs)
-            tiles = edge.append(leaves)
-            c.insert_many("audit_entry", ("idx", "recorded_at", "entry"), rows)
-            if tiles:
-                c.insert_many("audit_tile", ("level", "idx", "hashes"), tiles)
-            c.commit()
-        except BaseException:
-            c.rollback()
-            raise
-        self._edge = edge
-        return results
 
     # -- reading -------------------------------------------------------------------------
 
@@ -383,6 +474,8 @@ class AuditLog:
         """Sign and store a checkpoint of the whole log as it is now."""
         if not signers:
             raise UsageError("a checkpoint needs a signing key (--key / GRIDWALL_AUDIT_KEY)")
+        if self._sequenced >= 0 or self._wconn is not None:
+            self.integrate()  # this process writes: sign over stored tiles, not a long tail
         c = self._conn()
         c.begin_write()
         try:
@@ -528,11 +621,17 @@ def open_log(
     url_or_path: str | Path,
     *,
     migrate: bool = True,
+    recover: bool = True,
     signers: list[note.Signer] | None = None,
     checkpoint_every: float = 60.0,
     **kw: Any,
 ) -> AuditLog:
     """Open the audit log at an SQLAlchemy URL or an SQLite file path (schema upgraded).
+
+    With ``recover`` (default) every entry sequenced but not yet integrated — by a
+    process that crashed between the two steps — is integrated into the tree before
+    this returns, so a server opening its log serves nothing before the tree is whole.
+    Read-only callers pass ``recover=False`` (their proofs recompute the tail).
 
     With ``signers``, a checkpoint is signed every ``checkpoint_every`` seconds while the
     log grows, and once more on :meth:`AuditLog.close`.
@@ -543,6 +642,12 @@ def open_log(
 
         upgrade(url)
     log = AuditLog(url, **kw)
+    if recover:
+        try:
+            log.integrate()
+        except Exception:
+            log.close()
+            raise
     if signers:
         log.start_checkpointer(signers, checkpoint_every)
     return log

@@ -4,6 +4,8 @@ Tile ``(t, k)`` holds the 16 hashes at tree level ``4t`` with indices
 ``16k … 16k+15``, concatenated (512 bytes). Only *full* tiles are stored; they are
 immutable, like the entries. The right edge (at most 15 hashes per tile level) is
 kept in memory by the writer and rebuilt on start from the entries and the tiles.
+Tiles are written *after* the entries (integration, see ``_log``): a tail of entries may
+have no tiles yet; every node it would hold is then recomputed from the entries.
 
 Any perfect subtree hash (level ``L``, index ``j``) lies inside one tile (``t = L // 4``)
 and costs one tile read plus at most 7 node hashes, so an inclusion or consistency
@@ -144,13 +146,10 @@ class NodeSource:
             return split_tile(blob[off * H : (off + hi - lo) * H])
         if t == 0:
             return self._get_leaves(lo, hi)
-        out = []
-        for i in range(lo, hi):
-            below = self.tile(t - 1, i)
-            if below is None:
-                raise LookupError(f"tree storage: tile ({t - 1}, {i}) missing")
-            out.append(tile_root(split_tile(below)))
-        return out
+        # a tile not stored: the right edge, or a tail sequenced but not yet integrated
+        # (recomputed from the level below, down to the entries)
+        w = TILE_WIDTH
+        return [tile_root(self.base(t - 1, i * w, (i + 1) * w)) for i in range(lo, hi)]
 
     def node(self, level: int, index: int) -> bytes:
         """The perfect subtree hash at ``level``, ``index`` (RFC 9162 node)."""

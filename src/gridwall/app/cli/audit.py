@@ -51,7 +51,7 @@ def _reader(db: str | None) -> Any:
     from gridwall.app.cli.stores import existing_store
     from gridwall.audit._log import open_log
 
-    return open_log(existing_store(db), migrate=False)
+    return open_log(existing_store(db), migrate=False, recover=False)
 
 
 def _key_path(key: Path | None) -> Path:
