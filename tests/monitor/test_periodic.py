@@ -80,7 +80,11 @@ def test_two_runs_equal_one_full_scan_and_open_nothing_twice(
     stored = stored_alerts(engine)
     assert {a["alert_id"] for a in stored} == set(r1.opened) | set(r2.opened)
     got = {
-        a["alert_id"]: (a["rule"], a["account_id"], tuple(sorted(e["event_id"] for e in a["evidence"])))
+        a["alert_id"]: (
+            a["rule"],
+            a["account_id"],
+            tuple(sorted(e["event_id"] for e in a["evidence"])),
+        )
         for a in stored
     }
     assert got == _key(full)
@@ -170,9 +174,7 @@ def test_legacy_logs_join_the_analysis(
     path.write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in legacy))
     r = run_periodic(engine, reader, ref, work, now=NOW, say=_quiet, legacy=[path])
     assert r.legacy_files == 1
-    idx = {
-        ev["event_id"]: ev["audit_idx"] for a in stored_alerts(engine) for ev in a["evidence"]
-    }
+    idx = {ev["event_id"]: ev["audit_idx"] for a in stored_alerts(engine) for ev in a["evidence"]}
     assert {e["event_id"] for e in legacy} <= set(idx)
     assert all(idx[e["event_id"]] is None for e in legacy)
     r2 = run_periodic(engine, reader, ref, work, now=NOW, say=_quiet, legacy=[path])

@@ -170,7 +170,7 @@ def _audit_index(events: Path, event_ids: set[str]) -> dict[str, int]:
         con.executemany("INSERT INTO want VALUES (?)", [(e,) for e in sorted(event_ids)])
         glob = str(events / "audit-*.parquet").replace("'", "''")
         rows = con.execute(
-            f"SELECT p.event_id, p.audit_idx FROM read_parquet('{glob}') p "  # noqa: S608
+            f"SELECT p.event_id, p.audit_idx FROM read_parquet('{glob}') p "
             "JOIN want w USING (event_id)"
         ).fetchall()
     finally:
@@ -324,9 +324,7 @@ def run_periodic(
         ).rowcount
         if not moved:
             c.execute(
-                insert(MonitorCursor).values(
-                    source=AUDIT_SOURCE, position=size, updated_at=started
-                )
+                insert(MonitorCursor).values(source=AUDIT_SOURCE, position=size, updated_at=started)
             )
     return out
 
