@@ -184,3 +184,33 @@ def test_legacy_logs_join_the_analysis(
 def _ids_of_one_alert(tmp_path: Path) -> set[str]:
     full = scan(world.write(tmp_path / "full1"), say=_quiet).alerts
     return set(full[0]["event_ids"])
+
+
+def test_cli_monitor_run_twice_opens_nothing_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gridwall.app.cli import main
+
+    url = f"sqlite:///{tmp_path / 'gw.db'}"
+    log = open_log(url)
+    log.record_many(_events())
+    log.close()
+    ref = world.write(tmp_path / "ref", events=[])
+    args = ["monitor", "run", "--db", url, "--reference", str(ref), "--work", str(tmp_path / "w")]
+    _ok(main, args)
+    first = capsys.readouterr().err
+    assert "alert(s) opened" in first and " 0 alert(s) opened" not in first, first
+    _ok(main, args)
+    again = capsys.readouterr().err
+    assert "0 alert(s) opened, 0 updated" in again, again
+    with pytest.raises(SystemExit) as e:
+        main([*args[:-1], str(tmp_path / "elsewhere")])
+    assert e.value.code == 2
+    assert "cursor" in capsys.readouterr().err
+
+
+def _ok(main: Any, args: list[str]) -> None:
+    try:
+        main(args)
+    except SystemExit as e:
+        assert e.code in (0, None), e.code
