@@ -70,7 +70,7 @@ def run_cmd(
     work: Path = typer.Option(
         ..., "--work", help="Work folder kept between runs (audit parts, scan state)."
     ),
-    legacy: list[Path] = typer.Option(  # noqa: B008
+    legacy: list[Path] = typer.Option(
         [], "--legacy", help="A legacy log already mapped by `monitor import-log` (repeatable)."
     ),
     db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL of the store."),
