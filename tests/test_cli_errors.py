@@ -89,6 +89,7 @@ CLASSES: dict[str, str] = {
     "load": WRITE,
     "lookup": WRITE,  # every lookup is audited; `lookup index` builds the index
     "monitor import-log": NONE,
+    "monitor run": WRITE,
     "monitor rules": NONE,
     "monitor scan": NONE,
     "policy check": NONE,
@@ -168,6 +169,7 @@ def _args(command: str, tmp: Path) -> list[str]:
         "audit export": ["--from", "0", "--to", "1", "--out", str(tmp / "export.jsonl")],
         "audit keygen": ["--key", str(key)],
         "audit prove": ["--index", "0"],
+        "monitor run": ["--reference", str(tmp), "--work", str(tmp / "work")],
         "audit rotate-key": ["--key", str(key)],
         "change approve": ["1", "--by", "p"],
         "change reject": ["1", "--by", "p"],

@@ -12,7 +12,8 @@ import each other (an import-linter contract in CI); they meet here, and the app
   :class:`GrantResolver` (grants), :class:`AuditSink` (audit), :class:`PolicyEngine`
   (policy), :class:`ReferenceLoader` (identity, grants: their tables of a dataset),
   :class:`Parties` (which points and organisations exist, for the grant desks),
-  :class:`PointsChanged` (the gateway's loader tells which supply points a load wrote).
+  :class:`PointsChanged` (the gateway's loader tells which supply points a load wrote),
+  :class:`AuditReader` (audit: the log's entries by index, for the periodic analysis).
 
 Each collaborator raises on failure, and the caller then denies (nothing fails open).
 """
@@ -178,3 +179,17 @@ class PointsChanged(Protocol):
     layer refreshes the lookup's index for exactly those; raising rolls the whole load back."""
 
     def __call__(self, conn: Connection, supply_point_ids: Sequence[str]) -> object: ...
+
+
+class AuditReader(Protocol):
+    """Reads the audit log by index (the monitor's periodic analysis; the app layer hands it
+    the audit log's reader). Entries are the log's canonical bytes
+    (``{"event":…,"recorded_at":…,"seq":…}``); raises when the log cannot be read."""
+
+    def size(self) -> int:
+        """One past the highest index in the log."""
+        ...
+
+    def entries(self, lo: int, hi: int) -> list[tuple[int, bytes]]:
+        """Entries ``lo`` … ``hi - 1`` present in the database, in index order."""
+        ...

@@ -84,10 +84,13 @@ def scan(
     say: Progress = progress,
     memory_limit: str | None = None,
     only: tuple[str, ...] | None = None,
+    events_from: Path | None = None,
 ) -> ScanResult:
     """Analyse a dataset folder's events against its reference tables; return the alerts.
 
     ``only`` restricts the scan to the rules with these ids (benchmarks; not with a state).
+    ``events_from`` reads the events of another folder (``events.*`` and/or ``events/``)
+    against ``directory``'s reference tables (``gridwall monitor run``'s work folder).
     """
     from gridwall.monitor.rules import RULES, BaselineRule, Baselines, Reference, Rule
 
@@ -102,7 +105,7 @@ def scan(
     duck = _connect(memory_limit)
     say(f"reading reference tables of {directory}")
     _input.register_reference(duck, directory, columns=columns)
-    files = _input.event_files(directory)
+    files = _input.event_files(events_from or directory)
     if not files and state is None:
         raise UsageError(
             f"DIR: no events file (events.csv/.jsonl/.parquet or events/) in {directory}"

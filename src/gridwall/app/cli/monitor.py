@@ -62,6 +62,59 @@ def import_log_cmd(
     )
 
 
+@monitor_app.command("run")
+def run_cmd(
+    reference: Path = typer.Option(
+        ..., "--reference", help="Dataset folder with the reference tables (HR, accounts …)."
+    ),
+    work: Path = typer.Option(
+        ..., "--work", help="Work folder kept between runs (audit parts, scan state)."
+    ),
+    legacy: list[Path] = typer.Option(
+        [], "--legacy", help="A legacy log already mapped by `monitor import-log` (repeatable)."
+    ),
+    db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL of the store."),
+    audit_db: str | None = typer.Option(
+        None, "--audit-db", help="SQLAlchemy URL of the audit log (default: the store's)."
+    ),
+    memory_limit: str | None = typer.Option(
+        None, "--memory-limit", help="DuckDB memory limit (default 4GB); it spills beyond."
+    ),
+) -> None:
+    """Analyse gridwall's audit log since the last run; store the alerts (opened once)."""
+    import sys
+
+    from gridwall.app.cli.stores import writable_store
+    from gridwall.audit._db import Conn
+    from gridwall.interfaces.clock import system_clock
+    from gridwall.monitor._periodic import run_periodic
+    from gridwall.store import make_engine
+
+    url = writable_store(db)
+    audit_url = writable_store(audit_db, option="--audit-db") if audit_db else url
+    engine = make_engine(url)
+    reader = Conn(audit_url)
+    try:
+        r = run_periodic(
+            engine,
+            reader,
+            reference,
+            work,
+            now=system_clock(),
+            legacy=legacy,
+            memory_limit=memory_limit,
+        )
+    finally:
+        reader.close()
+        engine.dispose()
+    print(
+        f"monitor: run {r.run_id}: audit entries {r.audit_from}…{r.audit_to}, "
+        f"{r.legacy_files} legacy file(s); {len(r.opened)} alert(s) opened, "
+        f"{len(r.updated)} updated, {r.unchanged} unchanged",
+        file=sys.stderr,
+    )
+
+
 @monitor_app.command("rules")
 def rules_cmd(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per rule."),
