@@ -47,6 +47,8 @@ CLASSES: dict[str, str] = {
     "audit rotate-key": WRITE,
     "audit verify": READ,
     "audit verify-export": NONE,
+    "canary run": NONE,
+    "canary setup": WRITE,
     "change approve": WRITE,
     "change list": READ,
     "change reject": WRITE,

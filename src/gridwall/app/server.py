@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gridwall.app.canary import CanaryMarkingSink, CanaryState
 from gridwall.app.http.audit import (
     IdentityAuditSink,
     OneEventPerRequest,
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
     from sqlalchemy import Engine
 
+    from gridwall.app.canary import FencedGateway
     from gridwall.audit import AuditLog
-    from gridwall.gateway import Gateway
     from gridwall.grants import StoreGrantResolver
     from gridwall.identity import IdentityConfig, IdentityService
     from gridwall.lookup import LookupService
@@ -57,8 +58,10 @@ class Server:
     audit: RequestAuditSink
     identity: IdentityService
     grants: StoreGrantResolver
-    gateway: Gateway
+    gateway: FencedGateway
     lookup_factory: Callable[[], LookupService]
+    #: the canary component of ``GET /health`` (``gridwall serve`` runs the schedule)
+    canary: CanaryState = field(default_factory=CanaryState)
     signer: Any = None
     checkpoint_seconds: float = 300.0
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -128,6 +131,7 @@ def create_server_app(
     audit_durability: str = "fsync",
     migrate: bool = True,
     trusted_proxies: str | None = None,
+    policy_dir: Path | None = None,
 ) -> FastAPI:
     """The whole gridwall API over the store at ``db_url``.
 
@@ -143,23 +147,30 @@ def create_server_app(
     when the peer is one of ``trusted_proxies`` (default ``$GRIDWALL_TRUSTED_PROXIES``;
     :func:`gridwall.config.trusted_proxies`). Every response carries the hardening
     headers of :mod:`gridwall.app.http.security`.
+
+    ``policy_dir`` replaces the shipped Cedar policy with the one in that folder (the canary
+    tests load a deliberately broken one). Every audit event goes through
+    :class:`~gridwall.app.canary.CanaryMarkingSink` and the gateway is the
+    :class:`~gridwall.app.canary.FencedGateway` (canary principals reach canary points only);
+    ``GET /health`` reports the audit log and the canary runs (``app.state.server.canary``).
     """
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+    from gridwall.app.canary import FencedGateway
     from gridwall.app.http.context import Contexts
     from gridwall.app.http.gateway import create_app
     from gridwall.app.http.grants import create_router as grants_router
+    from gridwall.app.http.health import create_router as health_router
     from gridwall.app.http.identity import create_router as identity_router
     from gridwall.app.http.lookup import IndexKeeper
     from gridwall.app.http.lookup import make_router as lookup_router
     from gridwall.app.http.security import SecurityHeaders
     from gridwall.audit import open_log
     from gridwall.config import trusted_proxies as resolve_proxies
-    from gridwall.gateway import Gateway
     from gridwall.grants import StoreGrantResolver
     from gridwall.grants import deliver_audit as deliver_grants_audit
     from gridwall.identity import IdentityAuthenticator, IdentityService
-    from gridwall.policy import default_engine
+    from gridwall.policy import PolicyEngine, default_engine
     from gridwall.store import make_engine, upgrade
 
     now = clock or system_clock
@@ -183,12 +194,14 @@ def create_server_app(
         known = {k.id for k in audit_log.keys()}  # noqa: SIM118 (a method)
         if signer.id not in known:
             audit_log.register_key(signer.verifier, "gridwall serve")
-    audit = RequestAuditSink(audit_log)
-    policy = default_engine()
+    # every writer below goes through one sink that marks canary principals' events
+    marked = CanaryMarkingSink(audit_log)
+    audit = RequestAuditSink(marked)
+    policy = PolicyEngine.from_directory(policy_dir) if policy_dir else default_engine()
     resolver = StoreGrantResolver(engine, now)
     identity = IdentityService(
         engine,
-        IdentityAuditSink(audit_log),
+        IdentityAuditSink(marked),
         identity_config,
         retailer_kinds=RetailerKinds(engine),
         disaster_active=disaster_mode(resolver),
@@ -204,7 +217,7 @@ def create_server_app(
         engine.dispose()
         raise
     auth = RequestAuthenticator(IdentityAuthenticator(engine, service=identity))
-    gateway = Gateway(
+    gateway = FencedGateway(
         engine,
         policy,
         auth=auth,
@@ -274,6 +287,7 @@ def create_server_app(
         identity_router(identity, now, contexts=contexts),
         grants_router(engine, auth, audit, now, contexts=contexts, person_of=identity.person_of),
         lookup_router(lookup_service, contexts.request_context),
+        health_router(server.canary, audit_log.size),
     ]
     app = create_app(gateway, routers=routers)
     app.title = "gridwall"
@@ -283,7 +297,7 @@ def create_server_app(
 
     mount_console(app, gateway, identity, now)
     # outermost last: proxy address → hardening headers → one audit event per request
-    app.add_middleware(OneEventPerRequest, sink=audit_log, clock=now)
+    app.add_middleware(OneEventPerRequest, sink=marked, clock=now)
     app.add_middleware(SecurityHeaders)
     # uvicorn's own parser of X-Forwarded-For, believed only from the configured proxies
     # (none: the header is ignored and the socket's peer is the client)

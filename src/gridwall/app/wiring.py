@@ -163,22 +163,39 @@ def reference_loaders() -> dict[str, ReferenceLoader]:
 
 
 def load_dataset(
-    directory: Path, engine: Engine, *, progress: bool = True, max_errors: int | None = None
+    directory: Path,
+    engine: Engine,
+    *,
+    progress: bool = True,
+    max_errors: int | None = None,
+    canary: bool = False,
 ) -> LoadReport:
     """``gridwall load``: every reference table of a dataset folder, all or nothing, with the
-    lookup's index brought up to date in the same transaction."""
-    return load_and_index(directory, engine, progress=progress, max_errors=max_errors)[0]
+    lookup's index brought up to date in the same transaction. A real dataset (``canary``
+    false) that writes a canary point's ID is refused (:func:`gridwall.app.canary.guard_load`);
+    only ``gridwall canary setup`` loads those."""
+    return load_and_index(
+        directory, engine, progress=progress, max_errors=max_errors, canary=canary
+    )[0]
 
 
 def load_and_index(
-    directory: Path, engine: Engine, *, progress: bool = True, max_errors: int | None = None
+    directory: Path,
+    engine: Engine,
+    *,
+    progress: bool = True,
+    max_errors: int | None = None,
+    canary: bool = False,
 ) -> tuple[LoadReport, SyncReport]:
     """:func:`load_dataset`, also returning what the lookup's index did."""
+    from gridwall.app.canary import guard_load
     from gridwall.gateway import load_dataset as load_customer_tables
 
     done: list[SyncReport] = []
 
     def changed(conn: Connection, supply_point_ids: Sequence[str]) -> None:
+        if not canary:
+            guard_load(supply_point_ids)  # raises: the whole load rolls back
         done.append(index_points(conn, supply_point_ids, progress=progress))
 
     kw: dict[str, Any] = {} if max_errors is None else {"max_errors": max_errors}

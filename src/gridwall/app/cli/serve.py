@@ -36,6 +36,14 @@ def serve(
         help="Reverse proxies (IPs/CIDRs, comma-separated) whose X-Forwarded-For names the "
         "client (default $GRIDWALL_TRUSTED_PROXIES; none: the socket's peer).",
     ),
+    canary_every: float = typer.Option(
+        3600.0,
+        "--canary-every",
+        help="Seconds between canary runs through this server (0: none; docs/security.md).",
+    ),
+    canary_dir: Path = typer.Option(
+        Path("gridwall-canary"), "--canary-dir", help="Canary credentials and alert outbox."
+    ),
 ) -> None:
     """Serve the whole gridwall API (gateway, identity, grants, lookup) over one store."""
     from gridwall.app.cli.stores import redact, writable_store
@@ -45,6 +53,8 @@ def serve(
         raise UsageError("--port: 1..65535")
     if checkpoint_every <= 0:
         raise UsageError("--checkpoint-every: must be > 0 seconds")
+    if canary_every < 0:
+        raise UsageError("--canary-every: must be >= 0 seconds (0: no canary runs)")
     if audit_db is not None:
         writable_store(audit_db, option="--audit-db")
     url = writable_store(db)  # created or migrated; a bad URL or folder is refused (exit 2)
@@ -63,6 +73,27 @@ def serve(
     )
     server = app.state.server
     server.start()
+    schedule = None
+    if canary_every > 0:
+        from datetime import UTC, datetime
+
+        import httpx
+
+        from gridwall.app import canary
+
+        canary.setup(server.engine, server.identity, canary_dir, datetime.now(UTC))
+        server.canary.interval = canary_every
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        base = f"http://[{local}]:{port}" if ":" in local else f"http://{local}:{port}"
+
+        def runner() -> canary.Runner:
+            client = httpx.Client(base_url=base, timeout=30.0)
+            return canary.Runner(client, canary.Credentials.read(canary_dir))
+
+        schedule = canary.Schedule(
+            runner, server.canary, canary.AlertOutbox(canary_dir / "alerts.jsonl"), canary_every
+        )
+        schedule.start()
     signing = (
         f"every {checkpoint_every:.0f} s" if server.signer else "by `gridwall audit checkpoint`"
     )
@@ -90,6 +121,8 @@ def serve(
             server_header=False,
         )
     finally:
+        if schedule is not None:
+            schedule.stop()
         server.close()
 
 

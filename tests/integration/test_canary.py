@@ -1,0 +1,207 @@
+"""Canary requests (issue 17 item 2): through the composed, served HTTP path, with the shipped
+policy every canary passes; with a deliberately broken (permit-all) policy the next run fails,
+raises a critical alert and turns ``GET /health`` red; canary events are marked server-side,
+never reach the monitor, and canary principals reach canary points only."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gridwall import dataset
+from gridwall.app import canary
+from gridwall.identity import IdentityConfig
+from gridwall.identity._passwords import TEST_PARAMS
+
+REAL_POINT = "03" + "1" * 20  # a real (non-canary) point, a canary retailer nowhere near it
+REAL_NAME = "本物 太郎"
+
+
+def _real_dataset(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    with dataset.CsvTableWriter(folder, dataset.RETAILERS) as w:
+        w.write({"retailer_code": "B0001", "name": "新電力", "kind": "independent"})
+    with dataset.CsvTableWriter(folder, dataset.SUPPLY_POINTS) as w:
+        w.write({"supply_point_id": REAL_POINT, "pref": "東京都", "city": "千代田区",
+                 "town": "丸の内一丁目", "banchi": "1-1", "building": None, "room": None,
+                 "contract_name": REAL_NAME, "phone": "03-1234-5678", "voltage": "low",
+                 "meter_id": "REAL-M1", "status": "active"})  # fmt: skip
+    with dataset.CsvTableWriter(folder, dataset.SUPPLY_CONTRACTS) as w:
+        w.write({"supply_point_id": REAL_POINT, "retailer_code": "B0001",
+                 "start_date": datetime(2020, 1, 1).date(), "end_date": None,
+                 "kind": "retail"})  # fmt: skip
+
+
+def _serve(url: str, tmp: Path, policy_dir: Path | None = None) -> Any:
+    from gridwall.app import create_server_app
+
+    return create_server_app(
+        url, identity_config=IdentityConfig(hash_params=TEST_PARAMS), policy_dir=policy_dir
+    )
+
+
+@pytest.fixture
+def served(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Any, canary.Credentials]]:
+    from gridwall.app.wiring import load_dataset
+    from gridwall.store import make_engine, upgrade
+
+    engine = make_engine(sqlite_url)
+    upgrade(sqlite_url, engine)
+    _real_dataset(tmp_path / "real")
+    load_dataset(tmp_path / "real", engine, progress=False)
+    engine.dispose()
+    app = _serve(sqlite_url, tmp_path)
+    server = app.state.server
+    canary.setup(server.engine, server.identity, tmp_path / "canary", datetime.now(UTC))
+    yield app, canary.Credentials.read(tmp_path / "canary")
+    server.close()
+
+
+def _permit_all(tmp: Path) -> Path:
+    """The shipped policy folder with every guard removed and one permit-all rule: a policy
+    that loads without error and decides nothing right."""
+    from gridwall import policy
+
+    src = Path(policy.__file__).parent / "cedar"
+    dst = tmp / "broken-policy"
+    shutil.copytree(src, dst)
+    for f in dst.glob("*.cedar"):
+        f.write_text("", encoding="utf-8")
+    (dst / "permits.cedar").write_text(
+        '@id("permit-all")\npermit(principal, action, resource);\n', encoding="utf-8"
+    )
+    return dst
+
+
+def _events(app: Any) -> list[dict[str, Any]]:
+    log = app.state.server.audit_log
+    return [json.loads(log.entry(i))["event"] for i in range(log.size())]
+
+
+def test_with_the_shipped_policy_every_canary_passes(served: Any, tmp_path: Path) -> None:
+    app, creds = served
+    client = TestClient(app)
+    state = app.state.server.canary
+    outbox = canary.AlertOutbox(tmp_path / "alerts.jsonl")
+    report = canary.run_and_report(canary.Runner(client, creds), state, outbox)
+    assert report.ok, report.as_dict()
+    assert len(report.results) == len(canary.PROBES)
+    assert not (tmp_path / "alerts.jsonl").exists()
+    r = client.get("/health")
+    assert r.status_code == 200, r.text
+    assert r.json()["components"]["canary"]["status"] == "ok"
+    # a second run right after reuses the sessions (no TOTP replay, no false alarm)
+    assert canary.run_and_report(canary.Runner(client, creds), state, outbox).ok
+
+
+def test_a_permit_all_policy_fails_the_next_run_alerts_and_turns_health_red(
+    sqlite_url: str, served: Any, tmp_path: Path
+) -> None:
+    app, creds = served
+    app.state.server.close()
+    broken = _serve(sqlite_url, tmp_path, policy_dir=_permit_all(tmp_path))
+    try:
+        client = TestClient(broken)
+        state = broken.state.server.canary
+        assert client.get("/health").status_code == 200  # no run yet: pending
+        outbox = canary.AlertOutbox(tmp_path / "alerts.jsonl")
+        report = canary.run_and_report(canary.Runner(client, creds), state, outbox)
+        assert not report.ok
+        failed = {r.name for r in report.failures}
+        assert "retailer reads a competitor's customer" in failed
+        assert "untrained NW operator" in failed
+        alerts = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+        assert len(alerts) == 1 and alerts[0]["severity"] == 5
+        assert "retailer reads a competitor's customer" in alerts[0]["failures"]
+        h = client.get("/health")
+        assert h.status_code == 503
+        assert h.json()["status"] == "failing"
+        assert h.json()["components"]["canary"]["status"] == "failing"
+        # even under a permit-all policy the canary principals read no real point
+        body = _read(client, creds, "canary-nw", "takuso", REAL_POINT)
+        assert body.status_code == 404 and REAL_NAME not in body.text
+    finally:
+        broken.state.server.close()
+
+
+def _read(client: TestClient, creds: canary.Credentials, account: str, purpose: str,
+          point: str) -> Any:  # fmt: skip
+    from gridwall.identity import terminal_token
+
+    runner = canary.Runner(client, creds)
+    token = runner._login(account)
+    assert token is not None
+    key = creds.accounts[account]["terminal_key"]
+    h = {"Authorization": f"Bearer {token}", "X-Gridwall-Purpose": purpose,
+         "X-Gridwall-Terminal": terminal_token(key, datetime.now(UTC))}  # fmt: skip
+    return client.get(f"/v1/supply-points/{point}", headers=h)
+
+
+def test_canary_principals_reach_canary_points_only(served: Any) -> None:
+    app, creds = served
+    client = TestClient(app)
+    # the trained NW canary may read any point by policy; the fence keeps it on canaries
+    assert (
+        _read(client, creds, "canary-nw", "takuso", canary.RIVAL_POINT.supply_point_id).status_code
+        == 200
+    )
+    r = _read(client, creds, "canary-nw", "takuso", REAL_POINT)
+    assert r.status_code == 404 and REAL_NAME not in r.text
+    ev = [e for e in _events(app) if REAL_POINT in (e.get("supply_point_ids") or [])]
+    assert ev and ev[-1]["decision"] == "deny" and canary.FENCE in ev[-1]["policy_ids"]
+    assert ev[-1]["canary"] is True
+
+
+def test_canary_events_are_marked_by_the_server_and_only_those(served: Any) -> None:
+    app, creds = served
+    client = TestClient(app)
+    canary.Runner(client, creds).run()
+    events = _events(app)
+    mine = [e for e in events if canary.is_canary_account(e.get("account_id"))]
+    assert mine and all(e.get("canary") is True for e in mine)
+    assert not [e for e in events if e.get("canary") and e not in mine]
+
+
+def test_marking_is_derived_from_the_account_not_the_event() -> None:
+    seen: list[Any] = []
+
+    class Sink:
+        def record(self, event: Any) -> None:
+            seen.append(event)
+
+    sink = canary.CanaryMarkingSink(Sink())
+    sink.record({"account_id": "someone", "canary": True})  # a forged mark is dropped
+    sink.record({"account_id": "canary-retail"})
+    assert "canary" not in seen[0] and seen[1]["canary"] is True
+
+
+def test_a_real_dataset_cannot_use_a_canary_point_id(sqlite_url: str, tmp_path: Path) -> None:
+    from gridwall.app.wiring import load_dataset
+    from gridwall.errors import GridwallError
+    from gridwall.store import make_engine, upgrade
+
+    engine = make_engine(sqlite_url)
+    upgrade(sqlite_url, engine)
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    canary._dataset(folder)
+    with pytest.raises(GridwallError, match="reserved for gridwall's canary points"):
+        load_dataset(folder, engine, progress=False)
+    engine.dispose()
+
+
+def test_setup_is_idempotent(served: Any, tmp_path: Path) -> None:
+    app, _ = served
+    server = app.state.server
+    before = (tmp_path / "canary" / canary.CREDENTIALS).read_text()
+    done = canary.setup(server.engine, server.identity, tmp_path / "canary", datetime.now(UTC))
+    assert not [d for d in done if d.startswith("credentials issued")]
+    assert (tmp_path / "canary" / canary.CREDENTIALS).read_text() == before
+    assert canary.Runner(TestClient(app), canary.Credentials.read(tmp_path / "canary")).run().ok
