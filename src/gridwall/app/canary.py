@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridwall.errors import InputError, Location, UsageError
-from gridwall.gateway._core import Forbidden, Gateway, NotVisible
+from gridwall.gateway import Forbidden, Gateway, NotVisible
 from gridwall.interfaces import Principal, RequestContext
 from gridwall.interfaces.facts import FIELDS, Decision, FieldDecision, Purpose
 
