@@ -9,7 +9,8 @@ inconsistent checkpoints (JSON, with both signed checkpoints of each).
 
 from __future__ import annotations
 
-from typing import Any
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from gridwall.audit._witness import Witness, WitnessRefusal
 
@@ -17,11 +18,8 @@ from gridwall.audit._witness import Witness, WitnessRefusal
 MAX_BODY = 64 * 1024
 
 
-def create_witness_app(witness: Witness) -> Any:
+def create_witness_app(witness: Witness) -> FastAPI:
     """The FastAPI application of one witness."""
-    from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse, PlainTextResponse, Response
-
     app = FastAPI(title="gridwall witness", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.post("/add-checkpoint")
