@@ -85,6 +85,7 @@ def test_witnessed_checkpoints_end_to_end(
     with open_log(db_url, migrate=False) as log:
         log.record_many([{"event_id": f"f{i}"} for i in range(25)])
     assert gw("checkpoint", *db, *ask) == 0
+    assert gw("checkpoint", *db, *ask) == 0  # again, not grown: the same tree is cosigned again
     assert json.loads(_out(wit, capsys, "status", "--state", str(w1)))["logs"][0]["size"] == 65
     assert gw("verify", "--db", db_url, "--public-key", str(pub), "--witness-key", str(w1pub)) == 0
     assert "witnessed at size 65 by w1.example/w" in capsys.readouterr().out
@@ -205,6 +206,11 @@ def test_witness_add_checkpoint_from_a_file(
     again = ["--key-out", str(tmp_path / "w1.key"), "--state", str(tmp_path / "n.db")]
     assert wit("init", "--name", "x", *again) == 2  # the key file exists: never overwritten
     assert wit("status", "--state", str(tmp_path / "missing.db")) == 2
+    nowhere = ["--key-out", str(tmp_path / "new.key"), "--state", str(tmp_path / "no" / "s.db")]
+    assert wit("init", "--name", "x", *nowhere) == 2
+    assert not (tmp_path / "new.key").exists()  # nothing half-made
+    (tmp_path / "junk.db").write_text("not a database")
+    assert wit("status", "--state", str(tmp_path / "junk.db")) == 2
 
 
 def _free_port() -> int:

@@ -211,13 +211,16 @@ class Witness:
         if not state.is_file():
             raise UsageError(f"--state {state}: no witness state (run `gridwall witness init`)")
         if key is None:
-            db = _connect(state)
             try:
-                row = db.execute("SELECT value FROM witness_meta WHERE key='key_file'").fetchone()
+                db = _connect(state)
+                try:
+                    row = db.execute(
+                        "SELECT value FROM witness_meta WHERE key='key_file'"
+                    ).fetchone()
+                finally:
+                    db.close()
             except sqlite3.DatabaseError as e:
                 raise UsageError(f"--state {state}: not a witness state file ({e})") from e
-            finally:
-                db.close()
             if row is None:
                 raise UsageError(f"--state {state}: no witness key recorded")
             path = Path(row[0])

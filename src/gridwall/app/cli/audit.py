@@ -264,10 +264,11 @@ def _witnessed(url: str, keys: Any, wkeys: Any, quorum: int | None) -> str:
     stored checkpoint is a prefix of the verified tree); CheckFailed if there is none."""
     from gridwall.audit import cosignature, note
 
-    log = _reader_url(url)
-    keys = keys or log.keys()
+    with _reader_url(url) as log:
+        keys = keys or log.keys()
+        rows, size = log.checkpoints(), log.size()
     why = "no checkpoint is stored"
-    for row in reversed(log.checkpoints()):
+    for row in reversed(rows):
         try:
             cp = note.open_checkpoint(row.note, keys)
             got = cosignature.require_quorum(row.note, wkeys, quorum)
@@ -277,8 +278,8 @@ def _witnessed(url: str, keys: Any, wkeys: Any, quorum: int | None) -> str:
         if (cp.size, cp.root) != (row.size, row.root):
             continue
         names = ", ".join(c.witness.name for c in got)
-        if cp.size < log.size():
-            _err(f"note: entries {cp.size}..{log.size() - 1} are not witnessed yet")
+        if cp.size < size:
+            _err(f"note: entries {cp.size}..{size - 1} are not witnessed yet")
         return f"; witnessed at size {cp.size} by {names}"
     print("FAILED: no checkpoint carries the cosignatures of the configured witnesses")
     raise CheckFailed(f"no witnessed checkpoint: {why}")

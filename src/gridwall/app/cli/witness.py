@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,9 @@ def init(
         raise UsageError(f"--key-out {key_out}: already exists (never overwritten)")
     if st.exists():
         raise UsageError(f"--state {st}: already exists")
+    for opt, p in (("--key-out", key_out), ("--state", st)):
+        if not p.parent.is_dir():
+            raise UsageError(f"{opt} {p}: folder {p.parent} does not exist")
     try:
         key = cosignature.generate_cosigner(name)
     except note.NoteError as e:
@@ -77,8 +81,15 @@ def init(
         f.flush()
         os.fsync(f.fileno())
     vk = key.verifier.text()
-    key_out.with_name(key_out.name + ".pub").write_text(vk + "\n", encoding="utf-8")
-    Witness.create(st, key_out)
+    pub = key_out.with_name(key_out.name + ".pub")
+    try:
+        pub.write_text(vk + "\n", encoding="utf-8")
+        Witness.create(st, key_out)
+    except (OSError, sqlite3.Error) as e:  # nothing half-made: no key without its state
+        key_out.unlink(missing_ok=True)
+        pub.unlink(missing_ok=True)
+        st.unlink(missing_ok=True)
+        raise UsageError(f"--state {st}: cannot create the witness state ({e})") from e
     print(f"witness key written to {key_out} (keep it secret)", file=sys.stderr)
     print(f"public key written to {key_out}.pub (give it to everyone who checks)", file=sys.stderr)
     print(vk)
