@@ -116,6 +116,13 @@ def test_witnessed_checkpoints_end_to_end(
     capsys.readouterr()
     assert standalone.main(args) == 0  # the log signature alone still verifies
     assert standalone.main([*args, "--witness-key", str(w1pub)]) == 1
+    # an export asked for with the witness key uses the newest witnessed checkpoint
+    wout = ["--out", str(out), "--witness-key", str(w1pub)]
+    assert gw("export", "--db", db_url, "--from", "0", "--to", "66", *wout) == 2  # none covers
+    assert gw("export", "--db", db_url, "--from", "0", "--to", "60", *wout) == 0
+    capsys.readouterr()
+    assert standalone.main([*args, "--witness-key", str(w1pub)]) == 0
+    assert "signed at size 65, cosigned by w1.example/w" in capsys.readouterr().out
     # verify still finds the older witnessed checkpoint, and says what is not witnessed
     assert gw("verify", "--db", db_url, "--public-key", str(pub), "--witness-key", str(w1pub)) == 0
     cap = capsys.readouterr()

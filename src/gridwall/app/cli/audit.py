@@ -383,15 +383,34 @@ def export(
     to: int = typer.Option(..., "--to", help="One past the last entry index."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl or parquet."),
     out: Path = typer.Option(..., "--out", help="Output file."),
+    witness_key: list[str] = typer.Option(
+        None, "--witness-key", help=WKEY_HELP + " Use a checkpoint they cosigned."
+    ),
+    witness_quorum: int = typer.Option(None, "--witness-quorum", help=QUORUM_HELP),
     db: str = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Export entries with the covering signed checkpoint and their range proof."""
+    """Export entries with the covering signed checkpoint and their range proof.
+
+    With ``--witness-key``: the newest covering checkpoint cosigned by the witness quorum.
+    """
     from gridwall.app.cli.stores import existing_store
+    from gridwall.audit import cosignature, note
     from gridwall.audit._export import export as do_export
+
+    wkeys = _witness_keys(witness_key, witness_quorum)
+    accept = None
+    if wkeys:
+
+        def accept(text: str) -> bool:
+            try:
+                cosignature.require_quorum(text, wkeys, witness_quorum)
+            except note.NoteError:
+                return False
+            return True
 
     url = existing_store(db)
     t = time.perf_counter()
-    h = do_export(url, from_, to, out, fmt)
+    h = do_export(url, from_, to, out, fmt, accept)
     _err(f"exported entries {from_}..{to - 1} to {out} in {time.perf_counter() - t:.1f}s")
     print(json.dumps({"file": str(out), "from": from_, "to": to, "tree_size": h["tree_size"]}))
 
