@@ -105,6 +105,13 @@ CLASSES: dict[str, str] = {
     "serve": WRITE,
     "synth": NONE,
     "training attest": WRITE,
+    # the witness keeps its own state file (--state), never a gridwall store
+    "witness add-checkpoint": NONE,
+    "witness add-log": NONE,
+    "witness evidence": NONE,
+    "witness init": NONE,
+    "witness serve": NONE,
+    "witness status": NONE,
 }
 
 #: Commands not yet going through gridwall.app.cli.stores (none left). Strict: a listed

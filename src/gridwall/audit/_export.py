@@ -20,6 +20,7 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,32 @@ FORMAT = "gridwall-audit-export/1"
 PARQUET_KEY = b"gridwall_audit_export"
 
 
-def build_header(c: Conn, lo: int, hi: int) -> dict[str, Any]:
-    """The export header: checkpoint covering ``hi`` and the range's boundary hashes."""
+def build_header(
+    c: Conn, lo: int, hi: int, accept: Callable[[str], bool] | None = None
+) -> dict[str, Any]:
+    """The export header: checkpoint covering ``hi`` and the range's boundary hashes.
+
+    The newest stored checkpoint covering ``hi``; with ``accept`` the newest whose signed
+    note it accepts (e.g. one cosigned by the required witnesses).
+    """
     n = c.size()
     if not 0 <= lo <= hi <= n:
         raise UsageError(f"--from/--to: need 0 <= from <= to <= {n} (the log size), got {lo}, {hi}")
-    row = c.one(
-        "SELECT id, size, note FROM audit_checkpoint WHERE size >= ? ORDER BY id DESC LIMIT 1",
-        (hi,),
-    )
+    if accept is None:
+        row = c.one(
+            "SELECT id, size, note FROM audit_checkpoint WHERE size >= ? ORDER BY id DESC LIMIT 1",
+            (hi,),
+        )
+    else:
+        rows = c.all(
+            "SELECT id, size, note FROM audit_checkpoint WHERE size >= ? ORDER BY id DESC", (hi,)
+        )
+        row = next((r for r in rows if accept(str(r[2]))), None)
+        if row is None:
+            raise UsageError(
+                f"--to {hi}: no checkpoint covering entry {hi - 1} carries the cosignatures "
+                "of the witnesses required; run `gridwall audit checkpoint --witness …` first"
+            )
     if row is None:
         raise UsageError(
             f"--to {hi}: no signed checkpoint covers entry {hi - 1} yet; "
@@ -80,13 +98,22 @@ def _rows(c: Conn, lo: int, hi: int, step: int = 50000) -> Any:
             yield i, e, blob[off * H : (off + 1) * H] if blob else merkle.leaf_hash(e)
 
 
-def export(url: str, lo: int, hi: int, out: Path, fmt: str = "jsonl") -> dict[str, Any]:
-    """Write entries lo … hi-1 with the checkpoint and range proof to ``out``; return the header."""
+def export(
+    url: str,
+    lo: int,
+    hi: int,
+    out: Path,
+    fmt: str = "jsonl",
+    accept: Callable[[str], bool] | None = None,
+) -> dict[str, Any]:
+    """Write entries lo … hi-1 with the checkpoint and range proof to ``out``; return the header.
+
+    ``accept`` chooses among the covering checkpoints (see :func:`build_header`)."""
     if fmt not in ("jsonl", "parquet"):
         raise UsageError(f"--format: expected jsonl or parquet, got {fmt!r}")
     c = Conn(url)
     try:
-        header = build_header(c, lo, hi)
+        header = build_header(c, lo, hi, accept)
         tmp = out.with_name(out.name + ".partial")
         if fmt == "jsonl":
             with tmp.open("w", encoding="utf-8") as f:

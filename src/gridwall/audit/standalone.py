@@ -4,7 +4,8 @@ Needs only the export file and the operator's published public key — no databa
 no gridwall store, only the Python standard library and ``cryptography`` (plus
 ``pyarrow`` for Parquet exports)::
 
-    python -m gridwall.audit.standalone EXPORT.jsonl --public-key KEY.vkey
+    python -m gridwall.audit.standalone EXPORT.jsonl --public-key KEY.vkey \\
+        [--witness-key WITNESS.vkey … [--witness-quorum N]]
 
 Checks, in order:
 
@@ -13,7 +14,9 @@ Checks, in order:
    ``seq`` equals its index;
 3. the range's leaf hashes with the boundary hashes reproduce the signed root
    (RFC 9162: the range is in the signed tree), and every entry's bytes hash to
-   its leaf. The first bad entry index is named.
+   its leaf. The first bad entry index is named;
+4. with ``--witness-key``: the checkpoint carries valid cosignatures (C2SP
+   tlog-cosignature) of at least ``--witness-quorum`` of those witnesses (default: all).
 
 Exit status: 0 verified, 1 verification failed, 2 unreadable input.
 """
@@ -31,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gridwall.audit import note
+from gridwall.audit import cosignature, note
 from gridwall.audit._tree import boundary_nodes, range_root
 
 FORMAT = "gridwall-audit-export/1"
@@ -52,6 +55,10 @@ class ExportReport:
     hi: int = 0
     first_bad: int | None = None
     problems: list[str] = field(default_factory=list)
+    #: names of the witnesses whose cosignatures were checked (``--witness-key``)
+    witnessed_by: list[str] = field(default_factory=list)
+    #: the export's signed checkpoint note, once its log signature verified
+    checkpoint_note: str = ""
 
     def fail(self, msg: str, index: int | None = None) -> None:
         self.ok = False
@@ -136,6 +143,7 @@ def verify_export(path: Path, verifiers: list[note.Verifier]) -> ExportReport:
         rep.fail(f"checkpoint: {e}")
         return rep
     rep.origin, rep.tree_size = cp.origin, cp.size
+    rep.checkpoint_note = cp.note
     lo, hi, size = header.get("from"), header.get("to"), header.get("tree_size")
     if not all(isinstance(x, int) for x in (lo, hi, size)):
         raise ExportError(f"{path}: header from/to/tree_size must be integers")
@@ -212,6 +220,37 @@ def verify_export(path: Path, verifiers: list[note.Verifier]) -> ExportReport:
     return rep
 
 
+def check_witnessed(
+    rep: ExportReport,
+    witnesses: list[cosignature.CosignerVerifier],
+    quorum: int | None = None,
+) -> ExportReport:
+    """Step 4: the export's checkpoint must carry a quorum of the witnesses' cosignatures."""
+    if not rep.ok:
+        return rep
+    try:
+        got = cosignature.require_quorum(rep.checkpoint_note, witnesses, quorum)
+    except note.NoteError as e:
+        rep.fail(f"checkpoint: {e}")
+        return rep
+    rep.witnessed_by = [c.witness.name for c in got]
+    return rep
+
+
+def _load_witness_keys(values: list[str]) -> list[cosignature.CosignerVerifier]:
+    """Witness verifier keys given as text or as files holding them (one per line)."""
+    out = []
+    for v in values:
+        p = Path(v)
+        try:
+            is_file = p.is_file()
+        except OSError:
+            is_file = False
+        text = p.read_text(encoding="utf-8") if is_file else v
+        out += [cosignature.CosignerVerifier.parse(ln) for ln in text.splitlines() if ln.strip()]
+    return out
+
+
 def _load_keys(values: list[str]) -> list[note.Verifier]:
     out = []
     for v in values:
@@ -240,10 +279,29 @@ def main(argv: list[str] | None = None) -> int:
         required=True,
         help="verifier key text or a file holding it (repeatable)",
     )
+    ap.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        help="witness verifier key (cosignature/v1) text or file; repeatable: the checkpoint "
+        "must carry their cosignatures",
+    )
+    ap.add_argument(
+        "--witness-quorum",
+        type=int,
+        default=None,
+        help="how many of the --witness-key witnesses must have cosigned (default: all)",
+    )
     a = ap.parse_args(argv)
     try:
         keys = _load_keys(a.public_key)
+        wkeys = _load_witness_keys(a.witness_key)
+        distinct = len({w.public_key for w in wkeys})
+        if a.witness_quorum is not None and not 1 <= a.witness_quorum <= distinct:
+            raise ExportError(f"--witness-quorum: must be between 1 and {distinct} (--witness-key)")
         rep = verify_export(a.export, keys)
+        if wkeys:
+            rep = check_witnessed(rep, wkeys, a.witness_quorum)
     except (ExportError, note.NoteError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -256,6 +314,7 @@ def report(rep: ExportReport) -> int:
         print(
             f"OK: entries {rep.lo}..{rep.hi - 1} are in the log {rep.origin!r} "
             f"signed at size {rep.tree_size}"
+            + (f", cosigned by {', '.join(rep.witnessed_by)}" if rep.witnessed_by else "")
         )
         return 0
     if rep.first_bad is not None:

@@ -48,6 +48,7 @@ _PLUGINS = (
     "gridwall.app.cli.load",
     "gridwall.app.cli.policy",
     "gridwall.app.cli.audit",
+    "gridwall.app.cli.witness",
     "gridwall.app.cli.identity",
     "gridwall.app.cli.grants",
     "gridwall.app.cli.monitor",

@@ -30,6 +30,8 @@ sub = typer.Typer(
 DB_HELP = "SQLAlchemy URL of the store (default: $GRIDWALL_DB or ./gridwall.db)."
 KEY_HELP = "Signing key file (PRIVATE+KEY+… note format); default $GRIDWALL_AUDIT_KEY."
 PUB_HELP = "Trusted verifier key (text or file; repeatable). Default: keys recorded in the DB."
+WKEY_HELP = "A witness's public key (cosignature/v1 vkey, text or file; repeatable)."
+QUORUM_HELP = "How many of the --witness-key witnesses must have cosigned (default: all)."
 
 
 def register(app: typer.Typer) -> None:
@@ -96,6 +98,25 @@ def _verifiers(values: list[str] | None) -> Any:
         raise UsageError(f"--public-key: {e}") from e
 
 
+def _witness_keys(values: list[str] | None, quorum: int | None) -> Any:
+    """The ``--witness-key`` verifiers (or None), with ``--witness-quorum`` checked."""
+    from gridwall.audit import note
+    from gridwall.audit.standalone import _load_witness_keys
+
+    if not values:
+        if quorum is not None:
+            raise UsageError("--witness-quorum: needs --witness-key")
+        return None
+    try:
+        keys = _load_witness_keys(values)
+    except (note.NoteError, OSError) as e:
+        raise UsageError(f"--witness-key: {e}") from e
+    distinct = len({k.public_key for k in keys})
+    if quorum is not None and not 1 <= quorum <= distinct:
+        raise UsageError(f"--witness-quorum {quorum}: must be between 1 and {distinct}")
+    return keys
+
+
 def _err(msg: str) -> None:
     print(msg, file=sys.stderr)
 
@@ -158,29 +179,60 @@ def rotate_key(
 def checkpoint(
     key: Path = typer.Option(None, "--key", help=KEY_HELP),
     out: Path = typer.Option(None, "--out", help="Also write the signed note to this file."),
+    witness: list[str] = typer.Option(
+        None,
+        "--witness",
+        help="Ask this witness to cosign (http(s) URL of its add-checkpoint prefix, or a "
+        "witness state file); repeatable. Needs --witness-key.",
+    ),
+    witness_key: list[str] = typer.Option(None, "--witness-key", help=WKEY_HELP),
     db: str = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Sign a checkpoint of the log as it is now, store it, print it."""
+    """Sign a checkpoint of the log as it is now, store it, print it.
+
+    With ``--witness``: submit it to each witness with a consistency proof, check every
+    cosignature against ``--witness-key``, store and print the cosigned checkpoint. If a
+    witness refuses, nothing cosigned is stored (the signed checkpoint is) and exit is 1.
+    """
+    from gridwall.audit._witnessing import cosign_checkpoint, store_cosigned
+
     signer = _read_signer(_key_path(key))
-    cp = _log(db).checkpoint([signer])
+    wkeys = _witness_keys(witness_key, None)
+    if witness and not wkeys:
+        raise UsageError("--witness: give each witness's public key with --witness-key")
+    if wkeys and not witness:
+        raise UsageError("--witness-key: give the witnesses to ask with --witness")
+    log = _log(db)
+    cp = log.checkpoint([signer])
+    text, cid = cp.note, cp.id
+    if witness:
+        text = cosign_checkpoint(log, cp.note, cp.size, list(witness), wkeys)
+        cid = store_cosigned(log.url, text, [signer.verifier])
     if out is not None:
-        out.write_text(cp.note, encoding="utf-8")
-    _err(f"checkpoint #{cp.id}: {cp.size} entries")
-    sys.stdout.write(cp.note)
+        out.write_text(text, encoding="utf-8")
+    _err(f"checkpoint #{cid}: {cp.size} entries" + (" (cosigned)" if witness else ""))
+    sys.stdout.write(text)
 
 
 @sub.command("verify")
 def verify(
     public_key: list[str] = typer.Option(None, "--public-key", help=PUB_HELP),
     workers: int = typer.Option(None, "--workers", help="Processes (default: all cores)."),
+    witness_key: list[str] = typer.Option(None, "--witness-key", help=WKEY_HELP),
+    witness_quorum: int = typer.Option(None, "--witness-quorum", help=QUORUM_HELP),
     db: str = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Recompute the whole tree from the entries; check it against the latest signed checkpoint."""
+    """Recompute the whole tree from the entries; check it against the latest signed checkpoint.
+
+    With ``--witness-key``: also require a checkpoint cosigned by the witness quorum; the
+    answer names the size up to which the log is witnessed.
+    """
     from rich.progress import Progress
 
     from gridwall.app.cli.stores import existing_store
     from gridwall.audit._verify import verify_log
 
+    wkeys = _witness_keys(witness_key, witness_quorum)
     url = existing_store(db)  # present and migrated; nothing written
     with Progress(transient=True, console=_stderr_console()) as bar:
         task = bar.add_task("verifying entries", total=None)
@@ -198,10 +250,45 @@ def verify(
         first = "" if rep.first_bad is None else f"first bad entry index {rep.first_bad}; "
         print(f"FAILED: {first}{len(rep.problems)} problem(s)")
         raise CheckFailed(f"audit log verification failed: {first}{rep.problems[0]}")
+    witnessed = ""
+    if wkeys:
+        witnessed = _witnessed(url, _verifiers(public_key), wkeys, witness_quorum)
     print(
         f"OK: {rep.size} entries; checkpoint size {rep.checkpoint_size} root "
-        f"{base64.b64encode(rep.root).decode()} verified ({rate:,.0f} leaves/s)"
+        f"{base64.b64encode(rep.root).decode()} verified ({rate:,.0f} leaves/s){witnessed}"
     )
+
+
+def _witnessed(url: str, keys: Any, wkeys: Any, quorum: int | None) -> str:
+    """The newest stored checkpoint with the witness quorum (``verify`` has shown every
+    stored checkpoint is a prefix of the verified tree); CheckFailed if there is none."""
+    from gridwall.audit import cosignature, note
+
+    with _reader_url(url) as log:
+        keys = keys or log.keys()
+        rows, size = log.checkpoints(), log.size()
+    why = "no checkpoint is stored"
+    for row in reversed(rows):
+        try:
+            cp = note.open_checkpoint(row.note, keys)
+            got = cosignature.require_quorum(row.note, wkeys, quorum)
+        except note.NoteError as e:
+            why = str(e)
+            continue
+        if (cp.size, cp.root) != (row.size, row.root):
+            continue
+        names = ", ".join(c.witness.name for c in got)
+        if cp.size < size:
+            _err(f"note: entries {cp.size}..{size - 1} are not witnessed yet")
+        return f"; witnessed at size {cp.size} by {names}"
+    print("FAILED: no checkpoint carries the cosignatures of the configured witnesses")
+    raise CheckFailed(f"no witnessed checkpoint: {why}")
+
+
+def _reader_url(url: str) -> Any:
+    from gridwall.audit._log import open_log
+
+    return open_log(url, migrate=False)
 
 
 def _stderr_console() -> Any:
@@ -296,15 +383,34 @@ def export(
     to: int = typer.Option(..., "--to", help="One past the last entry index."),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl or parquet."),
     out: Path = typer.Option(..., "--out", help="Output file."),
+    witness_key: list[str] = typer.Option(
+        None, "--witness-key", help=WKEY_HELP + " Use a checkpoint they cosigned."
+    ),
+    witness_quorum: int = typer.Option(None, "--witness-quorum", help=QUORUM_HELP),
     db: str = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Export entries with the covering signed checkpoint and their range proof."""
+    """Export entries with the covering signed checkpoint and their range proof.
+
+    With ``--witness-key``: the newest covering checkpoint cosigned by the witness quorum.
+    """
     from gridwall.app.cli.stores import existing_store
+    from gridwall.audit import cosignature, note
     from gridwall.audit._export import export as do_export
+
+    wkeys = _witness_keys(witness_key, witness_quorum)
+    accept = None
+    if wkeys:
+
+        def accept(text: str) -> bool:
+            try:
+                cosignature.require_quorum(text, wkeys, witness_quorum)
+            except note.NoteError:
+                return False
+            return True
 
     url = existing_store(db)
     t = time.perf_counter()
-    h = do_export(url, from_, to, out, fmt)
+    h = do_export(url, from_, to, out, fmt, accept)
     _err(f"exported entries {from_}..{to - 1} to {out} in {time.perf_counter() - t:.1f}s")
     print(json.dumps({"file": str(out), "from": from_, "to": to, "tree_size": h["tree_size"]}))
 
@@ -313,13 +419,18 @@ def export(
 def verify_export(
     export_file: Path = typer.Argument(..., help="An export or archive file."),
     public_key: list[str] = typer.Option(..., "--public-key", help="Trusted verifier key."),
+    witness_key: list[str] = typer.Option(None, "--witness-key", help=WKEY_HELP),
+    witness_quorum: int = typer.Option(None, "--witness-quorum", help=QUORUM_HELP),
 ) -> None:
     """Verify an export with only the file and the public key (no database)."""
     from gridwall.audit import standalone
 
     keys = _verifiers(public_key)
+    wkeys = _witness_keys(witness_key, witness_quorum)
     try:
         rep = standalone.verify_export(export_file, keys)
+        if wkeys:
+            rep = standalone.check_witnessed(rep, wkeys, witness_quorum)
     except (standalone.ExportError, OSError) as e:
         raise UsageError(f"{export_file}: {e}") from e
     if standalone.report(rep):
