@@ -95,9 +95,9 @@ def _agreement(purpose: str) -> str:
         SELECT 1 FROM public.grant_agreements a
         WHERE a.counterparty_org = current_setting('gridwall.org', true)
           AND a.purpose = {purpose}
-          AND a.valid_from <= current_setting('gridwall.today', true)::date
-          AND (a.valid_to IS NULL OR a.valid_to >= current_setting('gridwall.today', true)::date)
-          AND (a.ended_at IS NULL OR a.ended_at > current_setting('gridwall.now', true)::timestamp)
+          AND a.valid_from <= nullif(current_setting('gridwall.today', true), '')::date
+          AND (a.valid_to IS NULL OR a.valid_to >= nullif(current_setting('gridwall.today', true), '')::date)
+          AND (a.ended_at IS NULL OR a.ended_at > nullif(current_setting('gridwall.now', true), '')::timestamp)
           AND (a.area = '' OR EXISTS (
                 SELECT 1 FROM unnest(string_to_array(a.area, ';')) AS e(entry)
                 WHERE split_part(e.entry, '/', 1) = {_PREF})))"""
@@ -106,10 +106,10 @@ def _agreement(purpose: str) -> str:
 _DISASTER = f"""EXISTS (
         SELECT 1 FROM public.grant_disasters d
         WHERE d.approved_at IS NOT NULL
-          AND d.start_at <= current_setting('gridwall.now', true)::timestamp
-          AND current_setting('gridwall.now', true)::timestamp
+          AND d.start_at <= nullif(current_setting('gridwall.now', true), '')::timestamp
+          AND nullif(current_setting('gridwall.now', true), '')::timestamp
               < greatest(d.planned_end_at, d.hard_max_end_at)
-          AND (d.ended_at IS NULL OR d.ended_at > current_setting('gridwall.now', true)::timestamp)
+          AND (d.ended_at IS NULL OR d.ended_at > nullif(current_setting('gridwall.now', true), '')::timestamp)
           AND EXISTS (
                 SELECT 1 FROM unnest(string_to_array(d.area, ';')) AS e(entry)
                 WHERE split_part(e.entry, '/', 1) = {_PREF}))
@@ -120,17 +120,17 @@ _OWN = """EXISTS (
         WHERE c.supply_point_id = pid
           AND c.retailer_code = current_setting('gridwall.org_code', true)
           AND c.kind = 'retail'
-          AND c.start_date <= current_setting('gridwall.today', true)::date
-          AND (c.end_date IS NULL OR c.end_date > current_setting('gridwall.today', true)::date))"""
+          AND c.start_date <= nullif(current_setting('gridwall.today', true), '')::date
+          AND (c.end_date IS NULL OR c.end_date > nullif(current_setting('gridwall.today', true), '')::date))"""
 
 _CONSENT = """EXISTS (
         SELECT 1 FROM public.grant_consents k
         WHERE k.supply_point_id = pid
           AND k.retailer_code = current_setting('gridwall.org_code', true)
-          AND k.issued_at <= current_setting('gridwall.now', true)::timestamp
-          AND current_setting('gridwall.now', true)::timestamp < k.expires_at
+          AND k.issued_at <= nullif(current_setting('gridwall.now', true), '')::timestamp
+          AND nullif(current_setting('gridwall.now', true), '')::timestamp < k.expires_at
           AND (k.revoked_at IS NULL
-               OR k.revoked_at > current_setting('gridwall.now', true)::timestamp))"""
+               OR k.revoked_at > nullif(current_setting('gridwall.now', true), '')::timestamp))"""
 
 #: the body of ``gridwall_rls_point(pid)``: may the transaction's caller see this point?
 POINT_BODY = f"""
