@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Connection, Engine, create_engine, exc, text
 
+from gateway import tiny
 from gridwall.app.wiring import load_dataset
 from gridwall.gateway import _store
 from gridwall.store import make_engine, rls, upgrade
-from gateway import tiny
 
 pytestmark = pytest.mark.postgres
 

@@ -96,8 +96,10 @@ def _agreement(purpose: str) -> str:
         WHERE a.counterparty_org = current_setting('gridwall.org', true)
           AND a.purpose = {purpose}
           AND a.valid_from <= nullif(current_setting('gridwall.today', true), '')::date
-          AND (a.valid_to IS NULL OR a.valid_to >= nullif(current_setting('gridwall.today', true), '')::date)
-          AND (a.ended_at IS NULL OR a.ended_at > nullif(current_setting('gridwall.now', true), '')::timestamp)
+          AND (a.valid_to IS NULL
+               OR a.valid_to >= nullif(current_setting('gridwall.today', true), '')::date)
+          AND (a.ended_at IS NULL
+               OR a.ended_at > nullif(current_setting('gridwall.now', true), '')::timestamp)
           AND (a.area = '' OR EXISTS (
                 SELECT 1 FROM unnest(string_to_array(a.area, ';')) AS e(entry)
                 WHERE split_part(e.entry, '/', 1) = {_PREF})))"""
@@ -109,7 +111,8 @@ _DISASTER = f"""EXISTS (
           AND d.start_at <= nullif(current_setting('gridwall.now', true), '')::timestamp
           AND nullif(current_setting('gridwall.now', true), '')::timestamp
               < greatest(d.planned_end_at, d.hard_max_end_at)
-          AND (d.ended_at IS NULL OR d.ended_at > nullif(current_setting('gridwall.now', true), '')::timestamp)
+          AND (d.ended_at IS NULL
+               OR d.ended_at > nullif(current_setting('gridwall.now', true), '')::timestamp)
           AND EXISTS (
                 SELECT 1 FROM unnest(string_to_array(d.area, ';')) AS e(entry)
                 WHERE split_part(e.entry, '/', 1) = {_PREF}))
@@ -121,7 +124,8 @@ _OWN = """EXISTS (
           AND c.retailer_code = current_setting('gridwall.org_code', true)
           AND c.kind = 'retail'
           AND c.start_date <= nullif(current_setting('gridwall.today', true), '')::date
-          AND (c.end_date IS NULL OR c.end_date > nullif(current_setting('gridwall.today', true), '')::date))"""
+          AND (c.end_date IS NULL
+               OR c.end_date > nullif(current_setting('gridwall.today', true), '')::date))"""
 
 _CONSENT = """EXISTS (
         SELECT 1 FROM public.grant_consents k
