@@ -26,6 +26,24 @@ def database_url(explicit: str | None = None) -> str:
     return f"sqlite:///{Path.cwd() / DEFAULT_SQLITE_NAME}"
 
 
+#: environment variable: the owner role's URL, for migrations (PostgreSQL with the second wall)
+OWNER_DB_ENV = "GRIDWALL_OWNER_DB"
+
+
+def owner_database_url(explicit: str | None = None, app_url: str | None = None) -> str:
+    """The URL migrations run with: explicit > $GRIDWALL_OWNER_DB > the application's URL.
+
+    On PostgreSQL with the second wall (docs/operations.md) the application connects as a
+    role that may only read the customer tables; the schema (tables, row-level security
+    policies) belongs to a separate owner role, whose URL this is."""
+    if explicit:
+        return explicit
+    env = os.environ.get(OWNER_DB_ENV)
+    if env:
+        return env
+    return app_url if app_url is not None else database_url()
+
+
 #: environment variable: reverse proxies whose ``X-Forwarded-For`` the server believes
 TRUSTED_PROXIES_ENV = "GRIDWALL_TRUSTED_PROXIES"
 

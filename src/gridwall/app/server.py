@@ -181,7 +181,11 @@ def create_server_app(
     engine = make_engine(db_url)
     try:
         if migrate:
-            upgrade(db_url, engine)
+            from gridwall.config import owner_database_url
+
+            owner_url = owner_database_url(app_url=db_url)
+            # with a separate owner role ($GRIDWALL_OWNER_DB) migrations run as that role
+            upgrade(db_url, engine) if owner_url == db_url else upgrade(owner_url)
         audit_log = open_log(
             audit_url or db_url,
             migrate=migrate or (audit_url is not None and audit_url != db_url),

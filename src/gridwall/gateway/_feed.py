@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, or_, select
+from sqlalchemy import Connection, Date, Engine, String, column, func, or_, select, table, text
 
 from gridwall.interfaces.clock import JST
+from gridwall.store import rls
 from gridwall.store.customer import Retailer, SupplyContract, SupplyPoint
 
 
@@ -40,30 +41,42 @@ class LookupRecord:
     status: str
 
 
-_FEED_COLUMNS = (
-    SupplyPoint.supply_point_id,
-    SupplyPoint.pref,
-    SupplyPoint.city,
-    SupplyPoint.town,
-    SupplyPoint.banchi,
-    SupplyPoint.building,
-    SupplyPoint.room,
-    SupplyPoint.voltage,
-    SupplyPoint.meter_id,
-    SupplyPoint.status,
+_FEED_NAMES = (
+    "supply_point_id", "pref", "city", "town", "banchi", "building", "room", "voltage",
+    "meter_id", "status",
+)  # fmt: skip
+
+# On PostgreSQL the feeds read the owner's narrow view (these columns only: no 契約名義, no
+# phone), which the second wall does not filter: the lookup is the same for every caller.
+_LOOKUP_VIEW = table(rls.LOOKUP_VIEW, *(column(n, String()) for n in _FEED_NAMES))
+_SUPPLY_VIEW = table(
+    rls.SUPPLY_VIEW,
+    column("supply_point_id", String()),
+    column("kind", String()),
+    column("start_date", Date()),
+    column("end_date", Date()),
 )
 
-_FEED_NAMES = tuple(c.key for c in _FEED_COLUMNS)
+
+def _points(conn: Connection) -> Any:
+    """The table the feeds read: the lookup view on PostgreSQL, the table elsewhere."""
+    return _LOOKUP_VIEW if conn.dialect.name == "postgresql" else SupplyPoint.__table__
+
+
+def _feed_stmt(conn: Connection) -> Any:
+    t = _points(conn)
+    return select(*(t.c[n] for n in _FEED_NAMES))
 
 
 def lookup_feed(source: Engine | Connection, *, batch_size: int = 10_000) -> Iterator[LookupRecord]:
     """Stream every supply point's lookup record, ordered by ID (bounded memory). Given a
     connection, read inside its transaction (a load's own, uncommitted rows included)."""
-    stmt = select(*_FEED_COLUMNS).order_by(SupplyPoint.supply_point_id)
     if isinstance(source, Connection):
+        stmt = _feed_stmt(source).order_by(_points(source).c.supply_point_id)
         yield from _records(source, stmt, batch_size)
         return
     with source.connect() as conn:
+        stmt = _feed_stmt(conn).order_by(_points(conn).c.supply_point_id)
         yield from _records(conn, stmt, batch_size)
 
 
@@ -80,7 +93,8 @@ def lookup_records(conn: Connection, supply_point_ids: Sequence[str]) -> list[Lo
     out: list[LookupRecord] = []
     ids = list(dict.fromkeys(supply_point_ids))
     for i in range(0, len(ids), 500):
-        stmt = select(*_FEED_COLUMNS).where(SupplyPoint.supply_point_id.in_(ids[i : i + 500]))
+        t = _points(conn)
+        stmt = _feed_stmt(conn).where(t.c.supply_point_id.in_(ids[i : i + 500]))
         out.extend(
             LookupRecord(**{k: r._mapping[k] for k in _FEED_NAMES}) for r in conn.execute(stmt)
         )
@@ -89,10 +103,11 @@ def lookup_records(conn: Connection, supply_point_ids: Sequence[str]) -> list[Lo
 
 def supply_point_count(source: Engine | Connection) -> int:
     """How many supply points the store holds (the size of :func:`lookup_feed`)."""
-    stmt = select(func.count()).select_from(SupplyPoint)
     if isinstance(source, Connection):
+        stmt = select(func.count()).select_from(_points(source))
         return int(source.execute(stmt).scalar_one())
     with source.connect() as conn:
+        stmt = select(func.count()).select_from(_points(conn))
         return int(conn.execute(stmt).scalar_one())
 
 
@@ -108,8 +123,17 @@ def holder_name_matches(engine: Engine, supply_point_id: str, name: str) -> bool
     wanted = normalize_name(name)
     if not wanted:
         return False
-    stmt = select(SupplyPoint.contract_name).where(SupplyPoint.supply_point_id == supply_point_id)
     with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # the owner's match-only function: the name never reaches this process, and the
+            # second wall stays closed to the application role (the same normalisation:
+            # NFKC, no white space, lower case; a name whose case folding differs from its
+            # lower case does not match: fail closed)
+            fn = text(f"SELECT {rls.HOLDER_FUNCTION}(:pid, :wanted)")
+            return bool(conn.execute(fn, {"pid": supply_point_id, "wanted": wanted}).scalar())
+        stmt = select(SupplyPoint.contract_name).where(
+            SupplyPoint.supply_point_id == supply_point_id
+        )
         actual = conn.execute(stmt).scalar_one_or_none()
     return actual is not None and normalize_name(actual) == wanted
 
@@ -128,9 +152,8 @@ def supply_point_exists(engine: Engine, supply_point_id: str) -> bool:
     """Is ``supply_point_id`` a supply point of this operator? (Existence only: for the
     grant desks, which refuse a consent for a point that does not exist.)"""
     with engine.connect() as conn:
-        q = select(SupplyPoint.supply_point_id).where(
-            SupplyPoint.supply_point_id == supply_point_id.strip()
-        )
+        t = _points(conn)
+        q = select(t.c.supply_point_id).where(t.c.supply_point_id == supply_point_id.strip())
         return conn.execute(q).first() is not None
 
 
@@ -142,16 +165,16 @@ def lrs_points(
     if not supply_point_ids:
         return set()
     day = today or datetime.now(JST).date()
-    sc = SupplyContract.__table__
-    stmt = (
-        select(sc.c.supply_point_id)
-        .where(
-            sc.c.supply_point_id.in_(list(supply_point_ids)),
-            sc.c.kind == "lrs",
-            sc.c.start_date <= day,
-            or_(sc.c.end_date.is_(None), sc.c.end_date > day),
-        )
-        .distinct()
-    )
     with engine.connect() as conn:
+        sc = _SUPPLY_VIEW if conn.dialect.name == "postgresql" else SupplyContract.__table__
+        stmt = (
+            select(sc.c.supply_point_id)
+            .where(
+                sc.c.supply_point_id.in_(list(supply_point_ids)),
+                sc.c.kind == "lrs",
+                sc.c.start_date <= day,
+                or_(sc.c.end_date.is_(None), sc.c.end_date > day),
+            )
+            .distinct()
+        )
         return {r[0] for r in conn.execute(stmt)}

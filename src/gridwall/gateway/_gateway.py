@@ -80,6 +80,7 @@ from gridwall.interfaces.facts import (
     Relation,
     ResourceFacts,
 )
+from gridwall.store import rls
 from gridwall.store.customer import is_valid_supply_point_id
 
 log = logging.getLogger("gridwall.gateway")
@@ -124,8 +125,12 @@ class Gateway:
         clock: Callable[[], datetime] = system_clock,
         cache_decisions: bool = True,
         seal: ExportSeal | None = None,
+        wall: bool | None = None,
     ) -> None:
         self.engine = engine
+        #: set the second wall's per-transaction settings on every read (PostgreSQL row-level
+        #: security, :mod:`gridwall.store.rls`); default: on PostgreSQL, never on SQLite
+        self.wall = engine.dialect.name == "postgresql" if wall is None else wall
         #: seals an export's rows before release (``gridwall.grants.seal_export`` in the
         #: composed server); if it raises, the file is not released
         self.seal = seal
@@ -348,15 +353,41 @@ class Gateway:
             self._record_denial_quietly(denial("store"))
             raise Unavailable("store") from None
 
-    def _fetch(self, fn: Callable[[Connection], _T]) -> _T:
-        """Run ``fn`` on one pooled connection and release it before anything else is asked.
+    @contextmanager
+    def _connect(self, ctx: RequestContext) -> Iterator[Connection]:
+        """A pooled connection whose transaction reads for ``ctx``'s caller: on PostgreSQL
+        the second wall's settings (:func:`gridwall.store.rls.set_scope`, transaction-local,
+        gone when the connection goes back to the pool) are set before any statement."""
+        with self.engine.connect() as conn:
+            if self.wall:
+                rls.set_scope(conn, self._scope(ctx))
+            yield conn
+
+    @staticmethod
+    def _scope(ctx: RequestContext) -> rls.Scope:
+        """The caller's authenticated facts, as the row-level security sees them: the
+        inputs the decision was made on (never its output, so a wrong decision cannot
+        widen what the database returns)."""
+        p = ctx.principal
+        return rls.Scope(
+            org_kind=p.facts.org_kind.value,
+            org=p.org,
+            org_code=p.retailer_code if p.facts.org_kind is OrgKind.RETAIL else None,
+            purpose=ctx.purpose.value,
+            today=ctx.today,
+            now=ctx.now,
+        )
+
+    def _fetch(self, ctx: RequestContext, fn: Callable[[Connection], _T]) -> _T:
+        """Run ``fn`` on one pooled connection (read for ``ctx``'s caller) and release it
+        before anything else is asked.
 
         No request holds a connection while it waits for another (the grant resolver and
         the authenticator draw from the same pool, the audit sink may too): a request
         holds at most one pooled connection at a time, so any number of concurrent callers
         share a pool of any size without waiting on each other (issue 11 item 10)."""
         try:
-            with self.engine.connect() as conn:
+            with self._connect(ctx) as conn:
                 return fn(conn)
         except GatewayError:
             raise
@@ -392,7 +423,7 @@ class Gateway:
             # does the same work whether the point exists or not (no timing oracle). Each
             # read releases its connection before the grants, the policy or the audit log
             # are asked (no request holds a connection while waiting for another).
-            row = self._fetch(lambda conn: _store.probe_point(conn, pid, today))
+            row = self._fetch(ctx, lambda conn: _store.probe_point(conn, pid, today))
             facts, pctx = self._facts(ctx, pid, row)
             grants = self._resolve(ctx, action, pctx)
             decision = self._safe_decide(self._request(ctx, action, facts, grants))
@@ -406,7 +437,8 @@ class Gateway:
             fit: list[dict[str, Any]] = []
             if want_history or want_fit:  # no second checkout for a read that shows neither
                 history, fit = self._fetch(
-                    lambda conn: _store.fetch_extras(conn, pid, history=want_history, fit=want_fit)
+                    ctx,
+                    lambda conn: _store.fetch_extras(conn, pid, history=want_history, fit=want_fit),
                 )
             if want_history:
                 # I13: entries from before the caller's relationship are their own decision
@@ -561,9 +593,10 @@ class Gateway:
 
         def fetch(classes: set[tuple[bool, bool]], own: str | None) -> list[PointRow]:
             return self._fetch(
+                ctx,
                 lambda conn: _store.search_points(
                     conn, criteria, today, classes=classes, own_retailer=own, limit=limit + 1
-                )
+                ),
             )
 
         results, truncated = self._many(
@@ -611,7 +644,8 @@ class Gateway:
         def fetch(classes: set[tuple[bool, bool]], own: str | None) -> list[PointRow]:
             assert own is not None
             rows = self._fetch(
-                lambda conn: _store.list_customers(conn, own, today, after=after, limit=limit + 1)
+                ctx,
+                lambda conn: _store.list_customers(conn, own, today, after=after, limit=limit + 1),
             )
             return [r for r in rows if (r.is_lrs, r.has_fit) in classes]
 
@@ -682,7 +716,7 @@ class Gateway:
         with self._fail_closed(fail):
             found = {
                 r.supply_point_id: r
-                for r in self._fetch(lambda conn: _store.fetch_points(conn, ids, today))
+                for r in self._fetch(ctx, lambda conn: _store.fetch_points(conn, ids, today))
             }
             for sid in ids:
                 row = found.get(sid)
@@ -776,7 +810,7 @@ class Gateway:
             # the same probe as read_point (the same work whether the point exists or not);
             # holder changes and months only once the decision allowed usage. Each read
             # releases its connection before the grants or a consent check are asked.
-            row = self._fetch(lambda conn: _store.probe_point(conn, pid, today))
+            row = self._fetch(ctx, lambda conn: _store.probe_point(conn, pid, today))
             facts, pctx = self._facts(ctx, pid, row)
             g = self._resolve(ctx, action, pctx, consent_token=consent_token)
             d = self._safe_decide(self._request(ctx, action, facts, g))
@@ -801,7 +835,7 @@ class Gateway:
                 month = "0000-00" if day is None else first_month_from(day)
                 return day, month, _store.usage(conn, pid, month)
 
-            from_day, from_month, months = self._fetch(read_usage)
+            from_day, from_month, months = self._fetch(ctx, read_usage)
         self._record(
             self._event(
                 ctx,

@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    String,
     and_,
+    column,
     exists,
     false,
     func,
@@ -25,10 +27,12 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    table,
     true,
 )
 
 from gridwall.interfaces.clock import JST
+from gridwall.store import rls
 from gridwall.store.customer import (
     FitContract,
     MonthlyUsage,
@@ -358,26 +362,39 @@ def fetch_point_detail(conn: Connection, supply_point_id: str, today: date) -> P
 # the caller may not see. ``found`` tells them apart; the stand-in never leaves this
 # module. Whatever grows with the point's content (switching history, FIT contracts,
 # usage) is read only after the decision, and only the groups it allowed.
-_PROBE = SP.alias("probe")
-_PROBE_FIRST = SP.alias("probe_first")
-_PROBE_TARGET = func.coalesce(
-    select(_PROBE.c.supply_point_id)
-    .where(_PROBE.c.supply_point_id >= _bp("pid"))
-    .order_by(_PROBE.c.supply_point_id)
-    .limit(1)
-    .scalar_subquery(),
-    select(func.min(_PROBE_FIRST.c.supply_point_id)).scalar_subquery(),
-)
-_POINT_PROBE = select(*POINT_COLUMNS, (SP.c.supply_point_id == _bp("pid")).label("found")).where(
-    SP.c.supply_point_id == _PROBE_TARGET
-)
+def _point_probe(ids: Any) -> Any:
+    """The probe statement, with the stand-in chosen among the IDs of ``ids``."""
+    probe, first = ids.alias("probe"), ids.alias("probe_first")
+    target = func.coalesce(
+        select(probe.c.supply_point_id)
+        .where(probe.c.supply_point_id >= _bp("pid"))
+        .order_by(probe.c.supply_point_id)
+        .limit(1)
+        .scalar_subquery(),
+        select(func.min(first.c.supply_point_id)).scalar_subquery(),
+    )
+    return select(*POINT_COLUMNS, (SP.c.supply_point_id == _bp("pid")).label("found")).where(
+        SP.c.supply_point_id == target
+    )
+
+
+# On PostgreSQL the stand-in is chosen among every point's ID (the lookup's view, which
+# row-level security does not filter: IDs only), so that the second wall, which hides the
+# stand-in and the point alike from a caller who may see neither, never makes the probe
+# walk the index past the points the caller cannot see.
+_POINT_PROBE = {
+    "sqlite": _point_probe(SP),
+    "postgresql": _point_probe(table(rls.LOOKUP_VIEW, column("supply_point_id", String(22)))),
+}
 
 
 def probe_point(conn: Connection, supply_point_id: str, today: date) -> PointRow | None:
     """The point (as :func:`fetch_point`), or None if there is no such point — after the
-    same work either way (see above)."""
-    r = conn.execute(_POINT_PROBE, {"pid": supply_point_id, "today": today}).first()
-    if r is None:  # the store holds no point at all: there is nothing to tell apart
+    same work either way (see above). Under the second wall a point the caller may not
+    see reads as no row at all: None, as for a nonexistent point."""
+    stmt = _POINT_PROBE.get(conn.dialect.name, _POINT_PROBE["sqlite"])
+    r = conn.execute(stmt, {"pid": supply_point_id, "today": today}).first()
+    if r is None:  # no point at all, or (second wall) none the caller may see
         return None
     row = _row(r)
     return row if r[17] else None

@@ -1,0 +1,382 @@
+"""The second wall: PostgreSQL row-level security on the customer tables.
+
+The gateway decides per field group in Python (Cedar). On PostgreSQL the customer tables
+also carry row-level security, so that a bug in that path cannot hand a retailer a row of a
+point it does not supply: every read the gateway makes runs in a transaction whose settings
+(``set_config(..., true)``, gone at commit or rollback) name the caller — the same
+authenticated facts the decision was made on, never the decision's output:
+
+==========================  ====================================================
+``gridwall.org_kind``       ``nw`` / ``retail`` / ``contractor`` / ``regulator``
+``gridwall.org``            the organisation (``retail:R001``, ``contractor:IT1``)
+``gridwall.org_code``       the retailer code of a retail caller
+``gridwall.purpose``        the declared purpose
+``gridwall.today``          the operator's calendar day (JST) of the request
+``gridwall.now``            the request instant, naive UTC
+==========================  ====================================================
+
+and one function, :data:`POINT_FUNCTION` (``gridwall_rls_point``), says which points those
+settings may see at all (a coarse bound on what any permit in ``permits.cedar`` can release;
+Cedar still decides the field groups):
+
+* NW with a 託送 purpose (``takuso``, ``fit``, ``lrs_operations``): every point;
+* a retailer for ``customer_service`` or ``sales``: the points it supplies today (a current
+  ``retail`` contract with its code);
+* a retailer for ``consent_usage``: the points for which the grants tables hold a live,
+  unrevoked consent for that retailer;
+* ``disaster_support`` (retailer or contractor): points in the prefecture of an approved
+  declaration active now, while the organisation holds a live ``disaster_support``
+  agreement covering that prefecture;
+* a contractor for its agreement purposes: points in the prefectures of its live agreements
+  for that purpose (an empty area is the whole service area);
+* anything else, and settings that are unset: nothing.
+
+Areas are checked at the prefecture level: the wall is coarser than the Python path (which
+checks cities and wards), never finer, so it never refuses what the policy allows.
+
+The policies (one ``SELECT`` policy per table, :data:`CUSTOMER_TABLES`) are created by the
+migration ``customer_0002``, which also ``FORCE``\\ s row-level security (the tables' owner is
+subject to it unless it has ``BYPASSRLS``) and creates the narrow views the equal-footing
+lookup reads (:data:`LOOKUP_VIEW`, :data:`SUPPLY_VIEW`: no 契約名義, no phone, no retailer) and
+the match-only holder-name check. No write policy exists: the application role reads the
+customer tables, only the owner role (migrations, ``gridwall load``) writes them.
+
+:func:`check_wall` inspects the catalogue (``pg_policies``, ``pg_class``, ``pg_roles``,
+``pg_proc``) and names everything that would weaken the wall; :func:`grant_app_role` gives an
+application role exactly the privileges it needs. SQLite has no such wall (one wall only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Connection, text
+
+#: the tables whose rows the wall filters (each has a ``supply_point_id``)
+CUSTOMER_TABLES = (
+    "supply_points",
+    "supply_contracts",
+    "fit_contracts",
+    "switching_applications",
+    "usage_monthly",
+)
+#: the one policy each of them carries
+POLICY_NAME = "gridwall_wall"
+POINT_FUNCTION = "gridwall_rls_point"
+HOLDER_FUNCTION = "gridwall_holder_name_matches"
+#: what the equal-footing lookup may read of every point (owner's view, no RLS filter)
+LOOKUP_VIEW = "gridwall_lookup_points"
+#: which contract kind a point is under, by day (no retailer code): for ``lrs_points``
+SUPPLY_VIEW = "gridwall_point_supply"
+#: the settings the gateway sets per transaction
+SETTINGS = ("org_kind", "org", "org_code", "purpose", "today", "now")
+
+NW_PURPOSES = ("takuso", "fit", "lrs_operations")
+RETAIL_OWN_PURPOSES = ("customer_service", "sales")
+CONTRACTOR_PURPOSES = ("system_maintenance", "meter_reading", "lrs_operations")
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+# The point's prefecture, NFKC-normalised like the grants' area entries.
+_PREF = (
+    "(SELECT btrim(normalize(p.pref, NFKC)) FROM public.supply_points p "
+    "WHERE p.supply_point_id = pid)"
+)
+
+
+def _agreement(purpose: str) -> str:
+    return f"""EXISTS (
+        SELECT 1 FROM public.grant_agreements a
+        WHERE a.counterparty_org = current_setting('gridwall.org', true)
+          AND a.purpose = {purpose}
+          AND a.valid_from <= nullif(current_setting('gridwall.today', true), '')::date
+          AND (a.valid_to IS NULL
+               OR a.valid_to >= nullif(current_setting('gridwall.today', true), '')::date)
+          AND (a.ended_at IS NULL
+               OR a.ended_at > nullif(current_setting('gridwall.now', true), '')::timestamp)
+          AND (a.area = '' OR EXISTS (
+                SELECT 1 FROM unnest(string_to_array(a.area, ';')) AS e(entry)
+                WHERE split_part(e.entry, '/', 1) = {_PREF})))"""
+
+
+_DISASTER = f"""EXISTS (
+        SELECT 1 FROM public.grant_disasters d
+        WHERE d.approved_at IS NOT NULL
+          AND d.start_at <= nullif(current_setting('gridwall.now', true), '')::timestamp
+          AND nullif(current_setting('gridwall.now', true), '')::timestamp
+              < greatest(d.planned_end_at, d.hard_max_end_at)
+          AND (d.ended_at IS NULL
+               OR d.ended_at > nullif(current_setting('gridwall.now', true), '')::timestamp)
+          AND EXISTS (
+                SELECT 1 FROM unnest(string_to_array(d.area, ';')) AS e(entry)
+                WHERE split_part(e.entry, '/', 1) = {_PREF}))
+      AND {_agreement("'disaster_support'")}"""
+
+_OWN = """EXISTS (
+        SELECT 1 FROM public.supply_contracts c
+        WHERE c.supply_point_id = pid
+          AND c.retailer_code = current_setting('gridwall.org_code', true)
+          AND c.kind = 'retail'
+          AND c.start_date <= nullif(current_setting('gridwall.today', true), '')::date
+          AND (c.end_date IS NULL
+               OR c.end_date > nullif(current_setting('gridwall.today', true), '')::date))"""
+
+_CONSENT = """EXISTS (
+        SELECT 1 FROM public.grant_consents k
+        WHERE k.supply_point_id = pid
+          AND k.retailer_code = current_setting('gridwall.org_code', true)
+          AND k.issued_at <= nullif(current_setting('gridwall.now', true), '')::timestamp
+          AND nullif(current_setting('gridwall.now', true), '')::timestamp < k.expires_at
+          AND (k.revoked_at IS NULL
+               OR k.revoked_at > nullif(current_setting('gridwall.now', true), '')::timestamp))"""
+
+#: the body of ``gridwall_rls_point(pid)``: may the transaction's caller see this point?
+POINT_BODY = f"""
+SELECT coalesce(CASE current_setting('gridwall.org_kind', true)
+  WHEN 'nw' THEN current_setting('gridwall.purpose', true) IN ({_in(NW_PURPOSES)})
+  WHEN 'retail' THEN CASE
+    WHEN coalesce(current_setting('gridwall.org_code', true), '') = '' THEN false
+    WHEN current_setting('gridwall.purpose', true) IN ({_in(RETAIL_OWN_PURPOSES)}) THEN {_OWN}
+    WHEN current_setting('gridwall.purpose', true) = 'consent_usage' THEN {_CONSENT}
+    WHEN current_setting('gridwall.purpose', true) = 'disaster_support' THEN {_DISASTER}
+    ELSE false END
+  WHEN 'contractor' THEN CASE
+    WHEN current_setting('gridwall.purpose', true) IN ({_in(CONTRACTOR_PURPOSES)})
+      THEN {_agreement("current_setting('gridwall.purpose', true)")}
+    WHEN current_setting('gridwall.purpose', true) = 'disaster_support' THEN {_DISASTER}
+    ELSE false END
+  ELSE false
+END, false)
+"""
+
+#: match-only check of a 契約名義 (never returns it): NFKC, no white space, lower case;
+#: ``wanted`` comes normalised the same way by the caller
+HOLDER_BODY = """
+SELECT coalesce((
+  SELECT lower(regexp_replace(normalize(p.contract_name, NFKC), '[[:space:]]', '', 'g')) = wanted
+  FROM public.supply_points p WHERE p.supply_point_id = pid), false)
+"""
+
+
+def install_sql() -> list[str]:
+    """The statements of migration ``customer_0002`` (PostgreSQL only), in order."""
+    out = [
+        # the point function reads the grants tables, which another branch creates
+        "SET LOCAL check_function_bodies = false",
+        f"CREATE OR REPLACE FUNCTION public.{POINT_FUNCTION}(pid varchar) RETURNS boolean "
+        "LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER "
+        f"SET search_path = pg_catalog, public AS $body${POINT_BODY}$body$",
+        f"REVOKE ALL ON FUNCTION public.{POINT_FUNCTION}(varchar) FROM PUBLIC",
+        f"GRANT EXECUTE ON FUNCTION public.{POINT_FUNCTION}(varchar) TO PUBLIC",
+        f"CREATE OR REPLACE FUNCTION public.{HOLDER_FUNCTION}(pid varchar, wanted text) "
+        "RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER "
+        f"SET search_path = pg_catalog, public AS $body${HOLDER_BODY}$body$",
+        f"CREATE OR REPLACE VIEW public.{LOOKUP_VIEW} AS SELECT supply_point_id, pref, city, "
+        "town, banchi, building, room, voltage, meter_id, status FROM public.supply_points",
+        f"CREATE OR REPLACE VIEW public.{SUPPLY_VIEW} AS SELECT supply_point_id, kind, "
+        "start_date, end_date FROM public.supply_contracts",
+    ]
+    for t in CUSTOMER_TABLES:
+        out += [
+            f"ALTER TABLE public.{t} ENABLE ROW LEVEL SECURITY",
+            f"ALTER TABLE public.{t} FORCE ROW LEVEL SECURITY",
+            f"CREATE POLICY {POLICY_NAME} ON public.{t} AS PERMISSIVE FOR SELECT TO PUBLIC "
+            f"USING (public.{POINT_FUNCTION}(supply_point_id))",
+        ]
+    return out
+
+
+def uninstall_sql() -> list[str]:
+    out = []
+    for t in CUSTOMER_TABLES:
+        out += [
+            f"DROP POLICY IF EXISTS {POLICY_NAME} ON public.{t}",
+            f"ALTER TABLE public.{t} NO FORCE ROW LEVEL SECURITY",
+            f"ALTER TABLE public.{t} DISABLE ROW LEVEL SECURITY",
+        ]
+    out += [
+        f"DROP VIEW IF EXISTS public.{SUPPLY_VIEW}",
+        f"DROP VIEW IF EXISTS public.{LOOKUP_VIEW}",
+        f"DROP FUNCTION IF EXISTS public.{HOLDER_FUNCTION}(varchar, text)",
+        f"DROP FUNCTION IF EXISTS public.{POINT_FUNCTION}(varchar)",
+    ]
+    return out
+
+
+def _digest(body: str) -> str:
+    return hashlib.sha256(" ".join(body.split()).encode()).hexdigest()
+
+
+# ---------------------------------------------------------------------------
+# Per-transaction settings
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Who a transaction reads for: the caller's authenticated facts and the request time."""
+
+    org_kind: str
+    org: str
+    org_code: str | None
+    purpose: str
+    today: date
+    now: datetime  # aware
+
+    def settings(self) -> dict[str, str]:
+        from datetime import UTC
+
+        return {
+            "org_kind": self.org_kind,
+            "org": self.org,
+            "org_code": self.org_code or "",
+            "purpose": self.purpose,
+            "today": self.today.isoformat(),
+            "now": self.now.astimezone(UTC).replace(tzinfo=None).isoformat(),
+        }
+
+
+_SET_SQL = text("SELECT " + ", ".join(f"set_config('gridwall.{k}', :{k}, true)" for k in SETTINGS))
+
+
+def set_scope(conn: Connection, scope: Scope) -> None:
+    """Set the transaction's settings (``SET LOCAL``: gone at its end), in one round trip.
+
+    Begins the transaction if none is open, so that every statement ``conn`` runs until
+    commit or rollback reads under ``scope``."""
+    conn.execute(_SET_SQL, scope.settings())
+
+
+def clear_scope_sql() -> str:
+    return "SELECT " + ", ".join(f"set_config('gridwall.{k}', '', true)" for k in SETTINGS)
+
+
+# ---------------------------------------------------------------------------
+# Roles and the catalogue check
+
+
+def app_role_grants(role: str) -> list[str]:
+    """What an application role needs: read the customer tables (and the lookup views),
+    read and write every other gridwall table. Run by the owner role."""
+    _check_ident(role)
+    tables = ", ".join(f"public.{t}" for t in CUSTOMER_TABLES)
+    return [
+        f'GRANT USAGE ON SCHEMA public TO "{role}"',
+        f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"',
+        f'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON {tables}, public.retailers FROM "{role}"',
+        f'GRANT SELECT ON public.{LOOKUP_VIEW}, public.{SUPPLY_VIEW} TO "{role}"',
+        f'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO "{role}"',
+        f'GRANT EXECUTE ON FUNCTION public.{HOLDER_FUNCTION}(varchar, text) TO "{role}"',
+        f'REVOKE CREATE ON SCHEMA public FROM "{role}"',
+    ]
+
+
+def grant_app_role(conn: Connection, role: str) -> None:
+    """Give ``role`` the application's privileges (see :func:`app_role_grants`)."""
+    for stmt in app_role_grants(role):
+        conn.exec_driver_sql(stmt)
+
+
+def _check_ident(role: str) -> None:
+    if not role or not all(ch.isalnum() or ch == "_" for ch in role) or role[0].isdigit():
+        raise ValueError(f"role: {role!r} is not a plain identifier (letters, digits, _)")
+
+
+_EXPECTED_QUAL = f"{POINT_FUNCTION}(supply_point_id)"
+
+
+def check_wall(conn: Connection, app_role: str | None = None) -> list[str]:
+    """Everything that would weaken the wall, as sentences (empty: the wall stands).
+
+    Checks that every customer table has row-level security enabled and forced, carries
+    exactly the one gridwall policy (``SELECT``, permissive, for everyone, the expected
+    expression, no ``WITH CHECK``) and no other policy; that the point function is the one
+    the migration installed; and, given ``app_role`` (default: the connection's user), that
+    the role is no superuser, cannot bypass RLS, owns none of the tables and is not a
+    member of a role that does."""
+    problems: list[str] = []
+    role = app_role or str(conn.exec_driver_sql("SELECT current_user").scalar_one())
+    rows = conn.execute(
+        text(
+            "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
+            "pg_get_userbyid(c.relowner) FROM pg_class c JOIN pg_namespace n "
+            "ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'"
+        )
+    ).all()
+    tables: Mapping[str, tuple[bool, bool, str]] = {r[0]: (r[1], r[2], r[3]) for r in rows}
+    owners = set()
+    for t in CUSTOMER_TABLES:
+        if t not in tables:
+            problems.append(f"table {t}: missing")
+            continue
+        enabled, forced, owner = tables[t]
+        owners.add(owner)
+        if not enabled:
+            problems.append(f"table {t}: row-level security is disabled")
+        if not forced:
+            problems.append(f"table {t}: row-level security is not forced on its owner")
+    pols = conn.execute(
+        text(
+            "SELECT tablename, policyname, permissive, roles::text[], cmd, qual, with_check "
+            "FROM pg_policies WHERE schemaname = 'public'"
+        )
+    ).all()
+    seen: dict[str, int] = {}
+    for tname, pname, permissive, roles, cmd, qual, with_check in pols:
+        if tname not in CUSTOMER_TABLES:
+            continue
+        seen[tname] = seen.get(tname, 0) + 1
+        where = f"table {tname}: policy {pname}"
+        if pname != POLICY_NAME:
+            problems.append(f"{where}: not gridwall's (a second policy widens the wall)")
+            continue
+        if permissive != "PERMISSIVE" or cmd != "SELECT" or list(roles) != ["public"]:
+            problems.append(f"{where}: must be PERMISSIVE FOR SELECT TO PUBLIC")
+        if " ".join(str(qual or "").split()) != _EXPECTED_QUAL:
+            problems.append(f"{where}: USING ({qual}) is not {_EXPECTED_QUAL}")
+        if with_check is not None:
+            problems.append(f"{where}: has a WITH CHECK clause")
+    for t in CUSTOMER_TABLES:
+        if t in tables and seen.get(t, 0) == 0:
+            problems.append(f"table {t}: no gridwall policy (nothing visible, or RLS off)")
+    fn = conn.execute(
+        text(
+            "SELECT p.prosrc, p.prosecdef, pg_get_userbyid(p.proowner) FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'public' AND p.proname = :n"
+        ),
+        {"n": POINT_FUNCTION},
+    ).all()
+    if len(fn) != 1:
+        problems.append(f"function {POINT_FUNCTION}: expected exactly one, found {len(fn)}")
+    else:
+        src, secdef, _fowner = fn[0]
+        if _digest(str(src)) != _digest(POINT_BODY):
+            problems.append(f"function {POINT_FUNCTION}: body differs from the migration's")
+        if not secdef:
+            problems.append(f"function {POINT_FUNCTION}: not SECURITY DEFINER")
+    r = conn.execute(
+        text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": role}
+    ).first()
+    if r is None:
+        problems.append(f"role {role}: does not exist")
+    else:
+        if r[0]:
+            problems.append(f"role {role}: is a superuser (bypasses row-level security)")
+        if r[1]:
+            problems.append(f"role {role}: has BYPASSRLS")
+        for owner in sorted(owners):
+            member = conn.execute(
+                text("SELECT pg_has_role(:r, :o, 'MEMBER')"), {"r": role, "o": owner}
+            ).scalar_one()
+            if member and not r[0]:
+                problems.append(
+                    f"role {role}: owns the customer tables or is a member of their owner "
+                    f"{owner} (could disable or alter the policies)"
+                )
+    return problems

@@ -1,0 +1,213 @@
+"""The second wall (issue 17 item 1): PostgreSQL row-level security on the customer tables.
+
+Every test runs on the real PostgreSQL server as an application role that is no superuser,
+has NOBYPASSRLS and owns nothing, and calls the gateway's store read path directly with a
+deliberately wrong "decision" (the settings of another caller than the rows belong to):
+no foreign row ever comes back."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, Engine, create_engine, exc, text
+
+from gateway import tiny
+from gridwall.app.wiring import load_dataset
+from gridwall.gateway import _store
+from gridwall.store import make_engine, rls, upgrade
+
+pytestmark = pytest.mark.postgres
+
+NOW = datetime(2026, 11, 25, 3, 0, tzinfo=UTC)
+TODAY = date(2026, 11, 25)
+ALL_CLASSES = {(a, b) for a in (False, True) for b in (False, True)}
+EVERY_POINT = [tiny.P_AFF, tiny.P_IND, tiny.P_VACANT, tiny.P_LRS, tiny.P_FIT, tiny.P_FORMER,
+               tiny.P_MOVED, tiny.P_OTHER_AREA]  # fmt: skip
+
+
+@pytest.fixture
+def walled(pg_url: str, tmp_path: Path) -> Iterator[tuple[Engine, Engine, str]]:
+    """(owner engine, application engine, application role) over the tiny operator."""
+    upgrade(pg_url)
+    owner = make_engine(pg_url)
+    load_dataset(tiny.write(tmp_path / "ds"), owner, progress=False)
+    role = f"gw_app_{uuid.uuid4().hex[:10]}"
+    with owner.begin() as c:
+        c.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEROLE')
+        rls.grant_app_role(c, role)
+    base, db = pg_url.rsplit("/", 1)
+    app = create_engine(base.replace("postgres@", f"{role}@") + "/" + db)
+    try:
+        yield owner, app, role
+    finally:
+        app.dispose()
+        with owner.begin() as c:
+            c.exec_driver_sql(f'DROP OWNED BY "{role}"')
+        owner.dispose()
+        admin = create_engine(base + "/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+        admin.dispose()
+
+
+def scope(kind: str, purpose: str, code: str | None = None) -> rls.Scope:
+    org = f"retail:{code}" if kind == "retail" else kind
+    return rls.Scope(kind, org, code, purpose, TODAY, NOW)
+
+
+def every_read(conn: Connection) -> set[str]:
+    """The points any read route of the gateway returns rows of, asked for every point."""
+    seen: set[str] = set()
+    for pid in [*EVERY_POINT, tiny.MISSING]:
+        for read in (_store.probe_point, _store.fetch_point, _store.fetch_point_detail):
+            r = read(conn, pid, TODAY)
+            if r is not None:
+                seen.add(pid)
+        history, fit = _store.fetch_extras(conn, pid, history=True, fit=True)
+        if history or fit:
+            seen.add(pid)
+        if _store.usage(conn, pid, "0000-00"):
+            seen.add(pid)
+        if _store.last_holder_change(conn, pid, TODAY) is not None:
+            seen.add(pid)
+    seen.update(r.supply_point_id for r in _store.fetch_points(conn, EVERY_POINT, TODAY))
+    for pref in ("宮城県", "福島県", "東京都"):
+        found = _store.search_points(
+            conn, _store.SearchCriteria(pref=pref), TODAY, classes=ALL_CLASSES,
+            own_retailer=None, limit=100,
+        )  # fmt: skip
+        seen.update(r.supply_point_id for r in found)
+    for code in (tiny.AFF, tiny.IND, tiny.IND2, tiny.NW_CODE):
+        rows = _store.list_customers(conn, code, TODAY, after=None, limit=100)
+        seen.update(r.supply_point_id for r in rows)
+    for t in rls.CUSTOMER_TABLES:
+        seen.update(conn.execute(text(f"SELECT supply_point_id FROM {t}")).scalars())
+    return seen
+
+
+def read_as(app: Engine, sc: rls.Scope | None) -> set[str]:
+    with app.connect() as conn:
+        if sc is not None:
+            rls.set_scope(conn, sc)
+        return every_read(conn)
+
+
+def test_the_wall_stands_for_the_application_role(walled: tuple[Engine, Engine, str]) -> None:
+    _, app, role = walled
+    with app.connect() as c:
+        assert rls.check_wall(c) == []
+        assert rls.check_wall(c, role) == []
+
+
+def test_a_retailer_sees_only_the_points_it_supplies_now(
+    walled: tuple[Engine, Engine, str],
+) -> None:
+    _, app, _ = walled
+    assert read_as(app, scope("retail", "customer_service", tiny.AFF)) == {
+        tiny.P_AFF, tiny.P_OTHER_AREA}  # fmt: skip
+    # retailer B's settings asking for retailer A's points (a wrong decision): none of them
+    ind = read_as(app, scope("retail", "sales", tiny.IND))
+    assert ind == {tiny.P_IND, tiny.P_FORMER, tiny.P_MOVED}
+    assert tiny.P_AFF not in ind and tiny.P_OTHER_AREA not in ind
+
+
+@pytest.mark.parametrize(
+    "sc",
+    [
+        None,  # settings unset
+        scope("retail", "takuso", tiny.AFF),  # a retailer declaring NW's purpose
+        scope("retail", "customer_service", None),  # a retailer without a code
+        scope("retail", "consent_usage", tiny.AFF),  # no consent in the grants tables
+        scope("retail", "disaster_support", tiny.AFF),  # no declaration, no agreement
+        scope("nw", "sales"),  # NW with a purpose that is not NW's
+        scope("nw", "customer_service"),
+        scope("contractor", "system_maintenance"),  # no agreement
+        scope("regulator", "audit"),
+        scope("nobody", "takuso"),
+    ],
+    ids=lambda s: "unset" if s is None else f"{s.org_kind}-{s.purpose}-{s.org_code}",
+)
+def test_no_rows_without_a_scope_that_may_see_them(
+    walled: tuple[Engine, Engine, str], sc: rls.Scope | None
+) -> None:
+    _, app, _ = walled
+    assert read_as(app, sc) == set()
+
+
+def test_nw_takuso_sees_every_point_and_settings_end_with_the_transaction(
+    walled: tuple[Engine, Engine, str],
+) -> None:
+    _, app, _ = walled
+    with app.connect() as conn:
+        rls.set_scope(conn, scope("nw", "takuso"))
+        assert every_read(conn) == set(EVERY_POINT)
+        conn.rollback()  # what the pool does when the connection goes back
+        assert every_read(conn) == set()
+
+
+def test_a_weakened_policy_is_caught(walled: tuple[Engine, Engine, str]) -> None:
+    owner, app, role = walled
+    with owner.begin() as c:  # a migration that "simplifies" the policy
+        c.exec_driver_sql(f"ALTER POLICY {rls.POLICY_NAME} ON usage_monthly USING (true)")
+        c.exec_driver_sql("CREATE POLICY open_up ON supply_points FOR SELECT USING (true)")
+        c.exec_driver_sql("ALTER TABLE fit_contracts NO FORCE ROW LEVEL SECURITY")
+        c.exec_driver_sql("ALTER TABLE switching_applications DISABLE ROW LEVEL SECURITY")
+    with app.connect() as c:
+        problems = rls.check_wall(c, role)
+    text_ = "\n".join(problems)
+    assert "usage_monthly: policy gridwall_wall: USING (true)" in text_
+    assert "supply_points: policy open_up: not gridwall's" in text_
+    assert "fit_contracts: row-level security is not forced" in text_
+    assert "switching_applications: row-level security is disabled" in text_
+    # and the behaviour shows it: foreign rows leak to retailer B's settings
+    assert tiny.P_AFF in read_as(app, scope("retail", "sales", tiny.IND))
+
+
+def test_a_changed_point_function_is_caught(walled: tuple[Engine, Engine, str]) -> None:
+    owner, app, role = walled
+    with owner.begin() as c:
+        c.exec_driver_sql(
+            f"CREATE OR REPLACE FUNCTION public.{rls.POINT_FUNCTION}(pid varchar) "
+            "RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER AS $$ SELECT true $$"
+        )
+    with app.connect() as c:
+        assert any("body differs" in p for p in rls.check_wall(c, role))
+
+
+def test_a_role_that_bypasses_is_named(walled: tuple[Engine, Engine, str]) -> None:
+    owner, _, _ = walled
+    with owner.connect() as c:  # the tests' owner is the superuser
+        problems = rls.check_wall(c)
+    assert any("superuser" in p for p in problems)
+    assert any("BYPASSRLS" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    "stmt",
+    [
+        "SET ROLE postgres",
+        f"ALTER POLICY {rls.POLICY_NAME} ON supply_points USING (true)",
+        "ALTER TABLE supply_points DISABLE ROW LEVEL SECURITY",
+        "ALTER TABLE supply_points NO FORCE ROW LEVEL SECURITY",
+        "DROP POLICY gridwall_wall ON supply_contracts",
+        "CREATE POLICY mine ON supply_points FOR SELECT USING (true)",
+        f"CREATE OR REPLACE FUNCTION public.{rls.POINT_FUNCTION}(pid varchar) RETURNS boolean "
+        "LANGUAGE sql AS $$ SELECT true $$",
+        "UPDATE supply_contracts SET retailer_code = 'B0001'",
+        "INSERT INTO supply_contracts (supply_point_id, retailer_code, start_date, kind) "
+        "VALUES ('0100000000000000000001', 'B0001', '2026-11-01', 'retail')",
+        "CREATE TABLE public.supply_contracts_shadow (x int)",
+    ],
+)
+def test_the_application_role_cannot_take_the_wall_down(
+    walled: tuple[Engine, Engine, str], stmt: str
+) -> None:
+    _, app, _ = walled
+    with app.connect() as c:
+        rls.set_scope(c, scope("retail", "sales", tiny.IND))
+        with pytest.raises(exc.ProgrammingError):
+            c.exec_driver_sql(stmt)
