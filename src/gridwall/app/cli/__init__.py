@@ -53,6 +53,7 @@ _PLUGINS = (
     "gridwall.app.cli.monitor",
     "gridwall.app.cli.lookup",
     "gridwall.app.cli.legacy",
+    "gridwall.app.cli.report",
     "gridwall.app.cli.serve",
 )
 
