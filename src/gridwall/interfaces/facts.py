@@ -283,6 +283,9 @@ class GrantStep(StrEnum):
     AGREEMENT_END = "agreement.end"
     CONSENT_ISSUE = "consent.issue"
     CONSENT_REVOKE = "consent.revoke"
+    #: read a retailer's transparency statement (gridwall.reports): who outside it
+    #: accessed its customers' data
+    REPORT_STATEMENT = "report.statement"
 
 
 #: The steps that grant or change access (I15: retailers, contractors and the regulator
