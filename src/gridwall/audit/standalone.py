@@ -6,6 +6,7 @@ no gridwall store, only the Python standard library and ``cryptography`` (plus
 
     python -m gridwall.audit.standalone EXPORT.jsonl --public-key KEY.vkey \\
         [--witness-key WITNESS.vkey … [--witness-quorum N]]
+    python -m gridwall.audit.standalone report-check EXPORT.jsonl REPORT.json KEY.vkey
 
 Checks, in order:
 
@@ -267,7 +268,13 @@ def _load_keys(values: list[str]) -> list[note.Verifier]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m gridwall.audit.standalone EXPORT --public-key VKEY``."""
+    """Command line: ``python -m gridwall.audit.standalone EXPORT --public-key VKEY``, or
+    ``… report-check EXPORT REPORT.json VKEY`` (:mod:`gridwall.audit._report_check`)."""
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["report-check"]:
+        from gridwall.audit._report_check import main as report_check
+
+        return report_check(args[1:])
     ap = argparse.ArgumentParser(
         prog="python -m gridwall.audit.standalone",
         description="Verify a gridwall audit export with only the export and a public key.",

@@ -7,7 +7,8 @@ Public surface:
   console pages and CLI commands are faces over it).
 * :func:`lookup_feed`, :func:`lookup_records`, :func:`holder_name_matches`,
   :class:`LookupRecord` — what the equal-footing lookup may read (no 契約名義, no phone);
-  :func:`retailer_kinds` — the retailer registry (code → affiliated/independent) for identity.
+  :func:`retailer_kinds` — the retailer registry (code → affiliated/independent) for identity;
+  :func:`retailer_supply` — a retailer's own supply periods (for its transparency statement).
 * :func:`load_dataset` — the customer tables of ``gridwall load``: all or nothing,
   idempotent (the app layer hands in the loaders of the tables other capabilities own, and
   is told which supply points the load inserted or updated).
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
         lookup_records,
         lrs_points,
         retailer_kinds,
+        retailer_supply,
         supply_point_count,
         supply_point_exists,
     )
@@ -63,6 +65,7 @@ _WHERE = {
     "supply_point_count": "_feed",
     "lrs_points": "_feed",
     "retailer_kinds": "_feed",
+    "retailer_supply": "_feed",
     "supply_point_exists": "_feed",
     "LoadReport": "_loader",
     "load_dataset": "_loader",
@@ -89,6 +92,7 @@ __all__ = [
     "lrs_points",
     "mask_point",
     "retailer_kinds",
+    "retailer_supply",
     "supply_point_count",
     "supply_point_exists",
 ]

@@ -178,3 +178,25 @@ def lrs_points(
             .distinct()
         )
         return {r[0] for r in conn.execute(stmt)}
+
+
+def retailer_supply(
+    engine: Engine, retailer_code: str, first_day: date, last_day: date
+) -> list[tuple[str, date, date | None]]:
+    """The retailer's own supply periods (``retail`` contracts of ``retailer_code``) that
+    overlap ``first_day`` … ``last_day``: ``(supply_point_id, start, end or None)``, end
+    exclusive. For the retailer's transparency statement: which points were its customers
+    on the day of an access. Names only that retailer's points, no other value."""
+    sc = SupplyContract.__table__
+    stmt = (
+        select(sc.c.supply_point_id, sc.c.start_date, sc.c.end_date)
+        .where(
+            sc.c.retailer_code == retailer_code,
+            sc.c.kind == "retail",
+            sc.c.start_date <= last_day,
+            or_(sc.c.end_date.is_(None), sc.c.end_date > first_day),
+        )
+        .order_by(sc.c.supply_point_id, sc.c.start_date)
+    )
+    with engine.connect() as conn:
+        return [(str(p), s, e) for p, s, e in conn.execute(stmt)]

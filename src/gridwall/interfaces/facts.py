@@ -289,6 +289,9 @@ class GrantStep(StrEnum):
     #: signed checkpoints, the public key and the log's verification against the latest
     #: checkpoint (internal audit, compliance and the regulator; read-only)
     AUDIT_VERIFY = "audit.verify"
+    #: read a retailer's transparency statement (gridwall.reports): who outside it
+    #: accessed its customers' data
+    REPORT_STATEMENT = "report.statement"
 
 
 #: The steps that grant or change access (I15: retailers, contractors and the regulator

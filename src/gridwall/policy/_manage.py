@@ -401,6 +401,20 @@ MANAGE_INVARIANTS: tuple[ManageInvariant, ...] = (
         "Equal footing: no management decision depends on the retailer kind",
         _equal_footing,
     ),
+    ManageInvariant(
+        "I15h",
+        "A retailer reads only its own organisation's transparency statement, and no "
+        "contractor reads one",
+        _deny_if(
+            lambda f: (
+                f["step"] == GrantStep.REPORT_STATEMENT
+                and (
+                    f["org_kind"] == OrgKind.CONTRACTOR
+                    or (f["org_kind"] == OrgKind.RETAIL and not f["for_own_org"])
+                )
+            )
+        ),
+    ),
 )
 
 

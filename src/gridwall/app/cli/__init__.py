@@ -55,6 +55,7 @@ _PLUGINS = (
     "gridwall.app.cli.lookup",
     "gridwall.app.cli.legacy",
     "gridwall.app.cli.canary",
+    "gridwall.app.cli.report",
     "gridwall.app.cli.serve",
 )
 

@@ -1,0 +1,241 @@
+"""Provable figures: a declarative query over audit-log entries, and its one evaluator.
+
+A *figure* of a report is the answer of a small query (``where`` filter, ``group_by``
+dimensions, one ``measure``) over the entries of the audit log in an index range. The query
+is data, written into the report beside the answer, so anyone holding an export of the log
+can run it again (``python -m gridwall.audit.standalone report-check``) and compare.
+
+This module is the only evaluator: the report builder (:mod:`gridwall.reports`) and the
+regulator's checker (:mod:`gridwall.audit._report_check`) both call :func:`evaluate`, so a
+figure differs only when the entries differ. It uses the standard library only (the
+independent verifier ships it with ``standalone.py``).
+
+Dimensions (the values a filter compares and a group-by key takes):
+
+* the event's scalar keys: ``action``, ``screen``, ``decision``, ``purpose``, ``org``,
+  ``system``, ``recipient_org``, ``reason``, ``grant_kind``, ``denial``,
+  ``name_verification``, ``status``;
+* derived: ``org_kind`` (``org`` up to ``:``: ``nw``, ``retail``, ``contractor``,
+  ``regulator``), ``source`` (the ``event_id`` prefix: ``gw`` gateway, ``lk`` lookup,
+  ``idn``/``cli`` identity, ``grants``, ``web`` …), ``day`` and ``month`` (the JST calendar
+  day / month of ``ts``);
+* lists, one group per element: ``field`` (each of ``fields``) and ``policy_id`` (each of
+  ``policy_ids``); an event without one falls in the group ``null``.
+
+``where`` maps a dimension to a value or a list of values (any of them), plus the special
+keys ``ts_from`` / ``ts_to`` (ISO 8601 instants, ``ts_from <= ts < ts_to``). ``measure`` is
+``count`` (events), ``sum:result_count`` or ``distinct:<dimension>``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+FORMAT = "gridwall-figures/1"
+
+JST = timezone(timedelta(hours=9), "JST")
+
+SCALAR_DIMENSIONS = frozenset(
+    {
+        "action",
+        "screen",
+        "decision",
+        "purpose",
+        "org",
+        "system",
+        "recipient_org",
+        "reason",
+        "grant_kind",
+        "denial",
+        "name_verification",
+        "status",
+    }
+)
+DERIVED_DIMENSIONS = frozenset({"org_kind", "source", "day", "month"})
+LIST_DIMENSIONS = {"field": "fields", "policy_id": "policy_ids"}
+DIMENSIONS = SCALAR_DIMENSIONS | DERIVED_DIMENSIONS | frozenset(LIST_DIMENSIONS)
+TIME_KEYS = frozenset({"ts_from", "ts_to"})
+QUERY_KEYS = frozenset({"where", "group_by", "measure"})
+
+
+class QueryError(ValueError):
+    """A figure's query is not one this evaluator understands (names the part)."""
+
+
+def parse_instant(text: Any, what: str) -> datetime:
+    """An aware instant from ISO 8601 text (``Z`` allowed), or :class:`QueryError`."""
+    if not isinstance(text, str):
+        raise QueryError(f"{what}: expected an ISO 8601 instant, got {text!r}")
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as e:
+        raise QueryError(f"{what}: not an ISO 8601 instant: {text!r}") from e
+    if t.tzinfo is None:
+        raise QueryError(f"{what}: the instant must carry its offset: {text!r}")
+    return t.astimezone(UTC)
+
+
+def check_query(query: Any, what: str = "query") -> None:
+    """Raise :class:`QueryError` naming the first part of ``query`` that is not valid."""
+    if not isinstance(query, Mapping):
+        raise QueryError(f"{what}: must be an object")
+    extra = sorted(set(query) - QUERY_KEYS)
+    if extra:
+        raise QueryError(f"{what}: unknown keys {extra}")
+    where = query.get("where", {})
+    if not isinstance(where, Mapping):
+        raise QueryError(f"{what}.where: must be an object")
+    for k, v in where.items():
+        if k in TIME_KEYS:
+            parse_instant(v, f"{what}.where.{k}")
+        elif k not in DIMENSIONS:
+            raise QueryError(f"{what}.where: unknown dimension {k!r}")
+        elif isinstance(v, list):
+            if not all(x is None or isinstance(x, str) for x in v):
+                raise QueryError(f"{what}.where.{k}: values must be text or null")
+        elif v is not None and not isinstance(v, str):
+            raise QueryError(f"{what}.where.{k}: value must be text, null or a list")
+    group_by = query.get("group_by", [])
+    if not isinstance(group_by, list) or not all(isinstance(g, str) for g in group_by):
+        raise QueryError(f"{what}.group_by: must be a list of dimension names")
+    for g in group_by:
+        if g not in DIMENSIONS:
+            raise QueryError(f"{what}.group_by: unknown dimension {g!r}")
+    measure = query.get("measure", "count")
+    if measure in ("count", "sum:result_count"):
+        return
+    distinct_ok = DIMENSIONS | {"person_id", "account_id"}
+    if (
+        isinstance(measure, str)
+        and measure.startswith("distinct:")
+        and measure.removeprefix("distinct:") in distinct_ok
+    ):
+        return
+    raise QueryError(f"{what}.measure: unknown measure {measure!r}")
+
+
+def _values(event: Mapping[str, Any], dim: str) -> list[Any]:
+    """Every value ``event`` takes for ``dim`` (one, or each element of a list)."""
+    if dim in LIST_DIMENSIONS:
+        items = event.get(LIST_DIMENSIONS[dim])
+        if isinstance(items, list) and items:
+            return sorted({str(x) for x in items})
+        return [None]
+    return [_scalar(event, dim)]
+
+
+def _scalar(event: Mapping[str, Any], dim: str) -> Any:
+    if dim == "org_kind":
+        org = event.get("org")
+        return str(org).split(":", 1)[0] if org else None
+    if dim == "source":
+        eid = event.get("event_id")
+        return str(eid).split("-", 1)[0] if eid else None
+    if dim in ("day", "month"):
+        try:
+            t = parse_instant(event.get("ts"), "ts").astimezone(JST)
+        except QueryError:
+            return None
+        return t.strftime("%Y-%m-%d" if dim == "day" else "%Y-%m")
+    v = event.get(dim)
+    return v if v is None or isinstance(v, str) else str(v)
+
+
+def _matches(event: Mapping[str, Any], where: Mapping[str, Any], lo: Any, hi: Any) -> bool:
+    if lo is not None or hi is not None:
+        try:
+            t = parse_instant(event.get("ts"), "ts")
+        except QueryError:
+            return False
+        if (lo is not None and t < lo) or (hi is not None and t >= hi):
+            return False
+    for k, want in where.items():
+        if k in TIME_KEYS:
+            continue
+        allowed = want if isinstance(want, list) else [want]
+        if not any(v in allowed for v in _values(event, k)):
+            return False
+    return True
+
+
+class Figure:
+    """One figure's running answer: :meth:`add` each event, then :meth:`rows`."""
+
+    def __init__(self, query: Mapping[str, Any]) -> None:
+        check_query(query)
+        self.where: Mapping[str, Any] = query.get("where", {})
+        self.group_by: list[str] = list(query.get("group_by", []))
+        measure: str = query.get("measure", "count")
+        self.measure = measure
+        w = self.where
+        self.lo = parse_instant(w["ts_from"], "ts_from") if "ts_from" in w else None
+        self.hi = parse_instant(w["ts_to"], "ts_to") if "ts_to" in w else None
+        self.distinct_dim = measure[len("distinct:") :] if measure.startswith("distinct:") else None
+        self.counts: dict[tuple[Any, ...], int] = {}
+        self.distinct: dict[tuple[Any, ...], set[Any]] = {}
+
+    def add(self, ev: Mapping[str, Any]) -> None:
+        if not _matches(ev, self.where, self.lo, self.hi):
+            return
+        keys: list[tuple[Any, ...]] = [()]
+        for g in self.group_by:
+            keys = [(*k, v) for k in keys for v in _values(ev, g)]
+        dd = self.distinct_dim
+        for key in keys:
+            if dd is not None:
+                vals = [ev.get(dd)] if dd in ("person_id", "account_id") else _values(ev, dd)
+                self.distinct.setdefault(key, set()).update(v for v in vals if v is not None)
+            elif self.measure == "sum:result_count":
+                rc = ev.get("result_count")
+                add = rc if isinstance(rc, int) and not isinstance(rc, bool) else 0
+                self.counts[key] = self.counts.get(key, 0) + add
+            else:
+                self.counts[key] = self.counts.get(key, 0) + 1
+
+    def rows(self) -> list[dict[str, Any]]:
+        """``[{"key": [dimension values…], "value": n}, …]`` sorted by key."""
+        counts = self.counts
+        if self.distinct_dim is not None:
+            counts = {k: len(v) for k, v in self.distinct.items()}
+        out = [{"key": list(k), "value": v} for k, v in counts.items()]
+        out.sort(key=lambda r: json.dumps(r["key"], ensure_ascii=False))
+        return out
+
+
+def evaluate(query: Mapping[str, Any], events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The figure of ``query`` over ``events`` (the ``event`` objects of audit entries)."""
+    fig = Figure(query)
+    for ev in events:
+        fig.add(ev)
+    return fig.rows()
+
+
+def events_of(entries: Iterable[bytes | str]) -> Iterable[Mapping[str, Any]]:
+    """The ``event`` of each canonical audit entry (entries that are not JSON objects with
+    an ``event`` object are skipped: their figures then differ, which is the point)."""
+    for e in entries:
+        try:
+            obj = json.loads(e)
+        except ValueError:
+            continue
+        ev = obj.get("event") if isinstance(obj, dict) else None
+        if isinstance(ev, dict):
+            yield ev
+
+
+def compute_all(
+    specs: Iterable[Mapping[str, Any]], entries: Iterable[bytes | str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Every figure of ``specs`` (each ``{"name", "query"}``) in ONE pass over ``entries``."""
+    specs = list(specs)
+    figs: dict[str, Figure] = {}
+    for i, s in enumerate(specs):
+        check_query(s.get("query"), f"figures[{i}] ({s.get('name')!r}).query")
+        figs[str(s["name"])] = Figure(s["query"])
+    for ev in events_of(entries):
+        for f in figs.values():
+            f.add(ev)
+    return {name: f.rows() for name, f in figs.items()}

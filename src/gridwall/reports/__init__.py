@@ -1,0 +1,43 @@
+"""gridwall.reports — evidence a regulator and a retailer can check (issue 14).
+
+* :func:`build_statement` / :func:`statement_html` — the **retailer transparency
+  statement**: every access by anyone outside a retailer to the non-public data of its
+  customers in a period, each with its audit-log index and inclusion proof against a signed
+  checkpoint; NW staff pseudonymised per period (HMAC with an operator secret).
+* :func:`build_figures_report` / :func:`figures_html` — a report whose every figure is the
+  answer of a declarative query (:mod:`gridwall.figures`) over the log up to a signed
+  checkpoint, embedded in it; ``python -m gridwall.audit.standalone report-check`` recomputes
+  them from an export.
+
+A library like the other capabilities: it reads the audit log and the retailer's supply
+periods only through what the app layer hands in (:class:`LogView`, :data:`SupplyPeriods`),
+never a customer table and never another capability.
+"""
+
+from __future__ import annotations
+
+from gridwall.reports._figures import PERIODIC_FIGURES, build_figures_report, figures_html
+from gridwall.reports._statement import (
+    LEGAL_BASES,
+    LogView,
+    Supply,
+    SupplyPeriods,
+    build_statement,
+    legal_basis,
+    pseudonym,
+    statement_html,
+)
+
+__all__ = [
+    "LEGAL_BASES",
+    "PERIODIC_FIGURES",
+    "LogView",
+    "Supply",
+    "SupplyPeriods",
+    "build_figures_report",
+    "build_statement",
+    "figures_html",
+    "legal_basis",
+    "pseudonym",
+    "statement_html",
+]
