@@ -96,6 +96,8 @@ CLASSES: dict[str, str] = {
     "monitor scan": NONE,
     "policy check": NONE,
     "policy explain": NONE,
+    "report periodic": READ,
+    "report statement": READ,
     "review close": WRITE,
     "review grant": WRITE,
     "review owner": WRITE,
@@ -157,6 +159,8 @@ def _args(command: str, tmp: Path) -> list[str]:
         (tmp / "input.txt").write_text("a,b\n1,2\n")
     if command == "hr import":
         (tmp / "hr.csv").write_text("person_id,name,org,department,role,effective_at\n")
+    if command == "report statement":
+        (tmp / "pseudonym.key").write_text("a test secret of more than sixteen bytes\n")
     if command == "export watermark":
         (tmp / "rows.csv").write_text("supply_point_id\n" + POINT + "\n")
     by = ["--by", "someone", "--password-stdin"]
@@ -179,6 +183,19 @@ def _args(command: str, tmp: Path) -> list[str]:
         "audit keygen": ["--key", str(key)],
         "audit prove": ["--index", "0"],
         "monitor run": ["--reference", str(tmp), "--work", str(tmp / "work")],
+        "report periodic": ["--from", "2026-04-01", "--to", "2026-04-30", "--out", str(tmp / "r")],
+        "report statement": [
+            "--retailer",
+            "R1",
+            "--from",
+            "2026-04-01",
+            "--to",
+            "2026-04-30",
+            "--out",
+            str(tmp / "r"),
+            "--pseudonym-key",
+            str(tmp / "pseudonym.key"),
+        ],
         "audit rotate-key": ["--key", str(key)],
         "change approve": ["1", "--by", "p"],
         "change reject": ["1", "--by", "p"],
