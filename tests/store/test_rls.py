@@ -211,3 +211,26 @@ def test_the_application_role_cannot_take_the_wall_down(
         rls.set_scope(c, scope("retail", "sales", tiny.IND))
         with pytest.raises(exc.ProgrammingError):
             c.exec_driver_sql(stmt)
+
+
+def test_the_probe_seeks_the_key_under_the_wall(walled: tuple[Engine, Engine, str]) -> None:
+    """Under row-level security the probe must still seek the primary key: a condition the
+    planner cannot prove leakproof is applied after the policy, i.e. on every row of the
+    table (the 53× regression measured in bench/gateway/rls.py)."""
+    _, app, _ = walled
+    stmt = _store._POINT_PROBE["postgresql"].compile(dialect=app.dialect)
+    params = {**stmt.params, "pid": tiny.P_AFF, "today": TODAY}
+    with app.connect() as c:
+        rls.set_scope(c, scope("retail", "customer_service", tiny.AFF))
+        c.exec_driver_sql("SET LOCAL enable_seqscan = off")  # tiny tables: force the choice
+        plan = "\n".join(r[0] for r in c.exec_driver_sql(f"EXPLAIN {stmt}", params))
+        lines = [ln.strip() for ln in plan.splitlines()]
+        seeks = [
+            i for i, ln in enumerate(lines)
+            if ln.split(" (")[0].rstrip().endswith(" on supply_points") and "Index" in ln
+            and i + 1 < len(lines) and lines[i + 1].startswith("Index Cond:")
+            and "supply_point_id" in lines[i + 1] and ">=" not in lines[i + 1]
+        ]  # fmt: skip
+        assert seeks, plan
+        c.exec_driver_sql("SET LOCAL enable_seqscan = on")
+        assert _store.probe_point(c, tiny.P_AFF, TODAY) is not None

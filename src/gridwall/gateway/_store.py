@@ -373,8 +373,14 @@ def _point_probe(ids: Any) -> Any:
         .scalar_subquery(),
         select(func.min(first.c.supply_point_id)).scalar_subquery(),
     )
-    return select(*POINT_COLUMNS, (SP.c.supply_point_id == _bp("pid")).label("found")).where(
-        SP.c.supply_point_id == target
+    # The target is computed in a derived table behind OFFSET 0 (never flattened) and joined
+    # on plain column equality: under row-level security PostgreSQL evaluates the policy
+    # before any condition it cannot prove leakproof, and it cannot for ``id = coalesce(sub-
+    # queries)``, so that form scanned the whole table through the policy (53× slower,
+    # bench/gateway/rls.py); the join condition is leakproof and seeks the primary key.
+    chosen = select(target.label("target")).offset(0).subquery("chosen")
+    return select(*POINT_COLUMNS, (SP.c.supply_point_id == _bp("pid")).label("found")).select_from(
+        chosen.join(SP, SP.c.supply_point_id == chosen.c.target)
     )
 
 

@@ -15,8 +15,8 @@ authenticated facts the decision was made on, never the decision's output:
 ``gridwall.now``            the request instant, naive UTC
 ==========================  ====================================================
 
-and one function, :data:`POINT_FUNCTION` (``gridwall_rls_point``), says which points those
-settings may see at all (a coarse bound on what any permit in ``permits.cedar`` can release;
+and one function, :data:`POINT_FUNCTION` (``gridwall_rls_point``, PL/pgSQL), says which points
+those settings may see at all (a coarse bound on what any permit in ``permits.cedar`` can release;
 Cedar still decides the field groups):
 
 * NW with a 託送 purpose (``takuso``, ``fit``, ``lrs_operations``): every point;
@@ -34,8 +34,12 @@ Cedar still decides the field groups):
 Areas are checked at the prefecture level: the wall is coarser than the Python path (which
 checks cities and wards), never finer, so it never refuses what the policy allows.
 
+NW 託送 callers see every point, and the policy asks that first through
+:data:`ALL_FUNCTION` as an init plan, once per statement (:data:`POLICY_USING`).
+
 The policies (one ``SELECT`` policy per table, :data:`CUSTOMER_TABLES`) are created by the
-migration ``customer_0002``, which also ``FORCE``\\ s row-level security (the tables' owner is
+migration ``customer_0002`` (re-installed faster by ``customer_0003``), which also
+``FORCE``\\ s row-level security (the tables' owner is
 subject to it unless it has ``BYPASSRLS``) and creates the narrow views the equal-footing
 lookup reads (:data:`LOOKUP_VIEW`, :data:`SUPPLY_VIEW`: no 契約名義, no phone, no retailer) and
 the match-only holder-name check. No write policy exists: the application role reads the
@@ -66,6 +70,7 @@ CUSTOMER_TABLES = (
 #: the one policy each of them carries
 POLICY_NAME = "gridwall_wall"
 POINT_FUNCTION = "gridwall_rls_point"
+ALL_FUNCTION = "gridwall_rls_all"
 HOLDER_FUNCTION = "gridwall_holder_name_matches"
 #: what the equal-footing lookup may read of every point (owner's view, no RLS filter)
 LOOKUP_VIEW = "gridwall_lookup_points"
@@ -83,6 +88,21 @@ def _in(values: tuple[str, ...]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
+# The point function is PL/pgSQL, not SQL, for speed (measured in bench/gateway/rls.py): a
+# non-inlinable SQL function starts an executor for its whole CASE — every branch's
+# subqueries — on each call (≈ 55 µs a row here), while PL/pgSQL caches one small plan per
+# branch and runs only the branch the caller's settings select. The settings are read
+# once per call into variables; the queries below name those variables.
+_VARS = """
+DECLARE
+  v_kind text := current_setting('gridwall.org_kind', true);
+  v_org text := current_setting('gridwall.org', true);
+  v_code text := coalesce(current_setting('gridwall.org_code', true), '');
+  v_purpose text := current_setting('gridwall.purpose', true);
+  v_today date := nullif(current_setting('gridwall.today', true), '')::date;
+  v_now timestamp := nullif(current_setting('gridwall.now', true), '')::timestamp;
+"""
+
 # The point's prefecture, NFKC-normalised like the grants' area entries.
 _PREF = (
     "(SELECT btrim(normalize(p.pref, NFKC)) FROM public.supply_points p "
@@ -93,13 +113,11 @@ _PREF = (
 def _agreement(purpose: str) -> str:
     return f"""EXISTS (
         SELECT 1 FROM public.grant_agreements a
-        WHERE a.counterparty_org = current_setting('gridwall.org', true)
+        WHERE a.counterparty_org = v_org
           AND a.purpose = {purpose}
-          AND a.valid_from <= nullif(current_setting('gridwall.today', true), '')::date
-          AND (a.valid_to IS NULL
-               OR a.valid_to >= nullif(current_setting('gridwall.today', true), '')::date)
-          AND (a.ended_at IS NULL
-               OR a.ended_at > nullif(current_setting('gridwall.now', true), '')::timestamp)
+          AND a.valid_from <= v_today
+          AND (a.valid_to IS NULL OR a.valid_to >= v_today)
+          AND (a.ended_at IS NULL OR a.ended_at > v_now)
           AND (a.area = '' OR EXISTS (
                 SELECT 1 FROM unnest(string_to_array(a.area, ';')) AS e(entry)
                 WHERE split_part(e.entry, '/', 1) = {_PREF})))"""
@@ -108,11 +126,9 @@ def _agreement(purpose: str) -> str:
 _DISASTER = f"""EXISTS (
         SELECT 1 FROM public.grant_disasters d
         WHERE d.approved_at IS NOT NULL
-          AND d.start_at <= nullif(current_setting('gridwall.now', true), '')::timestamp
-          AND nullif(current_setting('gridwall.now', true), '')::timestamp
-              < greatest(d.planned_end_at, d.hard_max_end_at)
-          AND (d.ended_at IS NULL
-               OR d.ended_at > nullif(current_setting('gridwall.now', true), '')::timestamp)
+          AND d.start_at <= v_now
+          AND v_now < greatest(d.planned_end_at, d.hard_max_end_at)
+          AND (d.ended_at IS NULL OR d.ended_at > v_now)
           AND EXISTS (
                 SELECT 1 FROM unnest(string_to_array(d.area, ';')) AS e(entry)
                 WHERE split_part(e.entry, '/', 1) = {_PREF}))
@@ -121,39 +137,56 @@ _DISASTER = f"""EXISTS (
 _OWN = """EXISTS (
         SELECT 1 FROM public.supply_contracts c
         WHERE c.supply_point_id = pid
-          AND c.retailer_code = current_setting('gridwall.org_code', true)
+          AND c.retailer_code = v_code
           AND c.kind = 'retail'
-          AND c.start_date <= nullif(current_setting('gridwall.today', true), '')::date
-          AND (c.end_date IS NULL
-               OR c.end_date > nullif(current_setting('gridwall.today', true), '')::date))"""
+          AND c.start_date <= v_today
+          AND (c.end_date IS NULL OR c.end_date > v_today))"""
 
 _CONSENT = """EXISTS (
         SELECT 1 FROM public.grant_consents k
         WHERE k.supply_point_id = pid
-          AND k.retailer_code = current_setting('gridwall.org_code', true)
-          AND k.issued_at <= nullif(current_setting('gridwall.now', true), '')::timestamp
-          AND nullif(current_setting('gridwall.now', true), '')::timestamp < k.expires_at
-          AND (k.revoked_at IS NULL
-               OR k.revoked_at > nullif(current_setting('gridwall.now', true), '')::timestamp))"""
+          AND k.retailer_code = v_code
+          AND k.issued_at <= v_now
+          AND v_now < k.expires_at
+          AND (k.revoked_at IS NULL OR k.revoked_at > v_now))"""
 
 #: the body of ``gridwall_rls_point(pid)``: may the transaction's caller see this point?
-POINT_BODY = f"""
-SELECT coalesce(CASE current_setting('gridwall.org_kind', true)
-  WHEN 'nw' THEN current_setting('gridwall.purpose', true) IN ({_in(NW_PURPOSES)})
-  WHEN 'retail' THEN CASE
-    WHEN coalesce(current_setting('gridwall.org_code', true), '') = '' THEN false
-    WHEN current_setting('gridwall.purpose', true) IN ({_in(RETAIL_OWN_PURPOSES)}) THEN {_OWN}
-    WHEN current_setting('gridwall.purpose', true) = 'consent_usage' THEN {_CONSENT}
-    WHEN current_setting('gridwall.purpose', true) = 'disaster_support' THEN {_DISASTER}
-    ELSE false END
-  WHEN 'contractor' THEN CASE
-    WHEN current_setting('gridwall.purpose', true) IN ({_in(CONTRACTOR_PURPOSES)})
-      THEN {_agreement("current_setting('gridwall.purpose', true)")}
-    WHEN current_setting('gridwall.purpose', true) = 'disaster_support' THEN {_DISASTER}
-    ELSE false END
-  ELSE false
-END, false)
+#: (NULL settings compare to NULL, and an IF on NULL takes no branch: unset reads nothing)
+POINT_BODY = f"""{_VARS}
+BEGIN
+  IF v_kind = 'nw' THEN
+    RETURN coalesce(v_purpose IN ({_in(NW_PURPOSES)}), false);
+  ELSIF v_kind = 'retail' THEN
+    IF v_code = '' THEN
+      RETURN false;
+    ELSIF v_purpose IN ({_in(RETAIL_OWN_PURPOSES)}) THEN
+      RETURN {_OWN};
+    ELSIF v_purpose = 'consent_usage' THEN
+      RETURN {_CONSENT};
+    ELSIF v_purpose = 'disaster_support' THEN
+      RETURN {_DISASTER};
+    END IF;
+  ELSIF v_kind = 'contractor' THEN
+    IF v_purpose IN ({_in(CONTRACTOR_PURPOSES)}) THEN
+      RETURN {_agreement("v_purpose")};
+    ELSIF v_purpose = 'disaster_support' THEN
+      RETURN {_DISASTER};
+    END IF;
+  END IF;
+  RETURN false;
+END
 """
+
+#: the body of ``gridwall_rls_all()``: may the caller see every point (NW with a 託送
+#: purpose)? The policy asks it as ``(SELECT ...)``, an init plan evaluated once per
+#: statement, so those reads skip the per-row function entirely.
+ALL_BODY = f"""
+SELECT coalesce(current_setting('gridwall.org_kind', true) = 'nw'
+  AND current_setting('gridwall.purpose', true) IN ({_in(NW_PURPOSES)}), false)
+"""
+
+#: the one policy expression of every customer table
+POLICY_USING = f"((SELECT public.{ALL_FUNCTION}()) OR public.{POINT_FUNCTION}(supply_point_id))"
 
 #: match-only check of a 契約名義 (never returns it): NFKC, no white space, lower case;
 #: ``wanted`` comes normalised the same way by the caller
@@ -164,16 +197,28 @@ SELECT coalesce((
 """
 
 
-def install_sql() -> list[str]:
-    """The statements of migration ``customer_0002`` (PostgreSQL only), in order."""
-    out = [
+def _functions_sql() -> list[str]:
+    return [
         # the point function reads the grants tables, which another branch creates
         "SET LOCAL check_function_bodies = false",
         f"CREATE OR REPLACE FUNCTION public.{POINT_FUNCTION}(pid varchar) RETURNS boolean "
-        "LANGUAGE sql STABLE PARALLEL SAFE SECURITY DEFINER "
+        "LANGUAGE plpgsql STABLE PARALLEL SAFE SECURITY DEFINER "
         f"SET search_path = pg_catalog, public AS $body${POINT_BODY}$body$",
         f"REVOKE ALL ON FUNCTION public.{POINT_FUNCTION}(varchar) FROM PUBLIC",
         f"GRANT EXECUTE ON FUNCTION public.{POINT_FUNCTION}(varchar) TO PUBLIC",
+        f"CREATE OR REPLACE FUNCTION public.{ALL_FUNCTION}() RETURNS boolean "
+        "LANGUAGE sql STABLE PARALLEL SAFE "
+        f"SET search_path = pg_catalog, public AS $body${ALL_BODY}$body$",
+        f"REVOKE ALL ON FUNCTION public.{ALL_FUNCTION}() FROM PUBLIC",
+        f"GRANT EXECUTE ON FUNCTION public.{ALL_FUNCTION}() TO PUBLIC",
+    ]
+
+
+def install_sql() -> list[str]:
+    """The statements that install the wall (PostgreSQL only), in order: run by
+    ``customer_0002`` on a new database and again, in place, by ``customer_0003``."""
+    out = [
+        *_functions_sql(),
         f"CREATE OR REPLACE FUNCTION public.{HOLDER_FUNCTION}(pid varchar, wanted text) "
         "RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER "
         f"SET search_path = pg_catalog, public AS $body${HOLDER_BODY}$body$",
@@ -186,8 +231,9 @@ def install_sql() -> list[str]:
         out += [
             f"ALTER TABLE public.{t} ENABLE ROW LEVEL SECURITY",
             f"ALTER TABLE public.{t} FORCE ROW LEVEL SECURITY",
+            f"DROP POLICY IF EXISTS {POLICY_NAME} ON public.{t}",
             f"CREATE POLICY {POLICY_NAME} ON public.{t} AS PERMISSIVE FOR SELECT TO PUBLIC "
-            f"USING (public.{POINT_FUNCTION}(supply_point_id))",
+            f"USING {POLICY_USING}",
         ]
     return out
 
@@ -204,6 +250,7 @@ def uninstall_sql() -> list[str]:
         f"DROP VIEW IF EXISTS public.{SUPPLY_VIEW}",
         f"DROP VIEW IF EXISTS public.{LOOKUP_VIEW}",
         f"DROP FUNCTION IF EXISTS public.{HOLDER_FUNCTION}(varchar, text)",
+        f"DROP FUNCTION IF EXISTS public.{ALL_FUNCTION}()",
         f"DROP FUNCTION IF EXISTS public.{POINT_FUNCTION}(varchar)",
     ]
     return out
@@ -287,7 +334,10 @@ def _check_ident(role: str) -> None:
         raise ValueError(f"role: {role!r} is not a plain identifier (letters, digits, _)")
 
 
-_EXPECTED_QUAL = f"{POINT_FUNCTION}(supply_point_id)"
+# how pg_policies renders POLICY_USING
+_EXPECTED_QUAL = (
+    f"(( SELECT {ALL_FUNCTION}() AS {ALL_FUNCTION}) OR {POINT_FUNCTION}(supply_point_id))"
+)
 
 
 def check_wall(conn: Connection, app_role: str | None = None) -> list[str]:
@@ -344,22 +394,26 @@ def check_wall(conn: Connection, app_role: str | None = None) -> list[str]:
     for t in CUSTOMER_TABLES:
         if t in tables and seen.get(t, 0) == 0:
             problems.append(f"table {t}: no gridwall policy (nothing visible, or RLS off)")
-    fn = conn.execute(
-        text(
-            "SELECT p.prosrc, p.prosecdef, pg_get_userbyid(p.proowner) FROM pg_proc p "
-            "JOIN pg_namespace n ON n.oid = p.pronamespace "
-            "WHERE n.nspname = 'public' AND p.proname = :n"
-        ),
-        {"n": POINT_FUNCTION},
-    ).all()
-    if len(fn) != 1:
-        problems.append(f"function {POINT_FUNCTION}: expected exactly one, found {len(fn)}")
-    else:
-        src, secdef, _fowner = fn[0]
-        if _digest(str(src)) != _digest(POINT_BODY):
-            problems.append(f"function {POINT_FUNCTION}: body differs from the migration's")
-        if not secdef:
-            problems.append(f"function {POINT_FUNCTION}: not SECURITY DEFINER")
+    for fname, body, definer in (
+        (POINT_FUNCTION, POINT_BODY, True),
+        (ALL_FUNCTION, ALL_BODY, False),
+    ):
+        fn = conn.execute(
+            text(
+                "SELECT p.prosrc, p.prosecdef FROM pg_proc p "
+                "JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = 'public' AND p.proname = :n"
+            ),
+            {"n": fname},
+        ).all()
+        if len(fn) != 1:
+            problems.append(f"function {fname}: expected exactly one, found {len(fn)}")
+            continue
+        src, secdef = fn[0]
+        if _digest(str(src)) != _digest(body):
+            problems.append(f"function {fname}: body differs from the migration's")
+        if definer and not secdef:
+            problems.append(f"function {fname}: not SECURITY DEFINER")
     r = conn.execute(
         text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": role}
     ).first()
