@@ -24,6 +24,7 @@ from gridwall.cases._core import (
     pseudonym,
     route_alerts,
 )
+from gridwall.cases._store import append_entries, load_cases, load_entries
 
 __all__ = [
     "AlertRef",
@@ -31,8 +32,11 @@ __all__ = [
     "CaseState",
     "Deadlines",
     "Entry",
+    "append_entries",
     "due_escalations",
     "fold",
+    "load_cases",
+    "load_entries",
     "needs_sampling",
     "pseudonym",
     "route_alerts",
