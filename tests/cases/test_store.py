@@ -12,9 +12,12 @@ from gridwall.cases import (
     AlertRef,
     CaseError,
     Entry,
+    ack,
     append_entries,
     load_cases,
     load_entries,
+    notifications,
+    notify,
     route_alerts,
 )
 from gridwall.store.db import make_engine, upgrade
@@ -64,4 +67,27 @@ def test_entries_are_append_only(db_url: str, stmt: str) -> None:
     with eng.begin() as c:
         [[e]] = load_entries(c).values()
         assert e.actor == "m"
+    eng.dispose()
+
+
+def test_notifications_outbox_lists_and_acks(db_url: str) -> None:
+    eng = _engine(db_url)
+    later = datetime(2026, 4, 2, tzinfo=UTC)
+    with eng.begin() as c:
+        notify(c, "M001", "first_line_due", "case-1", T0)
+        notify(c, "C001", "escalated", "case-1", T0)
+        with pytest.raises(CaseError, match="needs a recipient"):
+            notify(c, " ", "escalated", "case-1", T0)
+    with eng.begin() as c:
+        first, second = notifications(c)
+        assert (first.recipient, first.kind, first.case_id) == ("M001", "first_line_due", "case-1")
+        ack(c, [first.id], later)
+    with eng.begin() as c:
+        assert [n.id for n in notifications(c)] == [second.id]
+        with pytest.raises(CaseError, match="already delivered; none marked"):
+            ack(c, [first.id, second.id], later)
+    with eng.begin() as c:
+        assert [n.id for n in notifications(c)] == [second.id]
+        [done] = [n for n in notifications(c, pending_only=False) if n.id == first.id]
+        assert done.delivered_at == later
     eng.dispose()

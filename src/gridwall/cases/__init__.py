@@ -24,7 +24,15 @@ from gridwall.cases._core import (
     pseudonym,
     route_alerts,
 )
-from gridwall.cases._store import append_entries, load_cases, load_entries
+from gridwall.cases._store import (
+    Notification,
+    ack,
+    append_entries,
+    load_cases,
+    load_entries,
+    notifications,
+    notify,
+)
 
 __all__ = [
     "AlertRef",
@@ -32,12 +40,16 @@ __all__ = [
     "CaseState",
     "Deadlines",
     "Entry",
+    "Notification",
+    "ack",
     "append_entries",
     "due_escalations",
     "fold",
     "load_cases",
     "load_entries",
     "needs_sampling",
+    "notifications",
+    "notify",
     "pseudonym",
     "route_alerts",
 ]

@@ -1,4 +1,4 @@
-"""cases: the append-only case entries (issue 13).
+"""cases: the append-only case entries and the notifications outbox (issue 13).
 
 Revision ID: cases_0001
 Revises:
@@ -28,6 +28,16 @@ def upgrade() -> None:
         sa.Column("at", sa.String(40), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
     )
+    op.create_table(
+        "case_notifications",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+        sa.Column("recipient", sa.String(128), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("case_id", sa.String(40), nullable=False),
+        sa.Column("created", sa.String(40), nullable=False),
+        sa.Column("delivered_at", sa.String(40), nullable=True),
+    )
+    op.create_index("ix_case_notifications_pending", "case_notifications", ["delivered_at"])
     if op.get_bind().dialect.name == "sqlite":
         for what in ("UPDATE", "DELETE"):
             op.execute(
