@@ -19,6 +19,7 @@ MIGRATION_PACKAGES = (
     "gridwall.grants",
     "gridwall.lookup",
     "gridwall.monitor",
+    "gridwall.cases",
 )
 
 

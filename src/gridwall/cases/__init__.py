@@ -1,0 +1,55 @@
+"""gridwall.cases — the three lines of defence for monitor alerts (三線防御).
+
+A case is an append-only list of entries; its state is derived by folding them
+(:func:`fold`). Alerts open a case or join the open case of the same subject and incident
+type (:func:`route_alerts`). First line (the subject's line manager) confirms or explains,
+second line (compliance) decides, internal audit (third line) samples closed cases
+(:func:`needs_sampling`) and signs off or reopens. Missed deadlines escalate to the next line
+(:func:`due_escalations`, decided at a given time). Second-line views carry a stable per-case
+pseudonym (:func:`pseudonym`). See ``docs/cases.md``.
+
+This package is a library: it imports no other capability, and alerts reach it as
+:class:`AlertRef` values built by the app from the monitor's stored alerts.
+"""
+
+from gridwall.cases._core import (
+    AlertRef,
+    CaseError,
+    CaseState,
+    Deadlines,
+    Entry,
+    due_escalations,
+    fold,
+    needs_sampling,
+    pseudonym,
+    route_alerts,
+)
+from gridwall.cases._store import (
+    Notification,
+    ack,
+    append_entries,
+    load_cases,
+    load_entries,
+    notifications,
+    notify,
+)
+
+__all__ = [
+    "AlertRef",
+    "CaseError",
+    "CaseState",
+    "Deadlines",
+    "Entry",
+    "Notification",
+    "ack",
+    "append_entries",
+    "due_escalations",
+    "fold",
+    "load_cases",
+    "load_entries",
+    "needs_sampling",
+    "notifications",
+    "notify",
+    "pseudonym",
+    "route_alerts",
+]
