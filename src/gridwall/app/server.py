@@ -385,9 +385,15 @@ def create_server_app(
         lookup_router(lookup_service, contexts.request_context),
         health_router(server.canary, audit_log.size),
         evidence_router(
-            contexts, audit, audit_log, audit_url or db_url, engine=engine,
-            decider=default_management_engine(), secret=lambda: secret, clock=now,
-        ),  # fmt: skip
+            contexts,
+            audit,
+            audit_log,
+            audit_url or db_url,
+            engine=engine,
+            decider=default_management_engine(),
+            secret=lambda: secret,
+            clock=now,
+        ),
     ]
     app = create_app(gateway, routers=routers)
     app.title = "gridwall"
