@@ -29,7 +29,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from gridwall.app.http.context import Contexts
+from gridwall.app.http.errors import ErrorMappingRoute
 from gridwall.app.management import manage_request
+from gridwall.errors import UsageError
 from gridwall.gateway import BadRequest, Forbidden, Unavailable
 from gridwall.interfaces import AuditSink
 from gridwall.interfaces.events import audit_event
@@ -75,7 +77,7 @@ def create_router(
 
     ``secret`` gives the operator's pseudonym secret (None: statements are refused 503).
     """
-    router = APIRouter()
+    router = APIRouter(tags=["evidence"], route_class=ErrorMappingRoute)
 
     @router.get("/v1/reports/statement")
     def statement(request: Request) -> JSONResponse:
@@ -121,10 +123,8 @@ def create_router(
             st = build_statement(
                 view, supply_periods(engine), code, first, last, secret=key, generated_at=clock()
             )
-        except Exception as e:
-            if type(e).__name__ == "UsageError":  # e.g. no signed checkpoint yet
-                raise Unavailable("signed checkpoint") from e
-            raise
+        except UsageError as e:  # no signed checkpoint yet, or an entry archived away
+            raise Unavailable("signed checkpoint") from e
         finally:
             view.close()
         return JSONResponse(st)
