@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from gridwall.audit import merkle, note
+from gridwall.audit import cosignature, merkle, note
 
 from .site import AFF, IND, KASUMI, MINATO, Site, build_site
 
@@ -118,3 +118,76 @@ def test_published_checkpoint_and_proofs(evidence_site: Site) -> None:
     assert merkle.verify_consistency(1, cp.size, cons, site.log.root(1), cp.root)
     bad = site.client.get("/v1/audit/consistency", params={"old": "x", "new": 1})
     assert bad.status_code == 400 and "old" in bad.text
+
+
+@pytest.fixture
+def witness_url(tmp_path: Path) -> Any:
+    """A real witness over HTTP (uvicorn on a free port, in a thread)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from gridwall.app.http.witness import create_witness_app
+    from gridwall.audit import cosignature
+    from gridwall.audit._witness import Witness
+
+    key = cosignature.generate_cosigner("witness.example/w")
+    kf = tmp_path / "witness.key"
+    kf.write_text(key.text() + "\n")
+    state = tmp_path / "witness.db"
+    Witness.create(state, kf)
+    w = Witness.open(state)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_witness_app(w), host="127.0.0.1", port=port, log_level="warning")
+    )
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", key.verifier, w
+    server.should_exit = True
+    t.join(timeout=10)
+
+
+def test_serve_has_new_checkpoints_cosigned_and_reports_a_fork(
+    site: Site, witness_url: Any, tmp_path: Path
+) -> None:
+    from gridwall.app.canary import AlertOutbox
+
+    url, wkey, witness = witness_url
+    signer = note.generate_signer("test.example/audit")
+    witness.add_log([signer.verifier])
+    srv = site.server
+    srv.signer, srv.witnesses, srv.witness_keys = signer, [url], [wkey]
+    srv.alerts = AlertOutbox(tmp_path / "alerts.jsonl")
+    site.log.register_key(signer.verifier, "test")
+    site.client.get("/v1/audit/checkpoint")  # one event, so the log is not empty
+    size = srv.checkpoint()
+    assert size
+    published = site.client.get("/v1/audit/checkpoint").text
+    assert published.count("\u2014 witness.example/w ") == 1  # the witness's cosignature
+    assert cosignature.require_quorum(published, [wkey])
+    # the log grows: the next checkpoint extends the first, and is cosigned too
+    site.client.get("/v1/audit/checkpoint")
+    size2 = srv.checkpoint()
+    assert size2 and size2 > size
+    assert cosignature.require_quorum(site.client.get("/v1/audit/checkpoint").text, [wkey])
+    assert not (tmp_path / "alerts.jsonl").exists()
+    # a fork: another checkpoint of the same size with a different root
+    forked = note.sign_note(note.checkpoint_body(signer.name, size2, b"\x01" * 32), [signer])
+    before = site.log.size()
+    assert srv.witness(forked, size2) is False
+    alerts = [json.loads(x) for x in (tmp_path / "alerts.jsonl").read_text().splitlines()]
+    assert [a["rule"] for a in alerts] == ["witness"] and alerts[0]["severity"] == 5
+    events = [json.loads(site.log.entry(i))["event"] for i in range(before, site.log.size())]
+    assert [(e["screen"], e["decision"]) for e in events] == [("audit.witness", "deny")]
+    assert witness.evidence()  # the witness kept both signed checkpoints of the fork
+    # the published checkpoint is still the last cosigned one, not the fork
+    assert "AQEBAQEB" not in site.client.get("/v1/audit/checkpoint").text
