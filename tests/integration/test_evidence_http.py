@@ -191,3 +191,13 @@ def test_serve_has_new_checkpoints_cosigned_and_reports_a_fork(
     assert witness.evidence()  # the witness kept both signed checkpoints of the fork
     # the published checkpoint is still the last cosigned one, not the fork
     assert "AQEBAQEB" not in site.client.get("/v1/audit/checkpoint").text
+
+
+def test_witness_options_are_checked_before_anything_opens(sqlite_url: str) -> None:
+    from gridwall.app import create_server_app
+    from gridwall.errors import UsageError
+
+    with pytest.raises(UsageError, match="--witness-url"):
+        create_server_app(sqlite_url, witnesses=["http://127.0.0.1:1"])
+    with pytest.raises(UsageError, match="--witness-key"):
+        create_server_app(sqlite_url, witness_keys=["nonsense"])
