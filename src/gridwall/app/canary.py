@@ -610,6 +610,26 @@ class AlertOutbox:
             "run": report.as_dict(),
         }
         log.critical("canary failed: %s", what)
+        self._append(alert)
+        return alert
+
+    def alert(
+        self, rule: str, summary: str, at: datetime, details: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Any other critical alert (e.g. a witness refusing a checkpoint), same format."""
+        alert = {
+            "alert_id": f"{rule}-{uuid.uuid4().hex}",
+            "ts": at.isoformat(),
+            "rule": rule,
+            "severity": 5,
+            "summary": summary,
+            **details,
+        }
+        log.critical("%s: %s", rule, summary)
+        self._append(alert)
+        return alert
+
+    def _append(self, alert: dict[str, Any]) -> None:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -617,7 +637,6 @@ class AlertOutbox:
                 f.write(json.dumps(alert, ensure_ascii=False) + "\n")
         except OSError as e:  # the log line above still says it; health is red anyway
             log.error("canary alert outbox %s not writable: %s", self.path, e.strerror)
-        return alert
 
 
 class CanaryState:

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gridwall.app.canary import CanaryMarkingSink, CanaryState
+from gridwall.app.canary import AlertOutbox, CanaryMarkingSink, CanaryState
 from gridwall.app.http.audit import (
     IdentityAuditSink,
     OneEventPerRequest,
@@ -64,6 +64,11 @@ class Server:
     canary: CanaryState = field(default_factory=CanaryState)
     signer: Any = None
     checkpoint_seconds: float = 300.0
+    #: witnesses asked to cosign each new checkpoint (URLs or state files) and their keys
+    witnesses: list[str] = field(default_factory=list)
+    witness_keys: list[Any] = field(default_factory=list)
+    #: where a witness refusal raises its critical alert (the canary outbox)
+    alerts: Any = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _closed: bool = False
@@ -76,7 +81,52 @@ class Server:
         size = self.audit_log.size()
         if latest is not None and latest.size == size:
             return size
-        return int(self.audit_log.checkpoint([self.signer]).size)
+        cp = self.audit_log.checkpoint([self.signer])
+        if self.witnesses:
+            self.witness(cp.note, int(cp.size))
+        return int(cp.size)
+
+    def witness(self, cp_note: str, size: int) -> bool:
+        """Ask every witness to cosign; store the cosigned checkpoint (then published by
+        ``GET /v1/audit/checkpoint``). A refusal is logged, audited and a critical alert;
+        the signed checkpoint stays, uncosigned."""
+        from gridwall.audit._witnessing import cosign_checkpoint, store_cosigned
+        from gridwall.errors import CheckFailed
+
+        try:
+            text = cosign_checkpoint(
+                self.audit_log, cp_note, size, self.witnesses, self.witness_keys
+            )
+        except CheckFailed as e:
+            self._refused(size, str(e))
+            return False
+        store_cosigned(self.audit_log.url, text, [self.signer.verifier])
+        return True
+
+    def _refused(self, size: int, why: str) -> None:
+        from gridwall.interfaces.clock import system_clock
+        from gridwall.interfaces.events import audit_event
+
+        log.error("witness refused checkpoint of size %d: %s", size, why)
+        now = system_clock()
+        try:
+            self.audit_log.record(
+                audit_event(
+                    source="gridwall", ts=now, account_id="gridwall-serve", action="update",
+                    screen="audit.witness", decision="deny", query=f"size={size}",
+                    extra={"reason": why[:500]},
+                )
+            )  # fmt: skip
+        except Exception as e:  # the alert below still says it
+            log.error("audit log failed recording a witness refusal: %s", type(e).__name__)
+        if self.alerts is not None:
+            self.alerts.alert(
+                "witness",
+                "証人が監査ログのチェックポイントを拒否 / a witness refused the audit "
+                f"checkpoint of size {size}: {why}",
+                now,
+                {"size": size},
+            )
 
     def _checkpoints(self) -> None:
         while not self._stop.wait(self.checkpoint_seconds):
@@ -120,6 +170,32 @@ def _read_signer(path: Path) -> Any:
         raise UsageError(f"--audit-key {path}: {e}") from e
 
 
+def _witness_keys(witnesses: list[str], keys: list[str], signer: Any) -> list[Any]:
+    from gridwall.audit import note
+    from gridwall.audit.standalone import _load_witness_keys
+
+    if witnesses and not keys:
+        raise UsageError("--witness-url: give each witness's public key with --witness-key")
+    if keys and not witnesses:
+        raise UsageError("--witness-key: give the witnesses to ask with --witness-url")
+    if witnesses and signer is None:
+        raise UsageError("--witness-url: needs --audit-key (only signed checkpoints are sent)")
+    if not keys:
+        return []
+    try:
+        return list(_load_witness_keys(keys))
+    except (note.NoteError, OSError) as e:
+        raise UsageError(f"--witness-key: {e}") from e
+
+
+def _secret(path: Path | None) -> bytes | None:
+    from gridwall.app.reporting import SECRET_ENV, read_secret
+
+    if path is None and not os.environ.get(SECRET_ENV):
+        return None
+    return read_secret(path)
+
+
 def create_server_app(
     db_url: str,
     *,
@@ -132,6 +208,10 @@ def create_server_app(
     migrate: bool = True,
     trusted_proxies: str | None = None,
     policy_dir: Path | None = None,
+    pseudonym_key: Path | None = None,
+    witnesses: list[str] | None = None,
+    witness_keys: list[str] | None = None,
+    alerts_path: Path | None = None,
 ) -> FastAPI:
     """The whole gridwall API over the store at ``db_url``.
 
@@ -153,11 +233,18 @@ def create_server_app(
     :class:`~gridwall.app.canary.CanaryMarkingSink` and the gateway is the
     :class:`~gridwall.app.canary.FencedGateway` (canary principals reach canary points only);
     ``GET /health`` reports the audit log and the canary runs (``app.state.server.canary``).
+
+    ``pseudonym_key`` is the operator's pseudonym secret file for statements served by
+    ``GET /v1/reports/statement`` (default ``$GRIDWALL_PSEUDONYM_KEY``; none: refused 503).
+    ``witnesses`` (URLs or witness state files) are asked to cosign every newly signed
+    checkpoint, checked against ``witness_keys``; a refusal is a critical alert in
+    ``alerts_path`` (JSON lines, the canary outbox's format).
     """
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from gridwall.app.canary import FencedGateway
     from gridwall.app.http.context import Contexts
+    from gridwall.app.http.evidence import create_router as evidence_router
     from gridwall.app.http.gateway import create_app
     from gridwall.app.http.grants import create_router as grants_router
     from gridwall.app.http.health import create_router as health_router
@@ -170,7 +257,7 @@ def create_server_app(
     from gridwall.grants import StoreGrantResolver
     from gridwall.grants import deliver_audit as deliver_grants_audit
     from gridwall.identity import IdentityAuthenticator, IdentityService
-    from gridwall.policy import PolicyEngine, default_engine
+    from gridwall.policy import PolicyEngine, default_engine, default_management_engine
     from gridwall.store import make_engine, upgrade
 
     now = clock or system_clock
@@ -178,6 +265,8 @@ def create_server_app(
     if audit_key is None and os.environ.get(AUDIT_KEY_ENV):
         audit_key = os.environ[AUDIT_KEY_ENV]
     signer = _read_signer(Path(audit_key)) if audit_key else None
+    wkeys = _witness_keys(witnesses or [], witness_keys or [], signer)
+    secret = _secret(pseudonym_key)
     engine = make_engine(db_url)
     try:
         if migrate:
@@ -285,6 +374,9 @@ def create_server_app(
         lookup_factory=lookup_service,
         signer=signer,
         checkpoint_seconds=checkpoint_seconds,
+        witnesses=list(witnesses or []),
+        witness_keys=wkeys,
+        alerts=AlertOutbox(alerts_path) if alerts_path else None,
     )
     contexts = Contexts(auth, now, gateway=gateway)  # the one request-context dependency
     routers = [
@@ -292,6 +384,16 @@ def create_server_app(
         grants_router(engine, auth, audit, now, contexts=contexts, person_of=identity.person_of),
         lookup_router(lookup_service, contexts.request_context),
         health_router(server.canary, audit_log.size),
+        evidence_router(
+            contexts,
+            audit,
+            audit_log,
+            audit_url or db_url,
+            engine=engine,
+            decider=default_management_engine(),
+            secret=lambda: secret,
+            clock=now,
+        ),
     ]
     app = create_app(gateway, routers=routers)
     app.title = "gridwall"

@@ -44,6 +44,21 @@ def serve(
     canary_dir: Path = typer.Option(
         Path("gridwall-canary"), "--canary-dir", help="Canary credentials and alert outbox."
     ),
+    witness_url: list[str] = typer.Option(
+        None,
+        "--witness-url",
+        help="Send each new signed checkpoint to this witness (http(s) URL, or a witness "
+        "state file) for its cosignature; repeatable. Needs --witness-key and --audit-key.",
+    ),
+    witness_key: list[str] = typer.Option(
+        None, "--witness-key", help="A witness's public key (cosignature/v1 vkey, text or file)."
+    ),
+    pseudonym_key: Path | None = typer.Option(
+        None,
+        "--pseudonym-key",
+        help="Operator secret for NW staff pseudonyms in GET /v1/reports/statement "
+        "(default $GRIDWALL_PSEUDONYM_KEY; none: statements are refused 503).",
+    ),
 ) -> None:
     """Serve the whole gridwall API (gateway, identity, grants, lookup) over one store."""
     from gridwall.app.cli.stores import redact, writable_store
@@ -70,6 +85,10 @@ def serve(
         audit_url=audit_db,
         checkpoint_seconds=checkpoint_every,
         trusted_proxies=trusted_proxies,
+        witnesses=list(witness_url or []),
+        witness_keys=list(witness_key or []),
+        alerts_path=canary_dir / "alerts.jsonl",
+        pseudonym_key=pseudonym_key,
     )
     server = app.state.server
     server.start()
