@@ -138,3 +138,21 @@ def test_pdf_bars_follow_the_figures(rep: dict[str, Any]) -> None:
     fig = next(f for f in edited["figures"] if f["result"])
     fig["result"][0]["value"] += 7
     assert report_pdf(edited) != a
+
+
+def test_the_command_writes_json_html_and_pdf(scenario: Scenario, tmp_path: Path) -> None:
+    from gridwall.app.cli import main
+
+    out = tmp_path / "r"
+    with pytest.raises(SystemExit) as done:
+        main(["report", "periodic", "--from", str(FIRST), "--to", str(LAST), "--out", str(out),
+              "--db", scenario.url])  # fmt: skip
+    assert done.value.code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["report.html", "report.json", "report.pdf"]
+    rep = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    p = _Charts()
+    p.feed((out / "report.html").read_text(encoding="utf-8"))
+    assert p.charts == {
+        f["name"]: [(r["key"], r["value"]) for r in f["result"]] for f in rep["figures"]
+    }
+    assert (out / "report.pdf").read_bytes()[:5] == b"%PDF-"
