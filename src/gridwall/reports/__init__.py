@@ -8,6 +8,9 @@
   answer of a declarative query (:mod:`gridwall.figures`) over the log up to a signed
   checkpoint, embedded in it; ``python -m gridwall.audit.standalone report-check`` recomputes
   them from an export.
+* :func:`report_html` / :func:`report_pdf` — the same report organised by the
+  improvement-plan headings, a chart per figure, Japanese in a font shipped inside an
+  installed package, the signed checkpoint embedded.
 
 A library like the other capabilities: it reads the audit log and the retailer's supply
 periods only through what the app layer hands in (:class:`LogView`, :data:`SupplyPeriods`),
@@ -17,6 +20,7 @@ never a customer table and never another capability.
 from __future__ import annotations
 
 from gridwall.reports._figures import PERIODIC_FIGURES, build_figures_report, figures_html
+from gridwall.reports._render import SECTIONS, report_html, report_pdf
 from gridwall.reports._statement import (
     LEGAL_BASES,
     LogView,
@@ -31,6 +35,7 @@ from gridwall.reports._statement import (
 __all__ = [
     "LEGAL_BASES",
     "PERIODIC_FIGURES",
+    "SECTIONS",
     "LogView",
     "Supply",
     "SupplyPeriods",
@@ -39,5 +44,7 @@ __all__ = [
     "figures_html",
     "legal_basis",
     "pseudonym",
+    "report_html",
+    "report_pdf",
     "statement_html",
 ]

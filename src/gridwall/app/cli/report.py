@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ def _day(text: str, option: str) -> date:
         raise UsageError(f"{option}: expected a date YYYY-MM-DD, got {text!r}") from None
 
 
-def _write(out: Path, files: dict[str, str]) -> None:
+def _write(out: Path, files: Mapping[str, str | bytes]) -> None:
     """Write every file or none (each through a temporary name, renamed at the end)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -50,8 +51,9 @@ def _write(out: Path, files: dict[str, str]) -> None:
     try:
         for name, text in files.items():
             tmp = out / f".{name}.partial"
-            with tmp.open("w", encoding="utf-8") as f:
-                f.write(text)
+            data = text.encode("utf-8") if isinstance(text, str) else text
+            with tmp.open("wb") as f:
+                f.write(data)
                 f.flush()
                 os.fsync(f.fileno())
             tmps.append((tmp, out / name))
@@ -114,14 +116,16 @@ def _retailers(engine: Any) -> dict[str, str]:
 def periodic(
     from_: str = typer.Option(..., "--from", help="First day (JST), YYYY-MM-DD."),
     to: str = typer.Option(..., "--to", help="Last day (JST, included), YYYY-MM-DD."),
-    out: Path = typer.Option(..., "--out", help="Folder for report.json and report.html."),
+    out: Path = typer.Option(
+        ..., "--out", help="Folder for report.json, report.html and report.pdf."
+    ),
     db: str = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """The periodic report: every figure with its query, provable from an audit export."""
     from gridwall.app.cli.stores import existing_store
     from gridwall.app.reporting import AuditLogView
     from gridwall.interfaces.clock import system_clock
-    from gridwall.reports import build_figures_report, figures_html
+    from gridwall.reports import build_figures_report, report_html, report_pdf
 
     first, last = _day(from_, "--from"), _day(to, "--to")
     url = existing_store(db)
@@ -130,10 +134,15 @@ def periodic(
         rep = build_figures_report(view, first, last, generated_at=system_clock())
     finally:
         view.close()
-    _write(out, {"report.json": _dump(rep), "report.html": figures_html(rep)})
+    files: dict[str, str | bytes] = {
+        "report.json": _dump(rep),
+        "report.html": report_html(rep),
+        "report.pdf": report_pdf(rep),
+    }
+    _write(out, files)
     print(
         f"{len(rep['figures'])} figures over entries 0..{rep['tree_size'] - 1}; "
-        f"wrote {out}/report.json and report.html",
+        f"wrote {out}/report.json, report.html and report.pdf",
         file=sys.stderr,
     )
     print(json.dumps({"json": str(out / "report.json"), "tree_size": rep["tree_size"]}))
