@@ -14,9 +14,10 @@
 * ``GET /v1/audit/proof?index=I&size=N`` — the inclusion proof of entry ``I`` in the tree
   of ``size`` (default: the latest checkpoint's). Public: hashes only, never the entry.
 
-The three public routes take no credentials and are left out of the OpenAPI document (whose
-every route needs a caller; ``tests/integration/test_route_walk.py`` walks it). They are audited by :class:`~gridwall.app.http.audit.OneEventPerRequest` like
-every request. A witness run by the regulator pulls from these routes.
+The three public routes take no credentials and are left out of the OpenAPI document
+(whose every route needs a caller; ``tests/integration/test_route_walk.py`` walks it). They
+are audited by :class:`~gridwall.app.http.audit.OneEventPerRequest` like every request. A
+witness run by the regulator pulls from these routes.
 """
 
 from __future__ import annotations
