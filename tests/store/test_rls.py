@@ -228,7 +228,7 @@ def test_check_wall_cli_passes_then_names_a_weakening(
     walled: tuple[Engine, Engine, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`gridwall store check-wall`: exit 0 on a standing wall, exit 1 naming each weakening."""
-    owner, app, role = walled
+    owner, app, _ = walled
     app_url = app.url.render_as_string(hide_password=False)
     code, out = _cli(["store", "check-wall", "--db", app_url], capsys)
     assert code == 0, out

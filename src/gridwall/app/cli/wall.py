@@ -55,4 +55,7 @@ def check_wall(
         for p in problems:
             print(f"weak: {p}")
         raise CheckFailed(f"the wall is weak: {len(problems)} problem(s)")
-    print("the wall stands: row-level security forced on every customer table, role cannot bypass it")
+    print(
+        "the wall stands: row-level security forced on every customer table, "
+        "the role cannot bypass it"
+    )
