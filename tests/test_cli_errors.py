@@ -105,6 +105,7 @@ CLASSES: dict[str, str] = {
     "review report": READ,
     "review start": WRITE,
     "serve": WRITE,
+    "store check-wall": READ,
     "synth": NONE,
     "training attest": WRITE,
     # the witness keeps its own state file (--state), never a gridwall store

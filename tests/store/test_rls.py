@@ -234,3 +234,41 @@ def test_the_probe_seeks_the_key_under_the_wall(walled: tuple[Engine, Engine, st
         assert seeks, plan
         c.exec_driver_sql("SET LOCAL enable_seqscan = on")
         assert _store.probe_point(c, tiny.P_AFF, TODAY) is not None
+
+
+def _cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    from gridwall.app.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out = capsys.readouterr()
+    code = e.value.code
+    assert isinstance(code, int)
+    return code, out.out + out.err
+
+
+def test_check_wall_cli_passes_then_names_a_weakening(
+    walled: tuple[Engine, Engine, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`gridwall store check-wall`: exit 0 on a standing wall, exit 1 naming each weakening."""
+    owner, app, _ = walled
+    app_url = app.url.render_as_string(hide_password=False)
+    code, out = _cli(["store", "check-wall", "--db", app_url], capsys)
+    assert code == 0, out
+    assert "the wall stands" in out
+    with owner.begin() as c:
+        c.exec_driver_sql("ALTER TABLE fit_contracts NO FORCE ROW LEVEL SECURITY")
+    code, out = _cli(["store", "check-wall", "--db", app_url], capsys)
+    assert code == 1
+    assert "weak: table fit_contracts: row-level security is not forced" in out
+    # the owner (the tests' superuser) is a role that can bypass the wall
+    owner_url = owner.url.render_as_string(hide_password=False)
+    code, out = _cli(["store", "check-wall", "--db", owner_url], capsys)
+    assert code == 1 and "superuser" in out
+
+
+def test_check_wall_cli_refuses_sqlite(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    upgrade(url)
+    code, out = _cli(["store", "check-wall", "--db", url], capsys)
+    assert code == 1 and "no row-level security" in out

@@ -56,6 +56,7 @@ _PLUGINS = (
     "gridwall.app.cli.legacy",
     "gridwall.app.cli.canary",
     "gridwall.app.cli.report",
+    "gridwall.app.cli.wall",
     "gridwall.app.cli.serve",
 )
 
