@@ -38,7 +38,7 @@ def auditors(site: Site) -> note.Signer:
     add_person(site, "reg-aud", "P-REG", "regulator", "auditor")
     svc = site.server.identity
     # identity has no terminal kind for the regulator: the unrestricted kind stands in
-    svc.register_terminal("T-REG", "regulator", "disaster_terminal", site.clock() - timedelta(1))
+    svc.register_terminal("T-REG", "regulator", "regulator_terminal", site.clock() - timedelta(1))
     site.keys["T-REG"] = svc.enroll_terminal("T-REG", site.clock() - timedelta(1))
     op = Console(site)
     assert op.signin("nw-op", "T-NW") == 303
@@ -108,11 +108,6 @@ def test_verification_names_the_first_bad_index_and_the_proof_fails(
     assert ["3", "検証失敗"] in [[r[0], r[-1]] for r in rows(page)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="identity has no terminal kind for the regulator: a disaster terminal (the only "
-    "kind any organisation may own) signs in only during a declaration (docs/console.md)",
-)
 def test_regulator_reads_checkpoints_and_downloads_the_key_but_not_the_entries(
     console: Console, auditors: note.Signer
 ) -> None:

@@ -132,7 +132,7 @@ class Terminal(Base):
     __table_args__ = (
         CheckConstraint(
             "kind IN ('nw_terminal', 'retail_terminal', 'disaster_terminal', "
-            "'contractor_terminal')",
+            "'contractor_terminal', 'regulator_terminal')",
             name="kind",
         ),
     )

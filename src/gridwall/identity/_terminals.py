@@ -28,6 +28,7 @@ DeviceKindOrg = {
     "nw_terminal": ("nw",),
     "retail_terminal": ("retail:",),
     "contractor_terminal": ("contractor:",),
+    "regulator_terminal": ("regulator",),
 }
 
 

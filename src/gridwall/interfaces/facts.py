@@ -98,6 +98,7 @@ class DeviceKind(StrEnum):
     RETAIL_TERMINAL = "retail_terminal"
     DISASTER_TERMINAL = "disaster_terminal"
     CONTRACTOR_TERMINAL = "contractor_terminal"
+    REGULATOR_TERMINAL = "regulator_terminal"
 
 
 class DeviceOwner(StrEnum):
