@@ -56,9 +56,27 @@ class DeferringSink:
         pending.append(self.inner.submit([event]))
 
 
+def can_submit(sink: Any) -> bool:
+    """Whether ``sink``'s own class defines ``submit`` (a wrapper forwarding unknown
+    attributes with ``__getattr__`` does not count: it would skip the wrapper's work)."""
+    return callable(getattr(type(sink), "submit", None))
+
+
+def submit_via(sink: Any, events: Sequence[Mapping[str, Any]]) -> Future[list[int]]:
+    """Queue ``events`` on ``sink`` if it can, else record them now (a resolved future)."""
+    if can_submit(sink):
+        fut: Future[list[int]] = sink.submit(events)
+        return fut
+    for e in events:
+        sink.record(e)
+    done: Future[list[int]] = Future()
+    done.set_result([])
+    return done
+
+
 def defer_audit(sink: Any) -> Any:
     """``sink`` wrapped in a :class:`DeferringSink` when it can queue events."""
-    if isinstance(sink, DeferringSink) or not callable(getattr(sink, "submit", None)):
+    if isinstance(sink, DeferringSink) or not can_submit(sink):
         return sink
     return DeferringSink(sink)
 
