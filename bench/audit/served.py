@@ -31,7 +31,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -58,6 +59,17 @@ class SwitchSink:
             dict(event)  # what MemoryAuditSink does, minus keeping it (flat memory)
             with self.lock:
                 self.memory += 1
+
+    def submit(self, events: Sequence[Mapping[str, Any]]) -> Future[list[int]]:
+        """The handlers' path (issue 15 item 1): a future the event loop awaits."""
+        if self.durable:
+            fut: Future[list[int]] = self.log.submit(events)
+            return fut
+        done: Future[list[int]] = Future()
+        for e in events:
+            self.record(e)
+        done.set_result([])
+        return done
 
 
 def serve(db_url: str, port: int, audit_path: str) -> None:

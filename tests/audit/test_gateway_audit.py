@@ -6,13 +6,18 @@ how to cover it) without editing this file's list of routes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from anyio import to_thread
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
@@ -164,3 +169,71 @@ def test_unwritable_log_fails_closed(loaded: Engine, world: World, tmp_path: Pat
     client = _client(loaded, world, lg)
     r = client.get(f"/v1/supply-points/{tiny.P_AFF}", headers=h)
     assert r.status_code == 503
+
+
+class HeldSink:
+    """An audit sink whose durability the test releases by hand (issue 15 item 1)."""
+
+    def __init__(self) -> None:
+        self.held: list[Future[list[int]]] = []
+        self.lock = threading.Lock()
+
+    def record(self, event: Any) -> None:  # the synchronous path: not used by the handlers
+        raise AssertionError("the HTTP handlers must not wait for durability in a thread")
+
+    def submit(self, events: Any) -> Future[list[int]]:
+        f: Future[list[int]] = Future()
+        with self.lock:
+            self.held.append(f)
+        return f
+
+
+def _held_app(loaded: Engine, world: World, sink: HeldSink) -> Any:
+    gw = Gateway(
+        loaded, default_engine(), auth=world.auth, grants=NoGrants(), audit=sink, clock=lambda: NOW
+    )
+    return create_app(gw)
+
+
+async def _wait_for(cond: Any, seconds: float = 20.0) -> None:
+    for _ in range(int(seconds / 0.01)):
+        if cond():
+            return
+        await asyncio.sleep(0.01)
+
+
+def test_answer_waits_for_durability_without_holding_threads(loaded: Engine, world: World) -> None:
+    """64 requests in flight on a 4-thread pool all get past decision + read (their
+    events are queued) while none is answered; releasing durability answers them with
+    data; a failed durability answers 503 without data."""
+    sink = HeldSink()
+    app = _held_app(loaded, world, sink)
+    h = _headers(world, "nw-op", "T-NW", "takuso")
+    n = 64
+
+    async def run() -> tuple[list[httpx.Response], int, int]:
+        to_thread.current_default_thread_limiter().total_tokens = 4
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            tasks = [
+                asyncio.ensure_future(client.get(f"/v1/supply-points/{tiny.P_AFF}", headers=h))
+                for _ in range(n)
+            ]
+            await _wait_for(lambda: len(sink.held) >= n)
+            queued = len(sink.held)
+            done_before = sum(t.done() for t in tasks)
+            for f in sink.held[:-1]:
+                f.set_result([0])
+            sink.held[-1].set_exception(OSError("disk full"))
+            return list(await asyncio.gather(*tasks)), queued, done_before
+
+    responses, queued, done_before = asyncio.run(run())
+    assert queued == n  # every request was decided and read with only 4 threads
+    assert done_before == 0  # nothing was answered before its entry was durable
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [200] * (n - 1) + [503]
+    for r in responses:
+        if r.status_code == 503:
+            assert "青木" not in r.text and "M001" not in r.text
+        else:
+            assert "青木" in r.text

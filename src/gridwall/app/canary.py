@@ -42,11 +42,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gridwall.app.http.deferred import submit_via
 from gridwall.errors import InputError, Location, UsageError
 from gridwall.gateway import Forbidden, Gateway, NotVisible
 from gridwall.interfaces import Principal, RequestContext
@@ -171,6 +173,10 @@ class CanaryMarkingSink:
 
     def record(self, event: Mapping[str, Any]) -> None:
         self.sink.record(mark(event))
+
+    def submit(self, events: Sequence[Mapping[str, Any]]) -> Future[list[int]]:
+        """The HTTP handlers' queued path (``app/http/deferred.py``), marked the same way."""
+        return submit_via(self.sink, [mark(e) for e in events])
 
     def __getattr__(self, name: str) -> Any:  # the log's read side
         return getattr(self.sink, name)

@@ -28,11 +28,13 @@ import contextvars
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gridwall.app.http.deferred import submit_via
 from gridwall.interfaces import AuditSink, Authenticator, Principal, Terminal
 from gridwall.interfaces.events import is_backlog
 
@@ -86,15 +88,28 @@ class RequestAuditSink:
 
     def record(self, event: Mapping[str, Any]) -> None:
         rq = _current.get()
+        self.sink.record(self._prepare(event, rq))
+        if rq is not None and not is_backlog():
+            rq.recorded += 1
+
+    def submit(self, events: Sequence[Mapping[str, Any]]) -> Future[list[int]]:
+        """The HTTP handlers' queued path (``deferred.py``), folded and counted the same way
+        (a failed future refuses the request with 503 in the handler)."""
+        rq = _current.get()
+        fut = submit_via(self.sink, [self._prepare(e, rq) for e in events])
+        if rq is not None and not is_backlog():
+            rq.recorded += len(events)
+        return fut
+
+    @staticmethod
+    def _prepare(event: Mapping[str, Any], rq: RequestAudit | None) -> Mapping[str, Any]:
         if rq is None or is_backlog():
             # outside a request, or an earlier step's event an outbox delivers now: as written
-            self.sink.record(event)
-            return
+            return event
         if rq.pending:
             event = fold(event, rq.pending)
             rq.pending = []
-        self.sink.record(with_address(event, rq))
-        rq.recorded += 1
+        return with_address(event, rq)
 
     # the audit log's read side (grants' disaster reports read the events back)
     def __getattr__(self, name: str) -> Any:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, FastAPI, Header, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from gridwall.app.http import errors
+from gridwall.app.http import deferred, errors
 from gridwall.app.http.context import Contexts
 from gridwall.app.http.errors import ApiError, ErrorMappingRoute
 from gridwall.app.http.errors import json_response as _json
@@ -90,6 +90,9 @@ def create_app(gateway: Gateway, *, routers: Sequence[APIRouter] = ()) -> FastAP
     for r in routers:
         app.include_router(r)
     contexts = Contexts(gateway.auth, gateway.clock, gateway=gateway)
+    # the handlers queue audit events in their worker thread and await durability on the
+    # event loop (deferred.py); outside a handler the wrapped sink waits as before
+    gateway.audit = deferred.defer_audit(gateway.audit)
 
     def _auth(request: Request) -> RequestContext:
         # a plain call in the handler's worker thread rather than a FastAPI dependency: one
@@ -120,9 +123,13 @@ def create_app(gateway: Gateway, *, routers: Sequence[APIRouter] = ()) -> FastAP
         openapi_extra=_AUTH_DOC,
         responses={**_ERRORS, **_NOT_FOUND},
     )
-    def read_point(supply_point_id: str, request: Request) -> Response:
+    async def read_point(supply_point_id: str, request: Request) -> Response:
         return _json(
-            gateway.read_point(_auth(request), supply_point_id, screen="GET /v1/supply-points/{id}")
+            await deferred.call(
+                lambda: gateway.read_point(
+                    _auth(request), supply_point_id, screen="GET /v1/supply-points/{id}"
+                )
+            )
         )
 
     @app.get(
@@ -132,18 +139,17 @@ def create_app(gateway: Gateway, *, routers: Sequence[APIRouter] = ()) -> FastAP
         openapi_extra=_AUTH_DOC,
         responses={**_ERRORS, **_NOT_FOUND},
     )
-    def usage(
+    async def usage(
         supply_point_id: str,
         request: Request,
         x_gridwall_consent: Annotated[
             str | None, Header(description="customer-consent token (consent_usage purpose)")
         ] = None,
     ) -> Response:
-        return _json(
-            gateway.usage(_auth(request), supply_point_id, consent_token=x_gridwall_consent,
-                screen="GET /v1/supply-points/{id}/usage",
-            )
-        )  # fmt: skip
+        return _json(await deferred.call(
+            lambda: gateway.usage(_auth(request), supply_point_id,
+                consent_token=x_gridwall_consent, screen="GET /v1/supply-points/{id}/usage")
+        ))  # fmt: skip
 
     @app.get(
         "/v1/supply-points",
@@ -152,7 +158,7 @@ def create_app(gateway: Gateway, *, routers: Sequence[APIRouter] = ()) -> FastAP
         openapi_extra=_AUTH_DOC,
         responses=_ERRORS,
     )
-    def search(
+    async def search(
         request: Request,
         supply_point_id: str | None = None,
         meter_id: str | None = None,
@@ -166,7 +172,11 @@ def create_app(gateway: Gateway, *, routers: Sequence[APIRouter] = ()) -> FastAP
     ) -> Response:
         crit = SearchCriteria(supply_point_id, meter_id, pref, city, town, banchi, building, room)
         return _json(
-            gateway.search(_auth(request), crit, limit=limit, screen="GET /v1/supply-points")
+            await deferred.call(
+                lambda: gateway.search(
+                    _auth(request), crit, limit=limit, screen="GET /v1/supply-points"
+                )
+            )
         )
 
     @app.get(
@@ -176,14 +186,16 @@ def create_app(gateway: Gateway, *, routers: Sequence[APIRouter] = ()) -> FastAP
         openapi_extra=_AUTH_DOC,
         responses=_ERRORS,
     )
-    def customers(
+    async def customers(
         request: Request,
         after: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> Response:
         return _json(
-            gateway.list_customers(
-                _auth(request), after=after, limit=limit, screen="GET /v1/customers"
+            await deferred.call(
+                lambda: gateway.list_customers(
+                    _auth(request), after=after, limit=limit, screen="GET /v1/customers"
+                )
             )
         )
 
@@ -195,9 +207,11 @@ def create_app(gateway: Gateway, *, routers: Sequence[APIRouter] = ()) -> FastAP
         responses={**_ERRORS, 404: {"description": "none of the requested points may be "
                    "exported by you to this recipient (the same answer as nonexistent points)"}},
     )  # fmt: skip
-    def export(body: ExportRequest, request: Request) -> Response:
-        out = gateway.export(_auth(request), body.recipient_org, body.supply_point_ids,
-                             body.fields, screen="POST /v1/exports")  # fmt: skip
+    async def export(body: ExportRequest, request: Request) -> Response:
+        out = await deferred.call(
+            lambda: gateway.export(_auth(request), body.recipient_org, body.supply_point_ids,
+                                   body.fields, screen="POST /v1/exports")
+        )  # fmt: skip
         if not out["rows"]:
             # a refusal is a refusal (issue 11 item 13): not 200 with no rows. Which points
             # exist is not the caller's to know, so the answer is that of nonexistent points;
