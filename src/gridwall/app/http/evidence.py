@@ -31,7 +31,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from gridwall.app.http.context import Contexts
-from gridwall.app.http.errors import ErrorMappingRoute
+from gridwall.app.http.errors import AUTHENTICATED, ErrorMappingRoute
 from gridwall.app.management import manage_request
 from gridwall.errors import UsageError
 from gridwall.gateway import BadRequest, Forbidden, Unavailable
@@ -81,7 +81,7 @@ def create_router(
     """
     router = APIRouter(tags=["evidence"], route_class=ErrorMappingRoute)
 
-    @router.get("/v1/reports/statement")
+    @router.get("/v1/reports/statement", responses=AUTHENTICATED)
     def statement(request: Request) -> JSONResponse:
         from gridwall.app.reporting import AuditLogView, supply_periods
         from gridwall.gateway import retailer_kinds
