@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from integration.site import (
     CHIYODA,
@@ -78,7 +79,8 @@ def test_nw_agent_signs_in_searches_and_reads_a_point(live: tuple[Site, str, Any
     assert page.locator("dd.withheld").all_inner_texts() == ["非表示（権限なし）"]  # FIT
     nw.shot("point")
     page.get_by_role("button", name="月別使用量を表示").click()
-    assert page.locator("svg.chart rect.bar").count() == 10
+    # count() does not wait for the navigation the click starts; expect() does
+    expect(page.locator("svg.chart rect.bar")).to_have_count(10)
     assert page.get_by_role("img", name="月別使用量（kWh）").is_visible()
     nw.shot("usage")
     # English, remembered across pages
