@@ -96,6 +96,7 @@ CLASSES: dict[str, str] = {
     "monitor scan": NONE,
     "policy check": NONE,
     "policy explain": NONE,
+    "report disaster": READ,
     "report periodic": READ,
     "report statement": READ,
     "review close": WRITE,
@@ -184,6 +185,7 @@ def _args(command: str, tmp: Path) -> list[str]:
         "audit keygen": ["--key", str(key)],
         "audit prove": ["--index", "0"],
         "monitor run": ["--reference", str(tmp), "--work", str(tmp / "work")],
+        "report disaster": ["--declaration", "D1", "--out", str(tmp / "r")],
         "report periodic": ["--from", "2026-04-01", "--to", "2026-04-30", "--out", str(tmp / "r")],
         "report statement": [
             "--retailer",

@@ -14,13 +14,15 @@ Dimensions (the values a filter compares and a group-by key takes):
 
 * the event's scalar keys: ``action``, ``screen``, ``decision``, ``purpose``, ``org``,
   ``system``, ``recipient_org``, ``reason``, ``grant_kind``, ``denial``,
-  ``name_verification``, ``status``;
+  ``name_verification``, ``status``, ``grant_id``, and who and where from: ``person_id``,
+  ``account_id``, ``device_id`` (the terminal);
 * derived: ``org_kind`` (``org`` up to ``:``: ``nw``, ``retail``, ``contractor``,
   ``regulator``), ``source`` (the ``event_id`` prefix: ``gw`` gateway, ``lk`` lookup,
   ``idn``/``cli`` identity, ``grants``, ``web`` …), ``day`` and ``month`` (the JST calendar
   day / month of ``ts``);
-* lists, one group per element: ``field`` (each of ``fields``) and ``policy_id`` (each of
-  ``policy_ids``); an event without one falls in the group ``null``.
+* lists, one group per element: ``field`` (each of ``fields``), ``policy_id`` (each of
+  ``policy_ids``) and ``supply_point`` (each of ``supply_point_ids``); an event without one
+  falls in the group ``null``.
 
 ``where`` maps a dimension to a value or a list of values (any of them), plus the special
 keys ``ts_from`` / ``ts_to`` (ISO 8601 instants, ``ts_from <= ts < ts_to``). ``measure`` is
@@ -52,10 +54,14 @@ SCALAR_DIMENSIONS = frozenset(
         "denial",
         "name_verification",
         "status",
+        "grant_id",
+        "device_id",
+        "person_id",
+        "account_id",
     }
 )
 DERIVED_DIMENSIONS = frozenset({"org_kind", "source", "day", "month"})
-LIST_DIMENSIONS = {"field": "fields", "policy_id": "policy_ids"}
+LIST_DIMENSIONS = {"field": "fields", "policy_id": "policy_ids", "supply_point": "supply_point_ids"}
 DIMENSIONS = SCALAR_DIMENSIONS | DERIVED_DIMENSIONS | frozenset(LIST_DIMENSIONS)
 TIME_KEYS = frozenset({"ts_from", "ts_to"})
 QUERY_KEYS = frozenset({"where", "group_by", "measure"})

@@ -11,6 +11,10 @@
 * :func:`report_html` / :func:`report_pdf` — the same report organised by the
   improvement-plan headings, a chart per figure, Japanese in a font shipped inside an
   installed package, the signed checkpoint embedded.
+* :func:`build_disaster_report` / :func:`disaster_html` / :func:`disaster_pdf` — the
+  after-action report of one disaster declaration: who accessed what under it, from which
+  terminals, inside and outside its area, after its end, and the deletion attestations;
+  provable figures like the periodic report's.
 
 A library like the other capabilities: it reads the audit log and the retailer's supply
 periods only through what the app layer hands in (:class:`LogView`, :data:`SupplyPeriods`),
@@ -19,6 +23,14 @@ never a customer table and never another capability.
 
 from __future__ import annotations
 
+from gridwall.reports._disaster import (
+    INSIDE,
+    OTHER,
+    OUTSIDE,
+    build_disaster_report,
+    disaster_html,
+    disaster_pdf,
+)
 from gridwall.reports._figures import PERIODIC_FIGURES, build_figures_report, figures_html
 from gridwall.reports._render import SECTIONS, report_html, report_pdf
 from gridwall.reports._statement import (
@@ -33,14 +45,20 @@ from gridwall.reports._statement import (
 )
 
 __all__ = [
+    "INSIDE",
     "LEGAL_BASES",
+    "OTHER",
+    "OUTSIDE",
     "PERIODIC_FIGURES",
     "SECTIONS",
     "LogView",
     "Supply",
     "SupplyPeriods",
+    "build_disaster_report",
     "build_figures_report",
     "build_statement",
+    "disaster_html",
+    "disaster_pdf",
     "figures_html",
     "legal_basis",
     "pseudonym",

@@ -113,7 +113,7 @@ def _font_face(text: str) -> str:
     return f"@font-face{{font-family:gwjp;src:url(data:font/ttf;base64,{data}) format('truetype')}}"
 
 
-def _table(fig: Mapping[str, Any]) -> str:
+def table_html(fig: Mapping[str, Any]) -> str:
     e = html.escape
     dims = list(fig["query"].get("group_by", []))
     measure = str(fig["query"].get("measure", "count"))
@@ -149,7 +149,7 @@ def report_html(rep: Mapping[str, Any]) -> str:
                 f'<section class=figure id="{e(fig["name"])}">'
                 f"<h3>{e(fig['title_ja'])} — {e(fig['title'])}</h3>"
                 f"<p class=q>figure <code>{e(fig['name'])}</code></p>"
-                f"{svg_chart(fig)}{_table(fig)}</section>"
+                f"{svg_chart(fig)}{table_html(fig)}</section>"
             )
     p = rep["period"]
     body = f"""<h1>情報遮断 定期報告 — Periodic compliance report</h1>
@@ -161,10 +161,17 @@ def report_html(rep: Mapping[str, Any]) -> str:
 {"".join(parts)}
 <h2>署名付きチェックポイント — Signed checkpoint</h2>
 <pre>{e(rep["checkpoint"])}</pre>"""
-    face = _font_face(html.unescape(body) + "0123456789—…/() ")
+    return page_html(f"定期報告 Periodic report {p['from']}–{p['to']}", body)
+
+
+def page_html(title: str, body: str) -> str:
+    """A self-contained report page around ``body``: the styles and the subset of the
+    Japanese font covering the page's text (a data URL: nothing is fetched)."""
+    e = html.escape
+    face = _font_face(html.unescape(body) + title + "0123456789—…/() ")
     return f"""<!doctype html>
 <html lang="ja"><head><meta charset="utf-8">
-<title>定期報告 Periodic report {e(p["from"])}–{e(p["to"])}</title>
+<title>{e(title)}</title>
 <style>{face}
 body{{font-family:gwjp,sans-serif;margin:2em}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #999;padding:2px 6px}}td.n{{text-align:right}}pre{{background:#eee}}
@@ -175,9 +182,8 @@ svg.chart{{display:block;margin:.5em 0}}p.unrecorded{{color:#666}}
 """
 
 
-def report_pdf(rep: Mapping[str, Any]) -> bytes:
-    """The report as a PDF (A4): the same sections, a bar chart and the rows per figure, the
-    signed checkpoint on the last page. The Japanese font is embedded."""
+def pdf_document() -> Any:
+    """An A4 fpdf2 document with the Japanese font embedded and a first page."""
     from fpdf import FPDF
 
     pdf = FPDF(format="A4")
@@ -185,6 +191,26 @@ def report_pdf(rep: Mapping[str, Any]) -> bytes:
     pdf.add_font("gwjp", fname=str(font_path()))
     pdf.set_font("gwjp", size=16)
     pdf.add_page()
+    return pdf
+
+
+def pdf_heading(pdf: Any, text: str, *, size: int = 13) -> None:
+    """A heading line (a little space above it)."""
+    pdf.ln(3)
+    pdf.set_font("gwjp", size=size)
+    _para(pdf, size * 0.6, text)
+
+
+def pdf_paragraph(pdf: Any, text: str, *, size: int = 9) -> None:
+    """A paragraph of body text."""
+    pdf.set_font("gwjp", size=size)
+    _para(pdf, size * 0.55, text)
+
+
+def report_pdf(rep: Mapping[str, Any]) -> bytes:
+    """The report as a PDF (A4): the same sections, a bar chart and the rows per figure, the
+    signed checkpoint on the last page. The Japanese font is embedded."""
+    pdf = pdf_document()
     p = rep["period"]
     _para(pdf, 9, "情報遮断 定期報告 — Periodic compliance report")
     pdf.set_font("gwjp", size=10)
@@ -202,7 +228,7 @@ def report_pdf(rep: Mapping[str, Any]) -> bytes:
         if not figs:
             _para(pdf, 5, f"{NOT_RECORDED_JA} / {NOT_RECORDED_EN}")
         for fig in figs:
-            _pdf_figure(pdf, fig)
+            pdf_figure(pdf, fig)
     pdf.add_page()
     pdf.set_font("gwjp", size=13)
     _para(pdf, 8, "署名付きチェックポイント — Signed checkpoint")
@@ -216,7 +242,7 @@ def _para(pdf: Any, h: float, text: str) -> None:
     pdf.multi_cell(pdf.epw, h, text, new_x="LMARGIN", new_y="NEXT", align="L")
 
 
-def _pdf_figure(pdf: Any, fig: Mapping[str, Any]) -> None:
+def pdf_figure(pdf: Any, fig: Mapping[str, Any]) -> None:
     pdf.set_font("gwjp", size=10)
     _para(pdf, 6, f"{fig['title_ja']} — {fig['title']}  [{fig['name']}]")
     pdf.set_font("gwjp", size=8)

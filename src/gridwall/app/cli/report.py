@@ -8,7 +8,6 @@ checkpoint, which each file embeds. Exit codes: 0 written, 2 bad input or an unu
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Mapping
 from datetime import date
@@ -21,7 +20,8 @@ from gridwall.errors import UsageError
 
 sub = typer.Typer(
     name="report",
-    help="Reports anyone can check: retailer statements (アクセス開示), provable figures.",
+    help="Reports anyone can check: retailer statements (アクセス開示), provable figures, "
+    "disaster after-action reports.",
     no_args_is_help=True,
 )
 
@@ -42,31 +42,16 @@ def _day(text: str, option: str) -> date:
 
 
 def _write(out: Path, files: Mapping[str, str | bytes]) -> None:
-    """Write every file or none (each through a temporary name, renamed at the end)."""
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise UsageError(f"--out {out}: cannot create the folder ({e.strerror})") from e
-    tmps = []
-    try:
-        for name, text in files.items():
-            tmp = out / f".{name}.partial"
-            data = text.encode("utf-8") if isinstance(text, str) else text
-            with tmp.open("wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            tmps.append((tmp, out / name))
-    except OSError as e:
-        for tmp, _ in tmps:
-            tmp.unlink(missing_ok=True)
-        raise UsageError(f"--out {out}: cannot write ({e.strerror})") from e
-    for tmp, final in tmps:
-        tmp.replace(final)
+    """Write every file or none (:func:`gridwall.app.reporting.write_files`)."""
+    from gridwall.app.reporting import write_files
+
+    write_files(out, files)
 
 
 def _dump(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, indent=1) + "\n"
+    from gridwall.app.reporting import dump_json
+
+    return dump_json(obj)
 
 
 @sub.command("statement")
@@ -146,3 +131,44 @@ def periodic(
         file=sys.stderr,
     )
     print(json.dumps({"json": str(out / "report.json"), "tree_size": rep["tree_size"]}))
+
+
+@sub.command("disaster")
+def disaster(
+    declaration: str = typer.Option(
+        None, "--declaration", help="Declaration ID: write its after-action report."
+    ),
+    due: bool = typer.Option(
+        False, "--due", help="Write the report of every ended declaration that has none in --out."
+    ),
+    out: Path = typer.Option(
+        None, "--out", help="Folder for disaster-ID.json/.html/.pdf (default $GRIDWALL_REPORT_DIR)."
+    ),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """The disaster after-action report (非常災害 事後報告): who accessed what under a
+    declaration, inside and outside its area, after its end, and the deletion attestations."""
+    from gridwall.app.cli.stores import existing_store, read_only_engine
+    from gridwall.app.reporting import due_disasters, report_dir, write_disaster
+    from gridwall.interfaces.clock import system_clock
+
+    if (declaration is None) == (not due):
+        raise UsageError("--declaration / --due: give exactly one of them")
+    folder = report_dir(out)
+    if folder is None:
+        raise UsageError("--out: no folder given (use --out DIR or $GRIDWALL_REPORT_DIR)")
+    url = existing_store(db)
+    engine = read_only_engine(url)
+    try:
+        if declaration is not None:
+            path = write_disaster(url, engine, declaration.strip(), folder, system_clock())
+            print(f"wrote {path} and its .html and .pdf", file=sys.stderr)
+            print(json.dumps({"json": str(path)}))
+            return
+        done = due_disasters(url, engine, folder, system_clock())
+    finally:
+        engine.dispose()
+    for did, state, what in done:
+        print(f"{did}: {state}: {what}", file=sys.stderr)
+    print(json.dumps([{"disaster_id": d, "state": s, "detail": w} for d, s, w in done],
+                     ensure_ascii=False))  # fmt: skip
