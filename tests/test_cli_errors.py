@@ -99,6 +99,7 @@ CLASSES: dict[str, str] = {
     "report disaster": READ,
     "report periodic": READ,
     "report statement": READ,
+    "report statements": READ,
     "review close": WRITE,
     "review grant": WRITE,
     "review owner": WRITE,
@@ -161,7 +162,7 @@ def _args(command: str, tmp: Path) -> list[str]:
         (tmp / "input.txt").write_text("a,b\n1,2\n")
     if command == "hr import":
         (tmp / "hr.csv").write_text("person_id,name,org,department,role,effective_at\n")
-    if command == "report statement":
+    if command in ("report statement", "report statements"):
         (tmp / "pseudonym.key").write_text("a test secret of more than sixteen bytes\n")
     if command == "export watermark":
         (tmp / "rows.csv").write_text("supply_point_id\n" + POINT + "\n")
@@ -186,6 +187,14 @@ def _args(command: str, tmp: Path) -> list[str]:
         "audit prove": ["--index", "0"],
         "monitor run": ["--reference", str(tmp), "--work", str(tmp / "work")],
         "report disaster": ["--declaration", "D1", "--out", str(tmp / "r")],
+        "report statements": [
+            "--month",
+            "2026-04",
+            "--out",
+            str(tmp / "r"),
+            "--pseudonym-key",
+            str(tmp / "pseudonym.key"),
+        ],
         "report periodic": ["--from", "2026-04-01", "--to", "2026-04-30", "--out", str(tmp / "r")],
         "report statement": [
             "--retailer",

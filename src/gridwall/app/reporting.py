@@ -256,3 +256,112 @@ def report_dir(path: Path | None) -> Path | None:
         return path
     env = os.environ.get(REPORT_DIR_ENV)
     return Path(env) if env else None
+
+
+# -- the monthly statement file -------------------------------------------------
+
+
+class PinnedLogView(AuditLogView):
+    """The audit log read at one earlier signed checkpoint (``note``), not the latest."""
+
+    def __init__(self, url: str, note: str) -> None:
+        super().__init__(url)
+        found = [cp for cp in self.log.checkpoints() if cp.note == note]
+        if not found:
+            self.close()
+            raise UsageError("the checkpoint the earlier run used is not in the audit log")
+        self._cp = found[-1]
+
+    def checkpoint(self) -> tuple[int, bytes, str]:
+        return self._cp.size, self._cp.root, self._cp.note
+
+
+def _last_ts(view: AuditLogView, size: int) -> datetime | None:
+    from gridwall.interfaces.clock import parse_instant
+
+    if size == 0:
+        return None
+    got = list(view.entries(size - 1, size))
+    try:
+        return parse_instant(str(json.loads(got[0][1])["event"]["ts"]), "ts")
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def statement_stem(retailer: str, first: date, last: date) -> str:
+    """The name of a statement's files (the same for ``report statement`` and the month)."""
+    return f"statement-{retailer}-{first.isoformat()}-{last.isoformat()}"
+
+
+def write_monthly(
+    url: str, engine: Engine, month: str, out: Path, secret: bytes, now: datetime
+) -> tuple[str, dict[str, Any]]:
+    """Write every retailer's statement for ``month`` into ``out``, plus
+    ``statements-<month>-index.json``; ``("written" | "unchanged", index)``.
+
+    Issued once: the first run uses the latest signed checkpoint, which must reach past the
+    month's end (the month must be over). A rerun reads the earlier index and rebuilds
+    against the same checkpoint with the same ``generated_at``, so it gives the same bytes
+    (nothing is rewritten); if anything came out different (the store's supply periods or
+    the pseudonym secret changed), it refuses and names the file, writing nothing."""
+    from gridwall.gateway import retailer_kinds
+    from gridwall.interfaces.clock import day_end_jst
+    from gridwall.reports import monthly_statements, parse_month, statement_html
+    from gridwall.reports._monthly import sha256_hex
+
+    first, last = parse_month(month)
+    month = f"{first.year:04d}-{first.month:02d}"
+    end = day_end_jst(last)
+    if now < end:
+        raise UsageError(f"--month {month}: the month has not ended yet (ends {end.isoformat()})")
+    index_name = f"statements-{month}-index.json"
+    earlier: dict[str, Any] | None = None
+    if (out / index_name).exists():
+        try:
+            earlier = json.loads((out / index_name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise UsageError(f"--out {out / index_name}: unreadable earlier index ({e})") from e
+    generated = now
+    if earlier is not None:
+        view: AuditLogView = PinnedLogView(url, str(earlier.get("checkpoint", "")))
+        generated = datetime.fromisoformat(str(earlier["generated_at"]))
+    else:
+        view = AuditLogView(url)
+    try:
+        size = view.checkpoint()[0]
+        last_ts = _last_ts(view, size)
+        if last_ts is None or last_ts < end:
+            raise UsageError(
+                f"--month {month}: the latest signed checkpoint (size {size}) does not reach "
+                f"past the month's end; sign one (`gridwall audit checkpoint`) and run again"
+            )
+        statements, index = monthly_statements(
+            view, supply_periods(engine), retailer_kinds(engine), month,
+            secret=secret, generated_at=generated,
+        )  # fmt: skip
+    finally:
+        view.close()
+    files: dict[str, bytes] = {}
+    for row in index["retailers"]:
+        st = statements[row["retailer"]]
+        stem = statement_stem(row["retailer"], first, last)
+        for name, data in (
+            (f"{stem}.json", dump_json(st).encode()),
+            (f"{stem}.html", statement_html(st).encode()),
+        ):
+            files[name] = data
+            row.setdefault("files", []).append({"name": name, "sha256": sha256_hex(data)})
+    files[index_name] = dump_json(index).encode()
+    differ = [
+        n for n, data in files.items() if (out / n).exists() and (out / n).read_bytes() != data
+    ]
+    if differ:
+        raise UsageError(
+            f"--out {out / differ[0]}: already issued for {month} with different content; "
+            "the monthly file is not overwritten (move the folder away to reissue)"
+        )
+    missing = {n: d for n, d in files.items() if not (out / n).exists()}
+    if not missing:
+        return "unchanged", index
+    write_files(out, missing)
+    return "written", index

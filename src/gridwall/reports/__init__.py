@@ -15,6 +15,8 @@
   after-action report of one disaster declaration: who accessed what under it, from which
   terminals, inside and outside its area, after its end, and the deletion attestations;
   provable figures like the periodic report's.
+* :func:`monthly_statements` — every retailer's statement for one month against one
+  checkpoint, plus an index (the monthly statement file).
 
 A library like the other capabilities: it reads the audit log and the retailer's supply
 periods only through what the app layer hands in (:class:`LogView`, :data:`SupplyPeriods`),
@@ -32,6 +34,7 @@ from gridwall.reports._disaster import (
     disaster_pdf,
 )
 from gridwall.reports._figures import PERIODIC_FIGURES, build_figures_report, figures_html
+from gridwall.reports._monthly import monthly_statements, parse_month
 from gridwall.reports._render import SECTIONS, report_html, report_pdf
 from gridwall.reports._statement import (
     LEGAL_BASES,
@@ -61,6 +64,8 @@ __all__ = [
     "disaster_pdf",
     "figures_html",
     "legal_basis",
+    "monthly_statements",
+    "parse_month",
     "pseudonym",
     "report_html",
     "report_pdf",

@@ -172,3 +172,33 @@ def disaster(
         print(f"{did}: {state}: {what}", file=sys.stderr)
     print(json.dumps([{"disaster_id": d, "state": s, "detail": w} for d, s, w in done],
                      ensure_ascii=False))  # fmt: skip
+
+
+@sub.command("statements")
+def statements(
+    month: str = typer.Option(..., "--month", help="The month (JST), YYYY-MM; it must be over."),
+    out: Path = typer.Option(..., "--out", help="Folder for every retailer's files and the index."),
+    pseudonym_key: Path = typer.Option(None, "--pseudonym-key", help=SECRET_HELP),
+    db: str = typer.Option(None, "--db", help=DB_HELP),
+) -> None:
+    """The monthly statement file: every retailer's statement for a month, one checkpoint."""
+    from gridwall.app.cli.stores import existing_store, read_only_engine
+    from gridwall.app.reporting import read_secret, write_monthly
+    from gridwall.interfaces.clock import system_clock
+    from gridwall.reports import parse_month
+
+    parse_month(month)  # a bad --month is named before anything else is read
+    secret = read_secret(pseudonym_key)
+    url = existing_store(db)
+    engine = read_only_engine(url)
+    try:
+        state, index = write_monthly(url, engine, month, out, secret, system_clock())
+    finally:
+        engine.dispose()
+    n = len(index["retailers"])
+    print(
+        f"{state}: {n} retailer statements for {index['month']} against checkpoint size "
+        f"{index['tree_size']} in {out}",
+        file=sys.stderr,
+    )
+    print(json.dumps({"state": state, "retailers": n, "tree_size": index["tree_size"]}))
