@@ -69,7 +69,10 @@ class Server:
     witness_keys: list[Any] = field(default_factory=list)
     #: where a witness refusal raises its critical alert (the canary outbox)
     alerts: Any = None
+    #: where after-action reports of ended disaster declarations are written (none: cron)
+    report_dir: Path | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
+    _wake: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _closed: bool = False
 
@@ -128,12 +131,39 @@ class Server:
                 {"size": size},
             )
 
+    def disaster_reports(self) -> list[tuple[str, str, str]]:
+        """Write the after-action report of every ended declaration that has none in
+        ``report_dir`` and whose end the latest signed checkpoint reaches past."""
+        if self.report_dir is None:
+            return []
+        from gridwall.app.reporting import due_disasters
+        from gridwall.interfaces.clock import system_clock
+
+        done = due_disasters(self.audit_log.url, self.engine, self.report_dir, system_clock())
+        for did, state, what in done:
+            log.info("disaster %s after-action report %s: %s", did, state, what)
+        return done
+
+    def disaster_ended(self, disaster_id: str) -> None:
+        """A declaration was ended early: sign and report now, not at the next round."""
+        log.info("disaster %s ended: after-action report scheduled", disaster_id)
+        self._wake.set()
+
     def _checkpoints(self) -> None:
-        while not self._stop.wait(self.checkpoint_seconds):
+        while not self._stop.is_set():
+            self._wake.wait(self.checkpoint_seconds)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.checkpoint()
             except Exception as e:  # the next round retries; verification will show a gap
                 log.error("audit checkpoint failed: %s", type(e).__name__)
+                continue
+            try:
+                self.disaster_reports()
+            except Exception as e:  # the next round retries (a report is written once)
+                log.error("disaster after-action reports failed: %s", e)
 
     def start(self) -> None:
         """Start signing checkpoints every ``checkpoint_seconds`` (only with a key)."""
@@ -148,6 +178,7 @@ class Server:
             return
         self._closed = True
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
         try:
@@ -212,6 +243,7 @@ def create_server_app(
     witnesses: list[str] | None = None,
     witness_keys: list[str] | None = None,
     alerts_path: Path | None = None,
+    report_dir: Path | None = None,
 ) -> FastAPI:
     """The whole gridwall API over the store at ``db_url``.
 
@@ -239,6 +271,10 @@ def create_server_app(
     ``witnesses`` (URLs or witness state files) are asked to cosign every newly signed
     checkpoint, checked against ``witness_keys``; a refusal is a critical alert in
     ``alerts_path`` (JSON lines, the canary outbox's format).
+
+    ``report_dir`` is where after-action reports of ended disaster declarations go: after
+    each signed checkpoint (and at once when a declaration is ended through the API) the
+    server writes every one that is due (:func:`gridwall.app.reporting.due_disasters`).
     """
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -377,11 +413,20 @@ def create_server_app(
         witnesses=list(witnesses or []),
         witness_keys=wkeys,
         alerts=AlertOutbox(alerts_path) if alerts_path else None,
+        report_dir=report_dir,
     )
     contexts = Contexts(auth, now, gateway=gateway)  # the one request-context dependency
     routers = [
         identity_router(identity, now, contexts=contexts),
-        grants_router(engine, auth, audit, now, contexts=contexts, person_of=identity.person_of),
+        grants_router(
+            engine,
+            auth,
+            audit,
+            now,
+            contexts=contexts,
+            person_of=identity.person_of,
+            on_ended=server.disaster_ended if report_dir is not None and signer else None,
+        ),
         lookup_router(lookup_service, contexts.request_context),
         health_router(server.canary, audit_log.size),
         evidence_router(

@@ -283,17 +283,75 @@ def disaster_end(
     disaster_id: str = typer.Argument(...),
     by: str = typer.Option(..., "--by", help=BY_HELP),
     password_stdin: bool = typer.Option(False, "--password-stdin", help=STDIN_HELP),
+    report_dir: Path | None = typer.Option(
+        None,
+        "--report-dir",
+        help="Folder for the after-action report (default $GRIDWALL_REPORT_DIR).",
+    ),
+    audit_key: Path | None = typer.Option(
+        None,
+        "--audit-key",
+        help="Audit signing key (default $GRIDWALL_AUDIT_KEY): sign a checkpoint after the "
+        "end so the after-action report is written at once.",
+    ),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """End a declaration now (or cancel one still pending approval)."""
+    """End a declaration now (or cancel one still pending approval). With --audit-key and a
+    report folder, sign a checkpoint and write its after-action report at once."""
+    from gridwall.app.reporting import report_dir as resolve_report_dir
     from gridwall.grants import DisasterDesk
 
+    folder = resolve_report_dir(report_dir)
+    signer = _signer(audit_key)
     with _store(db) as (engine, log):
         by = _operator(engine, log, by, "disaster.end", password_stdin)
         d = DisasterDesk(engine, log).end(disaster_id, by)
-    _err(f"disaster {disaster_id}: {d['status']}")
+        _err(f"disaster {disaster_id}: {d['status']}")
+        if d["status"] == "ended":
+            _after_end(engine, log, disaster_id, folder, signer)
     _out(d, as_json, _decl_text)
+
+
+def _signer(path: Path | None) -> Any:
+    """The audit signing key of --audit-key (default $GRIDWALL_AUDIT_KEY), or None."""
+    import os
+
+    from gridwall.audit import note
+
+    if path is None:
+        env = os.environ.get("GRIDWALL_AUDIT_KEY")
+        if not env:
+            return None
+        path = Path(env)
+    try:
+        return note.Signer.parse(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise UsageError(f"--audit-key {path}: cannot read the signing key ({e.strerror})") from e
+    except note.NoteError as e:
+        raise UsageError(f"--audit-key {path}: {e}") from e
+
+
+def _after_end(engine: Any, log: Any, disaster_id: str, folder: Path | None, signer: Any) -> None:
+    """The after-action report at the end: signed and written now when it can be, else
+    said to be due (the end stands either way)."""
+    from gridwall.app.reporting import write_disaster
+    from gridwall.interfaces.clock import system_clock
+
+    later = "`gridwall report disaster --due` (or `gridwall serve --report-dir`) writes it"
+    if folder is None or signer is None:
+        _err(
+            f"disaster {disaster_id}: after-action report due; "
+            f"after the next signed checkpoint {later}"
+        )
+        return
+    log.checkpoint([signer])
+    try:
+        path = write_disaster(log.url, engine, disaster_id, folder, system_clock())
+    except UsageError as e:
+        _err(f"disaster {disaster_id}: after-action report not written yet ({e}); {later}")
+        return
+    _err(f"disaster {disaster_id}: after-action report written to {path}")
 
 
 @disaster_app.command("list")

@@ -59,6 +59,13 @@ def serve(
         help="Operator secret for NW staff pseudonyms in GET /v1/reports/statement "
         "(default $GRIDWALL_PSEUDONYM_KEY; none: statements are refused 503).",
     ),
+    report_dir: Path | None = typer.Option(
+        None,
+        "--report-dir",
+        help="Write disaster after-action reports here after each signed checkpoint, and "
+        "at once when a declaration is ended through the API (default "
+        "$GRIDWALL_REPORT_DIR; none: run `gridwall report disaster --due` from cron).",
+    ),
 ) -> None:
     """Serve the whole gridwall API (gateway, identity, grants, lookup) over one store."""
     from gridwall.app.cli.stores import redact, writable_store
@@ -76,6 +83,7 @@ def serve(
 
     import uvicorn
 
+    from gridwall.app.reporting import report_dir as resolve_report_dir
     from gridwall.app.server import create_server_app
 
     print(f"gridwall serve: opening {redact(url)} …", file=sys.stderr)
@@ -89,6 +97,7 @@ def serve(
         witness_keys=list(witness_key or []),
         alerts_path=canary_dir / "alerts.jsonl",
         pseudonym_key=pseudonym_key,
+        report_dir=resolve_report_dir(report_dir),
     )
     server = app.state.server
     server.start()

@@ -8,7 +8,7 @@
 | ``POST /v1/grants/disasters`` | declare ``{disaster_id, area, planned_end, max_hours}`` |
 | ``POST /v1/grants/disasters/{id}/approve`` | second-person approval |
 | ``POST /v1/grants/disasters/{id}/extend`` | ``{planned_end}`` |
-| ``POST /v1/grants/disasters/{id}/end`` | end now / cancel |
+| ``POST /v1/grants/disasters/{id}/end`` | end now / cancel (then ``on_ended(id)``) |
 | ``GET /v1/grants/disasters/{id}/report`` | every access under it (from the audit log) |
 | ``POST /v1/grants/disasters/{id}/deletion-attestations`` | ``{org, copies, statement}`` |
 | ``GET /v1/grants/agreements`` / ``POST`` / ``POST …/{id}/end`` | list / register / end |
@@ -24,6 +24,7 @@ is half-written.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -45,6 +46,8 @@ from gridwall.interfaces import AuditSink, Authenticator, Principal
 from gridwall.interfaces.clock import Clock, system_clock
 from gridwall.interfaces.facts import GrantStep
 from gridwall.policy import ManagementEngine, default_management_engine
+
+_log = logging.getLogger("gridwall.grants")
 
 
 class DeclareBody(BaseModel):
@@ -113,13 +116,17 @@ def create_router(
     contexts: Contexts | None = None,
     policy: ManagementEngine | None = None,
     person_of: Callable[[str], str | None] | None = None,
+    on_ended: Callable[[str], None] | None = None,
 ) -> APIRouter:
     """Grant-management routes. ``events()`` feeds disaster reports (default: the audit
     log's own events when ``audit`` is a :class:`gridwall.audit.AuditLog`); ``contexts``
     is the app's request-context dependency (default: over ``auth``); ``policy`` decides
     every step (default: the shipped management policies); ``person_of`` names the person
     holding an account (identity), so that a person's second account cannot approve its
-    first account's request (default: accounts are compared as they are)."""
+    first account's request (default: accounts are compared as they are). ``on_ended(id)``
+    is told after a declaration was ended early (the server then signs a checkpoint and
+    writes the after-action report in the background); it must not block, and its failure
+    never changes the answer."""
     now_of: Clock = clock or system_clock
     decider = policy if policy is not None else default_management_engine()
     holder: Callable[[str], str | None] = person_of or (lambda _account: None)
@@ -228,8 +235,16 @@ def create_router(
         "/disasters/{disaster_id}/end", **route_doc(), summary="End now (or cancel if pending)"
     )
     def end(disaster_id: str, request: Request) -> Any:  # fmt: skip
-        return run(GrantStep.DISASTER_END, request,
-                   lambda p, _: disasters(p).end(disaster_id, p.account_id))  # fmt: skip
+        def act(p: Principal, _: datetime) -> Any:
+            d = disasters(p).end(disaster_id, p.account_id)
+            if on_ended is not None and d.get("status") == "ended":
+                try:
+                    on_ended(disaster_id)
+                except Exception:  # the end stands; the serve loop's --due pass catches up
+                    _log.exception("after-action report trigger failed for %s", disaster_id)
+            return d
+
+        return run(GrantStep.DISASTER_END, request, act)
 
     @router.get(
         "/disasters/{disaster_id}/report", **route_doc(), summary="Every access made under it"
