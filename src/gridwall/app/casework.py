@@ -298,6 +298,20 @@ class CaseDesk:
         )  # fmt: skip
         return CaseRefused(f"{step.value} refused: {why}")
 
+    def _missing(
+        self, caller: Caller, step: CaseStep, case_id: str, now: datetime
+    ) -> GridwallError:
+        """An unknown case: refused as any case would be for a caller who may never take
+        the step (a retailer's staff learn nothing), else not found; audited either way."""
+        decision, approval = self._decide(caller, step, None, now)
+        if not decision.allowed and step not in (CaseStep.CONFIRM, CaseStep.EXPLAIN):
+            return self._refuse(caller, step, decision, approval, now, case_id)
+        self._record(
+            self._event(caller, now, step, "deny", f"case {case_id}: not found",
+                        case_id=case_id, reason="no such case")
+        )  # fmt: skip
+        return CaseNotFound(f"no case {case_id!r}")
+
     def _may_view(self, caller: Caller, state: CaseState, now: datetime) -> bool:
         return self._decide(caller, CaseStep.VIEW, state, now)[0].allowed
 
@@ -384,11 +398,7 @@ class CaseDesk:
         try:
             entries = self._entries(case_id)
         except CaseNotFound:
-            self._record(
-                self._event(caller, now, CaseStep.VIEW, "deny", f"case {case_id}: not found",
-                            case_id=case_id, reason="no such case")
-            )  # fmt: skip
-            raise
+            raise self._missing(caller, CaseStep.VIEW, case_id, now) from None
         decision, approval = self._decide(caller, CaseStep.VIEW, fold(entries), now)
         if not decision.allowed:
             raise self._refuse(caller, CaseStep.VIEW, decision, approval, now, case_id)
@@ -413,11 +423,7 @@ class CaseDesk:
         try:
             entries = self._entries(case_id)
         except CaseNotFound:
-            self._record(
-                self._event(caller, now, step, "deny", f"case {case_id}: not found",
-                            case_id=case_id, reason="no such case")
-            )  # fmt: skip
-            raise
+            raise self._missing(caller, step, case_id, now) from None
         state = fold(entries)
         decision, approval = self._decide(caller, step, state, now)
         if not decision.allowed:
