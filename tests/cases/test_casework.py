@@ -174,7 +174,7 @@ def test_three_lines_end_to_end(desk: tuple[CaseDesk, Sink, Clock]) -> None:
     ("who", "step", "subject", "reason"),
     [
         ("op1", CaseStep.VIEW, "op1", "the case is about you"),
-        ("comp2", CaseStep.DECIDE, "op1", "you approved a account reactivation"),
+        ("comp2", CaseStep.DECIDE, "op1", "you approved this person's reactivation"),
         ("comp1", CaseStep.VIEW, "chead", "the case is about your own manager"),
         ("comp3", CaseStep.DECIDE, "op1", "subject's organisation unit"),
         ("rmgr", CaseStep.LIST, "op1", "retailers'"),

@@ -60,7 +60,7 @@ REASONS: dict[str, str] = {
     ),
     "case-forbid-about-self": "the case is about you",
     "case-forbid-about-own-manager": "the case is about your own manager",
-    "case-forbid-approved-subject": "you approved {approval} for this person",
+    "case-forbid-approved-subject": "you approved {approval}",
     "case-forbid-second-third-line-not-independent": (
         "you work in the subject's organisation unit; the second and third lines must be "
         "independent of it"
@@ -151,8 +151,8 @@ class StoreHr:
             for c in changes:
                 acct = s.get(Account, c.subject)
                 subject = acct.holder_person_id if acct is not None else c.subject
-                what = "account reactivation" if c.kind == "account_reactivate" else c.kind
-                out.setdefault(subject, f"a {what} (change #{c.change_id})")
+                what = "reactivation" if c.kind == "account_reactivate" else f"{c.kind} change"
+                out.setdefault(subject, f"this person's {what} (change #{c.change_id})")
         return out
 
 
@@ -279,10 +279,8 @@ class CaseDesk:
         self, caller: Caller, step: CaseStep, decision: CaseDecision, approval: str | None,
         now: datetime, case_id: str | None,
     ) -> CaseRefused:  # fmt: skip
-        reasons = [
-            REASONS[i].format(approval=approval or "a change") for i in decision.policy_ids
-            if i in REASONS
-        ]  # fmt: skip
+        what = approval or "a change for this person"
+        reasons = [REASONS[i].format(approval=what) for i in decision.policy_ids if i in REASONS]
         if not reasons:
             if any(i.startswith("error:") for i in decision.policy_ids):
                 reasons = ["the case policy could not decide (refused)"]
