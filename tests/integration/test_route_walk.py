@@ -33,6 +33,7 @@ PARAMS: dict[tuple[str, str], str] = {
     ("path", "supply_point_id"): "",  # filled per caller
     ("path", "disaster_id"): "TY-WALK",
     ("path", "agreement_id"): "AG-WALK",
+    ("path", "case_id"): "case-walk",
     ("query", "town"): "丸の内一丁目",
 }
 
@@ -52,6 +53,11 @@ def bodies(site: Site, point: str, account: str) -> dict[str, dict[str, Any]]:
                           "valid_from": "2026-04-01"},
         "ConsentBody": {"supply_point_id": MINATO, "retailer_code": IND, "days": 7},
         "RevokeBody": {"token": "no-such-token"},
+        "CaseTextBody": {"text": "the facts are as reported"},
+        "CaseDecideBody": {"decision": "no_issue", "reason": "an authorised task"},
+        "CaseOutcomeBody": {"outcome": "譴責"},
+        "CaseReasonBody": {"reason": "needed to decide"},
+        "CaseNoteBody": {"note": "sampled and checked"},
     }  # fmt: skip
 
 

@@ -24,8 +24,10 @@ def test_check_json_passes(capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(out)
     assert code == 0 and doc["ok"] is True
     i15 = [f"I15{c}" for c in "abcdefgh"]
-    assert [r["id"] for r in doc["invariants"]] == [f"I{i}" for i in range(1, 15)] + i15
+    i16 = [f"I16{c}" for c in "abcdefgh"]
+    assert [r["id"] for r in doc["invariants"]] == [f"I{i}" for i in range(1, 15)] + i15 + i16
     assert doc["management"]["ok"] is True and doc["management"]["classes"] > 0
+    assert doc["cases"]["ok"] is True and doc["cases"]["classes"] > 0
     assert all(r["violations"] == 0 for r in doc["invariants"])
 
 
@@ -112,3 +114,24 @@ def test_explain_rejects_unknown_agreement_field(capsys: pytest.CaptureFixture[s
         capsys,
     )
     assert code == 2 and "phnoe" in err
+
+
+def test_check_fails_on_a_broken_case_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--policies DIR`` checks ``DIR/cases/`` too: without the guard against acting on a
+    case about oneself, a compliance officer may decide their own case (I16b)."""
+    for f in CEDAR.iterdir():
+        if f.is_file():
+            (tmp_path / f.name).write_text(f.read_text())
+    (tmp_path / "cases").mkdir()
+    for f in (CEDAR / "cases").iterdir():
+        text = f.read_text()
+        if f.name == "cases.cedar":
+            start = text.index('@id("case-forbid-about-self")')
+            text = text[:start] + text[text.index("};", start) + 2 :]
+        (tmp_path / "cases" / f.name).write_text(text)
+    code, out, err = run(["policy", "check", "--policies", str(tmp_path), "--samples", "0"], capsys)
+    assert code == 1
+    assert "I16b counterexample" in out and "violated I16b" in err
+    assert "I15a counterexample" not in out

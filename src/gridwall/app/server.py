@@ -279,6 +279,7 @@ def create_server_app(
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from gridwall.app.canary import FencedGateway
+    from gridwall.app.http.cases import create_router as cases_router
     from gridwall.app.http.context import Contexts
     from gridwall.app.http.evidence import create_router as evidence_router
     from gridwall.app.http.gateway import create_app
@@ -289,6 +290,7 @@ def create_server_app(
     from gridwall.app.http.lookup import make_router as lookup_router
     from gridwall.app.http.security import SecurityHeaders
     from gridwall.audit import open_log
+    from gridwall.cases import deliver_audit as deliver_cases_audit
     from gridwall.config import trusted_proxies as resolve_proxies
     from gridwall.grants import StoreGrantResolver
     from gridwall.grants import deliver_audit as deliver_grants_audit
@@ -341,6 +343,7 @@ def create_server_app(
     try:
         identity.deliver_audit()
         deliver_grants_audit(engine, audit)
+        deliver_cases_audit(engine, audit)
     except Exception:
         audit_log.close()
         engine.dispose()
@@ -428,6 +431,7 @@ def create_server_app(
             on_ended=server.disaster_ended if report_dir is not None and signer else None,
         ),
         lookup_router(lookup_service, contexts.request_context),
+        cases_router(engine, audit, contexts, now),
         health_router(server.canary, audit_log.size),
         evidence_router(
             contexts,

@@ -8,6 +8,10 @@ second line (compliance) decides, internal audit (third line) samples closed cas
 (:func:`due_escalations`, decided at a given time). Second-line views carry a stable per-case
 pseudonym (:func:`pseudonym`). See ``docs/cases.md``.
 
+Routing reads HR data through :class:`gridwall.interfaces.HrDirectory` (:func:`line_manager`,
+:func:`relation`: the facts separation of duties needs); every case step's audit event
+goes through the case outbox (:func:`deliver_audit`), written with its entry.
+
 This package is a library: it imports no other capability, and alerts reach it as
 :class:`AlertRef` values built by the app from the monitor's stored alerts.
 """
@@ -24,6 +28,8 @@ from gridwall.cases._core import (
     pseudonym,
     route_alerts,
 )
+from gridwall.cases._outbox import AuditPending, deliver_audit, pending_audit, pseudonym_key
+from gridwall.cases._routing import Relation, line_manager, manager_chain, relation, same_unit
 from gridwall.cases._store import (
     Notification,
     ack,
@@ -36,20 +42,29 @@ from gridwall.cases._store import (
 
 __all__ = [
     "AlertRef",
+    "AuditPending",
     "CaseError",
     "CaseState",
     "Deadlines",
     "Entry",
     "Notification",
+    "Relation",
     "ack",
     "append_entries",
+    "deliver_audit",
     "due_escalations",
     "fold",
+    "line_manager",
     "load_cases",
     "load_entries",
+    "manager_chain",
     "needs_sampling",
     "notifications",
     "notify",
+    "pending_audit",
     "pseudonym",
+    "pseudonym_key",
+    "relation",
     "route_alerts",
+    "same_unit",
 ]

@@ -17,6 +17,7 @@ from gridwall.errors import GridwallError
 KINDS = frozenset(
     {
         "opened",
+        "routed",
         "alert_joined",
         "confirmed",
         "explained",
@@ -76,6 +77,13 @@ class CaseState:
     outcome: str | None = None
     audit_escalated: bool = False
     reveals: list[tuple[str, str]] = field(default_factory=list)
+    #: the person the case is routed to as first line (the subject's line manager at the
+    #: alert's date); None before routing or when there is none (then compliance has it)
+    first_line: str | None = None
+    #: the instant the HR data of the routing was taken at (the first alert's time)
+    routed_as_of: str | None = None
+    #: the time of the first alert (what the routing reads HR data at)
+    alert_at: datetime | None = None
     entries: int = 0
 
 
@@ -118,6 +126,13 @@ def fold(entries: Iterable[Entry]) -> CaseState:
                 alerts=[_need(e, "alert_id")],
                 critical=e.data.get("severity") == "critical",
             )
+            if e.data.get("alert_at"):
+                try:
+                    state.alert_at = datetime.fromisoformat(e.data["alert_at"])
+                except ValueError:
+                    bad = e.data["alert_at"]
+                    raise _bad(e, f"field 'alert_at' is not an ISO time: {bad!r}") from None
+
         else:
             if e.case_id != state.case_id:
                 raise _bad(e, f"belongs to another case than {state.case_id}")
@@ -132,6 +147,17 @@ def _apply(s: CaseState, e: Entry) -> None:
     k = e.kind
     if k == "opened":
         raise _bad(e, "the case is already open")
+    if k == "routed":
+        if s.status != FIRST or s.first_line is not None or s.routed_as_of is not None:
+            raise _bad(e, "a case is routed once, when it opens")
+        s.routed_as_of = _need(e, "as_of")
+        who = e.data.get("first_line", "").strip()
+        if who:
+            s.first_line = who
+        else:  # no line manager eligible: compliance has the case at once
+            _need(e, "reason")
+            s.status, s.since = SECOND, e.at
+        return
     if k == "revealed":
         s.reveals.append((e.actor, _need(e, "reason")))
         return
@@ -208,7 +234,7 @@ def route_alerts(
         if a.alert_id in known:
             continue
         known.add(a.alert_id)
-        data = {"alert_id": a.alert_id, "severity": a.severity}
+        data = {"alert_id": a.alert_id, "severity": a.severity, "alert_at": a.at.isoformat()}
         key = (a.subject, a.incident_type)
         target = open_by_key.get(key)
         if target is not None:

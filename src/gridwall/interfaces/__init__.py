@@ -193,3 +193,37 @@ class AuditReader(Protocol):
     def entries(self, lo: int, hi: int) -> list[tuple[int, bytes]]:
         """Entries ``lo`` … ``hi - 1`` present in the database, in index order."""
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class HrPosition:
+    """Where a person sits at an instant (an HR assignment): organisation, department
+    (a path, ``部/課`` separated by ``/``) and role."""
+
+    person_id: str
+    org: str
+    department: str | None
+    role: str | None
+
+
+class HrDirectory(Protocol):
+    """HR data for the case workflow (identity implements it, the app wires it): routing
+    a case to the subject's line manager as of the alert's date, and the relations that
+    separation of duties forbids. Raises when it cannot answer (the caller then denies)."""
+
+    def position(self, person_id: str, at: datetime) -> HrPosition | None:
+        """The person's assignment valid at ``at`` (None: none then)."""
+        ...
+
+    def positions(self, org: str, at: datetime) -> Sequence[HrPosition]:
+        """Everyone assigned to ``org`` at ``at``."""
+        ...
+
+    def person_of(self, account_id: str) -> str | None:
+        """The person holding an account (None: unknown account)."""
+        ...
+
+    def approvals_by(self, person_id: str) -> Mapping[str, str]:
+        """Subject person → what the given person approved for them (an applied change:
+        a reactivation of their account, a role …), one line each."""
+        ...

@@ -46,6 +46,8 @@ EXTRA_KEYS: Final = frozenset(
         "grant_kind",  # grants: which desk, which grant, which export
         "grant_id",
         "export_id",
+        "case_id",  # cases: the case a step acted on, and the entry it wrote
+        "case_seq",
     }
 )
 #: The columns of the events layout, in order, then the attribution the log keeps.

@@ -333,3 +333,65 @@ class ManageDecision:
     #: the permits (allow) or forbids (deny) that decided; empty for a default deny;
     #: ``error:…`` when the engine could not decide (and denied)
     policy_ids: tuple[str, ...]
+
+
+class CaseStep(StrEnum):
+    """One step of the case workflow (the resource of a case decision, docs/cases.md)."""
+
+    #: see the queue of cases (each listed case is then a ``case.view`` decision)
+    LIST = "case.list"
+    VIEW = "case.view"
+    #: first line (the subject's line manager): confirm the facts, or explain them
+    CONFIRM = "case.confirm"
+    EXPLAIN = "case.explain"
+    #: second line (compliance): decide, record the disciplinary outcome, reveal identity
+    DECIDE = "case.decide"
+    DISCIPLINE = "case.discipline"
+    REVEAL = "case.reveal"
+    #: third line (internal audit): sample closed cases, sign off or reopen
+    SAMPLE = "case.sample"
+    SIGNOFF = "case.signoff"
+    REOPEN = "case.reopen"
+    #: run the deadline clock (missed deadlines escalate to the next line)
+    ESCALATE = "case.escalate"
+
+
+#: the steps of the second line (compliance) and of the third line (internal audit)
+SECOND_LINE_STEPS: frozenset[CaseStep] = frozenset(
+    {CaseStep.DECIDE, CaseStep.DISCIPLINE, CaseStep.REVEAL}
+)
+THIRD_LINE_STEPS: frozenset[CaseStep] = frozenset(
+    {CaseStep.SAMPLE, CaseStep.SIGNOFF, CaseStep.REOPEN}
+)
+FIRST_LINE_STEPS: frozenset[CaseStep] = frozenset({CaseStep.CONFIRM, CaseStep.EXPLAIN})
+
+
+@dataclass(frozen=True, slots=True)
+class CaseRequest:
+    """One case-workflow request class: who, on which terminal, which step, and the facts
+    about the caller's relation to the case's subject that separation of duties needs
+    (computed by the app from HR data and identity's approvals; all false for
+    ``case.list``, which is about no case)."""
+
+    principal: PrincipalFacts
+    device: DeviceFacts
+    step: CaseStep
+    #: the subject is the caller (the same person, under any account)
+    about_self: bool = False
+    #: the subject is in the caller's own manager chain (their manager, or above)
+    about_own_manager: bool = False
+    #: the caller approved a change for the subject (a reactivation, a role …)
+    approved_subject: bool = False
+    #: the caller is the case's first line (the subject's line manager it is routed to)
+    first_line: bool = False
+    #: the caller works in the subject's organisation unit (same department, or one
+    #: above or below it): not independent of the subject
+    in_subject_unit: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CaseDecision:
+    request: CaseRequest
+    allowed: bool
+    #: the determining policies; on refusal the forbids that fired (empty: default deny)
+    policy_ids: tuple[str, ...]

@@ -7,8 +7,11 @@
 * :class:`ManagementEngine` / :func:`default_management_engine` — decide a
   :class:`~gridwall.interfaces.facts.ManageRequest` (grant management: the policies in
   ``gridwall/policy/cedar/manage/``, same loader, same fail-closed rule).
+* :class:`CaseEngine` / :func:`default_case_engine` — decide a
+  :class:`~gridwall.interfaces.facts.CaseRequest` (the case workflow's separation of
+  duties: the policies in ``gridwall/policy/cedar/cases/``).
 * ``gridwall policy check`` proves the invariants (``docs/policy.md``), I15 with
-  :func:`check_management`.
+  :func:`check_management`, I16 with :func:`check_cases`.
 """
 
 from gridwall.interfaces.facts import (
@@ -38,6 +41,7 @@ from gridwall.interfaces.facts import (
     RetailerKind,
     Role,
 )
+from gridwall.policy._cases import CaseEngine, check_cases, default_case_engine
 from gridwall.policy._engine import PolicyEngine, default_engine
 from gridwall.policy._manage import (
     ManagementEngine,
@@ -55,6 +59,7 @@ __all__ = [
     "AccountState",
     "Action",
     "AgreementState",
+    "CaseEngine",
     "ConsentState",
     "Decision",
     "DeviceFacts",
@@ -73,7 +78,9 @@ __all__ = [
     "ResourceFacts",
     "RetailerKind",
     "Role",
+    "check_cases",
     "check_management",
+    "default_case_engine",
     "default_engine",
     "default_management_engine",
 ]

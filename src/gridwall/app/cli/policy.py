@@ -67,6 +67,19 @@ def _management_engine(policies: Path | None, err: Any) -> Any:
     return ManagementEngine.from_directory(policies / MANAGE_DIR)
 
 
+def _case_engine(policies: Path | None, err: Any) -> Any:
+    """The case-workflow engine: ``DIR/cases/`` of ``--policies DIR`` (the shipped case
+    policies, said so, when that folder has none)."""
+    from gridwall.policy._cases import CASES_DIR, CaseEngine, default_case_engine
+
+    if policies is None:
+        return default_case_engine()
+    if not (policies / CASES_DIR).is_dir():
+        err.print(f"{policies}: no {CASES_DIR}/ folder; checking the shipped case policies")
+        return default_case_engine()
+    return CaseEngine.from_directory(policies / CASES_DIR)
+
+
 @policy_app.command("check")
 def check_cmd(
     policies: Path | None = typer.Option(None, "--policies", help=_POLICIES_HELP),
@@ -75,31 +88,43 @@ def check_cmd(
         2000, "--samples", min=0, help="Live-engine decisions compared with the proof (I11)."
     ),
 ) -> None:
-    """Prove invariants I1-I15 over the whole request space (customer data and grant
-    management); exit 1 on a violation."""
+    """Prove invariants I1-I16 over the whole request space (customer data, grant
+    management and the case workflow); exit 1 on a violation."""
     from rich.console import Console
     from rich.table import Table
 
+    from gridwall.policy._cases import check_cases
     from gridwall.policy._checker import check
     from gridwall.policy._manage import check_management
 
     err = Console(stderr=True)
     engine = _engine(policies)
     manage = _management_engine(policies, err)
+    cases = _case_engine(policies, err)
     with err.status("checking the policy invariants") as status:
         report = check(engine, samples=samples, progress=lambda m: status.update(m))
         status.update("checking the grant-management invariants (I15)")
         mreport = check_management(manage)
-    rows: list[Any] = [*report.results, *mreport.results]  # both have id/text/classes/…
+        status.update("checking the case-workflow invariants (I16)")
+        creport = check_cases(cases)
+    # all three have id/text/classes/…
+    rows: list[Any] = [*report.results, *mreport.results, *creport.results]
     if as_json:
         doc = report.to_json()
-        doc["ok"] = report.ok and mreport.ok
+        doc["ok"] = report.ok and mreport.ok and creport.ok
         doc["management"] = {
             "ok": mreport.ok,
             "raw_space": mreport.raw_space,
             "classes": mreport.classes,
             "class_counts": mreport.class_counts,
             "errors": mreport.errors,
+        }
+        doc["cases"] = {
+            "ok": creport.ok,
+            "raw_space": creport.raw_space,
+            "classes": creport.classes,
+            "class_counts": creport.class_counts,
+            "errors": creport.errors,
         }
         doc["invariants"] += [
             {
@@ -109,7 +134,7 @@ def check_cmd(
                 "violations": r.violations,
                 "counterexample": r.counterexample,
             }
-            for r in mreport.results
+            for r in [*mreport.results, *creport.results]
         ]
         print(json.dumps(doc, ensure_ascii=False, indent=2))
     else:
@@ -133,15 +158,19 @@ def check_cmd(
             f"grant management: {mreport.raw_space:,} requests in {mreport.classes:,} "
             "classes, every class decided by the live engine"
         )
+        out.print(
+            f"case workflow: {creport.raw_space:,} requests in {creport.classes:,} classes, "
+            "composed from single-policy decisions and compared with the live engine"
+        )
         for r in rows:
             if r.counterexample is not None:
                 out.print(f"[red]{r.id} counterexample:[/red]")
                 out.print_json(json.dumps(r.counterexample, ensure_ascii=False))
-        for e in [*report.errors, *mreport.errors]:
+        for e in [*report.errors, *mreport.errors, *creport.errors]:
             out.print(f"[red]error:[/red] {e}")
-    if not (report.ok and mreport.ok):
+    if not (report.ok and mreport.ok and creport.ok):
         bad = [r.id for r in rows if r.violations]
-        errors = [*report.errors, *mreport.errors]
+        errors = [*report.errors, *mreport.errors, *creport.errors]
         raise CheckFailed(
             "policy check failed: "
             + (f"violated {', '.join(bad)}" if bad else "")
