@@ -29,6 +29,7 @@ from gridwall.policy._manage import MANAGE_INVARIANTS, ManagementBundle
 _ROOT = resources.files("gridwall.policy") / "cedar" / "manage"
 SCHEMA = (_ROOT / "schema.cedarschema").read_text(encoding="utf-8")
 SHIPPED = (_ROOT / "grants.cedar").read_text(encoding="utf-8")
+CONSOLE = (_ROOT / "console.cedar").read_text(encoding="utf-8")
 
 
 def _without(policy_id: str, text: str = SHIPPED) -> str:
@@ -39,8 +40,10 @@ def _without(policy_id: str, text: str = SHIPPED) -> str:
     return "".join(kept)
 
 
-def _engine(text: str) -> ManagementEngine:
-    return ManagementEngine(ManagementBundle(SCHEMA, {"grants.cedar": text}))
+def _engine(text: str, console: str = CONSOLE) -> ManagementEngine:
+    return ManagementEngine(
+        ManagementBundle(SCHEMA, {"grants.cedar": text, "console.cedar": console})
+    )
 
 
 def _nw(role: Role = Role.MANAGER, training: bool = True) -> PrincipalFacts:
@@ -89,9 +92,31 @@ when { principal.retailer_kind == RetailerKind::"affiliated" };
 }
 
 
-@pytest.mark.parametrize("invariant", sorted(BROKEN))
-def test_each_clause_fails_on_a_policy_set_broken_for_it(invariant: str) -> None:
-    report = check_management(_engine(BROKEN[invariant]))
+#: the console's steps (console.cedar) broken for their invariants
+BROKEN_CONSOLE = {
+    "I15i": _without("manage-forbid-own-change-approval", CONSOLE),
+    "I15c": _without("manage-forbid-outside-nw-administration", CONSOLE)
+    + """
+@id("broken-retail-admin-retires-terminals")
+permit (principal, action == Action::"manage", resource == Step::"terminal.retire")
+when { principal.org_kind == OrgKind::"retail" && principal.role == Role::"it_maintenance" };
+""",
+}
+
+
+@pytest.mark.parametrize(
+    ("invariant", "broken_console"),
+    [(i, False) for i in sorted(BROKEN)] + [(i, True) for i in sorted(BROKEN_CONSOLE)],
+)
+def test_each_clause_fails_on_a_policy_set_broken_for_it(
+    invariant: str, broken_console: bool
+) -> None:
+    engine = (
+        _engine(SHIPPED, BROKEN_CONSOLE[invariant])
+        if broken_console
+        else _engine(BROKEN[invariant])
+    )
+    report = check_management(engine)
     res = {r.id: r for r in report.results}[invariant]
     assert res.violations > 0 and res.counterexample is not None
     assert not report.ok
@@ -126,5 +151,15 @@ def test_decisions_match_the_roles_people_expect() -> None:
     for step in GRANTING_STEPS:
         assert not eng.decide(ManageRequest(retail, rterm, step)).allowed, step
     attest = GrantStep.DISASTER_ATTEST_DELETION
+    for step in (GrantStep.CONSOLE_MANAGER, GrantStep.REVIEW_DECIDE):
+        assert eng.decide(ManageRequest(retail, rterm, step)).allowed, step
+    assert may(_nw(), GrantStep.CHANGE_APPROVE)
+    assert not may(_nw(), GrantStep.CHANGE_APPROVE, own_request=True)
+    admin = _nw(Role.IT_MAINTENANCE)
+    for step in (GrantStep.CONSOLE_ADMIN, GrantStep.TERMINAL_RETIRE, GrantStep.HR_IMPORT,
+                 GrantStep.TRAINING_ATTEST):  # fmt: skip
+        assert may(admin, step) and not may(_nw(), step), step
+    assert may(_nw(Role.COMPLIANCE), GrantStep.CONSOLE_COMPLIANCE)
+    assert not may(_nw(), GrantStep.CONSOLE_COMPLIANCE)
     assert eng.decide(ManageRequest(retail, rterm, attest, for_own_org=True)).allowed
     assert not eng.decide(ManageRequest(retail, rterm, attest, for_own_org=False)).allowed

@@ -293,6 +293,23 @@ class GrantStep(StrEnum):
     #: read a retailer's transparency statement (gridwall.reports): who outside it
     #: accessed its customers' data
     REPORT_STATEMENT = "report.statement"
+    # -- the console's first-line, second-line and administration pages (issue 12) ------
+    #: the compliance (second line) pages: alert and case queue, rule catalogue, dashboard
+    CONSOLE_COMPLIANCE = "console.compliance"
+    #: the manager (first line) pages: access reviews and two-person changes awaiting one
+    CONSOLE_MANAGER = "console.manager"
+    #: recertify or revoke an entitlement in an access review (権限棚卸し)
+    REVIEW_DECIDE = "review.decide"
+    #: approve or reject another person's two-person change (二人承認: reactivations …)
+    CHANGE_APPROVE = "change.approve"
+    #: the administrator's pages: persons, accounts, terminals, HR import, training
+    CONSOLE_ADMIN = "console.admin"
+    #: retire (revoke) an enrolled terminal
+    TERMINAL_RETIRE = "terminal.retire"
+    #: apply an HR change file (人事異動): assignments, and the revocations they imply
+    HR_IMPORT = "hr.import"
+    #: record a person's compliance-training completion (研修)
+    TRAINING_ATTEST = "training.attest"
 
 
 #: The steps that grant or change access (I15: retailers, contractors and the regulator
@@ -307,6 +324,11 @@ GRANTING_STEPS: frozenset[GrantStep] = frozenset(
         GrantStep.AGREEMENT_END,
         GrantStep.CONSENT_ISSUE,
         GrantStep.CONSENT_REVOKE,
+        # identity administration from the console: each grants or removes someone's access
+        GrantStep.CHANGE_APPROVE,
+        GrantStep.TERMINAL_RETIRE,
+        GrantStep.HR_IMPORT,
+        GrantStep.TRAINING_ATTEST,
     }
 )
 

@@ -308,6 +308,7 @@ _INVARIANT_ATOMS: dict[str, list[frozenset[Any]] | None] = {
         _one(GrantStep.DISASTER_APPROVE),
         _one(GrantStep.DISASTER_DECLARE),
         _one(GrantStep.DISASTER_ATTEST_DELETION),
+        _one(GrantStep.CHANGE_APPROVE),
         frozenset(s.value for s in GRANTING_STEPS),
     ],
     "device_valid": FULL,
@@ -414,6 +415,13 @@ MANAGE_INVARIANTS: tuple[ManageInvariant, ...] = (
                 )
             )
         ),
+    ),
+    ManageInvariant(
+        "I15i",
+        "Two-person rule for identity administration: nobody approves their own change "
+        "request (a reactivation, role, permission or policy change they or their other "
+        "account requested)",
+        _deny_if(lambda f: f["step"] == GrantStep.CHANGE_APPROVE and f["own_request"]),
     ),
 )
 
