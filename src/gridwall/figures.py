@@ -174,8 +174,7 @@ class Figure:
         check_query(query)
         # a list of values is matched as a set (a query may list thousands of points)
         self.where: Mapping[str, Any] = {
-            k: frozenset(v) if isinstance(v, list) else v
-            for k, v in query.get("where", {}).items()
+            k: frozenset(v) if isinstance(v, list) else v for k, v in query.get("where", {}).items()
         }
         self.group_by: list[str] = list(query.get("group_by", []))
         measure: str = query.get("measure", "count")
