@@ -161,7 +161,7 @@ def _matches(event: Mapping[str, Any], where: Mapping[str, Any], lo: Any, hi: An
     for k, want in where.items():
         if k in TIME_KEYS:
             continue
-        allowed = want if isinstance(want, list) else [want]
+        allowed = want if isinstance(want, (list, frozenset)) else [want]
         if not any(v in allowed for v in _values(event, k)):
             return False
     return True
@@ -172,7 +172,10 @@ class Figure:
 
     def __init__(self, query: Mapping[str, Any]) -> None:
         check_query(query)
-        self.where: Mapping[str, Any] = query.get("where", {})
+        # a list of values is matched as a set (a query may list thousands of points)
+        self.where: Mapping[str, Any] = {
+            k: frozenset(v) if isinstance(v, list) else v for k, v in query.get("where", {}).items()
+        }
         self.group_by: list[str] = list(query.get("group_by", []))
         measure: str = query.get("measure", "count")
         self.measure = measure
