@@ -48,16 +48,16 @@ def _serve(url: str, tmp: Path, policy_dir: Path | None = None) -> Any:
 
 
 @pytest.fixture
-def served(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Any, canary.Credentials]]:
+def served(db_url: str, tmp_path: Path) -> Iterator[tuple[Any, canary.Credentials]]:
     from gridwall.app.wiring import load_dataset
     from gridwall.store import make_engine, upgrade
 
-    engine = make_engine(sqlite_url)
-    upgrade(sqlite_url, engine)
+    engine = make_engine(db_url)
+    upgrade(db_url, engine)
     _real_dataset(tmp_path / "real")
     load_dataset(tmp_path / "real", engine, progress=False)
     engine.dispose()
-    app = _serve(sqlite_url, tmp_path)
+    app = _serve(db_url, tmp_path)
     server = app.state.server
     canary.setup(server.engine, server.identity, tmp_path / "canary", datetime.now(UTC))
     yield app, canary.Credentials.read(tmp_path / "canary")
@@ -102,11 +102,11 @@ def test_with_the_shipped_policy_every_canary_passes(served: Any, tmp_path: Path
 
 
 def test_a_permit_all_policy_fails_the_next_run_alerts_and_turns_health_red(
-    sqlite_url: str, served: Any, tmp_path: Path
+    db_url: str, served: Any, tmp_path: Path
 ) -> None:
     app, creds = served
     app.state.server.close()
-    broken = _serve(sqlite_url, tmp_path, policy_dir=_permit_all(tmp_path))
+    broken = _serve(db_url, tmp_path, policy_dir=_permit_all(tmp_path))
     try:
         client = TestClient(broken)
         state = broken.state.server.canary
@@ -205,3 +205,87 @@ def test_setup_is_idempotent(served: Any, tmp_path: Path) -> None:
     assert not [d for d in done if d.startswith("credentials issued")]
     assert (tmp_path / "canary" / canary.CREDENTIALS).read_text() == before
     assert canary.Runner(TestClient(app), canary.Credentials.read(tmp_path / "canary")).run().ok
+
+
+# --------------------------------------------------------------------------- the Cedar fence
+
+
+def _ctx(org: str, role: str, account: str, device_kind: str) -> Any:
+    from gridwall.interfaces import Principal, RequestContext, Terminal
+    from gridwall.interfaces.facts import (
+        AccountKind,
+        AccountState,
+        DeviceFacts,
+        DeviceKind,
+        DeviceOwner,
+        OrgKind,
+        PrincipalFacts,
+        Purpose,
+        RetailerKind,
+        Role,
+    )
+
+    kind = OrgKind(org.split(":", 1)[0])
+    facts = PrincipalFacts(
+        kind,
+        RetailerKind.INDEPENDENT if kind is OrgKind.RETAIL else RetailerKind.NONE,
+        Role(role),
+        AccountKind.PERSONAL,
+        AccountState.ACTIVE,
+        True,
+    )
+    terminal = Terminal(
+        "T-" + account, org, DeviceFacts(DeviceKind(device_kind), DeviceOwner.SAME_ORG, True)
+    )
+    purpose = Purpose.TAKUSO if kind is OrgKind.NW else Purpose.CUSTOMER_SERVICE
+    return RequestContext(
+        Principal(account, "P-" + account, org, facts), terminal, purpose, datetime.now(UTC)
+    )
+
+
+def _last_event(app: Any, pid: str) -> dict[str, Any]:
+    return [e for e in _events(app) if pid in (e.get("supply_point_ids") or [])][-1]
+
+
+def test_the_cedar_fence_keeps_real_principals_off_canary_points(served: Any) -> None:
+    """A real, trained NW 託送 operator may read every point by policy, but not a canary
+    point: the served gateway gives Cedar the point's canary fact and forbid-canary-fence
+    denies (I17); its searches never return canary points either."""
+    from gridwall.gateway import NotVisible, SearchCriteria
+
+    app, _ = served
+    gw = app.state.server.gateway
+    ctx = _ctx("nw", "takuso_operator", "real-nw-operator", "nw_terminal")
+    assert gw.read_point(ctx, REAL_POINT)["contract_name"] == REAL_NAME  # the control
+    with pytest.raises(NotVisible):
+        gw.read_point(ctx, canary.OWN_POINT.supply_point_id)
+    ev = _last_event(app, canary.OWN_POINT.supply_point_id)
+    assert ev["decision"] == "deny" and "forbid-canary-fence" in ev["policy_ids"]
+    assert "canary" not in ev
+    found = gw.search(ctx, SearchCriteria(pref=canary.CANARY_PREF, city=canary.CITY_IN))
+    assert found["count"] == 0, found
+    found = gw.search(ctx, SearchCriteria(supply_point_id=canary.OWN_POINT.supply_point_id))
+    assert found["count"] == 0, found
+    # a real retailer holding a canary retailer's code (an operator's mistake) is fenced too
+    rctx = _ctx(f"retail:{canary.OWN_RETAILER}", "call_center", "real-agent", "retail_terminal")
+    with pytest.raises(NotVisible):
+        gw.read_point(rctx, canary.OWN_POINT.supply_point_id)
+    assert gw.list_customers(rctx)["count"] == 0
+
+
+def test_the_cedar_fence_holds_without_the_python_fence(served: Any) -> None:
+    """The canary principal's read of a real point, with the Python pre-check bypassed (the
+    plain Gateway method on the served gateway): Cedar's forbid-canary-fence still denies."""
+    from gridwall.gateway import Gateway, NotVisible
+
+    app, _ = served
+    gw = app.state.server.gateway
+    ctx = _ctx("nw", "takuso_operator", "canary-nw", "nw_terminal")
+    assert Gateway.read_point(gw, ctx, canary.OWN_POINT.supply_point_id)["contract_name"] == (
+        canary.OWN_POINT.contract_name
+    )
+    with pytest.raises(NotVisible):
+        Gateway.read_point(gw, ctx, REAL_POINT)
+    ev = _last_event(app, REAL_POINT)
+    assert ev["decision"] == "deny" and "forbid-canary-fence" in ev["policy_ids"]
+    assert canary.FENCE not in ev["policy_ids"] and ev["canary"] is True
