@@ -182,19 +182,131 @@ def test_marking_is_derived_from_the_account_not_the_event() -> None:
     assert "canary" not in seen[0] and seen[1]["canary"] is True
 
 
-def test_a_real_dataset_cannot_use_a_canary_point_id(sqlite_url: str, tmp_path: Path) -> None:
+def _write_csv(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def _counts(url: str) -> dict[str, int]:
+    from sqlalchemy import text
+
+    from gridwall.store import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            return {
+                t: int(c.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())
+                for t in ("supply_points", "supply_contracts", "retailers")
+            }
+    finally:
+        engine.dispose()
+
+
+def _swap(old: str, new: str) -> Any:
+    return lambda t: t.replace(old, new)
+
+
+CANARY_1, CANARY_2 = canary.POINTS[0].supply_point_id, canary.POINTS[1].supply_point_id
+
+
+@pytest.mark.parametrize(
+    ("file", "line", "column", "edit"),
+    [
+        # a canary point's ID in the points file
+        ("supply_points.csv", 3, "supply_point_id", _swap("03" + "2" * 20, CANARY_1)),
+        # an unused ID of the reserved range
+        (
+            "supply_points.csv",
+            3,
+            "supply_point_id",
+            _swap("03" + "2" * 20, "0100009999" + "0" * 9 + "777"),
+        ),
+        # a real dataset's contract naming a canary point
+        ("supply_contracts.csv", 3, "supply_point_id", _swap("03" + "2" * 20, CANARY_2)),
+        # a canary retailer code as a real retailer
+        ("retailers.csv", 3, "retailer_code", _swap("B0002", canary.OWN_RETAILER)),
+    ],
+)
+def test_a_real_dataset_cannot_use_canary_ids_or_codes(
+    db_url: str, tmp_path: Path, file: str, line: int, column: str, edit: Any
+) -> None:
+    """``gridwall load`` refuses a real dataset with a canary point ID or retailer code in
+    any table: the error names file, line and column, and nothing of the dataset is
+    written (the canary rows already in the store stay as they were)."""
     from gridwall.app.wiring import load_dataset
-    from gridwall.errors import GridwallError
+    from gridwall.errors import InputErrors
+    from gridwall.store import make_engine, upgrade
+
+    engine = make_engine(db_url)
+    upgrade(db_url, engine)
+    (tmp_path / "canary-set").mkdir()
+    canary._dataset(tmp_path / "canary-set")
+    load_dataset(tmp_path / "canary-set", engine, progress=False, canary=True)
+    before = _counts(db_url)
+    folder = tmp_path / "real"
+    _two_point_dataset(folder)
+    load_dataset(folder, engine, progress=False)  # the control: loads as it stands
+    assert _counts(db_url)["supply_points"] == before["supply_points"] + 2
+    fresh = tmp_path / "bad"
+    _two_point_dataset(fresh, second=REAL_POINT_2)
+    target = fresh / file
+    _write_csv(target, edit(target.read_text(encoding="utf-8")))
+    mid = _counts(db_url)
+    # a changed name elsewhere proves nothing of this load is written
+    pts = fresh / "supply_points.csv"
+    _write_csv(pts, pts.read_text(encoding="utf-8").replace(REAL_NAME, "書き換え 太郎"))
+    with pytest.raises(InputErrors) as e:
+        load_dataset(fresh, engine, progress=False)
+    where = [(x.where.file, x.where.line, x.where.field) for x in e.value.errors if x.where]
+    assert (file, line, column) in where, where
+    assert "canary" in str(e.value)
+    assert _counts(db_url) == mid
+    from sqlalchemy import text
+
+    with engine.connect() as c:
+        names = set(c.execute(text("SELECT contract_name FROM supply_points")).scalars())
+    assert "書き換え 太郎" not in names and REAL_NAME in names
+    engine.dispose()
+
+
+def test_the_canary_setup_load_writes_canary_rows_only(sqlite_url: str, tmp_path: Path) -> None:
+    """The canary set-up's own load (``canary=True``) refuses a real point or retailer."""
+    from gridwall.app.wiring import load_dataset
+    from gridwall.errors import InputErrors
     from gridwall.store import make_engine, upgrade
 
     engine = make_engine(sqlite_url)
     upgrade(sqlite_url, engine)
-    folder = tmp_path / "bad"
-    folder.mkdir()
-    canary._dataset(folder)
-    with pytest.raises(GridwallError, match="reserved for gridwall's canary points"):
-        load_dataset(folder, engine, progress=False)
+    folder = tmp_path / "real"
+    _two_point_dataset(folder)
+    with pytest.raises(InputErrors) as e:
+        load_dataset(folder, engine, progress=False, canary=True)
+    cols = {(x.where.file, x.where.field) for x in e.value.errors if x.where}
+    assert ("supply_points.csv", "supply_point_id") in cols
+    assert ("retailers.csv", "retailer_code") in cols
+    assert _counts(sqlite_url)["supply_points"] == 0
     engine.dispose()
+
+
+REAL_POINT_2 = "03" + "2" * 20
+
+
+def _two_point_dataset(folder: Path, second: str = REAL_POINT_2) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    since = datetime(2020, 1, 1).date()
+    with dataset.CsvTableWriter(folder, dataset.RETAILERS) as w:
+        w.write({"retailer_code": "B0001", "name": "新電力", "kind": "independent"})
+        w.write({"retailer_code": "B0002", "name": "新電力二", "kind": "independent"})
+    with dataset.CsvTableWriter(folder, dataset.SUPPLY_POINTS) as w:
+        for pid, name in ((REAL_POINT, REAL_NAME), (second, "本物 次郎")):
+            w.write({"supply_point_id": pid, "pref": "東京都", "city": "千代田区",
+                     "town": "丸の内一丁目", "banchi": "1-1", "building": None, "room": None,
+                     "contract_name": name, "phone": "03-1234-5678", "voltage": "low",
+                     "meter_id": "M-" + pid[-4:], "status": "active"})  # fmt: skip
+    with dataset.CsvTableWriter(folder, dataset.SUPPLY_CONTRACTS) as w:
+        for pid in (REAL_POINT, second):
+            w.write({"supply_point_id": pid, "retailer_code": "B0001", "start_date": since,
+                     "end_date": None, "kind": "retail"})  # fmt: skip
 
 
 def test_setup_is_idempotent(served: Any, tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ The canaries never touch real data:
   like a nonexistent point, a search must be scoped to a canary town or a canary ID,
   the lookup (real addresses) is refused. It is the gateway the composed server serves, so
   every face (API, console) goes through it. A load of a real dataset naming a canary point's
-  ID is refused (:func:`guard_load`).
+  ID or a canary retailer code is refused (:func:`refusals`), at its file, line and column.
 
 Every audit event of a canary account carries ``"canary": true``, set by the server from the
 event's account (:class:`CanaryMarkingSink`, the one sink every writer of the composed server
@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -49,7 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridwall.app.http.deferred import submit_via
-from gridwall.errors import InputError, Location, UsageError
+from gridwall.errors import UsageError
 from gridwall.gateway import Forbidden, Gateway, NotVisible
 from gridwall.interfaces import Principal, RequestContext
 from gridwall.interfaces.facts import (
@@ -354,15 +354,32 @@ class FencedGateway(Gateway):
         return Decision(d.request, {f: FieldDecision(False, (FENCE,)) for f in FIELDS})
 
 
-def guard_load(supply_point_ids: Iterable[str]) -> None:
-    """Refuse a load of a real dataset that writes a canary point's ID (the load rolls back)."""
-    bad = sorted(p for p in supply_point_ids if is_canary_point(p))
-    if bad:
-        raise InputError(
-            f"supply_point_id {bad[0]} is reserved for gridwall's canary points "
-            f"({len(bad)} such row(s)); real data must not use the canary range",
-            Location("supply_points.csv"),
+def refusals(*, canary: bool) -> tuple[Callable[[str], str | None], Callable[[str], str | None]]:
+    """What a load may not write (``gateway.load_dataset``'s ``refuse_point`` and
+    ``refuse_retailer``): a real dataset (``canary`` false) no canary point ID and no canary
+    retailer code, in any table; the canary set-up's own load nothing else, so it can never
+    touch a real point or retailer."""
+    if canary:
+        return (
+            lambda p: None if is_canary_point(p) else "the canary set-up writes canary points only",
+            lambda c: (
+                None if is_canary_retailer(c) else "the canary set-up writes canary retailers only"
+            ),
         )
+    return (
+        lambda p: (
+            "reserved for gridwall's canary points (0100009999000000000nnn); "
+            "real data must not use the canary range"
+            if is_canary_point(p)
+            else None
+        ),
+        lambda c: (
+            f"reserved for gridwall's canary retailers ({', '.join(sorted(CANARY_RETAILERS))});"
+            " real data must not use it"
+            if is_canary_retailer(c)
+            else None
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- setup
