@@ -19,7 +19,8 @@ Dimensions (the values a filter compares and a group-by key takes):
 * derived: ``org_kind`` (``org`` up to ``:``: ``nw``, ``retail``, ``contractor``,
   ``regulator``), ``source`` (the ``event_id`` prefix: ``gw`` gateway, ``lk`` lookup,
   ``idn``/``cli`` identity, ``grants``, ``web`` …), ``day`` and ``month`` (the JST calendar
-  day / month of ``ts``);
+  day / month of ``ts``), ``canary`` (``"true"`` for an event the server marked as one of
+  gridwall's own canary requests, else null);
 * lists, one group per element: ``field`` (each of ``fields``), ``policy_id`` (each of
   ``policy_ids``) and ``supply_point`` (each of ``supply_point_ids``); an event without one
   falls in the group ``null``.
@@ -60,7 +61,7 @@ SCALAR_DIMENSIONS = frozenset(
         "account_id",
     }
 )
-DERIVED_DIMENSIONS = frozenset({"org_kind", "source", "day", "month"})
+DERIVED_DIMENSIONS = frozenset({"org_kind", "source", "day", "month", "canary"})
 LIST_DIMENSIONS = {"field": "fields", "policy_id": "policy_ids", "supply_point": "supply_point_ids"}
 DIMENSIONS = SCALAR_DIMENSIONS | DERIVED_DIMENSIONS | frozenset(LIST_DIMENSIONS)
 TIME_KEYS = frozenset({"ts_from", "ts_to"})
@@ -140,6 +141,8 @@ def _scalar(event: Mapping[str, Any], dim: str) -> Any:
     if dim == "source":
         eid = event.get("event_id")
         return str(eid).split("-", 1)[0] if eid else None
+    if dim == "canary":  # the server's mark of gridwall's own canary requests (issue 17)
+        return "true" if event.get("canary") is True else None
     if dim in ("day", "month"):
         try:
             t = parse_instant(event.get("ts"), "ts").astimezone(JST)

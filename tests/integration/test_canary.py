@@ -48,16 +48,16 @@ def _serve(url: str, tmp: Path, policy_dir: Path | None = None) -> Any:
 
 
 @pytest.fixture
-def served(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[Any, canary.Credentials]]:
+def served(db_url: str, tmp_path: Path) -> Iterator[tuple[Any, canary.Credentials]]:
     from gridwall.app.wiring import load_dataset
     from gridwall.store import make_engine, upgrade
 
-    engine = make_engine(sqlite_url)
-    upgrade(sqlite_url, engine)
+    engine = make_engine(db_url)
+    upgrade(db_url, engine)
     _real_dataset(tmp_path / "real")
     load_dataset(tmp_path / "real", engine, progress=False)
     engine.dispose()
-    app = _serve(sqlite_url, tmp_path)
+    app = _serve(db_url, tmp_path)
     server = app.state.server
     canary.setup(server.engine, server.identity, tmp_path / "canary", datetime.now(UTC))
     yield app, canary.Credentials.read(tmp_path / "canary")
@@ -102,11 +102,11 @@ def test_with_the_shipped_policy_every_canary_passes(served: Any, tmp_path: Path
 
 
 def test_a_permit_all_policy_fails_the_next_run_alerts_and_turns_health_red(
-    sqlite_url: str, served: Any, tmp_path: Path
+    db_url: str, served: Any, tmp_path: Path
 ) -> None:
     app, creds = served
     app.state.server.close()
-    broken = _serve(sqlite_url, tmp_path, policy_dir=_permit_all(tmp_path))
+    broken = _serve(db_url, tmp_path, policy_dir=_permit_all(tmp_path))
     try:
         client = TestClient(broken)
         state = broken.state.server.canary
@@ -182,19 +182,131 @@ def test_marking_is_derived_from_the_account_not_the_event() -> None:
     assert "canary" not in seen[0] and seen[1]["canary"] is True
 
 
-def test_a_real_dataset_cannot_use_a_canary_point_id(sqlite_url: str, tmp_path: Path) -> None:
+def _write_csv(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def _counts(url: str) -> dict[str, int]:
+    from sqlalchemy import text
+
+    from gridwall.store import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as c:
+            return {
+                t: int(c.execute(text(f"SELECT count(*) FROM {t}")).scalar_one())
+                for t in ("supply_points", "supply_contracts", "retailers")
+            }
+    finally:
+        engine.dispose()
+
+
+def _swap(old: str, new: str) -> Any:
+    return lambda t: t.replace(old, new)
+
+
+CANARY_1, CANARY_2 = canary.POINTS[0].supply_point_id, canary.POINTS[1].supply_point_id
+
+
+@pytest.mark.parametrize(
+    ("file", "line", "column", "edit"),
+    [
+        # a canary point's ID in the points file
+        ("supply_points.csv", 3, "supply_point_id", _swap("03" + "2" * 20, CANARY_1)),
+        # an unused ID of the reserved range
+        (
+            "supply_points.csv",
+            3,
+            "supply_point_id",
+            _swap("03" + "2" * 20, "0100009999" + "0" * 9 + "777"),
+        ),
+        # a real dataset's contract naming a canary point
+        ("supply_contracts.csv", 3, "supply_point_id", _swap("03" + "2" * 20, CANARY_2)),
+        # a canary retailer code as a real retailer
+        ("retailers.csv", 3, "retailer_code", _swap("B0002", canary.OWN_RETAILER)),
+    ],
+)
+def test_a_real_dataset_cannot_use_canary_ids_or_codes(
+    db_url: str, tmp_path: Path, file: str, line: int, column: str, edit: Any
+) -> None:
+    """``gridwall load`` refuses a real dataset with a canary point ID or retailer code in
+    any table: the error names file, line and column, and nothing of the dataset is
+    written (the canary rows already in the store stay as they were)."""
     from gridwall.app.wiring import load_dataset
-    from gridwall.errors import GridwallError
+    from gridwall.errors import InputErrors
+    from gridwall.store import make_engine, upgrade
+
+    engine = make_engine(db_url)
+    upgrade(db_url, engine)
+    (tmp_path / "canary-set").mkdir()
+    canary._dataset(tmp_path / "canary-set")
+    load_dataset(tmp_path / "canary-set", engine, progress=False, canary=True)
+    before = _counts(db_url)
+    folder = tmp_path / "real"
+    _two_point_dataset(folder)
+    load_dataset(folder, engine, progress=False)  # the control: loads as it stands
+    assert _counts(db_url)["supply_points"] == before["supply_points"] + 2
+    fresh = tmp_path / "bad"
+    _two_point_dataset(fresh, second=REAL_POINT_2)
+    target = fresh / file
+    _write_csv(target, edit(target.read_text(encoding="utf-8")))
+    mid = _counts(db_url)
+    # a changed name elsewhere proves nothing of this load is written
+    pts = fresh / "supply_points.csv"
+    _write_csv(pts, pts.read_text(encoding="utf-8").replace(REAL_NAME, "書き換え 太郎"))
+    with pytest.raises(InputErrors) as e:
+        load_dataset(fresh, engine, progress=False)
+    where = [(x.where.file, x.where.line, x.where.field) for x in e.value.errors if x.where]
+    assert (file, line, column) in where, where
+    assert "canary" in str(e.value)
+    assert _counts(db_url) == mid
+    from sqlalchemy import text
+
+    with engine.connect() as c:
+        names = set(c.execute(text("SELECT contract_name FROM supply_points")).scalars())
+    assert "書き換え 太郎" not in names and REAL_NAME in names
+    engine.dispose()
+
+
+def test_the_canary_setup_load_writes_canary_rows_only(sqlite_url: str, tmp_path: Path) -> None:
+    """The canary set-up's own load (``canary=True``) refuses a real point or retailer."""
+    from gridwall.app.wiring import load_dataset
+    from gridwall.errors import InputErrors
     from gridwall.store import make_engine, upgrade
 
     engine = make_engine(sqlite_url)
     upgrade(sqlite_url, engine)
-    folder = tmp_path / "bad"
-    folder.mkdir()
-    canary._dataset(folder)
-    with pytest.raises(GridwallError, match="reserved for gridwall's canary points"):
-        load_dataset(folder, engine, progress=False)
+    folder = tmp_path / "real"
+    _two_point_dataset(folder)
+    with pytest.raises(InputErrors) as e:
+        load_dataset(folder, engine, progress=False, canary=True)
+    cols = {(x.where.file, x.where.field) for x in e.value.errors if x.where}
+    assert ("supply_points.csv", "supply_point_id") in cols
+    assert ("retailers.csv", "retailer_code") in cols
+    assert _counts(sqlite_url)["supply_points"] == 0
     engine.dispose()
+
+
+REAL_POINT_2 = "03" + "2" * 20
+
+
+def _two_point_dataset(folder: Path, second: str = REAL_POINT_2) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    since = datetime(2020, 1, 1).date()
+    with dataset.CsvTableWriter(folder, dataset.RETAILERS) as w:
+        w.write({"retailer_code": "B0001", "name": "新電力", "kind": "independent"})
+        w.write({"retailer_code": "B0002", "name": "新電力二", "kind": "independent"})
+    with dataset.CsvTableWriter(folder, dataset.SUPPLY_POINTS) as w:
+        for pid, name in ((REAL_POINT, REAL_NAME), (second, "本物 次郎")):
+            w.write({"supply_point_id": pid, "pref": "東京都", "city": "千代田区",
+                     "town": "丸の内一丁目", "banchi": "1-1", "building": None, "room": None,
+                     "contract_name": name, "phone": "03-1234-5678", "voltage": "low",
+                     "meter_id": "M-" + pid[-4:], "status": "active"})  # fmt: skip
+    with dataset.CsvTableWriter(folder, dataset.SUPPLY_CONTRACTS) as w:
+        for pid in (REAL_POINT, second):
+            w.write({"supply_point_id": pid, "retailer_code": "B0001", "start_date": since,
+                     "end_date": None, "kind": "retail"})  # fmt: skip
 
 
 def test_setup_is_idempotent(served: Any, tmp_path: Path) -> None:
@@ -205,3 +317,87 @@ def test_setup_is_idempotent(served: Any, tmp_path: Path) -> None:
     assert not [d for d in done if d.startswith("credentials issued")]
     assert (tmp_path / "canary" / canary.CREDENTIALS).read_text() == before
     assert canary.Runner(TestClient(app), canary.Credentials.read(tmp_path / "canary")).run().ok
+
+
+# --------------------------------------------------------------------------- the Cedar fence
+
+
+def _ctx(org: str, role: str, account: str, device_kind: str) -> Any:
+    from gridwall.interfaces import Principal, RequestContext, Terminal
+    from gridwall.interfaces.facts import (
+        AccountKind,
+        AccountState,
+        DeviceFacts,
+        DeviceKind,
+        DeviceOwner,
+        OrgKind,
+        PrincipalFacts,
+        Purpose,
+        RetailerKind,
+        Role,
+    )
+
+    kind = OrgKind(org.split(":", 1)[0])
+    facts = PrincipalFacts(
+        kind,
+        RetailerKind.INDEPENDENT if kind is OrgKind.RETAIL else RetailerKind.NONE,
+        Role(role),
+        AccountKind.PERSONAL,
+        AccountState.ACTIVE,
+        True,
+    )
+    terminal = Terminal(
+        "T-" + account, org, DeviceFacts(DeviceKind(device_kind), DeviceOwner.SAME_ORG, True)
+    )
+    purpose = Purpose.TAKUSO if kind is OrgKind.NW else Purpose.CUSTOMER_SERVICE
+    return RequestContext(
+        Principal(account, "P-" + account, org, facts), terminal, purpose, datetime.now(UTC)
+    )
+
+
+def _last_event(app: Any, pid: str) -> dict[str, Any]:
+    return [e for e in _events(app) if pid in (e.get("supply_point_ids") or [])][-1]
+
+
+def test_the_cedar_fence_keeps_real_principals_off_canary_points(served: Any) -> None:
+    """A real, trained NW 託送 operator may read every point by policy, but not a canary
+    point: the served gateway gives Cedar the point's canary fact and forbid-canary-fence
+    denies (I17); its searches never return canary points either."""
+    from gridwall.gateway import NotVisible, SearchCriteria
+
+    app, _ = served
+    gw = app.state.server.gateway
+    ctx = _ctx("nw", "takuso_operator", "real-nw-operator", "nw_terminal")
+    assert gw.read_point(ctx, REAL_POINT)["contract_name"] == REAL_NAME  # the control
+    with pytest.raises(NotVisible):
+        gw.read_point(ctx, canary.OWN_POINT.supply_point_id)
+    ev = _last_event(app, canary.OWN_POINT.supply_point_id)
+    assert ev["decision"] == "deny" and "forbid-canary-fence" in ev["policy_ids"]
+    assert "canary" not in ev
+    found = gw.search(ctx, SearchCriteria(pref=canary.CANARY_PREF, city=canary.CITY_IN))
+    assert found["count"] == 0, found
+    found = gw.search(ctx, SearchCriteria(supply_point_id=canary.OWN_POINT.supply_point_id))
+    assert found["count"] == 0, found
+    # a real retailer holding a canary retailer's code (an operator's mistake) is fenced too
+    rctx = _ctx(f"retail:{canary.OWN_RETAILER}", "call_center", "real-agent", "retail_terminal")
+    with pytest.raises(NotVisible):
+        gw.read_point(rctx, canary.OWN_POINT.supply_point_id)
+    assert gw.list_customers(rctx)["count"] == 0
+
+
+def test_the_cedar_fence_holds_without_the_python_fence(served: Any) -> None:
+    """The canary principal's read of a real point, with the Python pre-check bypassed (the
+    plain Gateway method on the served gateway): Cedar's forbid-canary-fence still denies."""
+    from gridwall.gateway import Gateway, NotVisible
+
+    app, _ = served
+    gw = app.state.server.gateway
+    ctx = _ctx("nw", "takuso_operator", "canary-nw", "nw_terminal")
+    assert Gateway.read_point(gw, ctx, canary.OWN_POINT.supply_point_id)["contract_name"] == (
+        canary.OWN_POINT.contract_name
+    )
+    with pytest.raises(NotVisible):
+        Gateway.read_point(gw, ctx, REAL_POINT)
+    ev = _last_event(app, REAL_POINT)
+    assert ev["decision"] == "deny" and "forbid-canary-fence" in ev["policy_ids"]
+    assert canary.FENCE not in ev["policy_ids"] and ev["canary"] is True

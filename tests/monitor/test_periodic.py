@@ -214,3 +214,26 @@ def _ok(main: Any, args: list[str]) -> None:
         main(args)
     except SystemExit as e:
         assert e.code in (0, None), e.code
+
+
+def test_canary_marked_events_never_alert_in_a_run(
+    setup: tuple[Engine, AuditLog, Conn, Path, Path], tmp_path: Path
+) -> None:
+    """A log mixing canary-marked and real traffic: the misuse of an account whose events
+    the server marked canary (e.g. the canary 'retailer reading a competitor') raises no
+    alert in ``monitor run``; the same events unmarked do (the control)."""
+    engine, log, reader, ref, work = setup
+    events = _events()
+    full = scan(world.write(tmp_path / "full"), say=_quiet).alerts
+    flagged = {a["account_id"] for a in full if a["rule"].startswith("A")} or {
+        full[0]["account_id"]
+    }
+    marked = [{**e, "canary": True} if e["account_id"] in flagged else e for e in events]
+    log.record_many(marked)
+    run_periodic(engine, reader, ref, work, now=NOW, say=_quiet)
+    stored = stored_alerts(engine)
+    assert stored  # the real traffic still alerts
+    assert not [a for a in stored if a["account_id"] in flagged]
+    assert {a["alert_id"] for a in stored} == {
+        a["alert_id"] for a in full if a["account_id"] not in flagged
+    }

@@ -26,7 +26,7 @@ def shipped() -> CheckReport:
 
 def test_shipped_policies_satisfy_every_invariant(shipped: CheckReport) -> None:
     assert shipped.ok, shipped.to_json()
-    assert [r.id for r in shipped.results] == [f"I{i}" for i in range(1, 15)]
+    assert [r.id for r in shipped.results] == [f"I{i}" for i in range(1, 15)] + ["I17"]
     assert all(r.classes > 0 for r in shipped.results)
     # the proof covers every (request, field) pair, agreement_fields subsets included
     assert shipped.raw_space > 10**13
@@ -109,6 +109,30 @@ def test_i2_fit_to_retail_is_caught() -> None:
         drop=("forbid-fit-outside-fit-team",),
     )
     _replays(r, "I2")
+
+
+def test_i17_without_the_canary_fence_is_caught() -> None:
+    r = _run("I17", drop=("forbid-canary-fence",))
+    _replays(r, "I17")
+    cx = next(x for x in r.results if x.id == "I17").counterexample
+    assert cx is not None and cx["allowed"] is True
+    req = cx["request"]
+    assert req["principal"]["canary"] != req["resource"]["canary"]
+
+
+def test_i17_a_permit_for_canary_principals_on_real_points_is_caught() -> None:
+    """A permit keyed on the canary fact itself (someone 'helping' the canaries) cannot
+    open real points to them: the checker reports I17 if the fence is also weakened."""
+    r = _run(
+        "I17",
+        extra=(
+            '@id("canary-reads-all") permit (principal, action == Action::"view", '
+            'resource == Field::"contract_name") when { principal.canary && '
+            'principal.org_kind == OrgKind::"nw" && context.purpose == Purpose::"takuso" };'
+        ),
+        drop=("forbid-canary-fence",),
+    )
+    _replays(r, "I17")
 
 
 def test_i3_without_the_lrs_guard_is_caught() -> None:

@@ -25,7 +25,8 @@ def test_check_json_passes(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0 and doc["ok"] is True
     i15 = [f"I15{c}" for c in "abcdefghi"]
     i16 = [f"I16{c}" for c in "abcdefgh"]
-    assert [r["id"] for r in doc["invariants"]] == [f"I{i}" for i in range(1, 15)] + i15 + i16
+    ids = [f"I{i}" for i in range(1, 15)] + ["I17"] + i15 + i16
+    assert [r["id"] for r in doc["invariants"]] == ids
     assert doc["management"]["ok"] is True and doc["management"]["classes"] > 0
     assert doc["cases"]["ok"] is True and doc["cases"]["classes"] > 0
     assert all(r["violations"] == 0 for r in doc["invariants"])
@@ -46,6 +47,25 @@ def test_check_fails_with_counterexample(
     assert code == 1
     assert "I6 counterexample" in out
     assert "violated I6" in err
+
+
+def test_check_fails_without_the_canary_fence(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without ``forbid-canary-fence`` a canary principal reads real points by the ordinary
+    permits (and real principals canary points): I17 fails with a counterexample."""
+    for f in CEDAR.iterdir():
+        if not f.is_file():
+            continue
+        text = f.read_text()
+        if f.name == "guards.cedar":
+            start = text.index('@id("forbid-canary-fence")')
+            text = text[:start] + text[text.index("};", start) + 2 :]
+        (tmp_path / f.name).write_text(text)
+    code, out, err = run(["policy", "check", "--policies", str(tmp_path), "--samples", "0"], capsys)
+    assert code == 1
+    assert "I17 counterexample" in out and "violated I17" in err
+    assert "I4 counterexample" not in out  # I4 defers to the fence, nothing else breaks
 
 
 def test_check_fails_on_a_broken_management_policy(

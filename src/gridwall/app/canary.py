@@ -22,7 +22,7 @@ The canaries never touch real data:
   like a nonexistent point, a search must be scoped to a canary town or a canary ID,
   the lookup (real addresses) is refused. It is the gateway the composed server serves, so
   every face (API, console) goes through it. A load of a real dataset naming a canary point's
-  ID is refused (:func:`guard_load`).
+  ID or a canary retailer code is refused (:func:`refusals`), at its file, line and column.
 
 Every audit event of a canary account carries ``"canary": true``, set by the server from the
 event's account (:class:`CanaryMarkingSink`, the one sink every writer of the composed server
@@ -41,18 +41,28 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridwall.app.http.deferred import submit_via
-from gridwall.errors import InputError, Location, UsageError
+from gridwall.errors import UsageError
 from gridwall.gateway import Forbidden, Gateway, NotVisible
 from gridwall.interfaces import Principal, RequestContext
-from gridwall.interfaces.facts import FIELDS, Decision, FieldDecision, Purpose
+from gridwall.interfaces.facts import (
+    FIELDS,
+    AccessRequest,
+    Action,
+    Decision,
+    FieldDecision,
+    GrantFacts,
+    Purpose,
+    Relation,
+    ResourceFacts,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -60,7 +70,7 @@ if TYPE_CHECKING:
 
     from gridwall.gateway import SearchCriteria
     from gridwall.identity import IdentityService
-    from gridwall.interfaces import AuditSink, Terminal
+    from gridwall.interfaces import AuditSink, PointContext, Terminal
 
 log = logging.getLogger("gridwall.canary")
 
@@ -152,7 +162,19 @@ def is_canary_account(account_id: object) -> bool:
 
 
 def is_canary_point(supply_point_id: object) -> bool:
-    return isinstance(supply_point_id, str) and supply_point_id in CANARY_POINT_IDS
+    """The point's ID is in the reserved canary range (``0100009999000000000nnn``: the
+    roster's points and the rest of the range, which no real dataset may use)."""
+    return (
+        isinstance(supply_point_id, str)
+        and len(supply_point_id) == len(_ID_STEM) + 3
+        and supply_point_id.startswith(_ID_STEM)
+        and supply_point_id[len(_ID_STEM) :].isdigit()
+    )
+
+
+def is_canary_retailer(retailer_code: object) -> bool:
+    """A retailer code reserved for the canary retailers (never a real retailer's)."""
+    return isinstance(retailer_code, str) and retailer_code in CANARY_RETAILERS
 
 
 def is_canary(principal: Principal) -> bool:
@@ -194,9 +216,78 @@ def mark(event: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 class FencedGateway(Gateway):
-    """The gateway of the composed server: a canary principal reaches canary points only,
-    whatever the policy decides (see the module docstring). Refusals are audited with the
-    policy id :data:`FENCE` and answer exactly like a nonexistent point."""
+    """The gateway of the composed server: canary principals and canary points meet only
+    each other. Two walls:
+
+    * **in Cedar** (``forbid-canary-fence``, invariant I17 proved by ``gridwall policy
+      check``): every request this gateway decides carries ``principal.canary`` (the
+      account is a canary principal) and ``context.point.canary`` (the point's ID is in the
+      reserved range); the forbid denies every field where the two differ. Searches and
+      lists are decided for the caller's own class (canary points for a canary principal,
+      real points for everyone else) and rows of the other class are dropped;
+    * **in Python**, ahead of the policy: whatever the policy says, a canary principal's
+      read, usage read or export naming any other point answers like a nonexistent point,
+      its searches must name a canary town or ID, and the lookup (real addresses) is
+      refused. These refusals are audited with the policy id :data:`FENCE`.
+
+    So a broken policy set (``policy_dir``) still cannot make a canary principal read real
+    data, and a real principal is kept off the canary points by the Cedar wall."""
+
+    # -- the facts the Cedar fence decides on -------------------------------------------
+
+    def _request(
+        self, ctx: RequestContext, action: Action, resource: ResourceFacts, grants: GrantFacts
+    ) -> AccessRequest:
+        req = super()._request(ctx, action, resource, grants)
+        mine = is_canary(ctx.principal)
+        if req.principal.canary == mine:
+            return req
+        return replace(req, principal=replace(req.principal, canary=mine))
+
+    def _facts(self, ctx: RequestContext, pid: str, row: Any) -> tuple[ResourceFacts, PointContext]:
+        facts, pctx = super()._facts(ctx, pid, row)
+        return replace(facts, canary=is_canary_point(pid)), pctx
+
+    def _class_decisions(
+        self, ctx: RequestContext, action: Action, relation: Relation, grants: GrantFacts
+    ) -> dict[tuple[bool, bool], Decision]:
+        """A search or list is decided for the caller's own class of points only (its rows
+        of the other class are dropped by :meth:`_many`)."""
+        mine = is_canary(ctx.principal)
+        out = {}
+        for lrs in (False, True):
+            for fit in (False, True):
+                res = ResourceFacts(relation, lrs, fit, canary=mine)
+                out[(lrs, fit)] = self._safe_decide(self._request(ctx, action, res, grants))
+        return out
+
+    def _many(
+        self,
+        ctx: RequestContext,
+        *,
+        action: Action,
+        screen: str,
+        key_groups: Sequence[str],
+        query: str,
+        fetch: Callable[[set[tuple[bool, bool]], str | None], list[Any]],
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        mine = is_canary(ctx.principal)
+
+        def fenced(classes: set[tuple[bool, bool]], own: str | None) -> list[Any]:
+            return [r for r in fetch(classes, own) if is_canary_point(r.supply_point_id) == mine]
+
+        return super()._many(
+            ctx,
+            action=action,
+            screen=screen,
+            key_groups=key_groups,
+            query=query,
+            fetch=fenced,
+            limit=limit,
+        )
+
+    # -- the Python fence ahead of the policy -------------------------------------------
 
     def _fence(self, ctx: RequestContext, screen: str, ids: Sequence[str], action: str) -> None:
         self._record(
@@ -254,6 +345,8 @@ class FencedGateway(Gateway):
     def decide_lookup(
         self, principal: Principal, terminal: Terminal, purpose: Purpose, *, is_lrs: bool
     ) -> Decision:
+        if is_canary(principal):  # the Cedar fence sees a canary principal on a real point
+            principal = replace(principal, facts=replace(principal.facts, canary=True))
         d = super().decide_lookup(principal, terminal, purpose, is_lrs=is_lrs)
         if not is_canary(principal):
             return d
@@ -261,15 +354,32 @@ class FencedGateway(Gateway):
         return Decision(d.request, {f: FieldDecision(False, (FENCE,)) for f in FIELDS})
 
 
-def guard_load(supply_point_ids: Iterable[str]) -> None:
-    """Refuse a load of a real dataset that writes a canary point's ID (the load rolls back)."""
-    bad = sorted(p for p in supply_point_ids if is_canary_point(p))
-    if bad:
-        raise InputError(
-            f"supply_point_id {bad[0]} is reserved for gridwall's canary points "
-            f"({len(bad)} such row(s)); real data must not use the canary range",
-            Location("supply_points.csv"),
+def refusals(*, canary: bool) -> tuple[Callable[[str], str | None], Callable[[str], str | None]]:
+    """What a load may not write (``gateway.load_dataset``'s ``refuse_point`` and
+    ``refuse_retailer``): a real dataset (``canary`` false) no canary point ID and no canary
+    retailer code, in any table; the canary set-up's own load nothing else, so it can never
+    touch a real point or retailer."""
+    if canary:
+        return (
+            lambda p: None if is_canary_point(p) else "the canary set-up writes canary points only",
+            lambda c: (
+                None if is_canary_retailer(c) else "the canary set-up writes canary retailers only"
+            ),
         )
+    return (
+        lambda p: (
+            "reserved for gridwall's canary points (0100009999000000000nnn); "
+            "real data must not use the canary range"
+            if is_canary_point(p)
+            else None
+        ),
+        lambda c: (
+            f"reserved for gridwall's canary retailers ({', '.join(sorted(CANARY_RETAILERS))});"
+            " real data must not use it"
+            if is_canary_retailer(c)
+            else None
+        ),
+    )
 
 
 # --------------------------------------------------------------------------- setup

@@ -172,8 +172,9 @@ def load_dataset(
 ) -> LoadReport:
     """``gridwall load``: every reference table of a dataset folder, all or nothing, with the
     lookup's index brought up to date in the same transaction. A real dataset (``canary``
-    false) that writes a canary point's ID is refused (:func:`gridwall.app.canary.guard_load`);
-    only ``gridwall canary setup`` loads those."""
+    false) with a cell holding a canary point's ID or a canary retailer's code is refused
+    (file, line, column; nothing written); only ``gridwall canary setup`` loads those, and
+    its load (``canary`` true) refuses anything else (:func:`gridwall.app.canary.refusals`)."""
     return load_and_index(
         directory, engine, progress=progress, max_errors=max_errors, canary=canary
     )[0]
@@ -188,15 +189,15 @@ def load_and_index(
     canary: bool = False,
 ) -> tuple[LoadReport, SyncReport]:
     """:func:`load_dataset`, also returning what the lookup's index did."""
-    from gridwall.app.canary import guard_load
+    from gridwall.app.canary import refusals
     from gridwall.gateway import load_dataset as load_customer_tables
 
     done: list[SyncReport] = []
 
     def changed(conn: Connection, supply_point_ids: Sequence[str]) -> None:
-        if not canary:
-            guard_load(supply_point_ids)  # raises: the whole load rolls back
         done.append(index_points(conn, supply_point_ids, progress=progress))
+
+    refuse_point, refuse_retailer = refusals(canary=canary)
 
     kw: dict[str, Any] = {} if max_errors is None else {"max_errors": max_errors}
     report = load_customer_tables(
@@ -205,6 +206,8 @@ def load_and_index(
         reference_loaders=reference_loaders(),
         progress=progress,
         on_points_changed=changed,
+        refuse_point=refuse_point,
+        refuse_retailer=refuse_retailer,
         **kw,
     )
     if not done:  # pragma: no cover - the loader calls it on every successful load

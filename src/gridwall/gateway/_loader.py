@@ -353,6 +353,11 @@ class _Writer:
 # The load
 
 
+#: ``value → reason`` (None: accepted): the app layer's reserved values (the canary points and
+#: retailers, refused in real data; anything else, refused in the canary set-up's own load)
+Refusal = Callable[[str], str | None]
+
+
 @dataclass
 class _Known:
     points: set[str] = field(default_factory=set)
@@ -360,6 +365,9 @@ class _Known:
     changed_points: set[str] = field(default_factory=set)
     retailers: set[str] = field(default_factory=set)
     lrs_codes: set[str] = field(default_factory=set)
+    #: why a supply point ID / retailer code may not be written by this load (None: it may)
+    refuse_point: Refusal | None = None
+    refuse_retailer: Refusal | None = None
 
 
 def load_dataset(
@@ -370,13 +378,18 @@ def load_dataset(
     progress: bool = True,
     max_errors: int = MAX_ERRORS,
     on_points_changed: PointsChanged | None = None,
+    refuse_point: Refusal | None = None,
+    refuse_retailer: Refusal | None = None,
 ) -> LoadReport:
     """Load ``directory`` into the store in one transaction; raise :class:`InputErrors`
     (nothing written) when any row is bad. ``reference_loaders`` maps the tables other
     capabilities own (:data:`DELEGATED`) to their loaders; a table without one is
     validated and skipped with a note. ``on_points_changed(conn, ids)`` is told, after
     every table is written and before the commit, which supply points were inserted or
-    updated (sorted; empty when none); if it raises, nothing is written."""
+    updated (sorted; empty when none); if it raises, nothing is written.
+    ``refuse_point`` / ``refuse_retailer`` name supply point IDs and retailer codes this load
+    must not write (in any table and column that holds one): each such cell is an error at its
+    file, line and column, and nothing is written."""
     loaders = dict(reference_loaders or {})
     if not directory.is_dir():
         raise InputError("not a dataset folder", Location(str(directory)))
@@ -408,7 +421,19 @@ def load_dataset(
             conn.exec_driver_sql("PRAGMA temp_store=MEMORY")
         changed_points = _track_points(conn)
         with bar:
-            _load_tables(conn, directory, loaders, bar, errors, report, changed_points)
+            _load_tables(
+                conn,
+                directory,
+                loaders,
+                bar,
+                errors,
+                report,
+                _Known(
+                    changed_points=changed_points,
+                    refuse_point=refuse_point,
+                    refuse_retailer=refuse_retailer,
+                ),
+            )
         if errors:
             raise InputErrors(errors.items, errors.truncated)
         ids = sorted(_tracked_points(conn, changed_points))
@@ -459,9 +484,8 @@ def _load_tables(
     bar: Any,
     errors: _Errors,
     report: LoadReport,
-    changed_points: set[str],
+    known: _Known,
 ) -> None:
-    known = _Known(changed_points=changed_points)
     known.retailers.update(conn.execute(select(Retailer.retailer_code)).scalars())
     tables = [*dataset.REFERENCE_TABLES, USAGE]
     for table in tables:
@@ -561,9 +585,22 @@ def _resolve_points(
     pending.clear()
 
 
-def _point_ref(errors: _Errors, row: dict[str, Any], file: str, line: int) -> bool:
+def _point_ref(errors: _Errors, row: dict[str, Any], file: str, line: int, known: _Known) -> bool:
     if not is_valid_supply_point_id(row["supply_point_id"]):
         errors.add(InputError(ID_MESSAGE, Location(file, line, "supply_point_id")))
+        return False
+    return _allowed(
+        errors, known.refuse_point, row["supply_point_id"], file, line, "supply_point_id"
+    )
+
+
+def _allowed(
+    errors: _Errors, refuse: Refusal | None, value: Any, file: str, line: int, col: str
+) -> bool:
+    """A reserved value (``refuse`` gives a reason) is an error at its cell."""
+    why = None if refuse is None or value is None else refuse(str(value))
+    if why is not None:
+        errors.add(InputError(f"{col} {value!r}: {why}", Location(file, line, col)))
         return False
     return True
 
@@ -580,6 +617,10 @@ def _load_retailers(
     seen: set[str] = set()
     for line, r in rows:
         if _dup(errors, seen, r["retailer_code"], file, line, "retailer_code"):
+            continue
+        if not _allowed(
+            errors, known.refuse_retailer, r["retailer_code"], file, line, "retailer_code"
+        ):
             continue
         known.retailers.add(r["retailer_code"])
         w.add({"retailer_code": r["retailer_code"], "name": r["name"], "kind": r["kind"]})
@@ -620,7 +661,7 @@ def _load_points(
     )
     seen = known.points
     for line, r in rows:
-        if not _point_ref(errors, r, file, line):
+        if not _point_ref(errors, r, file, line, known):
             continue
         if _dup(errors, seen, r["supply_point_id"], file, line, "supply_point_id"):
             continue
@@ -640,7 +681,7 @@ def _point_rows(
     """Common loop for tables that reference supply points."""
     pending: list[tuple[int, dict[str, Any]]] = []
     for line, r in rows:
-        if not _point_ref(errors, r, file, line):
+        if not _point_ref(errors, r, file, line, known):
             continue
         out = check(line, r)
         if out is None:
@@ -667,6 +708,9 @@ def _load_contracts(
     seen: set[tuple[str, date]] = set()
 
     def check(line: int, r: dict[str, Any]) -> dict[str, Any] | None:
+        code = r["retailer_code"]
+        if not _allowed(errors, known.refuse_retailer, code, file, line, "retailer_code"):
+            return None
         if r["kind"] == "retail" and r["retailer_code"] not in known.retailers:
             errors.add(
                 InputError(
@@ -738,6 +782,9 @@ def _load_switching(
         ok = True
         for col in ("from_retailer", "to_retailer"):
             code = r[col]
+            if not _allowed(errors, known.refuse_retailer, code, file, line, col):
+                ok = False
+                continue
             if code is not None and code not in known.retailers and code not in known.lrs_codes:
                 errors.add(InputError(f"unknown retailer code {code!r}", Location(file, line, col)))
                 ok = False

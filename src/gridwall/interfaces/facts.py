@@ -188,6 +188,8 @@ class PrincipalFacts:
     account_kind: AccountKind
     account_state: AccountState
     training_current: bool
+    #: the caller is one of gridwall's own canary principals (issue 17; the fence, I17)
+    canary: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +206,8 @@ class ResourceFacts:
     has_fit: bool  # has a FIT contract
     #: the data asked about is from the caller's relationship, or from before it (I13)
     era: Era = Era.CURRENT
+    #: the point is one of gridwall's canary points (reserved IDs; the fence, I17)
+    canary: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,9 @@ _TEXT_COLUMNS = (
     "query",
     "recipient_org",
     "decision",
+    # the server's canary mark (issue 17): the monitor's input drops marked events, so the
+    # export must carry it or gridwall's own canary requests would reach the rules
+    "canary",
 )
 
 
@@ -126,6 +129,8 @@ def export_part(reader: AuditReader, lo: int, hi: int, out: Path, *, batch: int 
                     raise UsageError(f"audit log entry {idx}: not an access event ({e})") from e
                 for c in _TEXT_COLUMNS:
                     v = ev.get(c)
+                    if c == "canary":
+                        v = "true" if v is True else None
                     cols[c].append(None if v is None else str(v))
                 for c in _LIST_COLUMNS:
                     cols[c].append([str(x) for x in ev.get(c) or ()])

@@ -88,20 +88,23 @@ def principal_id(
     account_kind: str,
     account_state: str,
     training_current: bool,
+    canary: bool = False,
 ) -> str:
-    """The id of the Principal entity of one principal class."""
+    """The id of the Principal entity of one principal class (a canary principal's ends in
+    ``/canary``; the grant-management space has no canary fact and uses the plain ids)."""
     t = "trained" if training_current else "untrained"
-    return f"{org_kind}/{retailer_kind}/{role}/{account_kind}/{account_state}/{t}"
+    base = f"{org_kind}/{retailer_kind}/{role}/{account_kind}/{account_state}/{t}"
+    return f"{base}/canary" if canary else base
 
 
 def _principal_entities() -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for org, rk, role, ak, st, tr in itertools.product(
-        OrgKind, RetailerKind, Role, AccountKind, AccountState, (False, True)
+    for org, rk, role, ak, st, tr, cy in itertools.product(
+        OrgKind, RetailerKind, Role, AccountKind, AccountState, (False, True), (False, True)
     ):
         out.append(
             {
-                "uid": {"type": "Principal", "id": principal_id(org, rk, role, ak, st, tr)},
+                "uid": {"type": "Principal", "id": principal_id(org, rk, role, ak, st, tr, cy)},
                 "attrs": {
                     "org_kind": _ref("OrgKind", org),
                     "retailer_kind": _ref("RetailerKind", rk),
@@ -109,6 +112,7 @@ def _principal_entities() -> list[dict[str, Any]]:
                     "account_kind": _ref("AccountKind", ak),
                     "account_state": _ref("AccountState", st),
                     "training_current": tr,
+                    "canary": cy,
                 },
                 "parents": [],
             }
@@ -126,13 +130,13 @@ def _field_entities() -> list[dict[str, Any]]:
 def context_json(
     purpose: str,
     device: tuple[str, str, bool],
-    point: tuple[str, bool, bool, str],
+    point: tuple[str, bool, bool, str, bool],
     grants: tuple[str, str, str, str],
     covers_field: bool,
 ) -> str:
     """The Cedar context of one field decision, as JSON text."""
     kind, owner, valid = device
-    relation, is_lrs, has_fit, era = point
+    relation, is_lrs, has_fit, era, canary = point
     disaster, agreement, consent, recipient = grants
     return json.dumps(
         {
@@ -147,6 +151,7 @@ def context_json(
                 "is_lrs": is_lrs,
                 "has_fit": has_fit,
                 "era": _ref("Era", era),
+                "canary": canary,
             },
             "grants": {
                 "disaster": _ref("DisasterState", disaster),
@@ -174,11 +179,18 @@ def cedar_requests(request: AccessRequest) -> list[dict[str, Any]]:
         AccountKind(p.account_kind),
         AccountState(p.account_state),
         _bool(p.training_current),
+        _bool(p.canary),
     )
     args = (
         Purpose(request.purpose).value,
         (DeviceKind(d.kind).value, DeviceOwner(d.owner).value, _bool(d.valid)),
-        (Relation(r.relation).value, _bool(r.is_lrs), _bool(r.has_fit), Era(r.era).value),
+        (
+            Relation(r.relation).value,
+            _bool(r.is_lrs),
+            _bool(r.has_fit),
+            Era(r.era).value,
+            _bool(r.canary),
+        ),
         (
             DisasterState(g.disaster).value,
             AgreementState(g.agreement).value,

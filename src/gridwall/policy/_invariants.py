@@ -224,6 +224,7 @@ def _i4(f: Facts, allowed: bool) -> bool:
         and not f.is_lrs  # I3 first
         and f.era == Era.CURRENT  # I13 first
         and f.action in (Action.VIEW, Action.SEARCH)
+        and f.principal_canary == f.point_canary  # I17 first
     )
     if eligible:
         return allowed == (f.field in DISASTER_FIELDS)
@@ -277,6 +278,10 @@ def _i12(f: Facts, allowed: bool) -> bool:
     if not (allowed and non_public(f)):
         return True
     return not (f.role == Role.AUDITOR or f.org_kind == OrgKind.REGULATOR)
+
+
+def _i17(f: Facts, allowed: bool) -> bool:
+    return not allowed or bool(f.principal_canary == f.point_canary)
 
 
 _DISASTER_READS = {
@@ -345,6 +350,8 @@ INVARIANTS: tuple[Invariant, ...] = (
             "is_lrs": ALL,
             "era": _s(Era.CURRENT),
             "action": _s(Action.VIEW, Action.SEARCH),
+            "principal_canary": ALL,
+            "point_canary": ALL,
         },
         _i4,
     ),
@@ -442,5 +449,13 @@ INVARIANTS: tuple[Invariant, ...] = (
             "org_kind": _s(OrgKind.CONTRACTOR),
         },
         _i14,
+    ),
+    Invariant(
+        "I17",
+        "The canary fence: a canary principal (gridwall's own self-test requests) receives "
+        "nothing of a point that is not a canary point, and no other principal receives "
+        "anything of a canary point.",
+        {"principal_canary": ALL, "point_canary": ALL},
+        _i17,
     ),
 )

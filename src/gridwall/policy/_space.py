@@ -1,7 +1,7 @@
 """The finite request space, one dimension per fact.
 
 A *field decision* depends on an :class:`AccessRequest` and one field group. Its
-inputs are the 21 dimensions below; ``covers`` is the single bit "the agreement
+inputs are the 23 dimensions below; ``covers`` is the single bit "the agreement
 names this field group" (``field in request.grants.agreement_fields``), which is
 all that Cedar is shown of ``agreement_fields`` for that field (see
 ``_cedar.cedar_requests``). The order of :data:`DIMS` is the order in which the
@@ -58,6 +58,9 @@ def _enum(name: str, enum: type[StrEnum], *path: str) -> Dim:
 _BOOL = (False, True)
 
 DIMS: tuple[Dim, ...] = (
+    # the canary fence (I17) decides alone wherever the two differ: split on it first
+    Dim("principal_canary", _BOOL, ("principal", "canary")),
+    Dim("point_canary", _BOOL, ("context", "point", "canary")),
     _enum("account_state", AccountState, "principal", "account_state"),
     _enum("account_kind", AccountKind, "principal", "account_kind"),
     _enum("device_owner", DeviceOwner, "context", "device", "owner"),
@@ -84,9 +87,11 @@ DIM_INDEX: dict[str, int] = {d.name: i for i, d in enumerate(DIMS)}
 
 
 def facts_of(request: AccessRequest, field: str) -> dict[str, Any]:
-    """The 21 facts of one field decision of ``request``."""
+    """The 23 facts of one field decision of ``request``."""
     p, d, r, g = request.principal, request.device, request.resource, request.grants
     return {
+        "principal_canary": p.canary,
+        "point_canary": r.canary,
         "account_state": p.account_state,
         "account_kind": p.account_kind,
         "device_owner": d.owner,
@@ -123,11 +128,18 @@ def request_of(facts: Mapping[str, Any]) -> tuple[AccessRequest, str]:
             account_kind=facts["account_kind"],
             account_state=facts["account_state"],
             training_current=facts["training_current"],
+            canary=facts["principal_canary"],
         ),
         device=DeviceFacts(facts["device_kind"], facts["device_owner"], facts["device_valid"]),
         action=facts["action"],
         purpose=facts["purpose"],
-        resource=ResourceFacts(facts["relation"], facts["is_lrs"], facts["has_fit"], facts["era"]),
+        resource=ResourceFacts(
+            facts["relation"],
+            facts["is_lrs"],
+            facts["has_fit"],
+            facts["era"],
+            facts["point_canary"],
+        ),
         grants=GrantFacts(
             disaster=facts["disaster"],
             agreement=facts["agreement"],
@@ -150,6 +162,7 @@ def describe(request: AccessRequest) -> dict[str, Any]:
             "account_kind": str(p.account_kind),
             "account_state": str(p.account_state),
             "training_current": p.training_current,
+            "canary": p.canary,
         },
         "device": {"kind": str(d.kind), "owner": str(d.owner), "valid": d.valid},
         "action": str(request.action),
@@ -159,6 +172,7 @@ def describe(request: AccessRequest) -> dict[str, Any]:
             "is_lrs": r.is_lrs,
             "has_fit": r.has_fit,
             "era": str(r.era),
+            "canary": r.canary,
         },
         "grants": {
             "disaster": str(g.disaster),

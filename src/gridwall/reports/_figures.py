@@ -23,7 +23,9 @@ from gridwall.reports._statement import LogView
 
 FORMAT = "gridwall-report/1"
 
-_ACCESS = {"source": ["gw", "lk"]}
+#: real accesses: gridwall's own canary requests (marked ``canary`` by the server) are left
+#: out of every access figure and counted in their own, labelled figure
+_ACCESS: dict[str, Any] = {"source": ["gw", "lk"], "canary": None}
 
 #: (name, section, English title, Japanese title, query without the period)
 PERIODIC_FIGURES: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
@@ -53,7 +55,10 @@ PERIODIC_FIGURES: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
         "access-log analysis",
         "Equal-footing lookups by organisation kind, decision and name verification",
         "供給地点照会 (組織種別・判定・名義照合別)",
-        {"where": {"source": "lk"}, "group_by": ["org_kind", "decision", "name_verification"]},
+        {
+            "where": {"source": "lk", "canary": None},
+            "group_by": ["org_kind", "decision", "name_verification"],
+        },
     ),
     (
         "people_accessing_by_org_kind",
@@ -96,7 +101,7 @@ PERIODIC_FIGURES: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
         "Exported rows by recipient and decision",
         "外部提供した行数 (提供先・判定別)",
         {
-            "where": {"action": "export"},
+            "where": {"action": "export", "canary": None},
             "group_by": ["recipient_org", "decision"],
             "measure": "sum:result_count",
         },
@@ -107,6 +112,13 @@ PERIODIC_FIGURES: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
         "Grant-management steps by kind and decision",
         "権限管理の操作 (種類・判定別)",
         {"where": {"source": "grants"}, "group_by": ["grant_kind", "decision"]},
+    ),
+    (
+        "canary_requests_by_decision",
+        "internal audit",
+        "gridwall's own canary requests (self-tests, not accesses), by decision",
+        "カナリア要求 (自己試験・アクセス件数には含めない) (判定別)",
+        {"where": {"canary": "true"}, "group_by": ["decision"]},
     ),
 )
 

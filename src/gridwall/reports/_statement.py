@@ -201,6 +201,8 @@ def _item(
         ts = parse_instant(str(ev["ts"]), "ts")
     except (ValueError, KeyError, TypeError):
         return None  # not an event entry (the verifier, not the statement, judges those)
+    if ev.get("canary") is True:
+        return None  # gridwall's own canary requests (marked by the server; issue 17)
     org = str(ev.get("org") or "")
     if org == own_org:
         return None  # the retailer's own staff

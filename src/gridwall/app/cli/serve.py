@@ -53,6 +53,13 @@ def serve(
     witness_key: list[str] = typer.Option(
         None, "--witness-key", help="A witness's public key (cosignature/v1 vkey, text or file)."
     ),
+    policies: Path | None = typer.Option(
+        None,
+        "--policies",
+        help="Serve the Cedar policy folder DIR (schema.cedarschema + *.cedar) instead of the "
+        "shipped one; run `gridwall policy check --policies DIR` first. The canary runs "
+        "catch a set that loads but decides wrong (docs/operations.md).",
+    ),
     pseudonym_key: Path | None = typer.Option(
         None,
         "--pseudonym-key",
@@ -77,6 +84,14 @@ def serve(
         raise UsageError("--checkpoint-every: must be > 0 seconds")
     if canary_every < 0:
         raise UsageError("--canary-every: must be >= 0 seconds (0: no canary runs)")
+    if policies is not None:  # a folder that does not load is refused before anything opens
+        from gridwall.errors import InputError
+        from gridwall.policy import PolicyEngine
+
+        try:
+            PolicyEngine.from_directory(policies)
+        except InputError as e:
+            raise UsageError(f"--policies {policies}: {e}") from None
     if audit_db is not None:
         writable_store(audit_db, option="--audit-db")
     url = writable_store(db)  # created or migrated; a bad URL or folder is refused (exit 2)
@@ -98,6 +113,7 @@ def serve(
         alerts_path=canary_dir / "alerts.jsonl",
         pseudonym_key=pseudonym_key,
         report_dir=resolve_report_dir(report_dir),
+        policy_dir=policies,
     )
     server = app.state.server
     server.start()
@@ -118,8 +134,14 @@ def serve(
             client = httpx.Client(base_url=base, timeout=30.0)
             return canary.Runner(client, canary.Credentials.read(canary_dir))
 
+        # the first run within one interval of start (at most 5 s after it): a bad policy
+        # deploy is caught by the first canary run after the restart that loaded it
         schedule = canary.Schedule(
-            runner, server.canary, canary.AlertOutbox(canary_dir / "alerts.jsonl"), canary_every
+            runner,
+            server.canary,
+            canary.AlertOutbox(canary_dir / "alerts.jsonl"),
+            canary_every,
+            first_after=min(5.0, canary_every),
         )
         schedule.start()
     signing = (
