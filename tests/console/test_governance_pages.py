@@ -114,7 +114,10 @@ def test_manager_approves_a_reactivation_but_never_their_own_request(admin: Site
     assert {x.change_id: x.status for x in list_changes(svc)}[theirs] == "applied"
 
 
-def test_hr_preview_shows_what_will_be_revoked_and_changes_nothing(admin: Site) -> None:
+def test_hr_preview_shows_what_will_be_revoked_and_changes_nothing(any_site: Site) -> None:
+    """On SQLite and PostgreSQL: the preview's rolled-back run writes nothing on either."""
+    admin = any_site
+    add_person(admin, "nw-admin", "P-NW-ADM", "nw", "it_maintenance")
     c = Console(admin)
     assert c.signin("nw-admin", "T-NW") == 303
     csv = (
