@@ -182,3 +182,35 @@ def test_admin_retires_a_terminal_and_its_sessions_end(admin: Site) -> None:
     r = m.client.post("/console/admin/terminal", data={"csrf": m.token(), "device_id": "T-AFF"})
     assert r.status_code == 403
     assert screens(admin, before) == [("console/terminal.retire", "deny")]
+
+
+def test_manager_recertifies_or_lets_lapse_their_reports_access(admin: Site) -> None:
+    from gridwall.identity import add_entitlement, review_report, start_review
+
+    svc = admin.server.identity
+    now = admin.clock()
+    add_entitlement(svc, "nw-op", "role", "takuso_operator", "P-NW-MGR", now)
+    add_entitlement(svc, "nw-fit", "role", "fit_team", "P-NW-COMP", now)  # not the manager's
+    start_review(svc, "2026-Q4", now + timedelta(days=7), "P-NW-COMP", now)
+    c = Console(admin)
+    assert c.signin("nw-mgr", "T-NW") == 303
+    page = c.client.get("/console/manager").text
+    assert "nw-op" in page.split('id="reviews-h"')[1].split("</section>")[0]
+    assert "role: fit_team" not in page.split('id="reviews-h"')[1].split("</section>")[0]
+    c.token()
+    before = admin.log.size()
+    form = {"csrf": c.token(), "campaign_id": "2026-Q4", "account_id": "nw-op"}
+    r = c.client.post("/console/manager/review", data={**form, "decision": "revoke"})
+    assert r.status_code == 200 and "権限を失効させました" in r.text
+    assert screens(admin, before) == [("console/review.decide", "allow")]
+    items = review_report(svc, "2026-Q4", now)["items"]
+    outcome = {(i["account_id"], i["name"]): i["outcome"] for i in items}
+    assert outcome[("nw-op", "takuso_operator")] == "revoked"
+    assert outcome[("nw-fit", "fit_team")] == "pending"
+    # someone else's item: identity refuses, the page says why, one refusal recorded
+    before = admin.log.size()
+    r = c.client.post(
+        "/console/manager/review", data={**form, "account_id": "nw-fit", "decision": "recertify"}
+    )
+    assert r.status_code == 403 and "P-NW-COMP" in r.text
+    assert screens(admin, before) == [("console/review.decide", "deny")]
