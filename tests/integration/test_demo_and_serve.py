@@ -21,6 +21,11 @@ def test_demo_real_logins_and_examples_over_http(tmp_path: Path) -> None:
         assert demo.seen[:3] == [200, 404, 200]  # NW, affiliated, independent
         text = describe(demo, 8765)
         assert text.count(f"/v1/supply-points/{demo.example_point} ") >= 3
+        from gridwall.app.demo import CONSOLE_STEPS
+
+        for account, page in CONSOLE_STEPS:  # each kind of user's console page is printed
+            assert f"{account:<16} http://127.0.0.1:8765{page}" in text
+        assert "/console/manager" in text and "/console/compliance" in text
         for u in demo.users:  # the credentials are in the demo folder, not on the console
             assert u.password not in text and u.totp_secret not in text
             assert u.file("password").read_text(encoding="utf-8").strip() == u.password

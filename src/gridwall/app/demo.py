@@ -48,6 +48,17 @@ DISASTER_VIEW = ("address", "contract_name", "phone", "supply_point_id")
 CONTRACTOR_FIELDS = ("contract", "equipment")
 
 
+#: each kind of user's console page (the demo prints them after the accounts)
+CONSOLE_STEPS = (
+    ("demo-nw", "/console/search  (search, open a supply point, its usage)"),
+    ("demo-aff", "/console/customers  (own current customers)"),
+    ("demo-ind", "/console/customers  (own current customers)"),
+    ("demo-mgr", "/console/manager  (access reviews, two-person approvals)"),
+    ("demo-compliance", "/console/compliance  (alerts, rule catalogue, dashboard)"),
+    ("demo-auditor", "/console/audit  (audit-log explorer, verification)"),
+)
+
+
 @dataclass
 class DemoUser:
     label: str
@@ -780,6 +791,11 @@ def describe(demo: Demo, port: int) -> str:
     for u in demo.users:
         term = u.device_id or "(none)"
         lines.append(f"  {u.account_id:<16} {u.org:<20} {u.role:<16} {term:<12} {u.purpose}")
+    lines.append("")
+    lines.append("  console pages by account (after signing in at /console/):")
+    for account, what in CONSOLE_STEPS:
+        if any(u.account_id == account for u in demo.users):
+            lines.append(f"    {account:<16} {base}{what}")
     lines.append("")
     order = {u.account_id: i for i, u in enumerate(demo.users)}
     current = ""

@@ -11,7 +11,13 @@ app of :func:`gridwall.app.server.create_server_app`. One module per area:
 * :mod:`~gridwall.app.web.points` — search, the supply point page, monthly usage;
 * :mod:`~gridwall.app.web.customers` — a retailer's own current customers;
 * :mod:`~gridwall.app.web.auditlog` — the audit-log explorer (internal audit) and the
-  log's verification with its checkpoints and public keys (audit, compliance, regulator).
+  log's verification with its checkpoints and public keys (audit, compliance, regulator);
+* :mod:`~gridwall.app.web.compliance` — the second line's alert and case queue, rule
+  catalogue and dashboard;
+* :mod:`~gridwall.app.web.manager` — the first line's access reviews and two-person
+  approvals;
+* :mod:`~gridwall.app.web.admin` — persons, accounts, terminals, HR import with its
+  preview, training attestations.
 
 Shared machinery (templates, cookies, CSRF, refusals) is :mod:`~gridwall.app.web.core`;
 languages, JST and number formats :mod:`~gridwall.app.web.i18n`. See ``docs/console.md``.
@@ -52,7 +58,16 @@ def mount_console(
     The audit pages read ``audit_log``, record to ``audit_sink`` and ask ``decider`` (the
     management engine); by default the composed server's (``app.state.server``: its log,
     its request sink) and the shipped management policy."""
-    from gridwall.app.web import auditlog, customers, home, points, signin
+    from gridwall.app.web import (
+        admin,
+        auditlog,
+        compliance,
+        customers,
+        home,
+        manager,
+        points,
+        signin,
+    )
     from gridwall.policy import default_management_engine
 
     console = Console(gateway, identity, clock)
@@ -60,7 +75,8 @@ def mount_console(
     console.audit_log = audit_log if audit_log is not None else getattr(server, "audit_log", None)
     console.audit_sink = audit_sink if audit_sink is not None else getattr(server, "audit", None)
     console.decider = decider if decider is not None else default_management_engine()
-    for module in (signin, home, points, customers, auditlog):
+    console.engine = getattr(server, "engine", None)
+    for module in (signin, home, points, customers, auditlog, compliance, manager, admin):
         router = module.create_router(console)
         console.routers.append(router)
         app.include_router(router)

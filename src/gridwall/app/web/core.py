@@ -125,6 +125,9 @@ class Console:
         self.audit_log: Any = None
         self.audit_sink: Any = None
         self.decider: Any = None
+        #: the server's store (grants' declarations, the monitor's alerts, cases): the
+        #: manager and compliance pages read it; missing, those parts stay empty
+        self.engine: Any = None
         self._key = secrets.token_bytes(32)
         self.static_version = version = static_version()
         self._envs = {lang: _environment(lang, version) for lang in i18n.LANGUAGES}
@@ -207,7 +210,13 @@ class Console:
         from gridwall.app.management import manage_request
         from gridwall.interfaces.facts import GrantStep
 
-        steps = (GrantStep.AUDIT_EXPLORE, GrantStep.AUDIT_VERIFY)
+        steps = (
+            GrantStep.AUDIT_EXPLORE,
+            GrantStep.AUDIT_VERIFY,
+            GrantStep.CONSOLE_COMPLIANCE,
+            GrantStep.CONSOLE_MANAGER,
+            GrantStep.CONSOLE_ADMIN,
+        )
         try:
             return frozenset(
                 str(s)

@@ -120,6 +120,7 @@ class Rule:
     severity: int  # 1 (low) – 5 (critical)
     description_ja: str
     description_en: str
+    #: why the rule exists and what it flags, in English (``rationale``) and Japanese
     rationale: str
     flag: Callable[[ir.Table], ir.BooleanValue]
     confirm: Callable[[ir.Table, Reference], ir.Table] | None = None
@@ -128,6 +129,8 @@ class Rule:
     reads: frozenset[str] = frozenset()
     #: per :class:`Reference` relation, the columns ``confirm`` reads
     reference: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    #: the rationale in Japanese (the console's rule catalogue shows both)
+    rationale_ja: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,7 @@ class BaselineRule:
     #: baselines read only the scan's own daily aggregates (built from ``SCAN_READS``)
     reads: frozenset[str] = frozenset()
     reference: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    rationale_ja: str = ""
 
 
 AnyRule = Rule | BaselineRule

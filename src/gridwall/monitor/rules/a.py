@@ -32,6 +32,12 @@ RULE = Rule(
     "screen or system — unless a grant in force then permits it (an lrs_operations agreement's "
     "team on LRS points in its area, within its fields and purpose; a customer's consent for "
     "the usage).",
+    rationale_ja=(
+        "事例 A：画面ごとのマスキングに漏れがあり、関係小売の社員が非公開情報を見て"
+        "いた。その時点で自社が供給していない供給地点の厳格な非公開項目が許可されて表"
+        "示されたら、画面やシステムを問わず漏えいとする（その時点で有効な権限付与、す"
+        "なわち LRS 業務協定の範囲内の利用や需要家の同意による使用量は除く）。"
+    ),
     flag=_flag,
     confirm=ungranted,
     reads=needs(RETAIL_OTHER, GRANT_READS, "decision"),

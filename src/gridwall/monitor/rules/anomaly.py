@@ -110,6 +110,10 @@ VOLUME = BaselineRule(
     rationale=f"A day with at least {VOLUME_FACTOR:g}× (and {VOLUME_MARGIN}+ more than) the "
     f"account's mean daily events over its last {HISTORY_DAYS} active days "
     f"(needs {MIN_HISTORY}+ such days).",
+    rationale_ja=(
+        "そのアカウントの直近 20 稼働日の 1 日平均の 5 倍以上（かつ 100"
+        " 件以上多い）イベントがあった日（稼働日が 5 日以上必要）。"
+    ),
     detect=_volume,
 )
 PEER_VOLUME = BaselineRule(
@@ -121,6 +125,11 @@ PEER_VOLUME = BaselineRule(
     rationale=f"Peer group = organisation kind and role. A day with at least {PEER_FACTOR:g}× "
     f"(and {PEER_MARGIN}+ more than) the mean of the other peers that day "
     f"({PEER_MIN}+ peers active). Catches new accounts that have no personal baseline.",
+    rationale_ja=(
+        "同じ組織種別・役割の同僚集団で、その日のほかの同僚の平均の 8 倍以上（かつ"
+        " 200 件以上多い）イベントがあった日（同僚 4 人以上が稼働）。個人の基"
+        "準がない新しいアカウントも捉える。"
+    ),
     detect=_peer_volume,
 )
 OFF_HOURS = BaselineRule(
@@ -131,6 +140,10 @@ OFF_HOURS = BaselineRule(
     description_en="Off-hours (22:00–07:00 JST) access by someone who never works then",
     rationale=f"{OFF_HOURS_MIN}+ events between 22:00 and 07:00 JST on a day, by an account with "
     f"no off-hours events in its last {HISTORY_DAYS} active days.",
+    rationale_ja=(
+        "直近 20 稼働日に時間外のイベントがないアカウントが、ある日の 22:00"
+        "～07:00（JST）に 5 件以上のイベントを記録した。"
+    ),
     detect=_off_hours,
 )
 NEW_SCREENS = BaselineRule(
@@ -143,6 +156,11 @@ NEW_SCREENS = BaselineRule(
     rationale=f"A screen on which an account with {MIN_HISTORY}+ active days reads non-public "
     f"data for the first time, and which fewer than {RARE_PEERS} other accounts of its peer "
     "group used so before: rarity and novelty together. Exports are judged by C1.",
+    rationale_ja=(
+        "稼働 5 日以上のアカウントが初めて非公開情報を読んだ画面で、同僚集団のほか"
+        "のアカウントが 2 件未満しか使ったことのないもの（希少さと新しさの組み合わ"
+        "せ）。エクスポートは C1 が判定する。"
+    ),
     detect=_new_screens,
 )
 RULES = (VOLUME, PEER_VOLUME, OFF_HOURS, NEW_SCREENS)

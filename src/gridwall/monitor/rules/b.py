@@ -69,6 +69,12 @@ RULE = Rule(
     "Legitimate use (I4) needs all of: a declared disaster active at that moment whose area "
     "contains the point, a valid disaster_support agreement of the user's organisation, a "
     "disaster terminal, and only contract_name/address/phone. Anything else is flagged.",
+    rationale_ja=(
+        "事例 B：災害支援のために与えた閲覧権限が平常時に使われていた。正当な利用（"
+        "I4）には、その時点で有効でその地点を含む災害宣言、利用者の組織の有効な d"
+        "isaster_support 協定、災害用端末、災害支援目的、災害時項目の"
+        "み、のすべてが必要。欠けていれば検知する。"
+    ),
     flag=_flag,
     confirm=_confirm,
     reads=needs(

@@ -69,6 +69,11 @@ RULE = Rule(
     "valid on that day that names every exported field, and never to a retailer (I8). An "
     "export whose recipient is the network operator itself, by the counterparty of an "
     "agreement in force for that purpose, area and fields, returns data to its owner.",
+    rationale_ja=(
+        "事例 C①：NW と小売の両方を受託する IT 子会社が NW の抽出データ"
+        "を毎月小売に送っていた。エクスポートはその日に有効な協定の相手方に、協定が定"
+        "める項目だけを送る場合に限り正当で、小売事業者宛ては常に不可（I8）。"
+    ),
     flag=_flag,
     confirm=_confirm,
     reads=needs(GRANT_READS, "action", "decision", "recipient_org", "day", "fields"),

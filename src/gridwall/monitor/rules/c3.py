@@ -78,6 +78,11 @@ RULE_TRANSFERRED = Rule(
     rationale="Seed type C③: IDs and passwords learned at NW were reused after transfer to "
     "retail. An account belongs to the organisation that issued it; when the holder's HR "
     "assignment (persons.csv, valid at that day) is elsewhere or ended, every use is flagged.",
+    rationale_ja=(
+        "事例 C③：NW で知った ID とパスワードが小売への異動後も使われた。ア"
+        "カウントは発行した組織に属し、保有者の人事上の所属（その日に有効なもの）が他"
+        "組織に移ったか終了していれば、すべての使用を検知する。"
+    ),
     flag=_transferred,
     reads=needs("a_holder", "action", "p_org", "a_org"),
 )
@@ -89,6 +94,10 @@ RULE_REVOKED = Rule(
     description_en="A revoked account was still let in",
     rationale="Revocation must take effect at once (I6); an allowed event after revoked_at "
     "means a legacy system kept the credential alive.",
+    rationale_ja=(
+        "失効は即時に効かなければならない（I6）。失効時刻より後に許可されたイベント"
+        "は、旧システムが資格情報を生かし続けていることを意味する。"
+    ),
     flag=_revoked,
     reads=needs("a_revoked_s", "ts_s", "decision"),
 )
@@ -102,6 +111,11 @@ RULE_NW_ID_ELSEWHERE = Rule(
     "network operator issued, used on a terminal another organisation owns (devices.csv, "
     "valid that day), is its credential outside NW — whoever types it. (The mirror case, a "
     "retail ID on an NW terminal, is the terminal's misuse: C2.)",
+    rationale_ja=(
+        "事例 C③：NW の ID とパスワードが小売の手に渡った。NW が発行した"
+        " ID が他組織の所有する端末（その日に有効なもの）で使われたら、誰が入力し"
+        "たかにかかわらず、NW の外にある NW の資格情報として検知する。"
+    ),
     flag=_nw_id_elsewhere,
     reads=needs("a_org", "d_owner", "action"),
 )
@@ -115,6 +129,11 @@ RULE_CONCURRENT = Rule(
     f"within {CONCURRENT_S // 60} minutes on the same day, with no logout in between, means "
     "the credential is shared or stolen. A logout followed by a login elsewhere is someone "
     "changing desks.",
+    rationale_ja=(
+        "個人 ID は個人のもの：同じ日に 1 つのアカウントが 10 分以内に別々"
+        "の端末からログインし、その間にログアウトがなければ、資格情報の共有か盗用とみ"
+        "なす。ログアウト後の別端末でのログインは席の移動として扱う。"
+    ),
     flag=_session_event,
     confirm=_concurrent,
     reads=needs("action", "device_id", "account_id", "day", "ts", "ts_s", "event_id", "decision"),

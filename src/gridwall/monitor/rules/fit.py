@@ -23,6 +23,10 @@ RULE = Rule(
     description_en="FIT (renewable feed-in tariff) data read by anyone but NW FIT staff at work",
     rationale="Mission 'other': FIT data was visible to retail. FIT fields go only to NW staff "
     "with the FIT role and the FIT purpose (I2).",
+    rationale_ja=(
+        "その他の事例：FIT のデータが小売から見えていた。FIT の項目は FIT"
+        " の役割と FIT 目的を持つ NW 職員にのみ渡る（I2）。"
+    ),
     flag=_flag,
     reads=needs(
         "reads_fit", "system", "reads_non_public", "decision", "p_kind", "p_role", "purpose"

@@ -76,6 +76,11 @@ RULE = Rule(
     "valid lrs_operations agreement within its area (I3); a contractor working on the point "
     "under its own agreement's purpose (e.g. meter reading) is not flagged unless it reads "
     "the lrs details.",
+    rationale_ja=(
+        "その他の事例：最終保障供給（LRS）のデータが小売から見えていた。LRS 地"
+        "点の非公開項目は、業務中の NW 託送担当と、有効な lrs_operati"
+        "ons 協定の相手方（その区域・項目・目的の範囲内）にのみ渡る（I3）。"
+    ),
     flag=_flag,
     confirm=_confirm,
     reads=needs(

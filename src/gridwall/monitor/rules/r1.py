@@ -59,6 +59,11 @@ RULE = Rule(
     "that no other context explains (no former contract, no move-in or switching application "
     "of the retailer, not bulk, no grant in force) and that the account searched for that day "
     "is an inquiry-driven lookup; the inquiry belongs to NW. Shown without a search, it is A.",
+    rationale_ja=(
+        "事例①：小売の窓口が建設会社の問い合わせのため新電力の需要家を照会した。自社"
+        "が供給していない地点の非公開情報への小売のアクセスで、ほかの文脈（以前の契約"
+        "、自社による転入・スイッチング申込み）で説明できないものを検知する。"
+    ),
     flag=retail_other,
     confirm=unexplained_lookups,
     reads=needs(RETAIL_OTHER, GRANT_READS, FORMER_READS, SWITCH_READS, BULK_READS),

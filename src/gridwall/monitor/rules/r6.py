@@ -73,6 +73,11 @@ RULE = Rule(
     f"returning {BULK_POINTS_PER_EVENT}+ points — then that event is the evidence, the day's "
     "other lookups being cases of their own. Rows a grant in force permits do not count; "
     "lookups a context of their own explains (R2–R5) are their own cases.",
+    rationale_ja=(
+        "事例⑥：開発業者への営業のため競合の需要家が分析された。1 日（JST）に自"
+        "社が供給していない 25 地点以上、または 1 回の検索・エクスポートで 2"
+        "5 地点以上を返した場合に検知する。"
+    ),
     flag=retail_other,
     confirm=bulk_access,
     reads=needs(RETAIL_OTHER, GRANT_READS, BULK_READS, FORMER_READS, SWITCH_READS),

@@ -149,6 +149,10 @@ RULE_R2 = Rule(
     rationale="Seed case ②: former own customers were looked up to judge whether unpaid bills "
     "were collectable. The point had a retail contract with the principal's retailer that had "
     "ended before the access.",
+    rationale_ja=(
+        "事例②：未収金の回収可能性を判断するため、元の自社需要家が照会された。アクセ"
+        "スより前に終了した自社の小売契約がその地点にあった場合に検知する。"
+    ),
     flag=retail_other,
     confirm=_respecting_grants(former_customers),
     reads=needs(RETAIL_OTHER, GRANT_READS, FORMER_READS),
@@ -163,6 +167,10 @@ RULE_R3 = Rule(
     rationale=f"Seed case ③: at a move-in the previous occupant's contract was looked up. The "
     f"principal's retailer filed a move_in application for the point within "
     f"{R3_WINDOW_DAYS} days of the access.",
+    rationale_ja=(
+        "事例③：転入時に前の居住者の契約が照会された。アクセスから 14 日以内に自"
+        "社がその地点の転入申込みを出した場合に検知する。"
+    ),
     flag=retail_other,
     confirm=_respecting_grants(move_in_lookups),
     reads=needs(RETAIL_OTHER, GRANT_READS, SWITCH_READS),
@@ -179,6 +187,11 @@ RULE_R4 = Rule(
     f"{R4_BEFORE_S // 3600} h before a switch application to the principal's retailer to "
     f"{R4_WINDOW_DAYS} days after it, by an account not working through a list that day "
     f"({PROSPECT_LIST_POINTS}+ non-supplied points: R5).",
+    rationale_ja=(
+        "事例④：スイッチング申込者の確認が、公平な照会ではなく託送システムで行われた"
+        "。自社へのスイッチング申込みの 48 時間前から 14 日後までの、照会経路"
+        "を通らない少数の閲覧を検知する。"
+    ),
     flag=retail_other,
     confirm=_respecting_grants(applicant_checks),
     reads=needs(RETAIL_OTHER, GRANT_READS, SWITCH_READS),
@@ -195,6 +208,11 @@ RULE_R5 = Rule(
     f"switch application to the principal's retailer followed within {R5_WINDOW_DAYS} days, "
     f"later than a fact-check would (R4), or the point was one of a list of prospects; a "
     f"point the account searched for was asked about (R1, R4), not prospected.",
+    rationale_ja=(
+        "事例⑤：営業が見込み客を照会した。アクセスが先にあり、事実確認（R4）より遅"
+        "れて 30 日以内に自社へのスイッチング申込みが続いた場合、または見込み客リ"
+        "ストの一件だった場合に検知する。"
+    ),
     flag=retail_other,
     confirm=_respecting_grants(prospect_lookups),
     reads=needs(RETAIL_OTHER, GRANT_READS, SWITCH_READS),
