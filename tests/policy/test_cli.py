@@ -23,7 +23,7 @@ def test_check_json_passes(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["policy", "check", "--json", "--samples", "20"], capsys)
     doc = json.loads(out)
     assert code == 0 and doc["ok"] is True
-    i15 = [f"I15{c}" for c in "abcdefgh"]
+    i15 = [f"I15{c}" for c in "abcdefghi"]
     assert [r["id"] for r in doc["invariants"]] == [f"I{i}" for i in range(1, 15)] + i15
     assert doc["management"]["ok"] is True and doc["management"]["classes"] > 0
     assert all(r["violations"] == 0 for r in doc["invariants"])

@@ -6,7 +6,9 @@ type (:func:`route_alerts`). First line (the subject's line manager) confirms or
 second line (compliance) decides, internal audit (third line) samples closed cases
 (:func:`needs_sampling`) and signs off or reopens. Missed deadlines escalate to the next line
 (:func:`due_escalations`, decided at a given time). Second-line views carry a stable per-case
-pseudonym (:func:`pseudonym`). See ``docs/cases.md``.
+pseudonym (:func:`pseudonym`). Self-reports (自主申告, :func:`submit_selfreport`) open a
+case in compliance's queue and give the reporter a one-time receipt code
+(:func:`follow_selfreport`). See ``docs/cases.md``.
 
 This package is a library: it imports no other capability, and alerts reach it as
 :class:`AlertRef` values built by the app from the monitor's stored alerts.
@@ -24,6 +26,19 @@ from gridwall.cases._core import (
     pseudonym,
     route_alerts,
 )
+from gridwall.cases._selfreport import (
+    ANONYMOUS,
+    REPORT_KINDS,
+    Progress,
+    Reporter,
+    SelfReportError,
+    Submitted,
+)
+from gridwall.cases._selfreport import add_note as add_selfreport_note
+from gridwall.cases._selfreport import counts as selfreport_counts
+from gridwall.cases._selfreport import follow as follow_selfreport
+from gridwall.cases._selfreport import queue as selfreport_queue
+from gridwall.cases._selfreport import submit as submit_selfreport
 from gridwall.cases._store import (
     Notification,
     ack,
@@ -35,16 +50,24 @@ from gridwall.cases._store import (
 )
 
 __all__ = [
+    "ANONYMOUS",
+    "REPORT_KINDS",
     "AlertRef",
     "CaseError",
     "CaseState",
     "Deadlines",
     "Entry",
     "Notification",
+    "Progress",
+    "Reporter",
+    "SelfReportError",
+    "Submitted",
     "ack",
+    "add_selfreport_note",
     "append_entries",
     "due_escalations",
     "fold",
+    "follow_selfreport",
     "load_cases",
     "load_entries",
     "needs_sampling",
@@ -52,4 +75,7 @@ __all__ = [
     "notify",
     "pseudonym",
     "route_alerts",
+    "selfreport_counts",
+    "selfreport_queue",
+    "submit_selfreport",
 ]

@@ -293,6 +293,13 @@ class GrantStep(StrEnum):
     #: read a retailer's transparency statement (gridwall.reports): who outside it
     #: accessed its customers' data
     REPORT_STATEMENT = "report.statement"
+    #: the self-report queue (自主申告): reports, their cases and statuses, the reporter
+    #: shown as "anonymous" where the reporter asked for it (compliance, internal audit)
+    SELFREPORT_QUEUE = "selfreport.queue"
+    #: who made an anonymous self-report (compliance only: anonymous towards everyone else)
+    SELFREPORT_IDENTITY = "selfreport.identity"
+    #: write a public note the reporter reads with the receipt code (compliance only)
+    SELFREPORT_NOTE = "selfreport.note"
 
 
 #: The steps that grant or change access (I15: retailers, contractors and the regulator
