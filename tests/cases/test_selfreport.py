@@ -187,7 +187,8 @@ def test_i15i_fails_on_a_policy_letting_internal_audit_see_reporters() -> None:
         + SHIPPED[SHIPPED.index("};", start) + 2 :]
         + (
             '\n@id("broken-audit-sees-reporters")\n'
-            'permit (principal, action == Action::"manage", resource == Step::"selfreport.identity")\n'
+            'permit (principal, action == Action::"manage",\n'
+            '        resource == Step::"selfreport.identity")\n'
             'when { principal.org_kind == OrgKind::"nw" && principal.role == Role::"auditor" };\n'
         )
     )
