@@ -237,3 +237,27 @@ def test_canary_marked_events_never_alert_in_a_run(
     assert {a["alert_id"] for a in stored} == {
         a["alert_id"] for a in full if a["account_id"] not in flagged
     }
+
+
+def test_export_refuses_an_entry_that_is_not_an_event_naming_its_index(tmp_path: Path) -> None:
+    from gridwall.errors import UsageError
+    from gridwall.monitor._periodic import export_part
+
+    ev = b'{"event":{"event_id":"e1","ts":"2026-12-01T00:00:00+00:00","result_count":3},"seq":0}'
+
+    class Reader:
+        def size(self) -> int:
+            return 2
+
+        def entries(self, lo: int, hi: int) -> list[tuple[int, bytes]]:
+            return [(0, ev), (1, b'{"event":"no","seq":1}')][lo:hi]
+
+    with pytest.raises(UsageError, match="audit log entry 1: not an access event"):
+        export_part(Reader(), 0, 2, tmp_path / "p.parquet")
+    assert not (tmp_path / "p.parquet").exists()
+    import pyarrow.parquet as pq
+
+    assert export_part(Reader(), 0, 1, tmp_path / "q.parquet") == 1
+    row = pq.read_table(tmp_path / "q.parquet").to_pylist()[0]
+    assert row["event_id"] == "e1" and row["result_count"] == 3 and row["audit_idx"] == 0
+    assert row["fields"] == [] and row["supply_point_ids"] == []

@@ -23,7 +23,7 @@ def test_check_json_passes(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["policy", "check", "--json", "--samples", "20"], capsys)
     doc = json.loads(out)
     assert code == 0 and doc["ok"] is True
-    i15 = [f"I15{c}" for c in "abcdefghi"]
+    i15 = [f"I15{c}" for c in "abcdefghij"]
     i16 = [f"I16{c}" for c in "abcdefgh"]
     ids = [f"I{i}" for i in range(1, 15)] + ["I17"] + i15 + i16
     assert [r["id"] for r in doc["invariants"]] == ids

@@ -6,7 +6,9 @@ type (:func:`route_alerts`). First line (the subject's line manager) confirms or
 second line (compliance) decides, internal audit (third line) samples closed cases
 (:func:`needs_sampling`) and signs off or reopens. Missed deadlines escalate to the next line
 (:func:`due_escalations`, decided at a given time). Second-line views carry a stable per-case
-pseudonym (:func:`pseudonym`). See ``docs/cases.md``.
+pseudonym (:func:`pseudonym`). Self-reports (自主申告, :func:`submit_selfreport`) open a
+case in compliance's queue and give the reporter a one-time receipt code
+(:func:`follow_selfreport`). See ``docs/cases.md``.
 
 Routing reads HR data through :class:`gridwall.interfaces.HrDirectory` (:func:`line_manager`,
 :func:`relation`: the facts separation of duties needs); every case step's audit event
@@ -30,6 +32,19 @@ from gridwall.cases._core import (
 )
 from gridwall.cases._outbox import AuditPending, deliver_audit, pending_audit, pseudonym_key
 from gridwall.cases._routing import Relation, line_manager, manager_chain, relation, same_unit
+from gridwall.cases._selfreport import (
+    ANONYMOUS,
+    REPORT_KINDS,
+    Progress,
+    Reporter,
+    SelfReportError,
+    Submitted,
+)
+from gridwall.cases._selfreport import add_note as add_selfreport_note
+from gridwall.cases._selfreport import counts as selfreport_counts
+from gridwall.cases._selfreport import follow as follow_selfreport
+from gridwall.cases._selfreport import queue as selfreport_queue
+from gridwall.cases._selfreport import submit as submit_selfreport
 from gridwall.cases._store import (
     Notification,
     ack,
@@ -41,6 +56,7 @@ from gridwall.cases._store import (
 )
 
 __all__ = [
+    "ANONYMOUS",
     "AlertRef",
     "AuditPending",
     "CaseError",
@@ -48,12 +64,19 @@ __all__ = [
     "Deadlines",
     "Entry",
     "Notification",
+    "Progress",
+    "REPORT_KINDS",
     "Relation",
+    "Reporter",
+    "SelfReportError",
+    "Submitted",
     "ack",
+    "add_selfreport_note",
     "append_entries",
     "deliver_audit",
     "due_escalations",
     "fold",
+    "follow_selfreport",
     "line_manager",
     "load_cases",
     "load_entries",
@@ -67,4 +90,7 @@ __all__ = [
     "relation",
     "route_alerts",
     "same_unit",
+    "selfreport_counts",
+    "selfreport_queue",
+    "submit_selfreport",
 ]

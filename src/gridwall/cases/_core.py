@@ -31,6 +31,8 @@ KINDS = frozenset(
 )
 DECISIONS = frozenset({"no_issue", "violation", "report_to_regulator"})
 FIRST, SECOND, CLOSED, SIGNED_OFF = "first_line", "second_line", "closed", "signed_off"
+SELF_REPORT = "self_report"
+SOURCES = frozenset({"alert", SELF_REPORT})
 
 
 class CaseError(GridwallError):
@@ -85,6 +87,9 @@ class CaseState:
     #: the time of the first alert (what the routing reads HR data at)
     alert_at: datetime | None = None
     entries: int = 0
+    #: what opened the case: a monitor ``alert``, or a ``self_report`` (自主申告), which
+    #: starts in compliance's queue (second line): its reporter may be anonymous
+    source: str = "alert"
 
 
 @dataclass(frozen=True)
@@ -117,14 +122,18 @@ def fold(entries: Iterable[Entry]) -> CaseState:
         if state is None:
             if e.kind != "opened":
                 raise _bad(e, "a case starts with 'opened'")
+            source = e.data.get("source", "alert")
+            if source not in SOURCES:
+                raise _bad(e, f"field 'source' is {source!r}; expected one of {sorted(SOURCES)}")
             state = CaseState(
                 case_id=e.case_id,
                 subject=_need(e, "subject"),
                 incident_type=_need(e, "incident_type"),
-                status=FIRST,
+                status=SECOND if source == SELF_REPORT else FIRST,
                 since=e.at,
                 alerts=[_need(e, "alert_id")],
                 critical=e.data.get("severity") == "critical",
+                source=source,
             )
             if e.data.get("alert_at"):
                 try:

@@ -314,6 +314,13 @@ class GrantStep(StrEnum):
     HR_IMPORT = "hr.import"
     #: record a person's compliance-training completion (研修)
     TRAINING_ATTEST = "training.attest"
+    #: the self-report queue (自主申告): reports, their cases and statuses, the reporter
+    #: shown as "anonymous" where the reporter asked for it (compliance, internal audit)
+    SELFREPORT_QUEUE = "selfreport.queue"
+    #: who made an anonymous self-report (compliance only: anonymous towards everyone else)
+    SELFREPORT_IDENTITY = "selfreport.identity"
+    #: write a public note the reporter reads with the receipt code (compliance only)
+    SELFREPORT_NOTE = "selfreport.note"
 
 
 #: The steps that grant or change access (I15: retailers, contractors and the regulator

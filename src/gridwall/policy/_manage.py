@@ -423,6 +423,21 @@ MANAGE_INVARIANTS: tuple[ManageInvariant, ...] = (
         "account requested)",
         _deny_if(lambda f: f["step"] == GrantStep.CHANGE_APPROVE and f["own_request"]),
     ),
+    ManageInvariant(
+        "I15j",
+        "Self-reports are anonymous towards everyone but compliance: only NW compliance "
+        "sees who reported or writes to the reporter, and nobody outside the operator "
+        "reads the self-report queue",
+        _deny_if(
+            lambda f: (
+                (
+                    f["step"] in (GrantStep.SELFREPORT_IDENTITY, GrantStep.SELFREPORT_NOTE)
+                    and not (f["org_kind"] == OrgKind.NW and f["role"] == Role.COMPLIANCE)
+                )
+                or (f["step"] == GrantStep.SELFREPORT_QUEUE and f["org_kind"] != OrgKind.NW)
+            )
+        ),
+    ),
 )
 
 
