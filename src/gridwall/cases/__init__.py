@@ -57,6 +57,7 @@ from gridwall.cases._store import (
 
 __all__ = [
     "ANONYMOUS",
+    "REPORT_KINDS",
     "AlertRef",
     "AuditPending",
     "CaseError",
@@ -65,7 +66,6 @@ __all__ = [
     "Entry",
     "Notification",
     "Progress",
-    "REPORT_KINDS",
     "Relation",
     "Reporter",
     "SelfReportError",
