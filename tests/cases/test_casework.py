@@ -4,7 +4,7 @@ its entry, refusals naming their reason, pseudonyms until a reveal, escalation."
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -112,12 +112,23 @@ def caller(pid: str) -> Caller:
 
 
 @pytest.fixture
-def desk(db_url: str) -> tuple[CaseDesk, Sink, Clock]:
+def desk(db_url: str) -> Iterator[tuple[CaseDesk, Sink, Clock]]:
     upgrade(db_url)
     engine = make_engine(db_url)
     _people(engine)
     sink, clock = Sink(), Clock(NOW)
-    return CaseDesk(engine, sink, StoreHr(engine), clock=clock), sink, clock
+    yield CaseDesk(engine, sink, StoreHr(engine), clock=clock), sink, clock
+    engine.dispose()
+
+
+def _notes(d: CaseDesk) -> list[Any]:
+    with d.engine.connect() as c:
+        return notifications(c)
+
+
+def _entries(d: CaseDesk, cid: str) -> list[Any]:
+    with d.engine.connect() as c:
+        return load_entries(c)[cid]
 
 
 def _open(d: CaseDesk, subject: str = "op1", alert: str = "al-1", kind: str = "A") -> str:
@@ -165,7 +176,7 @@ def test_three_lines_end_to_end(desk: tuple[CaseDesk, Sink, Clock]) -> None:
     acting = [e for e in sink.events if e["action"] == "update" and e["decision"] == "allow"]
     assert [e["case_seq"] for e in acting] == [2, 3, 4, 5, 6, 7, 8, 9]
     assert pending_audit(d.engine) == 0
-    recipients = [(n.recipient, n.kind) for n in notifications(d.engine.connect())]
+    recipients = [(n.recipient, n.kind) for n in _notes(d)]
     assert ("person:mgr1", "case.routed") in recipients
     assert ("role:auditor", "case.to_sample") in recipients
 
@@ -187,7 +198,7 @@ def test_forbidden_steps_are_refused_with_their_reason(
 ) -> None:
     d, sink, _ = desk
     cid = _open(d, subject)
-    before = len(load_entries(d.engine.connect())[cid])
+    before = len(_entries(d, cid))
     with pytest.raises(CaseRefused, match=reason):
         if step == CaseStep.VIEW:
             d.show(caller(who), cid)
@@ -203,7 +214,7 @@ def test_forbidden_steps_are_refused_with_their_reason(
         f"gw-{who}",
     )
     assert reason.split(";")[0] in str(last["reason"])
-    assert len(load_entries(d.engine.connect())[cid]) == before  # nothing written
+    assert len(_entries(d, cid)) == before  # nothing written
 
 
 def test_queue_lists_only_viewable_cases(desk: tuple[CaseDesk, Sink, Clock]) -> None:
@@ -228,7 +239,7 @@ def test_missed_deadline_escalates_to_the_next_line(desk: tuple[CaseDesk, Sink, 
     assert d.escalate(None) == [{"case_id": cid, "from": "second_line", "to": "role:auditor"}]
     with pytest.raises(CaseRefused, match="not a step of your role"):
         d.escalate(caller("mgr1"))
-    recipients = [(n.recipient, n.kind) for n in notifications(d.engine.connect())]
+    recipients = [(n.recipient, n.kind) for n in _notes(d)]
     assert ("role:compliance", "case.escalated") in recipients
     assert ("role:auditor", "case.escalated") in recipients
 
@@ -282,3 +293,38 @@ def test_unknown_case_is_audited_and_named(desk: tuple[CaseDesk, Sink, Clock]) -
     with pytest.raises(CaseNotFound, match="no case 'case-nope'"):
         d.show(caller("comp1"), "case-nope")
     assert sink.events[-1]["decision"] == "deny"
+
+
+def test_a_lost_race_writes_nothing_and_says_so(
+    desk: tuple[CaseDesk, Sink, Clock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two steps racing for the same entry number: the primary key refuses the second;
+    it is told to look again, and neither its entry nor its event is written."""
+    d, sink, _ = desk
+    cid = _open(d)
+    real = d._entries
+    stale = real(cid)
+    d.act(caller("mgr1"), cid, CaseStep.CONFIRM, {"text": "first"})
+    monkeypatch.setattr(d, "_entries", lambda _cid: list(stale))  # the racer's stale read
+    events = len(sink.events)
+    # the store's own check sees the entry the racer missed
+    with pytest.raises(CaseInvalid, match=r"entry 3 \(revealed\): sequence is 3, expected 4"):
+        d.act(caller("comp1"), cid, CaseStep.REVEAL, {"reason": "r"})
+    # both read before either wrote: the primary key refuses the second insert
+    from gridwall.cases._store import CASE_ENTRIES
+
+    def blind_append(conn: sa.Connection, entries: list[Any]) -> None:
+        conn.execute(sa.insert(CASE_ENTRIES), [
+            {"case_id": e.case_id, "seq": e.seq, "kind": e.kind, "actor": e.actor,
+             "at": e.at.isoformat(), "data": "{}"} for e in entries
+        ])  # fmt: skip
+
+    monkeypatch.setattr("gridwall.app.casework.append_entries", blind_append)
+    with pytest.raises(CaseInvalid, match="another step was recorded at the same time"):
+        d.act(caller("comp1"), cid, CaseStep.REVEAL, {"reason": "r"})
+    assert len(sink.events) == events and pending_audit(d.engine) == 0
+    assert [e.kind for e in _entries(d, cid)] == [
+        "opened",
+        "routed",
+        "confirmed",
+    ]

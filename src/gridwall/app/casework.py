@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridwall.cases import (
@@ -252,6 +253,12 @@ class CaseDesk:
                     notify(conn, recipient, kind, cid, entries[0].at if entries else self._now())
         except GridwallError as e:
             raise CaseInvalid(str(e)) from None
+        except IntegrityError:  # another step took the same entry number first
+            cid = entries[0].case_id if entries else "?"
+            raise CaseInvalid(
+                f"case {cid}: another step was recorded at the same time; nothing written, "
+                "look at the case again"
+            ) from None
         deliver_audit(self.engine, self.audit, frozenset({str(event["event_id"])}))
 
     def _decide(
