@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "cases_0003"
-down_revision = "cases_0001"
+down_revision = "cases_0002"
 branch_labels = None
 depends_on = None
 
