@@ -385,9 +385,10 @@ def test_invisible_and_nonexistent_run_the_same_statements(
     finally:
         event.remove(gw.engine, "before_cursor_execute", spy)
     assert shapes[0] == shapes[1] == shapes[2]
-    # one read (on PostgreSQL after the second wall's settings, set in their own statement)
+    # one read (on PostgreSQL after the second wall's settings; on psycopg they go with the
+    # BEGIN, in one message below SQLAlchemy, so no statement of their own is seen here)
     wall = [s for s in shapes[0][0] if s.startswith("SELECT set_config('gridwall.")]
-    assert len(wall) == (1 if gw.wall else 0)
+    assert len(wall) == (1 if gw.wall and gw.engine.dialect.driver != "psycopg" else 0)
     assert shapes[0][1] == 1 and len(shapes[0][0]) == 1 + len(wall)
 
 

@@ -272,3 +272,47 @@ def test_check_wall_cli_refuses_sqlite(tmp_path: Path, capsys: pytest.CaptureFix
     upgrade(url)
     code, out = _cli(["store", "check-wall", "--db", url], capsys)
     assert code == 1 and "no row-level security" in out
+
+
+def test_an_owner_subject_to_the_wall_is_named(walled: tuple[Engine, Engine, str]) -> None:
+    """The wall's SECURITY DEFINER functions read the forced tables as their owner: an owner
+    without BYPASSRLS is named (its reads would be filtered by the policy calling them)."""
+    owner, app, role = walled
+    weak = f"gw_weak_{uuid.uuid4().hex[:8]}"
+    with owner.begin() as c:
+        c.exec_driver_sql(f'CREATE ROLE "{weak}" NOSUPERUSER NOBYPASSRLS')
+        c.exec_driver_sql(f'ALTER FUNCTION public.{rls.POINT_FUNCTION}(varchar) OWNER TO "{weak}"')
+    try:
+        with app.connect() as c:
+            problems = rls.check_wall(c, role)
+        assert any(
+            f"function {rls.POINT_FUNCTION}: its owner {weak} is subject" in p for p in problems
+        ), problems
+    finally:
+        with owner.begin() as c:
+            c.exec_driver_sql(
+                f"ALTER FUNCTION public.{rls.POINT_FUNCTION}(varchar) OWNER TO postgres"
+            )
+            c.exec_driver_sql(f'DROP ROLE "{weak}"')
+
+
+def test_the_upgrade_from_0003_keeps_the_wall(walled: tuple[Engine, Engine, str]) -> None:
+    from alembic import command
+
+    from gridwall.store.db import alembic_config
+
+    owner, app, role = walled
+    url = owner.url.render_as_string(hide_password=False)
+    with owner.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "customer_0003")
+    with owner.connect() as c:
+        qual = c.exec_driver_sql("SELECT qual FROM pg_policies WHERE tablename = 'supply_points'")
+        assert rls.ALL_FUNCTION in str(qual.scalar_one())
+    upgrade(url, owner)
+    with app.connect() as c:
+        assert rls.check_wall(c, role) == []
+    assert read_as(app, scope("retail", "sales", tiny.IND)) == {
+        tiny.P_IND, tiny.P_FORMER, tiny.P_MOVED}  # fmt: skip
+    assert read_as(app, None) == set()

@@ -34,16 +34,18 @@ Cedar still decides the field groups):
 Areas are checked at the prefecture level: the wall is coarser than the Python path (which
 checks cities and wards), never finer, so it never refuses what the policy allows.
 
-NW 託送 callers see every point, and the policy asks that first through
-:data:`ALL_FUNCTION` as an init plan, once per statement (:data:`POLICY_USING`).
+NW 託送 callers see every point, and the policy asks that first, written into the policy
+itself (:data:`NW_ALL`), as an init plan evaluated once per table reference of a statement
+(:data:`POLICY_USING`).
 
 The policies (one ``SELECT`` policy per table, :data:`CUSTOMER_TABLES`) are created by the
-migration ``customer_0002`` (re-installed faster by ``customer_0003``), which also
-``FORCE``\\ s row-level security (the tables' owner is
-subject to it unless it has ``BYPASSRLS``) and creates the narrow views the equal-footing
-lookup reads (:data:`LOOKUP_VIEW`, :data:`SUPPLY_VIEW`: no 契約名義, no phone, no retailer) and
-the match-only holder-name check. No write policy exists: the application role reads the
-customer tables, only the owner role (migrations, ``gridwall load``) writes them.
+migration ``customer_0002`` (re-installed faster by ``customer_0003`` and ``customer_0004``),
+which also ``FORCE``\\ s row-level security (the tables' owner is subject to it unless it has
+``BYPASSRLS``; the role that owns the wall's functions and views must have it, or be a
+superuser, because they read the tables as their owner) and creates the narrow views the
+equal-footing lookup reads (:data:`LOOKUP_VIEW`, :data:`SUPPLY_VIEW`: no 契約名義, no phone, no
+retailer) and the match-only holder-name check. No write policy exists: the application role
+reads the customer tables, only the owner role (migrations, ``gridwall load``) writes them.
 
 :func:`check_wall` inspects the catalogue (``pg_policies``, ``pg_class``, ``pg_roles``,
 ``pg_proc``) and names everything that would weaken the wall; :func:`grant_app_role` gives an
@@ -56,6 +58,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import Connection, text
 
@@ -177,16 +180,31 @@ BEGIN
 END
 """
 
-#: the body of ``gridwall_rls_all()``: may the caller see every point (NW with a 託送
-#: purpose)? The policy asks it as ``(SELECT ...)``, an init plan evaluated once per
-#: statement, so those reads skip the per-row function entirely.
+#: the body of ``gridwall_rls_all()`` (``customer_0002``/``customer_0003`` only; dropped by
+#: ``customer_0004``): may the caller see every point (NW with a 託送 purpose)?
 ALL_BODY = f"""
 SELECT coalesce(current_setting('gridwall.org_kind', true) = 'nw'
   AND current_setting('gridwall.purpose', true) IN ({_in(NW_PURPOSES)}), false)
 """
 
-#: the one policy expression of every customer table
-POLICY_USING = f"((SELECT public.{ALL_FUNCTION}()) OR public.{POINT_FUNCTION}(supply_point_id))"
+#: may the caller see every point (NW with a 託送 purpose)? Written into the policy itself
+#: (``customer_0004``): a policy is stored parsed, its functions and operators bound when it
+#: is created, so nothing the caller sets (``search_path``) changes its meaning, and no
+#: function is called for it. The policy asks it as ``(SELECT ...)``: an init plan, once per
+#: table reference of a statement, so those reads skip the per-row point function entirely.
+NW_ALL = (
+    "coalesce(current_setting('gridwall.org_kind', true) = 'nw' AND "
+    f"current_setting('gridwall.purpose', true) IN ({_in(NW_PURPOSES)}), false)"
+)
+
+#: the one policy expression of every customer table (``customer_0004``)
+POLICY_USING = f"((SELECT {NW_ALL}) OR public.{POINT_FUNCTION}(supply_point_id))"
+#: the policy expression as ``customer_0002`` and ``customer_0003`` installed it: the NW
+#: check was a SQL function with a pinned ``search_path``, which PostgreSQL cannot inline,
+#: so each table reference of every read paid a function call (≈ 11 µs) for it
+POLICY_USING_0003 = (
+    f"((SELECT public.{ALL_FUNCTION}()) OR public.{POINT_FUNCTION}(supply_point_id))"
+)
 
 #: match-only check of a 契約名義 (never returns it): NFKC, no white space, lower case;
 #: ``wanted`` comes normalised the same way by the caller
@@ -197,7 +215,7 @@ SELECT coalesce((
 """
 
 
-def _functions_sql() -> list[str]:
+def _point_function_sql() -> list[str]:
     return [
         # the point function reads the grants tables, which another branch creates
         "SET LOCAL check_function_bodies = false",
@@ -206,6 +224,11 @@ def _functions_sql() -> list[str]:
         f"SET search_path = pg_catalog, public AS $body${POINT_BODY}$body$",
         f"REVOKE ALL ON FUNCTION public.{POINT_FUNCTION}(varchar) FROM PUBLIC",
         f"GRANT EXECUTE ON FUNCTION public.{POINT_FUNCTION}(varchar) TO PUBLIC",
+    ]
+
+
+def _all_function_sql() -> list[str]:
+    return [
         f"CREATE OR REPLACE FUNCTION public.{ALL_FUNCTION}() RETURNS boolean "
         "LANGUAGE sql STABLE PARALLEL SAFE "
         f"SET search_path = pg_catalog, public AS $body${ALL_BODY}$body$",
@@ -214,11 +237,8 @@ def _functions_sql() -> list[str]:
     ]
 
 
-def install_sql() -> list[str]:
-    """The statements that install the wall (PostgreSQL only), in order: run by
-    ``customer_0002`` on a new database and again, in place, by ``customer_0003``."""
+def _objects_sql(using: str) -> list[str]:
     out = [
-        *_functions_sql(),
         f"CREATE OR REPLACE FUNCTION public.{HOLDER_FUNCTION}(pid varchar, wanted text) "
         "RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER "
         f"SET search_path = pg_catalog, public AS $body${HOLDER_BODY}$body$",
@@ -233,9 +253,27 @@ def install_sql() -> list[str]:
             f"ALTER TABLE public.{t} FORCE ROW LEVEL SECURITY",
             f"DROP POLICY IF EXISTS {POLICY_NAME} ON public.{t}",
             f"CREATE POLICY {POLICY_NAME} ON public.{t} AS PERMISSIVE FOR SELECT TO PUBLIC "
-            f"USING {POLICY_USING}",
+            f"USING {using}",
         ]
     return out
+
+
+def install_sql() -> list[str]:
+    """The statements that install the current wall (PostgreSQL only), in order: run by
+    ``customer_0004``, on a database where ``customer_0003`` installed the earlier one (or
+    nothing) — every statement is idempotent, and the NW check moves from the function
+    ``gridwall_rls_all`` into the policies, which frees the function to be dropped."""
+    return [
+        *_point_function_sql(),
+        *_objects_sql(POLICY_USING),
+        f"DROP FUNCTION IF EXISTS public.{ALL_FUNCTION}()",
+    ]
+
+
+def install_sql_0003() -> list[str]:
+    """The wall as ``customer_0002`` and ``customer_0003`` installed it (frozen: those
+    migrations, and ``customer_0004``'s downgrade, must keep installing exactly this)."""
+    return [*_point_function_sql(), *_all_function_sql(), *_objects_sql(POLICY_USING_0003)]
 
 
 def uninstall_sql() -> list[str]:
@@ -292,11 +330,55 @@ _SET_SQL = text("SELECT " + ", ".join(f"set_config('gridwall.{k}', :{k}, true)" 
 
 
 def set_scope(conn: Connection, scope: Scope) -> None:
-    """Set the transaction's settings (``SET LOCAL``: gone at its end), in one round trip.
+    """Set the transaction's settings (``set_config(..., true)``: gone at its end).
 
     Begins the transaction if none is open, so that every statement ``conn`` runs until
-    commit or rollback reads under ``scope``."""
-    conn.execute(_SET_SQL, scope.settings())
+    commit or rollback reads under ``scope``. On psycopg with no transaction open (every
+    connection fresh from the pool) the ``BEGIN`` and the settings go to the server as one
+    simple-query message, ``BEGIN; SELECT set_config(...)``: the driver would send its own
+    ``BEGIN`` before the first statement anyway, so the wall costs no round trip. The
+    server runs the two statements in order and before any read is sent (the read is the
+    next message), and the settings hold for the whole transaction, however many
+    statements it runs: no ordering inside a statement is relied on. Values are quoted by
+    libpq (``PQescapeLiteral``). Any other driver or state: one ``SELECT set_config(...)``
+    through SQLAlchemy. Either way a failure raises, and nothing is read."""
+    values = scope.settings()
+    if not _begin_with_settings(conn, values):
+        conn.execute(_SET_SQL, values)
+
+
+def _begin_with_settings(conn: Connection, values: Mapping[str, str]) -> bool:
+    """``BEGIN; SELECT set_config(...)`` in one round trip; False if the driver or the
+    connection's state does not allow it (the caller then sets the settings the usual way)."""
+    if conn.in_transaction() or conn.dialect.driver != "psycopg":
+        return False
+    driver: Any = conn.connection.driver_connection
+    from psycopg import pq
+
+    pg = driver.pgconn
+    # psycopg begins with a plain BEGIN only under these defaults; anything else, its way
+    if (
+        driver.autocommit
+        or driver.isolation_level is not None
+        or driver.read_only is not None
+        or driver.deferrable is not None
+        or pg.transaction_status != pq.TransactionStatus.IDLE
+    ):
+        return False
+    esc = pq.Escaping(pg)
+    enc = driver.info.encoding
+    sets = b", ".join(
+        b"set_config('gridwall." + k.encode() + b"', " + esc.escape_literal(values[k].encode(enc))
+        + b", true)"
+        for k in SETTINGS
+    )  # fmt: skip
+    res = pg.exec_(b"BEGIN; SELECT " + sets)
+    if res.status != pq.ExecStatus.TUPLES_OK or res.ntuples != 1:
+        msg = (res.error_message or b"").decode(enc, "replace").strip()
+        raise RuntimeError(f"row-level security settings not set: {msg or res.status}")
+    if pg.transaction_status != pq.TransactionStatus.INTRANS:
+        raise RuntimeError("row-level security settings: no transaction open after BEGIN")
+    return True
 
 
 def clear_scope_sql() -> str:
@@ -335,9 +417,16 @@ def _check_ident(role: str) -> None:
 
 
 # how pg_policies renders POLICY_USING
-_EXPECTED_QUAL = (
-    f"(( SELECT {ALL_FUNCTION}() AS {ALL_FUNCTION}) OR {POINT_FUNCTION}(supply_point_id))"
+_NW_QUAL = (
+    "COALESCE(((current_setting('gridwall.org_kind'::text, true) = 'nw'::text) AND "
+    "(current_setting('gridwall.purpose'::text, true) = ANY (ARRAY["
+    + ", ".join(f"'{p}'::text" for p in NW_PURPOSES)
+    + "]))), false)"
 )
+_EXPECTED_QUAL = f'(( SELECT {_NW_QUAL} AS "coalesce") OR {POINT_FUNCTION}(supply_point_id))'
+#: the setting every SECURITY DEFINER function of the wall pins (a caller's search_path
+#: must not decide which tables, functions or operators its body names)
+_PINNED_PATH = "search_path=pg_catalog, public"
 
 
 def check_wall(conn: Connection, app_role: str | None = None) -> list[str]:
@@ -346,9 +435,12 @@ def check_wall(conn: Connection, app_role: str | None = None) -> list[str]:
     Checks that every customer table has row-level security enabled and forced, carries
     exactly the one gridwall policy (``SELECT``, permissive, for everyone, the expected
     expression, no ``WITH CHECK``) and no other policy; that the point function is the one
-    the migration installed; and, given ``app_role`` (default: the connection's user), that
-    the role is no superuser, cannot bypass RLS, owns none of the tables and is not a
-    member of a role that does."""
+    the migration installed; that the wall's SECURITY DEFINER functions (point function,
+    holder-name check) pin their ``search_path`` and, like the lookup's views, belong to a
+    role that bypasses row-level security (the precondition of reading the forced tables
+    as their owner); and, given ``app_role`` (default: the connection's user), that the role
+    is no superuser, cannot bypass RLS, owns none of the tables and is not a member of a
+    role that does."""
     problems: list[str] = []
     role = app_role or str(conn.exec_driver_sql("SELECT current_user").scalar_one())
     rows = conn.execute(
@@ -394,14 +486,22 @@ def check_wall(conn: Connection, app_role: str | None = None) -> list[str]:
     for t in CUSTOMER_TABLES:
         if t in tables and seen.get(t, 0) == 0:
             problems.append(f"table {t}: no gridwall policy (nothing visible, or RLS off)")
-    for fname, body, definer in (
-        (POINT_FUNCTION, POINT_BODY, True),
-        (ALL_FUNCTION, ALL_BODY, False),
+    # The wall's SECURITY DEFINER functions and the lookup's views read the customer tables
+    # as their owner. Row-level security is forced on those tables, so that owner must be a
+    # superuser or have BYPASSRLS: otherwise the point function's own reads would be
+    # filtered by the policy that calls it (recursion: every read fails) and the views would
+    # show each caller only its own points (the lookup breaks). It fails closed, but it is
+    # no wall that works: named here.
+    definers: dict[str, str] = {}
+    for fname, args, body in (
+        (POINT_FUNCTION, "pid character varying", POINT_BODY),
+        (HOLDER_FUNCTION, "pid character varying, wanted text", HOLDER_BODY),
     ):
         fn = conn.execute(
             text(
-                "SELECT p.prosrc, p.prosecdef FROM pg_proc p "
-                "JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "SELECT p.prosrc, p.prosecdef, p.proconfig::text[], "
+                "pg_get_userbyid(p.proowner), pg_get_function_arguments(p.oid) "
+                "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
                 "WHERE n.nspname = 'public' AND p.proname = :n"
             ),
             {"n": fname},
@@ -409,11 +509,40 @@ def check_wall(conn: Connection, app_role: str | None = None) -> list[str]:
         if len(fn) != 1:
             problems.append(f"function {fname}: expected exactly one, found {len(fn)}")
             continue
-        src, secdef = fn[0]
+        src, secdef, config, fowner, fargs = fn[0]
         if _digest(str(src)) != _digest(body):
             problems.append(f"function {fname}: body differs from the migration's")
-        if definer and not secdef:
+        if str(fargs) != args:
+            problems.append(f"function {fname}: arguments ({fargs}) are not ({args})")
+        if not secdef:
             problems.append(f"function {fname}: not SECURITY DEFINER")
+        if _PINNED_PATH not in list(config or []):
+            problems.append(f"function {fname}: search_path is not pinned ({_PINNED_PATH})")
+        definers[f"function {fname}"] = str(fowner)
+    views = conn.execute(
+        text(
+            "SELECT c.relname, pg_get_userbyid(c.relowner) FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'v' AND c.relname IN (:a, :b)"
+        ),
+        {"a": LOOKUP_VIEW, "b": SUPPLY_VIEW},
+    ).all()
+    found_views = {str(v): str(o) for v, o in views}
+    for v in (LOOKUP_VIEW, SUPPLY_VIEW):
+        if v not in found_views:
+            problems.append(f"view {v}: missing")
+        else:
+            definers[f"view {v}"] = found_views[v]
+    for what, downer in sorted(definers.items()):
+        o = conn.execute(
+            text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": downer}
+        ).first()
+        if o is None or not (o[0] or o[1]):
+            problems.append(
+                f"{what}: its owner {downer} is subject to row-level security (forced on the "
+                "customer tables): it needs BYPASSRLS (ALTER ROLE ... BYPASSRLS) or the reads "
+                "through it fail"
+            )
     r = conn.execute(
         text("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = :r"), {"r": role}
     ).first()

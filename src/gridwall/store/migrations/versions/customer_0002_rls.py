@@ -31,7 +31,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    for stmt in rls.install_sql():
+    for stmt in rls.install_sql_0003():
         bind.exec_driver_sql(stmt)
 
 

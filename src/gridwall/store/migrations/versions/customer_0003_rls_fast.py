@@ -6,7 +6,9 @@ asks ``(SELECT gridwall_rls_all()) OR gridwall_rls_point(supply_point_id)``, whe
 ``gridwall_rls_all`` (NW with a 託送 purpose: every point) is an init plan evaluated once per
 statement. Who may see which point is unchanged (``tests/store/test_rls.py``); the cost is in
 ``bench/gateway/rls.py``. On a new database ``customer_0002`` already installs this version
-and this revision re-installs it, which is harmless (every statement is idempotent).
+and this revision re-installs it, which is harmless (every statement is idempotent). Both
+install :func:`gridwall.store.rls.install_sql_0003`, frozen; ``customer_0004`` installs the
+current wall over it.
 Downgrading keeps the current wall: the earlier SQL body allowed exactly the same rows.
 SQLite: nothing (one wall).
 
@@ -33,7 +35,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    for stmt in rls.install_sql():
+    for stmt in rls.install_sql_0003():
         bind.exec_driver_sql(stmt)
 
 
