@@ -145,3 +145,24 @@ def test_command_line_uses_only_stdlib_and_cryptography(files: tuple[Path, Path,
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert missing.returncode == 2 and "nope.json" in missing.stderr
+
+
+def test_a_whole_tree_export_is_hashed_as_it_streams_and_a_modified_entry_is_named(
+    files: tuple[Path, Path, Path],
+) -> None:
+    """The export of the whole tree is verified in one streaming read; an altered entry
+    still fails, and the second read (exported leaf hashes) names it."""
+    from gridwall.audit.standalone import verify_export
+
+    exp, _, key = files
+    keys = [note.Verifier.parse(key.read_text().strip())]
+    assert verify_export(exp, keys).ok
+    lines = _lines(exp)
+    i = _entry_line(lines, "allow")
+    lines[i] = _tamper(lines, i)
+    exp.write_text("".join(lines), encoding="utf-8")
+    seen: list[Any] = []
+    ver = verify_export(exp, keys, lambda idx, text, obj: seen.append(idx))
+    assert not ver.ok and ver.first_bad == i - 1
+    assert f"entry {i - 1} was modified" in ver.problems[0]
+    assert seen == list(range(len(lines) - 1))  # the hook saw every row once

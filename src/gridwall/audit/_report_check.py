@@ -50,31 +50,6 @@ class ReportCheck:
         self.problems.append(msg)
 
 
-class _Root:
-    """RFC 9162 MTH of a growing list of leaves in O(log n) memory (the right edge)."""
-
-    def __init__(self) -> None:
-        self.edge: list[tuple[int, bytes]] = []  # (number of leaves, subtree hash)
-        self.n = 0
-
-    def add(self, leaf: bytes) -> None:
-        self.n += 1
-        size, h = 1, leaf
-        while self.edge and self.edge[-1][0] == size:
-            left = self.edge.pop()[1]
-            h = hashlib.sha256(b"\x01" + left + h).digest()
-            size *= 2
-        self.edge.append((size, h))
-
-    def root(self) -> bytes:
-        if not self.edge:
-            return hashlib.sha256(b"").digest()
-        h = self.edge[-1][1]
-        for _, left in reversed(self.edge[:-1]):
-            h = hashlib.sha256(b"\x01" + left + h).digest()
-        return h
-
-
 def read_report(path: Path) -> dict[str, Any]:
     try:
         rep = json.loads(path.read_text(encoding="utf-8"))
@@ -121,12 +96,9 @@ def check_report(
     if not 0 <= lo <= hi <= cp.size:
         out.fail(f"the report's entries {lo}..{hi - 1} are not inside its signed tree")
         return out
-    # 2. the export on its own
-    ver = standalone.verify_export(export_path, verifiers)
-    for p in ver.problems:
-        where = "" if ver.first_bad is None else f" (first bad entry {ver.first_bad})"
-        out.fail(f"export{where}: {p}")
-    header, rows = standalone.read_export(export_path)
+    # 2-4 in ONE read of the export: it verifies on its own while every row goes to the
+    # figures and, when needed, to the root of its first tree_size entries
+    header, _ = standalone.read_export(export_path)
     same_cp = False
     try:
         ecp = note.open_checkpoint(str(header.get("checkpoint", "")), verifiers)
@@ -136,36 +108,55 @@ def check_report(
     e_lo, e_hi = header.get("from"), header.get("to")
     if not isinstance(e_lo, int) or not isinstance(e_hi, int):
         raise standalone.ExportError(f"{export_path}: header from/to must be integers")
+    cover: list[str] = []
     prefix = not same_cp
     if same_cp and not (e_lo <= lo and hi <= e_hi):
-        out.fail(f"the export ({e_lo}..{e_hi - 1}) does not cover the report's entries")
+        cover.append(f"the export ({e_lo}..{e_hi - 1}) does not cover the report's entries")
     if prefix and not (e_lo == 0 and e_hi >= cp.size):
-        out.fail(
+        cover.append(
             f"the export ({e_lo}..{e_hi - 1}) is signed at another checkpoint and does not hold "
             f"entries 0..{cp.size - 1}, so it cannot be tied to the report's signed root"
         )
         prefix = False
-    # 3 and 4 in one pass: the prefix root (when needed) and every figure
     specs = rep["figures"]
-    figs = {str(s["name"]): figures.Figure(s["query"]) for s in specs}
-    tree = _Root()
-    for idx, text, _lh in rows:
+    figs = figures.Figures({str(s["name"]): s["query"] for s in specs})
+    tree = standalone.StreamRoot()
+    size = cp.size
+    fed = [False]
+
+    def on_entry(idx: Any, text: str, obj: Any) -> None:
+        fed[0] = True
         if not isinstance(idx, int):
-            continue
-        if prefix and idx < cp.size and idx == tree.n:
+            return
+        if prefix and idx < size and idx == tree.n:
             tree.add(hashlib.sha256(b"\x00" + text.encode("utf-8")).digest())
         if lo <= idx < hi:
-            for ev in figures.events_of([text]):
-                for f in figs.values():
-                    f.add(ev)
+            ev = obj.get("event") if isinstance(obj, dict) else None
+            if isinstance(ev, dict):
+                figs.add(ev)
+
+    ver = standalone.verify_export(export_path, verifiers, on_entry)
+    if not fed[0]:  # refused before reading its rows (e.g. a bad signature): read them now
+        for idx, text, _ in standalone.read_export(export_path, leaf_hashes=False)[1]:
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                obj = None
+            on_entry(idx, text, obj)
+    for p in ver.problems:
+        where = "" if ver.first_bad is None else f" (first bad entry {ver.first_bad})"
+        out.fail(f"export{where}: {p}")
+    for p in cover:
+        out.fail(p)
     if prefix and (tree.n != cp.size or tree.root() != cp.root):
         out.fail(
             f"the export's entries 0..{cp.size - 1} do not hash to the report's signed root "
             "(an entry was altered, removed or inserted)"
         )
+    got = figs.rows()
     for s in specs:
         name = str(s["name"])
-        if figs[name].rows() != s.get("result"):
+        if got[name] != s.get("result"):
             out.differ.append(name)
     if out.differ:
         out.fail(f"{len(out.differ)} of {out.figures} figures differ: {', '.join(out.differ)}")

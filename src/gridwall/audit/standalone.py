@@ -30,7 +30,7 @@ import binascii
 import hashlib
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,11 +78,12 @@ def _b64(s: Any, what: str) -> bytes:
 Row = tuple[Any, str, bytes | None]
 
 
-def read_export(path: Path) -> tuple[dict[str, Any], Iterator[Row]]:
+def read_export(path: Path, leaf_hashes: bool = True) -> tuple[dict[str, Any], Iterator[Row]]:
     """Header and a stream of rows ``(index, entry text, leaf hash or None)``.
 
     Rows are streamed (JSON Lines line by line, Parquet batch by batch), so an export of
-    any size is verified holding only 64 bytes per entry.
+    any size is verified holding only 64 bytes per entry (none, for a whole tree).
+    Without ``leaf_hashes`` the exported leaf hashes are not decoded (always ``None``).
     """
     with path.open("rb") as fb:
         magic = fb.read(4)
@@ -122,7 +123,7 @@ def read_export(path: Path) -> tuple[dict[str, Any], Iterator[Row]]:
                     raise ExportError(f"{path}:{lineno}: not JSON ({e})") from e
                 if not isinstance(row, dict) or not isinstance(row.get("entry"), str):
                     raise ExportError(f"{path}:{lineno} [entry]: missing or not text")
-                lh = row.get("leaf_hash")
+                lh = row.get("leaf_hash") if leaf_hashes else None
                 yield (
                     row.get("index"),
                     row["entry"],
@@ -132,10 +133,47 @@ def read_export(path: Path) -> tuple[dict[str, Any], Iterator[Row]]:
     return obj["header"], jsonl_rows()
 
 
-def verify_export(path: Path, verifiers: list[note.Verifier]) -> ExportReport:
-    """Verify an export against trusted public keys (see the module doc)."""
+class StreamRoot:
+    """RFC 9162 MTH of a growing list of leaves in O(log n) memory (the right edge)."""
+
+    def __init__(self) -> None:
+        self.edge: list[tuple[int, bytes]] = []  # (number of leaves, subtree hash)
+        self.n = 0
+
+    def add(self, leaf: bytes) -> None:
+        self.n += 1
+        size, h = 1, leaf
+        edge = self.edge
+        while edge and edge[-1][0] == size:
+            h = hashlib.sha256(b"\x01" + edge.pop()[1] + h).digest()
+            size *= 2
+        edge.append((size, h))
+
+    def root(self) -> bytes:
+        if not self.edge:
+            return hashlib.sha256(b"").digest()
+        h = self.edge[-1][1]
+        for _, left in reversed(self.edge[:-1]):
+            h = hashlib.sha256(b"\x01" + left + h).digest()
+        return h
+
+
+#: called with each row's (claimed index, entry text, parsed entry or None), every row
+EntryHook = Callable[[Any, str, Any], None]
+
+
+def verify_export(
+    path: Path, verifiers: list[note.Verifier], on_entry: EntryHook | None = None
+) -> ExportReport:
+    """Verify an export against trusted public keys (see the module doc).
+
+    ``on_entry`` sees every row of the file in order — also those after the first bad
+    one — with the entry already parsed, so a caller recomputing figures reads the
+    export once. An export of a whole tree (entries ``0 … tree_size-1``) is hashed as it
+    streams (O(log n) memory); the file is read a second time only to locate a bad entry.
+    """
     rep = ExportReport()
-    header, rows = read_export(path)
+    header, rows = read_export(path, leaf_hashes=False)
     if header.get("format") != FORMAT:
         raise ExportError(f"{path}: unknown export format {header.get('format')!r}")
     try:
@@ -166,10 +204,20 @@ def verify_export(path: Path, verifiers: list[note.Verifier]) -> ExportReport:
         return rep
     # 2. order and completeness
     sha = hashlib.sha256
+    whole = lo == 0 and hi == cp.size and not need
+    stream = StreamRoot()
     leaves: list[bytes] = []
-    stored: list[bytes | None] = []
     count = 0
-    for pos, (idx, text, lh) in enumerate(rows):
+    loads = json.loads
+    for pos, (idx, text, _) in enumerate(rows):
+        try:
+            obj = loads(text)
+        except ValueError:
+            obj = None
+        if on_entry is not None:
+            on_entry(idx, text, obj)
+            if not rep.ok:
+                continue  # the hook still sees the rest of the file
         count = pos + 1
         want = lo + pos
         if idx != want:
@@ -179,17 +227,20 @@ def verify_export(path: Path, verifiers: list[note.Verifier]) -> ExportReport:
                 rep.fail(f"entry {want} is missing (next row is {idx})", want)
             else:
                 rep.fail(f"entry {want}: row carries index {idx} (inserted or reordered)", want)
-            break
-        raw = text.encode("utf-8")
-        try:
-            seq = json.loads(text).get("seq")
-        except (ValueError, AttributeError):
-            seq = None
+            if on_entry is None:
+                break
+            continue
+        seq = obj.get("seq") if isinstance(obj, dict) else None
         if seq != want:
             rep.fail(f"entry {want}: its seq is {seq!r} (inserted, deleted or reordered)", want)
-            break
-        leaves.append(sha(b"\x00" + raw).digest())
-        stored.append(lh)
+            if on_entry is None:
+                break
+            continue
+        leaf = sha(b"\x00" + text.encode("utf-8")).digest()
+        if whole:
+            stream.add(leaf)
+        else:
+            leaves.append(leaf)
     if rep.ok and count != hi - lo:
         more = count > hi - lo
         rep.fail(
@@ -200,10 +251,16 @@ def verify_export(path: Path, verifiers: list[note.Verifier]) -> ExportReport:
     if not rep.ok:
         return rep
     # 3. the signed root
-    if range_root(cp.size, lo, leaves, given) == cp.root:
+    if (stream.root() if whole else range_root(cp.size, lo, leaves, given)) == cp.root:
         return rep
     # Locate: if the exported leaf hashes reproduce the signed root they are authentic,
     # and the first entry whose bytes do not hash to its leaf is the bad one.
+    _, again = read_export(path)
+    stored: list[bytes | None] = []
+    for _, t, lh in again:
+        stored.append(lh)
+        if whole:
+            leaves.append(sha(b"\x00" + t.encode("utf-8")).digest())
     if all(h is not None and len(h) == 32 for h in stored):
         tree_leaves = [h for h in stored if h is not None]
         if range_root(cp.size, lo, tree_leaves, given) == cp.root:
