@@ -272,6 +272,9 @@ class Figures:
         self.org_kind = "org_kind" in dims
         self.source = "source" in dims
         self.calendar = "day" in dims or "month" in dims
+        #: the other derived dimensions, each taken by :func:`_scalar` itself, so a derived
+        #: dimension added there is part of the signature without a change here
+        self.derived = sorted(dims & (DERIVED_DIMENSIONS - {"org_kind", "source", "day", "month"}))
         self.need_ts = bool(self.windows) or self.calendar
         #: signature → [events, sum of result_count, {figure: distinct values}]
         self.seen: dict[tuple[Any, ...], list[Any]] = {}
@@ -297,6 +300,7 @@ class Figures:
         if self.source:
             eid = get("event_id")
             sig.append(str(eid).split("-", 1)[0] if eid else None)
+        sig += [_scalar(ev, d) for d in self.derived]
         for k in self.lists:
             items = get(k)
             if isinstance(items, list) and items:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -52,19 +53,9 @@ LIST = st.one_of(
     st.lists(st.one_of(st.sampled_from(TEXTS), st.integers(0, 1)), max_size=4),
     st.sampled_from(TEXTS),
 )
-KEYS = [
-    "action",
-    "decision",
-    "purpose",
-    "org",
-    "screen",
-    "reason",
-    "recipient_org",
-    "grant_kind",
-    "name_verification",
-    "person_id",
-    "account_id",
-]
+#: every field a dimension reads (scalar ones, the lists, and ``canary`` behind the derived
+#: dimension of that name), so a dimension added to gridwall.figures is drawn here too
+KEYS = sorted(figures.SCALAR_DIMENSIONS | {"canary"})
 
 
 @st.composite
@@ -73,7 +64,7 @@ def events(draw: Any) -> dict[str, Any]:
     for k in KEYS:
         if draw(st.booleans()):
             ev[k] = draw(SCALAR)
-    for k in ("fields", "policy_ids"):
+    for k in sorted(figures.LIST_DIMENSIONS.values()):
         if draw(st.booleans()):
             ev[k] = draw(LIST)
     if draw(st.booleans()):
@@ -169,3 +160,36 @@ def test_values_that_compare_equal_but_read_differently_stay_apart() -> None:
     assert [r["key"] for r in got["f"]] == [["1"], ["True"]]
     assert [r["key"] for r in got["p"]] == [["1"], ["1.0"], ["True"]]
     assert [r["value"] for r in got["m"]] == [1, 2]
+
+
+#: the field behind each derived dimension, and a value that makes it differ from an event
+#: without the field (a derived dimension added to gridwall.figures needs its case here)
+DERIVED_SOURCES: dict[str, tuple[str, Any]] = {
+    "org_kind": ("org", "retail:A1"),
+    "source": ("event_id", "gw-1"),
+    "day": ("ts", "2026-03-10T10:00:00+09:00"),
+    "month": ("ts", "2026-03-10T10:00:00+09:00"),
+    "canary": ("canary", True),
+}
+
+
+@pytest.mark.parametrize("dim", DIMS)
+def test_events_differing_only_in_one_dimension_stay_apart(dim: str) -> None:
+    """Two events that differ only in what ``dim`` reads must fall in two groups: the
+    one-pass signature covers every dimension (a derived one it forgot merged canary
+    requests into the real accesses' figures)."""
+    assert set(DERIVED_SOURCES) == set(figures.DERIVED_DIMENSIONS)
+    key: str
+    value: Any
+    if dim in figures.LIST_DIMENSIONS:
+        key, value = figures.LIST_DIMENSIONS[dim], ["x"]
+    elif dim in DERIVED_SOURCES:
+        key, value = DERIVED_SOURCES[dim]
+    else:
+        key, value = dim, "x"
+    base: dict[str, Any] = {"ts": "2026-03-01T10:00:00+09:00"} if key != "ts" else {}
+    evs: list[dict[str, Any]] = [dict(base), {**base, key: value}]
+    spec = {"name": "f", "query": {"group_by": [dim]}}
+    got = figures.compute_all([spec], [json.dumps({"event": e}) for e in evs])
+    assert got == _reference([spec], evs)
+    assert len(got["f"]) == 2, got
