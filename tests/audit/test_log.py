@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from gridwall.audit import AuditWriteError, merkle, open_log
 from gridwall.audit._db import Conn
-from gridwall.audit._log import AuditLog, canonical_json
+from gridwall.audit._log import AuditLog, canonical_json, entries_at, entry_bytes
 
 
 def _leaves(log: AuditLog) -> list[bytes]:
@@ -71,6 +71,26 @@ def test_entry_bytes_are_canonical_json(tmp_path: Path) -> None:
     assert raw == canonical_json(obj)
     assert obj["seq"] == i and obj["event"]["a"]["z"] == "需要家"
     assert b" " not in raw and "需要家".encode() in raw
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=8)), max_size=8),
+    st.integers(min_value=0, max_value=10**12),
+)
+def test_batch_entries_equal_the_canonical_entry(
+    events: list[dict[str, object]], first: int
+) -> None:
+    """The writer builds a batch's entries in one pass: byte for byte the canonical
+    three-key object, each naming its own index."""
+    ts = "2026-12-07T15:00:00.123456Z"
+    payload = [canonical_json(e) for e in events]
+    got = entries_at(payload, ts, first)
+    want = [
+        canonical_json({"event": e, "recorded_at": ts, "seq": first + k})
+        for k, e in enumerate(events)
+    ]
+    assert got == want == [entry_bytes(p, ts, first + k) for k, p in enumerate(payload)]
 
 
 def test_concurrent_records_are_group_committed(db_url: str) -> None:

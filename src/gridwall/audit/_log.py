@@ -22,7 +22,6 @@ no NaN/Infinity; datetimes and dates as ISO 8601 strings, sets as sorted lists.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import json.encoder
 import logging
@@ -33,6 +32,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from enum import Enum
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,7 @@ from gridwall.audit._tree import (
     TILE_WIDTH,
     NodeSource,
     RightEdge,
+    leaf_hashes,
     split_tile,
     tile_root,
 )
@@ -100,6 +101,14 @@ def canonical_json(obj: Any) -> bytes:
 def entry_bytes(event_json: bytes, recorded_at: str, seq: int) -> bytes:
     """The canonical entry; equal to ``canonical_json`` of the three-key object."""
     return b'{"event":%b,"recorded_at":"%b","seq":%d}' % (event_json, recorded_at.encode(), seq)
+
+
+def entries_at(events: list[bytes], recorded_at: str, first: int) -> list[bytes]:
+    """:func:`entry_bytes` of consecutive events from index ``first``, built by ``map``
+    over C functions (no bytecode per entry: the writer's hot loop)."""
+    mid = b',"recorded_at":"%b","seq":' % recorded_at.encode()
+    seqs = map(b"%d}".__mod__, range(first, first + len(events)))
+    return list(map(b"".join, zip(repeat(b'{"event":'), events, repeat(mid), seqs)))
 
 
 def _utc_text(ts: float) -> str:
@@ -176,6 +185,7 @@ class AuditLog:
         self._tail: list[bytes] = []
         self._local = threading.local()
         self._tiles: dict[tuple[int, int], bytes] = {}
+        self._edge_nodes: dict[tuple[int, int], bytes] = {}  # right-edge hashes, for proofs
         self._checkpointer: threading.Thread | None = None
         self._stop_checkpointer = threading.Event()
         self._checkpoint_signers: list[note.Signer] = []
@@ -255,16 +265,14 @@ class AuditLog:
                 try:
                     size = c.size()
                     now = self._clock()
-                    ts = _utc_text(now)
-                    sec = int(now)
-                    rows: list[tuple[int, int, bytes]] = []
                     results: list[list[int]] = []
                     i = size
                     for payload, _ in batch:
                         results.append(list(range(i, i + len(payload))))
-                        for ev in payload:
-                            rows.append((i, sec, entry_bytes(ev, ts, i)))
-                            i += 1
+                        i += len(payload)
+                    events = [ev for payload, _ in batch for ev in payload]
+                    blobs = entries_at(events, _utc_text(now), size)
+                    rows = zip(range(size, i), repeat(int(now)), blobs)
                     c.insert_many("audit_entry", ("idx", "recorded_at", "entry"), rows)
                     c.commit()
                 except BaseException:
@@ -272,7 +280,7 @@ class AuditLog:
                     raise
                 if self._tail_start + len(self._tail) != size:  # another process appended
                     self._tail_start, self._tail = size, []
-                self._tail.extend(r[2] for r in rows)
+                self._tail.extend(blobs)
                 self._sequenced = i
         except Exception as e:
             self._drop_writer_conn()
@@ -317,7 +325,6 @@ class AuditLog:
         Works from the database, so it also integrates what another process (or one
         that crashed) sequenced. Tiles are derived data: committed without fsync.
         """
-        sha = hashlib.sha256
         with self._wlock:
             c = self._writer_conn()
             c.begin_integrate()
@@ -334,8 +341,7 @@ class AuditLog:
                 else:
                     edge = edge.copy()
                 if size > edge.size:
-                    ents = self._tail_entries(c, edge.size, size)
-                    tiles = edge.append([sha(b"\x00" + e).digest() for e in ents])
+                    tiles = edge.append(leaf_hashes(self._tail_entries(c, edge.size, size)))
                     if tiles:
                         c.insert_many("audit_tile", ("level", "idx", "hashes"), tiles)
                 c.commit()
@@ -452,21 +458,21 @@ class AuditLog:
         """The tree head (MTH) at ``size`` (default: now)."""
         c = self._conn()
         n = c.size() if size is None else size
-        return node_source(c, self._tiles).root(n)
+        return node_source(c, self._tiles, self._edge_nodes).root(n)
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size`` (O(log n))."""
         c = self._conn()
         if size > c.size():
             raise UsageError(f"tree size {size} is larger than the log")
-        return node_source(c, self._tiles).inclusion_proof(index, size)
+        return node_source(c, self._tiles, self._edge_nodes).inclusion_proof(index, size)
 
     def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
         """RFC 9162 consistency proof between two tree sizes (O(log n))."""
         c = self._conn()
         if size2 > c.size():
             raise UsageError(f"tree size {size2} is larger than the log")
-        return node_source(c, self._tiles).consistency_proof(size1, size2)
+        return node_source(c, self._tiles, self._edge_nodes).consistency_proof(size1, size2)
 
     # -- checkpoints and keys ------------------------------------------------------------
 
@@ -569,8 +575,15 @@ def db_keys(c: Conn) -> list[note.Verifier]:
 TILE_CACHE_MAX = 50_000
 
 
-def node_source(c: Conn, cache: dict[tuple[int, int], bytes] | None = None) -> NodeSource:
-    """Perfect-subtree hashes from the stored tiles (and entries for the last tile)."""
+def node_source(
+    c: Conn,
+    cache: dict[tuple[int, int], bytes] | None = None,
+    edge: dict[tuple[int, int], bytes] | None = None,
+) -> NodeSource:
+    """Perfect-subtree hashes from the stored tiles (and entries for the last tile).
+
+    ``cache`` keeps stored tiles of level ≥ 1, ``edge`` the right-edge hashes recomputed
+    where no full tile is stored (both may be shared between calls: neither changes)."""
     get_tile = c.tile
     if cache is not None:
 
@@ -590,7 +603,7 @@ def node_source(c: Conn, cache: dict[tuple[int, int], bytes] | None = None) -> N
             raise CheckFailed(f"tree storage: entries {lo}..{hi - 1} are incomplete")
         return [merkle.leaf_hash(e) for _, e in got]
 
-    return NodeSource(get_tile, leaves)
+    return NodeSource(get_tile, leaves, edge)
 
 
 def load_right_edge(c: Conn, size: int) -> RightEdge:

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from itertools import repeat
+from operator import add
 
 from gridwall.audit import merkle
 
@@ -28,6 +30,9 @@ TILE_WIDTH = 1 << TILE_HEIGHT
 H = merkle.HASH_SIZE
 
 _sha = hashlib.sha256
+_digest = type(hashlib.sha256()).digest  # unbound: ``map`` calls it without bytecode
+#: Right-edge hashes a reader keeps (bounded; a few per tile level suffice per size).
+EDGE_KEEP_MAX = 100_000
 
 
 def split_tile(blob: bytes) -> list[bytes]:
@@ -35,12 +40,19 @@ def split_tile(blob: bytes) -> list[bytes]:
     return [blob[i : i + H] for i in range(0, len(blob), H)]
 
 
+def leaf_hashes(entries: list[bytes]) -> list[bytes]:
+    """RFC 9162 leaf hashes ``SHA-256(0x00 ‖ entry)``: C functions applied by ``map``,
+    no bytecode per entry (the writer's integration and the verifier's hot loop)."""
+    return list(map(_digest, map(_sha, map(add, repeat(b"\x00"), entries))))
+
+
 def reduce_levels(hashes: list[bytes], levels: int) -> list[bytes]:
-    """Hash a run of perfect sibling nodes ``levels`` levels up (RFC 9162 node rule)."""
+    """Hash a run of perfect sibling nodes ``levels`` levels up (RFC 9162 node rule,
+    ``SHA-256(0x01 ‖ left ‖ right)``); the run's length is a multiple of 2^levels, so
+    a run of many aligned tiles gives their roots in one pass (no bytecode per hash)."""
     for _ in range(levels):
-        hashes = [
-            _sha(b"\x01" + hashes[i] + hashes[i + 1]).digest() for i in range(0, len(hashes), 2)
-        ]
+        lefts = map(add, repeat(b"\x01"), hashes[0::2])
+        hashes = list(map(_digest, map(_sha, map(add, lefts, hashes[1::2]))))
     return hashes
 
 
@@ -74,15 +86,14 @@ class RightEdge:
             p = self.partial[t]
             full = (self.size >> (TILE_HEIGHT * t)) // TILE_WIDTH  # full tiles already stored
             p.extend(carry)
-            carry = []
-            i = 0
-            while len(p) - i >= TILE_WIDTH:
-                run = p[i : i + TILE_WIDTH]
-                out.append((t, full, b"".join(run)))
-                carry.append(tile_root(run))
-                full += 1
-                i += TILE_WIDTH
-            del p[:i]
+            n = len(p) // TILE_WIDTH * TILE_WIDTH  # hashes in tiles that became full
+            runs = p[:n]
+            out.extend(
+                (t, full + g, b"".join(runs[i : i + TILE_WIDTH]))
+                for g, i in enumerate(range(0, n, TILE_WIDTH))
+            )
+            carry = reduce_levels(runs, TILE_HEIGHT) if n else []  # their roots, one pass
+            del p[:n]
             t += 1
         self.size = new_size
         return out
@@ -126,10 +137,14 @@ class NodeSource:
         self,
         get_tile: Callable[[int, int], bytes | None],
         get_leaves: Callable[[int, int], list[bytes]],
+        edge: dict[tuple[int, int], bytes] | None = None,
     ) -> None:
         self._get_tile = get_tile
         self._get_leaves = get_leaves
         self._tiles: dict[tuple[int, int], bytes | None] = {}
+        # hashes of the right edge (not in a stored full tile), by (tile level, index):
+        # recomputed once, then kept — a perfect subtree's hash never changes
+        self._edge = {} if edge is None else edge
 
     def tile(self, t: int, k: int) -> bytes | None:
         key = (t, k)
@@ -144,12 +159,24 @@ class NodeSource:
         if blob is not None:
             off = lo - k * TILE_WIDTH
             return split_tile(blob[off * H : (off + hi - lo) * H])
-        if t == 0:
-            return self._get_leaves(lo, hi)
         # a tile not stored: the right edge, or a tail sequenced but not yet integrated
-        # (recomputed from the level below, down to the entries)
-        w = TILE_WIDTH
-        return [tile_root(self.base(t - 1, i * w, (i + 1) * w)) for i in range(lo, hi)]
+        # (recomputed from the level below, down to the entries, once: see ``edge``)
+        edge = self._edge
+        got = [edge.get((t, i)) for i in range(lo, hi)]
+        if None not in got:
+            return got  # type: ignore[return-value]  # every one was kept
+        if t == 0:
+            out = self._get_leaves(lo, hi)
+        else:
+            w = TILE_WIDTH
+            out = [
+                h if h is not None else tile_root(self.base(t - 1, i * w, (i + 1) * w))
+                for i, h in zip(range(lo, hi), got, strict=True)
+            ]
+        if len(edge) + len(out) > EDGE_KEEP_MAX:
+            edge.clear()
+        edge.update(zip(((t, i) for i in range(lo, hi)), out, strict=True))
+        return out
 
     def node(self, level: int, index: int) -> bytes:
         """The perfect subtree hash at ``level``, ``index`` (RFC 9162 node)."""
