@@ -15,6 +15,11 @@ integration lagged.
 In the same run, the hashing limit (a ``hashlib`` loop over the log's own entries, one
 core) and ``audit verify`` of the log the benchmark wrote (all cores), as leaves/s.
 
+Per side also the server's CPU per answered request (all its threads, and the audit
+writer thread's alone, from ``/proc``) and how many cores it kept busy. With
+``GW_SERVED_PROFILE=<file>`` the server's event-loop thread runs under cProfile (stats
+written at shutdown).
+
 Results are appended as JSON lines to ``bench/audit/served.jsonl``.
 """
 
@@ -94,13 +99,39 @@ def serve(db_url: str, port: int, audit_path: str) -> None:
     @app.get("/bench/stats")
     def stats() -> Any:
         return JSONResponse(
-            {"size": log.size(), "unintegrated": log.unintegrated(), "memory": sink.memory}
-        )
+            {"size": log.size(), "unintegrated": log.unintegrated(), "memory": sink.memory,
+             "cpu_s": time.process_time(), "writer_cpu_s": thread_cpu(log)}
+        )  # fmt: skip
 
+    prof_out = os.environ.get("GW_SERVED_PROFILE")  # cProfile of the event loop thread
+    if prof_out:
+        import cProfile
+
+        prof = cProfile.Profile()
+
+        def dump() -> None:
+            prof.disable()
+            prof.dump_stats(prof_out)
+
+        app.router.on_shutdown.append(dump)  # uvicorn re-raises SIGTERM after shutdown
+        prof.enable()
     try:
         uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     finally:
         log.close()
+
+
+def thread_cpu(log: Any) -> float:
+    """CPU seconds of the audit log's writer thread (Linux ``/proc``; 0 before it starts)."""
+    w = log._writer
+    if w is None or w.native_id is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/self/task/{w.native_id}/stat").read_text().rsplit(")", 1)[1]
+    except OSError:
+        return 0.0
+    utime, stime = fields.split()[11:13]
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
 
 
 def headers() -> dict[str, str]:
@@ -193,6 +224,14 @@ def run_clients(
         ctl.request("PUT", f"/bench/sink/{mode}")
         ctl.getresponse().read()
 
+    def server_cpu() -> tuple[float, float]:
+        ctl.request("GET", "/bench/stats")
+        st = json.loads(ctl.getresponse().read())
+        return float(st["cpu_s"]), float(st["writer_cpu_s"])
+
+    cpu = {"durable": 0.0, "memory": 0.0}
+    wcpu = {"durable": 0.0, "memory": 0.0}
+
     ts = [threading.Thread(target=client, args=(j,), daemon=True) for j in range(clients)]
     for t in ts:
         t.start()
@@ -205,11 +244,15 @@ def run_clients(
         phase["mode"] = mode
         before = sum(len(v) for v in lat.values())
         del before
+        c0, w0 = server_cpu()
         phase["measuring"] = True
         t0 = time.perf_counter()
         time.sleep(block_s)
         phase["measuring"] = False
         wall[mode] += time.perf_counter() - t0
+        c1, w1 = server_cpu()
+        cpu[mode] += c1 - c0
+        wcpu[mode] += w1 - w0
     stop.set()
     for t in ts:
         t.join()
@@ -224,6 +267,10 @@ def run_clients(
             "rps": round(count[k] / wall[k], 1),
             "p50_ms": round(statistics.median(lat[k]) * 1e3, 2),
             "p99_ms": round(pct(lat[k], 0.99) * 1e3, 2),
+            # the server's CPU per answered request (all its threads; the audit writer's)
+            "server_cpu_ms_per_req": round(cpu[k] / max(1, count[k]) * 1e3, 3),
+            "writer_cpu_ms_per_req": round(wcpu[k] / max(1, count[k]) * 1e3, 3),
+            "server_cores_busy": round(cpu[k] / wall[k], 2),
         }
     out["ratio_rps"] = round(out["durable"]["rps"] / out["memory"]["rps"], 3)
     out["ratio_p99"] = round(out["durable"]["p99_ms"] / out["memory"]["p99_ms"], 3)
