@@ -316,3 +316,77 @@ def test_the_upgrade_from_0003_keeps_the_wall(walled: tuple[Engine, Engine, str]
     assert read_as(app, scope("retail", "sales", tiny.IND)) == {
         tiny.P_IND, tiny.P_FORMER, tiny.P_MOVED}  # fmt: skip
     assert read_as(app, None) == set()
+
+
+def _point_function_calls(conn: Connection) -> int:
+    """Calls of the point function so far in this transaction (``track_functions``)."""
+    n = conn.execute(
+        text(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
+            "WHERE schemaname = 'public' AND funcname = :f"
+        ),
+        {"f": rls.POINT_FUNCTION},
+    ).scalar_one()
+    return int(n)
+
+
+def test_a_probe_calls_the_point_function_once(walled: tuple[Engine, Engine, str]) -> None:
+    """A retailer's read of its own customer: the current contract row tests itself
+    (``customer_0005``), so the probe calls the point function once — for the point's
+    ``supply_points`` row — not once more in each of its four current-contract subqueries.
+    Counted, not timed: the figure cannot drift with the machine's load."""
+    owner, app, role = walled
+    with owner.begin() as c:  # track_functions is for superusers to set; the owner sets it
+        c.exec_driver_sql(f"ALTER ROLE \"{role}\" SET track_functions = 'all'")
+    with app.connect() as conn:
+        rls.set_scope(conn, scope("retail", "customer_service", tiny.AFF))
+        before = _point_function_calls(conn)
+        assert _store.probe_point(conn, tiny.P_AFF, TODAY) is not None
+        assert _point_function_calls(conn) - before == 1
+        # a point it does not supply: the contract rows fall through to the function, which
+        # says no (the answer is the wall's, the shortcut only spares calls)
+        before = _point_function_calls(conn)
+        assert _store.probe_point(conn, tiny.P_IND, TODAY) is None
+        assert _point_function_calls(conn) - before >= 1
+
+
+def test_a_weakened_own_row_shortcut_is_caught(walled: tuple[Engine, Engine, str]) -> None:
+    """A migration that "simplifies" the contract rows' own test (no date check: any
+    contract the retailer ever held) fails ``check_wall``, and the behaviour shows why:
+    the former supplier sees the contract rows of a customer that has left it."""
+    owner, app, role = walled
+    weak = rls.POLICY_USING_CONTRACTS.replace(rls.OWN_ROW_CURRENT, "")
+    assert weak != rls.POLICY_USING_CONTRACTS
+    with owner.begin() as c:
+        c.exec_driver_sql(f"ALTER POLICY {rls.POLICY_NAME} ON supply_contracts USING {weak}")
+    with app.connect() as c:
+        problems = rls.check_wall(c, role)
+    assert any(
+        p.startswith("table supply_contracts: policy gridwall_wall: USING") for p in problems
+    )
+    assert tiny.P_FORMER in read_as(app, scope("retail", "customer_service", tiny.AFF))
+
+
+def test_the_downgrade_to_0004_and_back_keeps_the_wall(walled: tuple[Engine, Engine, str]) -> None:
+    from alembic import command
+
+    from gridwall.store.db import alembic_config
+
+    owner, app, role = walled
+    url = owner.url.render_as_string(hide_password=False)
+    expected = {tiny.P_IND, tiny.P_FORMER, tiny.P_MOVED}
+    with owner.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "customer_0004")
+    with owner.connect() as c:
+        qual = c.exec_driver_sql(
+            "SELECT qual FROM pg_policies WHERE tablename = 'supply_contracts'"
+        ).scalar_one()
+    assert "retailer_code" not in str(qual)  # customer_0004's policy again
+    assert read_as(app, scope("retail", "sales", tiny.IND)) == expected
+    upgrade(url, owner)
+    with app.connect() as c:
+        assert rls.check_wall(c, role) == []
+    assert read_as(app, scope("retail", "sales", tiny.IND)) == expected
+    assert read_as(app, None) == set()
