@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, exc, text
 from gateway import tiny
 from gridwall.app.wiring import load_dataset
 from gridwall.gateway import _store
+from gridwall.interfaces.facts import CANARY_POINT_ID_STEM
 from gridwall.store import make_engine, rls, upgrade
 
 pytestmark = pytest.mark.postgres
@@ -390,3 +392,41 @@ def test_the_downgrade_to_0004_and_back_keeps_the_wall(walled: tuple[Engine, Eng
         assert rls.check_wall(c, role) == []
     assert read_as(app, scope("retail", "sales", tiny.IND)) == expected
     assert read_as(app, None) == set()
+
+
+CANARY_POINT = f"{CANARY_POINT_ID_STEM}001"
+
+
+def test_the_canary_fence_holds_in_sql(walled: tuple[Engine, Engine, str]) -> None:
+    """Canary rows are fenced in SQL too: a canary point (copied from a real one, supplied
+    by the same retailer) is read by canary callers only, and a canary caller reads no real
+    row, whatever its organisation, purpose or contracts — even NW 託送, which sees every
+    point. A transaction that does not say whether its caller is a canary reads nothing."""
+    owner, app, _ = walled
+    cols = "pref, city, town, banchi, building, room, contract_name, phone, voltage, status"
+    with owner.begin() as c:
+        c.execute(
+            text(
+                f"INSERT INTO supply_points (supply_point_id, meter_id, {cols}) "
+                f"SELECT :cid, 'CNRY-M-TEST', {cols} FROM supply_points WHERE supply_point_id = :p"
+            ),
+            {"cid": CANARY_POINT, "p": tiny.P_AFF},
+        )
+        c.execute(
+            text(
+                "INSERT INTO supply_contracts (supply_point_id, retailer_code, start_date, "
+                "end_date, kind) SELECT :cid, retailer_code, start_date, end_date, kind "
+                "FROM supply_contracts WHERE supply_point_id = :p"
+            ),
+            {"cid": CANARY_POINT, "p": tiny.P_AFF},
+        )
+    nw, aff = scope("nw", "takuso"), scope("retail", "customer_service", tiny.AFF)
+    assert read_as(app, nw) == set(EVERY_POINT)
+    assert read_as(app, aff) == {tiny.P_AFF, tiny.P_OTHER_AREA}
+    assert read_as(app, replace(nw, canary=True)) == {CANARY_POINT}
+    assert read_as(app, replace(aff, canary=True)) == {CANARY_POINT}
+    assert read_as(app, replace(scope("retail", "sales", tiny.IND), canary=True)) == set()
+    with app.connect() as conn:  # the canary setting left out: no row at all
+        rls.set_scope(conn, nw)
+        conn.exec_driver_sql("SELECT set_config('gridwall.canary', '', true)")
+        assert every_read(conn) == set()

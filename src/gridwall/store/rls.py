@@ -13,6 +13,7 @@ authenticated facts the decision was made on, never the decision's output:
 ``gridwall.purpose``        the declared purpose
 ``gridwall.today``          the operator's calendar day (JST) of the request
 ``gridwall.now``            the request instant, naive UTC
+``gridwall.canary``         ``yes`` for gridwall's own canary principals, else ``no``
 ==========================  ====================================================
 
 and one function, :data:`POINT_FUNCTION` (``gridwall_rls_point``, PL/pgSQL), says which points
@@ -64,6 +65,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gridwall.interfaces.facts import CANARY_POINT_ID_STEM
+
 #: the tables whose rows the wall filters (each has a ``supply_point_id``)
 CUSTOMER_TABLES = (
     "supply_points",
@@ -82,7 +85,7 @@ LOOKUP_VIEW = "gridwall_lookup_points"
 #: which contract kind a point is under, by day (no retailer code): for ``lrs_points``
 SUPPLY_VIEW = "gridwall_point_supply"
 #: the settings the gateway sets per transaction
-SETTINGS = ("org_kind", "org", "org_code", "purpose", "today", "now")
+SETTINGS = ("org_kind", "org", "org_code", "purpose", "today", "now", "canary")
 
 NW_PURPOSES = ("takuso", "fit", "lrs_operations")
 RETAIL_OWN_PURPOSES = ("customer_service", "sales")
@@ -284,8 +287,28 @@ def _objects_sql(using: str, overrides: Mapping[str, str] | None = None) -> list
     return out
 
 
-#: the policies of the current wall that differ from :data:`POLICY_USING`
-POLICY_OVERRIDES = {"supply_contracts": POLICY_USING_CONTRACTS}
+#: the canary fence (``customer_0005``, issue 17): a canary caller (``gridwall.canary`` is
+#: ``yes``) reads only the reserved canary points, any other caller (``no``) none of them, and a
+#: transaction that did not say (unset, empty, anything else) reads no row at all. Row-local
+#: (the row's own ID against the reserved range; IDs are 22 digits, checked at load), asked
+#: before anything else, so no grant, contract or NW purpose lets a canary reach real data.
+FENCE = (
+    "(current_setting('gridwall.canary', true) = CASE WHEN starts_with(supply_point_id, "
+    f"'{CANARY_POINT_ID_STEM}') THEN 'yes' ELSE 'no' END)"
+)
+
+
+def _fenced(using: str) -> str:
+    return f"({FENCE} AND {using})"
+
+
+#: the policies of the current wall (``customer_0005``): every table's is :data:`FENCE` and
+#: :data:`POLICY_USING`, but ``supply_contracts``'s is :data:`FENCE` and
+#: :data:`POLICY_USING_CONTRACTS`
+POLICY_OVERRIDES = {
+    **{t: _fenced(POLICY_USING) for t in CUSTOMER_TABLES},
+    "supply_contracts": _fenced(POLICY_USING_CONTRACTS),
+}
 
 
 def install_sql() -> list[str]:
@@ -353,6 +376,8 @@ class Scope:
     purpose: str
     today: date
     now: datetime  # aware
+    #: the caller is one of gridwall's canary principals (reads canary points only)
+    canary: bool = False
 
     def settings(self) -> dict[str, str]:
         from datetime import UTC
@@ -364,6 +389,7 @@ class Scope:
             "purpose": self.purpose,
             "today": self.today.isoformat(),
             "now": self.now.astimezone(UTC).replace(tzinfo=None).isoformat(),
+            "canary": "yes" if self.canary else "no",
         }
 
 
@@ -477,12 +503,18 @@ _OWN_ROW_QUAL = (
     + f"])) AND (start_date <= {_TODAY_QUAL}) AND "
     f"((end_date IS NULL) OR (end_date > {_TODAY_QUAL})))"
 )
+#: how pg_policies renders FENCE (white space normalised)
+_FENCE_QUAL = (
+    "(current_setting('gridwall.canary'::text, true) = CASE WHEN starts_with("
+    f"(supply_point_id)::text, '{CANARY_POINT_ID_STEM}'::text) THEN 'yes'::text "
+    "ELSE 'no'::text END)"
+)
+_CONTRACTS_QUAL = (
+    f'(( SELECT {_NW_QUAL} AS "coalesce") OR {_OWN_ROW_QUAL} OR {POINT_FUNCTION}(supply_point_id))'
+)
 #: the rendering pg_policies gives each table's policy (the current wall)
-EXPECTED_QUALS = {t: _EXPECTED_QUAL for t in CUSTOMER_TABLES if t not in POLICY_OVERRIDES} | {
-    "supply_contracts": (
-        f'(( SELECT {_NW_QUAL} AS "coalesce") OR {_OWN_ROW_QUAL} OR '
-        f"{POINT_FUNCTION}(supply_point_id))"
-    )
+EXPECTED_QUALS = {t: f"({_FENCE_QUAL} AND {_EXPECTED_QUAL})" for t in CUSTOMER_TABLES} | {
+    "supply_contracts": f"({_FENCE_QUAL} AND {_CONTRACTS_QUAL})"
 }
 #: the setting every SECURITY DEFINER function of the wall pins (a caller's search_path
 #: must not decide which tables, functions or operators its body names)

@@ -1,4 +1,4 @@
-"""The second wall, one point-function call per probe (issue 17): own contract rows test themselves.
+"""The second wall: own contract rows test themselves (one function call a probe); canaries fenced.
 
 ``customer_0004``'s policy called the PL/pgSQL point function on every protected row. A
 retailer's read of its own customer touches five of them in the probe alone — the point's
@@ -14,6 +14,12 @@ who may see which point is unchanged (``tests/store/test_rls.py``), and the prob
 function once (counted in ``test_a_probe_calls_the_point_function_once``). The other tables'
 policies and the function itself are as ``customer_0004`` left them; the policy is stored
 parsed (bound by the owner running this migration), so no caller setting changes its meaning.
+It also fences the canary rows in SQL (issue 17: canaries are "never able to touch real
+data"): every policy first asks :data:`gridwall.store.rls.FENCE`, the new setting
+``gridwall.canary`` (``yes`` for gridwall's canary principals, ``no`` for everyone else, set
+by the gateway from the caller's account) against the row's ID in the reserved canary range,
+so a canary caller reads canary rows only and no other caller reads one; a transaction that
+does not say reads nothing (``test_the_canary_fence_holds_in_sql``).
 Downgrading re-installs ``customer_0004``'s wall (:func:`gridwall.store.rls.install_sql_0004`),
 which allows exactly the same rows. SQLite: nothing (one wall).
 
