@@ -182,6 +182,35 @@ def test_marking_is_derived_from_the_account_not_the_event() -> None:
     assert "canary" not in seen[0] and seen[1]["canary"] is True
 
 
+def test_the_second_walls_canary_setting_follows_the_account() -> None:
+    """On PostgreSQL the fenced gateway's transactions tell the second wall whether the
+    caller is a canary principal (``rls.FENCE``: canary rows for canaries only), decided
+    by the account as the mark and the Cedar fence are, not by facts a caller could set."""
+    from gridwall.interfaces import Principal, RequestContext, Terminal
+    from gridwall.interfaces.facts import (
+        AccountKind,
+        AccountState,
+        DeviceFacts,
+        DeviceKind,
+        DeviceOwner,
+        OrgKind,
+        PrincipalFacts,
+        Purpose,
+        RetailerKind,
+        Role,
+    )  # fmt: skip
+
+    facts = PrincipalFacts(OrgKind.NW, RetailerKind.NONE, Role.TAKUSO_OPERATOR,
+                           AccountKind.PERSONAL, AccountState.ACTIVE, True)  # fmt: skip
+    term = Terminal("T", "nw", DeviceFacts(DeviceKind.NW_TERMINAL, DeviceOwner.SAME_ORG, True))
+    gw = object.__new__(canary.FencedGateway)  # _scope reads only the request
+    for account, expected in (("canary-nw", True), ("someone", False)):
+        ctx = RequestContext(Principal(account, None, "nw", facts), term, Purpose.TAKUSO,
+                             datetime.now(UTC))  # fmt: skip
+        sc = gw._scope(ctx)
+        assert sc.canary is expected and sc.settings()["canary"] == ("yes" if expected else "no")
+
+
 def _write_csv(path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
 

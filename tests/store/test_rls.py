@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from sqlalchemy import Connection, Engine, create_engine, exc, text
 from gateway import tiny
 from gridwall.app.wiring import load_dataset
 from gridwall.gateway import _store
+from gridwall.interfaces.facts import CANARY_POINT_ID_STEM
 from gridwall.store import make_engine, rls, upgrade
 
 pytestmark = pytest.mark.postgres
@@ -316,3 +318,115 @@ def test_the_upgrade_from_0003_keeps_the_wall(walled: tuple[Engine, Engine, str]
     assert read_as(app, scope("retail", "sales", tiny.IND)) == {
         tiny.P_IND, tiny.P_FORMER, tiny.P_MOVED}  # fmt: skip
     assert read_as(app, None) == set()
+
+
+def _point_function_calls(conn: Connection) -> int:
+    """Calls of the point function so far in this transaction (``track_functions``)."""
+    n = conn.execute(
+        text(
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_xact_user_functions "
+            "WHERE schemaname = 'public' AND funcname = :f"
+        ),
+        {"f": rls.POINT_FUNCTION},
+    ).scalar_one()
+    return int(n)
+
+
+def test_a_probe_calls_the_point_function_once(walled: tuple[Engine, Engine, str]) -> None:
+    """A retailer's read of its own customer: the current contract row tests itself
+    (``customer_0005``), so the probe calls the point function once — for the point's
+    ``supply_points`` row — not once more in each of its four current-contract subqueries.
+    Counted, not timed: the figure cannot drift with the machine's load."""
+    owner, app, role = walled
+    with owner.begin() as c:  # track_functions is for superusers to set; the owner sets it
+        c.exec_driver_sql(f"ALTER ROLE \"{role}\" SET track_functions = 'all'")
+    with app.connect() as conn:
+        rls.set_scope(conn, scope("retail", "customer_service", tiny.AFF))
+        before = _point_function_calls(conn)
+        assert _store.probe_point(conn, tiny.P_AFF, TODAY) is not None
+        assert _point_function_calls(conn) - before == 1
+        # a point it does not supply: the contract rows fall through to the function, which
+        # says no (the answer is the wall's, the shortcut only spares calls)
+        before = _point_function_calls(conn)
+        assert _store.probe_point(conn, tiny.P_IND, TODAY) is None
+        assert _point_function_calls(conn) - before >= 1
+
+
+def test_a_weakened_own_row_shortcut_is_caught(walled: tuple[Engine, Engine, str]) -> None:
+    """A migration that "simplifies" the contract rows' own test (no date check: any
+    contract the retailer ever held) fails ``check_wall``, and the behaviour shows why:
+    the former supplier sees the contract rows of a customer that has left it."""
+    owner, app, role = walled
+    weak = rls.POLICY_USING_CONTRACTS.replace(rls.OWN_ROW_CURRENT, "")
+    assert weak != rls.POLICY_USING_CONTRACTS
+    with owner.begin() as c:
+        c.exec_driver_sql(f"ALTER POLICY {rls.POLICY_NAME} ON supply_contracts USING {weak}")
+    with app.connect() as c:
+        problems = rls.check_wall(c, role)
+    assert any(
+        p.startswith("table supply_contracts: policy gridwall_wall: USING") for p in problems
+    )
+    assert tiny.P_FORMER in read_as(app, scope("retail", "customer_service", tiny.AFF))
+
+
+def test_the_downgrade_to_0004_and_back_keeps_the_wall(walled: tuple[Engine, Engine, str]) -> None:
+    from alembic import command
+
+    from gridwall.store.db import alembic_config
+
+    owner, app, role = walled
+    url = owner.url.render_as_string(hide_password=False)
+    expected = {tiny.P_IND, tiny.P_FORMER, tiny.P_MOVED}
+    with owner.begin() as conn:
+        cfg = alembic_config(url)
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "customer_0004")
+    with owner.connect() as c:
+        qual = c.exec_driver_sql(
+            "SELECT qual FROM pg_policies WHERE tablename = 'supply_contracts'"
+        ).scalar_one()
+    assert "retailer_code" not in str(qual)  # customer_0004's policy again
+    assert read_as(app, scope("retail", "sales", tiny.IND)) == expected
+    upgrade(url, owner)
+    with app.connect() as c:
+        assert rls.check_wall(c, role) == []
+    assert read_as(app, scope("retail", "sales", tiny.IND)) == expected
+    assert read_as(app, None) == set()
+
+
+CANARY_POINT = f"{CANARY_POINT_ID_STEM}001"
+
+
+def test_the_canary_fence_holds_in_sql(walled: tuple[Engine, Engine, str]) -> None:
+    """Canary rows are fenced in SQL too: a canary point (copied from a real one, supplied
+    by the same retailer) is read by canary callers only, and a canary caller reads no real
+    row, whatever its organisation, purpose or contracts — even NW 託送, which sees every
+    point. A transaction that does not say whether its caller is a canary reads nothing."""
+    owner, app, _ = walled
+    cols = "pref, city, town, banchi, building, room, contract_name, phone, voltage, status"
+    with owner.begin() as c:
+        c.execute(
+            text(
+                f"INSERT INTO supply_points (supply_point_id, meter_id, {cols}) "
+                f"SELECT :cid, 'CNRY-M-TEST', {cols} FROM supply_points WHERE supply_point_id = :p"
+            ),
+            {"cid": CANARY_POINT, "p": tiny.P_AFF},
+        )
+        c.execute(
+            text(
+                "INSERT INTO supply_contracts (supply_point_id, retailer_code, start_date, "
+                "end_date, kind) SELECT :cid, retailer_code, start_date, end_date, kind "
+                "FROM supply_contracts WHERE supply_point_id = :p"
+            ),
+            {"cid": CANARY_POINT, "p": tiny.P_AFF},
+        )
+    nw, aff = scope("nw", "takuso"), scope("retail", "customer_service", tiny.AFF)
+    assert read_as(app, nw) == set(EVERY_POINT)
+    assert read_as(app, aff) == {tiny.P_AFF, tiny.P_OTHER_AREA}
+    assert read_as(app, replace(nw, canary=True)) == {CANARY_POINT}
+    assert read_as(app, replace(aff, canary=True)) == {CANARY_POINT}
+    assert read_as(app, replace(scope("retail", "sales", tiny.IND), canary=True)) == set()
+    with app.connect() as conn:  # the canary setting left out: no row at all
+        rls.set_scope(conn, nw)
+        conn.exec_driver_sql("SELECT set_config('gridwall.canary', '', true)")
+        assert every_read(conn) == set()

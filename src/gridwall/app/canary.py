@@ -53,6 +53,7 @@ from gridwall.errors import UsageError
 from gridwall.gateway import Forbidden, Gateway, NotVisible
 from gridwall.interfaces import Principal, RequestContext
 from gridwall.interfaces.facts import (
+    CANARY_POINT_ID_STEM,
     FIELDS,
     AccessRequest,
     Action,
@@ -63,6 +64,7 @@ from gridwall.interfaces.facts import (
     Relation,
     ResourceFacts,
 )
+from gridwall.store import rls
 
 if TYPE_CHECKING:
     import httpx
@@ -92,7 +94,7 @@ AGREEMENT_FIELDS = ("contract", "equipment")
 #: the policy id a fence refusal carries in its audit event
 FENCE = "canary-fence"
 #: a serial range no real supply point uses: area 01, office 0000, serial 9999…
-_ID_STEM = "0100009999000000000"
+_ID_STEM = CANARY_POINT_ID_STEM
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,12 @@ class FencedGateway(Gateway):
     data, and a real principal is kept off the canary points by the Cedar wall."""
 
     # -- the facts the Cedar fence decides on -------------------------------------------
+
+    def _scope(self, ctx: RequestContext) -> rls.Scope:  # type: ignore[override]
+        """The second wall's settings say whether the caller is a canary principal (by its
+        account, the fence's one predicate): on PostgreSQL a canary principal's transaction
+        reads canary rows only, any other caller's none of them (:data:`rls.FENCE`)."""
+        return replace(Gateway._scope(ctx), canary=is_canary(ctx.principal))
 
     def _request(
         self, ctx: RequestContext, action: Action, resource: ResourceFacts, grants: GrantFacts

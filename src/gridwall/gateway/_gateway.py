@@ -376,6 +376,7 @@ class Gateway:
             purpose=ctx.purpose.value,
             today=ctx.today,
             now=ctx.now,
+            canary=p.facts.canary,
         )
 
     def _fetch(self, ctx: RequestContext, fn: Callable[[Connection], _T]) -> _T:

@@ -199,6 +199,12 @@ class DeviceFacts:
     valid: bool  # registered and within its validity period
 
 
+#: the reserved range of canary supply point IDs: this stem and three digits (issue 17). No real
+#: dataset may load one (``gridwall load`` refuses it), and on PostgreSQL the second wall fences
+#: them in SQL: a canary caller reads only these points, any other caller none of them.
+CANARY_POINT_ID_STEM = "0100009999000000000"
+
+
 @dataclass(frozen=True, slots=True)
 class ResourceFacts:
     relation: Relation

@@ -13,6 +13,7 @@ authenticated facts the decision was made on, never the decision's output:
 ``gridwall.purpose``        the declared purpose
 ``gridwall.today``          the operator's calendar day (JST) of the request
 ``gridwall.now``            the request instant, naive UTC
+``gridwall.canary``         ``yes`` for gridwall's own canary principals, else ``no``
 ==========================  ====================================================
 
 and one function, :data:`POINT_FUNCTION` (``gridwall_rls_point``, PL/pgSQL), says which points
@@ -39,7 +40,9 @@ itself (:data:`NW_ALL`), as an init plan evaluated once per table reference of a
 (:data:`POLICY_USING`).
 
 The policies (one ``SELECT`` policy per table, :data:`CUSTOMER_TABLES`) are created by the
-migration ``customer_0002`` (re-installed faster by ``customer_0003`` and ``customer_0004``),
+migration ``customer_0002`` (re-installed faster by ``customer_0003``, ``customer_0004`` and
+``customer_0005``, which lets a retailer's own current contract rows pass on a row-local test,
+:data:`OWN_ROW`, so that a probe calls the point function once instead of five times),
 which also ``FORCE``\\ s row-level security (the tables' owner is subject to it unless it has
 ``BYPASSRLS``; the role that owns the wall's functions and views must have it, or be a
 superuser, because they read the tables as their owner) and creates the narrow views the
@@ -62,6 +65,8 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
+from gridwall.interfaces.facts import CANARY_POINT_ID_STEM
+
 #: the tables whose rows the wall filters (each has a ``supply_point_id``)
 CUSTOMER_TABLES = (
     "supply_points",
@@ -80,7 +85,7 @@ LOOKUP_VIEW = "gridwall_lookup_points"
 #: which contract kind a point is under, by day (no retailer code): for ``lrs_points``
 SUPPLY_VIEW = "gridwall_point_supply"
 #: the settings the gateway sets per transaction
-SETTINGS = ("org_kind", "org", "org_code", "purpose", "today", "now")
+SETTINGS = ("org_kind", "org", "org_code", "purpose", "today", "now", "canary")
 
 NW_PURPOSES = ("takuso", "fit", "lrs_operations")
 RETAIL_OWN_PURPOSES = ("customer_service", "sales")
@@ -197,8 +202,32 @@ NW_ALL = (
     f"current_setting('gridwall.purpose', true) IN ({_in(NW_PURPOSES)}), false)"
 )
 
-#: the one policy expression of every customer table (``customer_0004``)
+#: the one policy expression of every customer table but ``supply_contracts`` (``customer_0004``)
 POLICY_USING = f"((SELECT {NW_ALL}) OR public.{POINT_FUNCTION}(supply_point_id))"
+
+#: is this ``supply_contracts`` row itself the caller's current retail contract, for a purpose
+#: that shows a retailer its own customers? Then the point function would say yes too (its
+#: ``_OWN`` branch finds this very row), so the policy need not call it: a row-local test, no
+#: read (``customer_0005``). Every part is as in :data:`POINT_BODY` (``v_code = ''`` reads
+#: nothing; an unset or empty day is NULL, and NULL is no), so it never allows a row the
+#: function refuses. Ordered cheapest first: the row's own columns, then the settings.
+_DAY = "nullif(current_setting('gridwall.today', true), '')::date"
+OWN_ROW = (
+    "(kind = 'retail' AND retailer_code = current_setting('gridwall.org_code', true) "
+    "AND current_setting('gridwall.org_code', true) <> '' "
+    "AND current_setting('gridwall.org_kind', true) = 'retail' "
+    f"AND current_setting('gridwall.purpose', true) IN ({_in(RETAIL_OWN_PURPOSES)})"
+    + (OWN_ROW_CURRENT := f" AND start_date <= {_DAY} AND (end_date IS NULL OR end_date > {_DAY})")
+    + ")"
+)
+#: the policy expression of ``supply_contracts`` (``customer_0005``): the probe and every read
+#: of a point's current contract read it in four subqueries, one contract row each; with
+#: :data:`OWN_ROW` first a retailer's read of its own customer calls the point function once
+#: per probe (for the ``supply_points`` row) instead of five times (measured in
+#: ``bench/gateway/rls.py``; counted in ``tests/store/test_rls.py``)
+POLICY_USING_CONTRACTS = (
+    f"((SELECT {NW_ALL}) OR {OWN_ROW} OR public.{POINT_FUNCTION}(supply_point_id))"
+)
 #: the policy expression as ``customer_0002`` and ``customer_0003`` installed it: the NW
 #: check was a SQL function with a pinned ``search_path``, which PostgreSQL cannot inline,
 #: so each table reference of every read paid a function call (≈ 11 µs) for it
@@ -237,7 +266,7 @@ def _all_function_sql() -> list[str]:
     ]
 
 
-def _objects_sql(using: str) -> list[str]:
+def _objects_sql(using: str, overrides: Mapping[str, str] | None = None) -> list[str]:
     out = [
         f"CREATE OR REPLACE FUNCTION public.{HOLDER_FUNCTION}(pid varchar, wanted text) "
         "RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER "
@@ -253,16 +282,51 @@ def _objects_sql(using: str) -> list[str]:
             f"ALTER TABLE public.{t} FORCE ROW LEVEL SECURITY",
             f"DROP POLICY IF EXISTS {POLICY_NAME} ON public.{t}",
             f"CREATE POLICY {POLICY_NAME} ON public.{t} AS PERMISSIVE FOR SELECT TO PUBLIC "
-            f"USING {using}",
+            f"USING {(overrides or {}).get(t, using)}",
         ]
     return out
 
 
+#: the canary fence (``customer_0005``, issue 17): a canary caller (``gridwall.canary`` is
+#: ``yes``) reads only the reserved canary points, any other caller (``no``) none of them, and a
+#: transaction that did not say (unset, empty, anything else) reads no row at all. Row-local
+#: (the row's own ID against the reserved range; IDs are 22 digits, checked at load), asked
+#: before anything else, so no grant, contract or NW purpose lets a canary reach real data.
+FENCE = (
+    "(current_setting('gridwall.canary', true) = CASE WHEN starts_with(supply_point_id, "
+    f"'{CANARY_POINT_ID_STEM}') THEN 'yes' ELSE 'no' END)"
+)
+
+
+def _fenced(using: str) -> str:
+    return f"({FENCE} AND {using})"
+
+
+#: the policies of the current wall (``customer_0005``): every table's is :data:`FENCE` and
+#: :data:`POLICY_USING`, but ``supply_contracts``'s is :data:`FENCE` and
+#: :data:`POLICY_USING_CONTRACTS`
+POLICY_OVERRIDES = {
+    **{t: _fenced(POLICY_USING) for t in CUSTOMER_TABLES},
+    "supply_contracts": _fenced(POLICY_USING_CONTRACTS),
+}
+
+
 def install_sql() -> list[str]:
     """The statements that install the current wall (PostgreSQL only), in order: run by
-    ``customer_0004``, on a database where ``customer_0003`` installed the earlier one (or
-    nothing) — every statement is idempotent, and the NW check moves from the function
-    ``gridwall_rls_all`` into the policies, which frees the function to be dropped."""
+    ``customer_0005``, over ``customer_0004``'s wall — every statement is idempotent; only
+    the ``supply_contracts`` policy changes (:data:`POLICY_USING_CONTRACTS`)."""
+    return [
+        *_point_function_sql(),
+        *_objects_sql(POLICY_USING, POLICY_OVERRIDES),
+        f"DROP FUNCTION IF EXISTS public.{ALL_FUNCTION}()",
+    ]
+
+
+def install_sql_0004() -> list[str]:
+    """The wall as ``customer_0004`` installed it (frozen: that migration, and
+    ``customer_0005``'s downgrade, must keep installing exactly this): the NW check moves
+    from the function ``gridwall_rls_all`` into the policies, which frees the function to
+    be dropped."""
     return [
         *_point_function_sql(),
         *_objects_sql(POLICY_USING),
@@ -312,6 +376,8 @@ class Scope:
     purpose: str
     today: date
     now: datetime  # aware
+    #: the caller is one of gridwall's canary principals (reads canary points only)
+    canary: bool = False
 
     def settings(self) -> dict[str, str]:
         from datetime import UTC
@@ -323,6 +389,7 @@ class Scope:
             "purpose": self.purpose,
             "today": self.today.isoformat(),
             "now": self.now.astimezone(UTC).replace(tzinfo=None).isoformat(),
+            "canary": "yes" if self.canary else "no",
         }
 
 
@@ -424,6 +491,31 @@ _NW_QUAL = (
     + "]))), false)"
 )
 _EXPECTED_QUAL = f'(( SELECT {_NW_QUAL} AS "coalesce") OR {POINT_FUNCTION}(supply_point_id))'
+_TODAY_QUAL = "(NULLIF(current_setting('gridwall.today'::text, true), ''::text))::date"
+#: how pg_policies renders OWN_ROW
+_OWN_ROW_QUAL = (
+    "(((kind)::text = 'retail'::text) AND ((retailer_code)::text = "
+    "current_setting('gridwall.org_code'::text, true)) AND "
+    "(current_setting('gridwall.org_code'::text, true) <> ''::text) AND "
+    "(current_setting('gridwall.org_kind'::text, true) = 'retail'::text) AND "
+    "(current_setting('gridwall.purpose'::text, true) = ANY (ARRAY["
+    + ", ".join(f"'{p}'::text" for p in RETAIL_OWN_PURPOSES)
+    + f"])) AND (start_date <= {_TODAY_QUAL}) AND "
+    f"((end_date IS NULL) OR (end_date > {_TODAY_QUAL})))"
+)
+#: how pg_policies renders FENCE (white space normalised)
+_FENCE_QUAL = (
+    "(current_setting('gridwall.canary'::text, true) = CASE WHEN starts_with("
+    f"(supply_point_id)::text, '{CANARY_POINT_ID_STEM}'::text) THEN 'yes'::text "
+    "ELSE 'no'::text END)"
+)
+_CONTRACTS_QUAL = (
+    f'(( SELECT {_NW_QUAL} AS "coalesce") OR {_OWN_ROW_QUAL} OR {POINT_FUNCTION}(supply_point_id))'
+)
+#: the rendering pg_policies gives each table's policy (the current wall)
+EXPECTED_QUALS = {t: f"({_FENCE_QUAL} AND {_EXPECTED_QUAL})" for t in CUSTOMER_TABLES} | {
+    "supply_contracts": f"({_FENCE_QUAL} AND {_CONTRACTS_QUAL})"
+}
 #: the setting every SECURITY DEFINER function of the wall pins (a caller's search_path
 #: must not decide which tables, functions or operators its body names)
 _PINNED_PATH = "search_path=pg_catalog, public"
@@ -479,8 +571,9 @@ def check_wall(conn: Connection, app_role: str | None = None) -> list[str]:
             continue
         if permissive != "PERMISSIVE" or cmd != "SELECT" or list(roles) != ["public"]:
             problems.append(f"{where}: must be PERMISSIVE FOR SELECT TO PUBLIC")
-        if " ".join(str(qual or "").split()) != _EXPECTED_QUAL:
-            problems.append(f"{where}: USING ({qual}) is not {_EXPECTED_QUAL}")
+        expected = EXPECTED_QUALS[tname]
+        if " ".join(str(qual or "").split()) != expected:
+            problems.append(f"{where}: USING ({qual}) is not {expected}")
         if with_check is not None:
             problems.append(f"{where}: has a WITH CHECK clause")
     for t in CUSTOMER_TABLES:

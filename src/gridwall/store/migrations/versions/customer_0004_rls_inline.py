@@ -35,7 +35,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
         return
-    for stmt in rls.install_sql():
+    for stmt in rls.install_sql_0004():
         bind.exec_driver_sql(stmt)
 
 
