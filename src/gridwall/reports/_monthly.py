@@ -15,7 +15,7 @@ import calendar
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -51,6 +51,12 @@ class _Kept:
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         return self.log.inclusion_proof(index, size)
+
+    def inclusion_proofs(self, indices: Sequence[int], size: int) -> list[list[bytes]]:
+        return self.log.inclusion_proofs(indices, size)
+
+    def multiproof(self, indices: Sequence[int], size: int) -> list[bytes]:
+        return self.log.multiproof(indices, size)
 
 
 def monthly_statements(
