@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import html
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -116,6 +117,40 @@ class LogView(Protocol):
         ...
 
 
+_KEY = b'"supply_point_ids"'
+#: the list after the key, when it holds nothing but plain strings (no escapes, no nesting)
+_LIST = re.compile(rb'"supply_point_ids":\[([^\[\]{}\\]*)\]')
+_STR = re.compile(rb'"([^"]*)"')
+
+
+def named_points(raw: bytes) -> frozenset[str] | None:
+    """The supply points an entry's event names, read from its canonical bytes without
+    parsing the JSON: empty when the entry names none, ``None`` when the bytes alone
+    cannot tell (the key twice, a list that is not plain strings, escapes, another
+    layout) — then the entry must be parsed.
+
+    Sound for every entry whatever it holds: the key's text occurs only once, so it is the
+    event's own key or the event has none (a string value holding the same text has
+    its quotes escaped); the list is taken only when re-joining its items gives back
+    exactly its bytes."""
+    n = raw.count(_KEY)
+    if n == 0:
+        return frozenset()
+    if n > 1:
+        return None
+    m = _LIST.search(raw)
+    if m is None:
+        return None
+    body = m.group(1)
+    items = _STR.findall(body)
+    if b",".join(b'"' + i + b'"' for i in items) != body:
+        return None
+    try:
+        return frozenset(i.decode("utf-8") for i in items)
+    except UnicodeDecodeError:
+        return None
+
+
 def pseudonym(secret: bytes, period: str, person: str) -> str:
     """A stable pseudonym for ``person`` within ``period`` (a different one in the next)."""
     mac = hmac.new(secret, f"{period}\n{person}".encode(), hashlib.sha256).hexdigest()
@@ -171,6 +206,9 @@ def build_statement(
     accesses: list[dict[str, Any]] = []
     for lo in range(0, size, batch):
         for idx, raw in log.entries(lo, min(size, lo + batch)):
+            named = named_points(raw)
+            if named is not None and named.isdisjoint(by_point):
+                continue  # names none of the retailer's points: not parsed at all
             item = _item(raw, own_org, first_day, last_day, supplied, secret, period)
             if item is None:
                 continue
