@@ -482,7 +482,7 @@ def main() -> None:
         )
         period = ["--from", first.isoformat(), "--to", last.isoformat()]
         exp = d / "export.jsonl"
-        if not exp.exists():
+        if not exp.exists() and only & {"periodic", "check"}:  # statements need no export
             print("  exporting …", file=sys.stderr)
             r = timed_rss(
                 [gridwall, "audit", "export", "--from", "0", "--to", str(n), "--out", str(exp)], env

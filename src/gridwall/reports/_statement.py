@@ -41,6 +41,12 @@ from gridwall.interfaces.facts import NON_PUBLIC
 
 FORMAT = "gridwall-retailer-statement/1"
 
+#: how a statement proves its rows: ``full`` (each row its RFC 9162 inclusion proof) or
+#: ``compact`` (one multiproof for all rows: see :mod:`gridwall.audit.multiproof`)
+PROOF_FORMS = ("full", "compact")
+#: the tag of the compact form (the same as ``gridwall.audit.multiproof.MULTIPROOF_FORMAT``)
+MULTIPROOF_FORM = "rfc9162-multiproof/1"
+
 #: actions that read customer data (logins, updates and grant steps read none)
 DATA_ACTIONS = frozenset({"view", "search", "export"})
 
@@ -184,9 +190,15 @@ def build_statement(
     secret: bytes,
     generated_at: datetime,
     batch: int = 50_000,
+    proofs: str = "full",
 ) -> dict[str, Any]:
     """The statement for ``retailer`` over ``first_day`` … ``last_day`` (JST, included),
-    against the latest signed checkpoint (entries after it are for the next statement)."""
+    against the latest signed checkpoint (entries after it are for the next statement).
+
+    ``proofs="compact"``: rows carry no inclusion proof each; the statement carries one
+    ``multiproof`` (the sibling hashes for all rows' indices together)."""
+    if proofs not in PROOF_FORMS:
+        raise UsageError(f"--proofs: expected one of {', '.join(PROOF_FORMS)}, got {proofs!r}")
     if not retailer or ":" in retailer:
         raise UsageError(f"--retailer: {retailer!r} is not a retailer code")
     if last_day < first_day:
@@ -215,14 +227,19 @@ def build_statement(
             item["index"] = idx
             item["leaf_hash"] = _b64(hashlib.sha256(b"\x00" + raw).digest())
             accesses.append(item)
-    # all rows' proofs in one pass over the tiles (shared upper nodes read and hashed once)
-    proofs = log.inclusion_proofs([a["index"] for a in accesses], size)
-    for a, proof in zip(accesses, proofs, strict=True):
-        a["inclusion_proof"] = [_b64(h) for h in proof]
+    indices = [a["index"] for a in accesses]
+    compact: dict[str, Any] | None = None
+    if proofs == "compact":
+        hashes = log.multiproof(indices, size) if indices else []
+        compact = {"form": MULTIPROOF_FORM, "hashes": [_b64(h) for h in hashes]}
+    else:
+        # all rows' proofs in one pass over the tiles (shared upper nodes read once)
+        for a, proof in zip(accesses, log.inclusion_proofs(indices, size), strict=True):
+            a["inclusion_proof"] = [_b64(h) for h in proof]
     by_basis: dict[str, int] = {}
     for a in accesses:
         by_basis[a["legal_basis"]] = by_basis.get(a["legal_basis"], 0) + 1
-    return {
+    out: dict[str, Any] = {
         "format": FORMAT,
         "retailer": retailer,
         "period": {"from": first_day.isoformat(), "to": last_day.isoformat(), "zone": "JST"},
@@ -235,6 +252,9 @@ def build_statement(
         "by_legal_basis": dict(sorted(by_basis.items())),
         "accesses": accesses,
     }
+    if compact is not None:
+        out["multiproof"] = compact
+    return out
 
 
 def _item(
