@@ -124,9 +124,10 @@ class LogView(Protocol):
 
 
 _KEY = b'"supply_point_ids"'
-#: the list after the key, when it holds nothing but plain strings (no escapes, no nesting)
-_LIST = re.compile(rb'"supply_point_ids":\[([^\[\]{}\\]*)\]')
-_STR = re.compile(rb'"([^"]*)"')
+#: the key and its list when that holds nothing but plain strings (no quote or backslash
+#: inside an item: so the items are exactly the text between ``","``)
+_LIST = re.compile(rb'"supply_point_ids":\[((?:"[^"\\]*"(?:,"[^"\\]*")*)?)\]')
+_EMPTY: frozenset[str] = frozenset()
 
 
 def named_points(raw: bytes) -> frozenset[str] | None:
@@ -136,25 +137,25 @@ def named_points(raw: bytes) -> frozenset[str] | None:
     layout) — then the entry must be parsed.
 
     Sound for every entry whatever it holds: the key's text occurs only once, so it is the
-    event's own key or the event has none (a string value holding the same text has
-    its quotes escaped); the list is taken only when re-joining its items gives back
-    exactly its bytes."""
-    n = raw.count(_KEY)
-    if n == 0:
-        return frozenset()
-    if n > 1:
+    event's own key or the event has none (a string value holding the same text has its
+    quotes escaped); the list is read only when it is a list of strings without quotes or
+    backslashes inside, so splitting between its items is exact."""
+    i = raw.find(_KEY)
+    if i < 0:
+        return _EMPTY
+    if raw.find(_KEY, i + 1) >= 0:
         return None
-    m = _LIST.search(raw)
+    m = _LIST.match(raw, i)
     if m is None:
         return None
     body = m.group(1)
-    items = _STR.findall(body)
-    if b",".join(b'"' + i + b'"' for i in items) != body:
-        return None
+    if not body:
+        return _EMPTY
     try:
-        return frozenset(i.decode("utf-8") for i in items)
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         return None
+    return frozenset(text[1:-1].split('","'))
 
 
 def pseudonym(secret: bytes, period: str, person: str) -> str:
@@ -215,11 +216,12 @@ def build_statement(
     def supplied(pid: str, day: date) -> bool:
         return any(s.start <= day and (s.end is None or day < s.end) for s in by_point.get(pid, ()))
 
+    mine = frozenset(by_point)  # set against set: isdisjoint walks the smaller one
     accesses: list[dict[str, Any]] = []
     for lo in range(0, size, batch):
         for idx, raw in log.entries(lo, min(size, lo + batch)):
             named = named_points(raw)
-            if named is not None and named.isdisjoint(by_point):
+            if named is not None and mine.isdisjoint(named):
                 continue  # names none of the retailer's points: not parsed at all
             item = _item(raw, own_org, first_day, last_day, supplied, secret, period)
             if item is None:
