@@ -6,7 +6,7 @@ traffic, including a canary 'retailer reading a competitor' that would otherwise
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -41,6 +41,12 @@ class _View:
         return [(i, self.raw[i]) for i in range(lo, hi)]
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        return []
+
+    def inclusion_proofs(self, indices: Sequence[int], size: int) -> list[list[bytes]]:
+        return [[] for _ in indices]
+
+    def multiproof(self, indices: Sequence[int], size: int) -> list[bytes]:
         return []
 
 

@@ -60,6 +60,22 @@ class AuditLogView:
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         return self.log.inclusion_proof(index, size)
 
+    def inclusion_proofs(self, indices: Sequence[int], size: int) -> list[list[bytes]]:
+        from gridwall.audit._proofs import inclusion_proofs
+
+        self._check_size(size)
+        return inclusion_proofs(self._conn, indices, size)
+
+    def multiproof(self, indices: Sequence[int], size: int) -> list[bytes]:
+        from gridwall.audit._proofs import multiproof
+
+        self._check_size(size)
+        return multiproof(self._conn, indices, size)
+
+    def _check_size(self, size: int) -> None:
+        if size > self._conn.size():
+            raise UsageError(f"tree size {size} is larger than the log")
+
     def close(self) -> None:
         self._conn.close()
         self.log.close()

@@ -7,6 +7,7 @@ no gridwall store, only the Python standard library and ``cryptography`` (plus
     python -m gridwall.audit.standalone EXPORT.jsonl --public-key KEY.vkey \\
         [--witness-key WITNESS.vkey … [--witness-quorum N]]
     python -m gridwall.audit.standalone report-check EXPORT.jsonl REPORT.json KEY.vkey
+    python -m gridwall.audit.standalone statement-check STATEMENT.json KEY.vkey
 
 Checks, in order:
 
@@ -20,6 +21,14 @@ Checks, in order:
    tlog-cosignature) of at least ``--witness-quorum`` of those witnesses (default: all).
 
 Exit status: 0 verified, 1 verification failed, 2 unreadable input.
+
+``statement-check`` is for a retailer holding its transparency statement (no export): the
+embedded checkpoint must be signed by the key and match the statement's ``tree_size`` and
+``root_hash``; then every row's leaf hash must be in that signed tree at the row's index —
+by the row's own RFC 9162 inclusion proof (``--proofs full``), or by the statement's one
+compact ``multiproof`` over all rows (``--proofs compact``:
+:func:`gridwall.audit.multiproof.verify_multiproof`; a wrong, truncated or padded
+multiproof fails). The first bad row is named.
 """
 
 from __future__ import annotations
@@ -35,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gridwall.audit import cosignature, note
+from gridwall.audit import cosignature, merkle, multiproof, note
 from gridwall.audit._tree import boundary_nodes, range_root
 
 FORMAT = "gridwall-audit-export/1"
@@ -324,10 +333,106 @@ def _load_keys(values: list[str]) -> list[note.Verifier]:
     return out
 
 
+STATEMENT_FORMAT = "gridwall-retailer-statement/1"
+
+
+def verify_statement(st: Any, verifiers: list[note.Verifier]) -> list[str]:
+    """The problems of a retailer statement (see the module doc); empty when it checks."""
+    if not isinstance(st, dict) or st.get("format") != STATEMENT_FORMAT:
+        fmt = st.get("format") if isinstance(st, dict) else type(st).__name__
+        return [f"format: not a retailer statement ({fmt!r})"]
+    try:
+        cp = note.open_checkpoint(str(st.get("checkpoint", "")), verifiers)
+    except note.NoteError as e:
+        return [f"checkpoint: {e}"]
+    problems: list[str] = []
+    if st.get("tree_size") != cp.size:
+        problems.append(f"tree_size {st.get('tree_size')!r} is not the checkpoint's {cp.size}")
+    try:
+        root = base64.b64decode(str(st.get("root_hash")), validate=True)
+    except (binascii.Error, ValueError):
+        root = b""
+    if root != cp.root:
+        problems.append("root_hash is not the signed checkpoint's root")
+    rows = st.get("accesses")
+    if not isinstance(rows, list):
+        return [*problems, "accesses: not a list"]
+    if st.get("count") != len(rows):
+        problems.append(f"count {st.get('count')!r} differs from the {len(rows)} rows")
+    leaves: list[tuple[int, bytes]] = []
+    for pos, row in enumerate(rows):
+        idx = row.get("index") if isinstance(row, dict) else None
+        try:
+            leaf = base64.b64decode(str(row.get("leaf_hash")), validate=True)
+        except (binascii.Error, ValueError, AttributeError):
+            leaf = b""
+        if isinstance(idx, bool) or not isinstance(idx, int) or len(leaf) != merkle.HASH_SIZE:
+            problems.append(f"row {pos}: no valid index and leaf hash")
+            continue
+        leaves.append((idx, leaf))
+    if problems:
+        return problems
+    compact = st.get("multiproof")
+    if compact is None:
+        for pos, (idx, leaf) in enumerate(leaves):
+            try:
+                proof = [
+                    base64.b64decode(str(h), validate=True) for h in rows[pos]["inclusion_proof"]
+                ]
+            except (binascii.Error, ValueError, KeyError, TypeError):
+                proof = []
+                problems.append(f"row {pos} (index {idx}): unreadable inclusion proof")
+                continue
+            if not merkle.verify_inclusion(leaf, idx, cp.size, proof, cp.root):
+                problems.append(f"row {pos} (index {idx}): not in the signed log")
+        return problems
+    if not isinstance(compact, dict) or compact.get("form") != multiproof.MULTIPROOF_FORMAT:
+        return ["multiproof: unknown form"]
+    try:
+        hashes = [base64.b64decode(str(h), validate=True) for h in compact.get("hashes", [])]
+    except (binascii.Error, ValueError, TypeError):
+        return ["multiproof: unreadable hashes"]
+    if not leaves:
+        return [] if not hashes else ["multiproof: hashes given for no rows"]
+    ok, why = multiproof.verify_multiproof(cp.size, leaves, hashes, cp.root)
+    return [] if ok else [f"multiproof: {why}"]
+
+
+def statement_check(argv: list[str]) -> int:
+    """``statement-check STATEMENT.json PUBLIC_KEY``: exit 0 verified, 1 failed, 2 unreadable."""
+    ap = argparse.ArgumentParser(
+        prog="python -m gridwall.audit.standalone statement-check",
+        description="Check a retailer statement's rows against its signed checkpoint.",
+    )
+    ap.add_argument("statement", type=Path, help="the statement JSON file")
+    ap.add_argument("public_key", help="the operator's verifier key text or a file holding it")
+    a = ap.parse_args(argv)
+    try:
+        keys = _load_keys([a.public_key])
+        st = json.loads(a.statement.read_text(encoding="utf-8"))
+    except (note.NoteError, OSError, ValueError) as e:
+        print(f"error: {a.statement}: {e}", file=sys.stderr)
+        return 2
+    problems = verify_statement(st, keys)
+    if problems:
+        print(f"FAILED: {a.statement}")
+        for p in problems:
+            print(f"  {p}")
+        return 1
+    form = "one multiproof" if "multiproof" in st else "one inclusion proof each"
+    print(
+        f"OK: all {len(st['accesses'])} rows are in the signed log at size {st['tree_size']} "
+        f"({form})"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: ``python -m gridwall.audit.standalone EXPORT --public-key VKEY``, or
     ``… report-check EXPORT REPORT.json VKEY`` (:mod:`gridwall.audit._report_check`)."""
     args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["statement-check"]:
+        return statement_check(args[1:])
     if args[:1] == ["report-check"]:
         from gridwall.audit._report_check import main as report_check
 

@@ -15,17 +15,16 @@ import calendar
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
 from gridwall.errors import UsageError
-from gridwall.reports._statement import LogView, SupplyPeriods, build_statement
+from gridwall.reports._statement import LogView, SupplyPeriods, build_statement, named_points
 
 INDEX_FORMAT = "gridwall-statement-index/1"
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
-_POINTS = re.compile(rb'"supply_point_ids":\[([^\]]*)\]')
 
 
 def parse_month(text: str) -> tuple[date, date]:
@@ -51,6 +50,12 @@ class _Kept:
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         return self.log.inclusion_proof(index, size)
+
+    def inclusion_proofs(self, indices: Sequence[int], size: int) -> list[list[bytes]]:
+        return self.log.inclusion_proofs(indices, size)
+
+    def multiproof(self, indices: Sequence[int], size: int) -> list[bytes]:
+        return self.log.multiproof(indices, size)
 
 
 def monthly_statements(
@@ -103,14 +108,12 @@ def monthly_statements(
     return out, index
 
 
-def _named(raw: bytes) -> set[str]:
-    """The supply points an entry names (its canonical JSON read by a pattern; parsed
-    properly when the pattern does not fit)."""
-    m = _POINTS.search(raw)
-    if m is not None:
-        return {p.strip().strip('"') for p in m.group(1).decode().split(",") if p.strip()}
-    if b"supply_point_ids" not in raw:
-        return set()
+def _named(raw: bytes) -> frozenset[str] | set[str]:
+    """The supply points an entry names (read from the bytes by
+    :func:`~gridwall.reports._statement.named_points`; parsed when they cannot tell)."""
+    named = named_points(raw)
+    if named is not None:
+        return named
     try:
         ev = json.loads(raw).get("event") or {}
         return {str(p) for p in ev.get("supply_point_ids") or []}

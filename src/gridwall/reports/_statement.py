@@ -29,6 +29,7 @@ import hashlib
 import hmac
 import html
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -39,6 +40,12 @@ from gridwall.interfaces.clock import JST, parse_instant
 from gridwall.interfaces.facts import NON_PUBLIC
 
 FORMAT = "gridwall-retailer-statement/1"
+
+#: how a statement proves its rows: ``full`` (each row its RFC 9162 inclusion proof) or
+#: ``compact`` (one multiproof for all rows: see :mod:`gridwall.audit.multiproof`)
+PROOF_FORMS = ("full", "compact")
+#: the tag of the compact form (the same as ``gridwall.audit.multiproof.MULTIPROOF_FORMAT``)
+MULTIPROOF_FORM = "rfc9162-multiproof/1"
 
 #: actions that read customer data (logins, updates and grant steps read none)
 DATA_ACTIONS = frozenset({"view", "search", "export"})
@@ -106,6 +113,50 @@ class LogView(Protocol):
         """RFC 9162 inclusion proof of entry ``index`` in the tree of ``size``."""
         ...
 
+    def inclusion_proofs(self, indices: Sequence[int], size: int) -> list[list[bytes]]:
+        """The inclusion proofs of many entries at once (the same as one by one)."""
+        ...
+
+    def multiproof(self, indices: Sequence[int], size: int) -> list[bytes]:
+        """The compact proof of ``indices`` (strictly increasing): see
+        :func:`gridwall.audit.multiproof.multiproof`."""
+        ...
+
+
+_KEY = b'"supply_point_ids"'
+#: the key and its list when that holds nothing but plain strings (no quote or backslash
+#: inside an item: so the items are exactly the text between ``","``)
+_LIST = re.compile(rb'"supply_point_ids":\[((?:"[^"\\]*"(?:,"[^"\\]*")*)?)\]')
+_EMPTY: frozenset[str] = frozenset()
+
+
+def named_points(raw: bytes) -> frozenset[str] | None:
+    """The supply points an entry's event names, read from its canonical bytes without
+    parsing the JSON: empty when the entry names none, ``None`` when the bytes alone
+    cannot tell (the key twice, a list that is not plain strings, escapes, another
+    layout) — then the entry must be parsed.
+
+    Sound for every entry whatever it holds: the key's text occurs only once, so it is the
+    event's own key or the event has none (a string value holding the same text has its
+    quotes escaped); the list is read only when it is a list of strings without quotes or
+    backslashes inside, so splitting between its items is exact."""
+    i = raw.find(_KEY)
+    if i < 0:
+        return _EMPTY
+    if raw.find(_KEY, i + 1) >= 0:
+        return None
+    m = _LIST.match(raw, i)
+    if m is None:
+        return None
+    body = m.group(1)
+    if not body:
+        return _EMPTY
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return frozenset(text[1:-1].split('","'))
+
 
 def pseudonym(secret: bytes, period: str, person: str) -> str:
     """A stable pseudonym for ``person`` within ``period`` (a different one in the next)."""
@@ -140,9 +191,15 @@ def build_statement(
     secret: bytes,
     generated_at: datetime,
     batch: int = 50_000,
+    proofs: str = "full",
 ) -> dict[str, Any]:
     """The statement for ``retailer`` over ``first_day`` … ``last_day`` (JST, included),
-    against the latest signed checkpoint (entries after it are for the next statement)."""
+    against the latest signed checkpoint (entries after it are for the next statement).
+
+    ``proofs="compact"``: rows carry no inclusion proof each; the statement carries one
+    ``multiproof`` (the sibling hashes for all rows' indices together)."""
+    if proofs not in PROOF_FORMS:
+        raise UsageError(f"--proofs: expected one of {', '.join(PROOF_FORMS)}, got {proofs!r}")
     if not retailer or ":" in retailer:
         raise UsageError(f"--retailer: {retailer!r} is not a retailer code")
     if last_day < first_day:
@@ -159,20 +216,32 @@ def build_statement(
     def supplied(pid: str, day: date) -> bool:
         return any(s.start <= day and (s.end is None or day < s.end) for s in by_point.get(pid, ()))
 
+    mine = frozenset(by_point)  # set against set: isdisjoint walks the smaller one
     accesses: list[dict[str, Any]] = []
     for lo in range(0, size, batch):
         for idx, raw in log.entries(lo, min(size, lo + batch)):
+            named = named_points(raw)
+            if named is not None and mine.isdisjoint(named):
+                continue  # names none of the retailer's points: not parsed at all
             item = _item(raw, own_org, first_day, last_day, supplied, secret, period)
             if item is None:
                 continue
             item["index"] = idx
             item["leaf_hash"] = _b64(hashlib.sha256(b"\x00" + raw).digest())
-            item["inclusion_proof"] = [_b64(h) for h in log.inclusion_proof(idx, size)]
             accesses.append(item)
+    indices = [a["index"] for a in accesses]
+    compact: dict[str, Any] | None = None
+    if proofs == "compact":
+        hashes = log.multiproof(indices, size) if indices else []
+        compact = {"form": MULTIPROOF_FORM, "hashes": [_b64(h) for h in hashes]}
+    else:
+        # all rows' proofs in one pass over the tiles (shared upper nodes read once)
+        for a, proof in zip(accesses, log.inclusion_proofs(indices, size), strict=True):
+            a["inclusion_proof"] = [_b64(h) for h in proof]
     by_basis: dict[str, int] = {}
     for a in accesses:
         by_basis[a["legal_basis"]] = by_basis.get(a["legal_basis"], 0) + 1
-    return {
+    out: dict[str, Any] = {
         "format": FORMAT,
         "retailer": retailer,
         "period": {"from": first_day.isoformat(), "to": last_day.isoformat(), "zone": "JST"},
@@ -185,6 +254,9 @@ def build_statement(
         "by_legal_basis": dict(sorted(by_basis.items())),
         "accesses": accesses,
     }
+    if compact is not None:
+        out["multiproof"] = compact
+    return out
 
 
 def _item(

@@ -62,13 +62,22 @@ def statement(
     out: Path = typer.Option(..., "--out", help="Folder for the JSON and HTML files."),
     pseudonym_key: Path = typer.Option(None, "--pseudonym-key", help=SECRET_HELP),
     db: str = typer.Option(None, "--db", help=DB_HELP),
+    proofs: str = typer.Option(
+        "full",
+        "--proofs",
+        help="full: each row its inclusion proof; compact: one multiproof for all rows "
+        "(check with `python -m gridwall.audit.standalone statement-check`).",
+    ),
 ) -> None:
     """A retailer's transparency statement: every outside access to its customers' data."""
     from gridwall.app.cli.stores import existing_store, read_only_engine
     from gridwall.app.reporting import AuditLogView, read_secret, supply_periods
     from gridwall.interfaces.clock import system_clock
     from gridwall.reports import build_statement, statement_html
+    from gridwall.reports._statement import PROOF_FORMS
 
+    if proofs not in PROOF_FORMS:
+        raise UsageError(f"--proofs: expected one of {', '.join(PROOF_FORMS)}, got {proofs!r}")
     first, last = _day(from_, "--from"), _day(to, "--to")
     secret = read_secret(pseudonym_key)
     url = existing_store(db)
@@ -80,7 +89,7 @@ def statement(
     try:
         st = build_statement(
             view, supply_periods(engine), retailer, first, last,
-            secret=secret, generated_at=system_clock(),
+            secret=secret, generated_at=system_clock(), proofs=proofs,
         )  # fmt: skip
     finally:
         view.close()
