@@ -291,6 +291,7 @@ def create_server_app(
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from gridwall.app.canary import FencedGateway
+    from gridwall.app.http.cases import create_notifications_router as notifications_router
     from gridwall.app.http.cases import create_router as cases_router
     from gridwall.app.http.context import Contexts
     from gridwall.app.http.evidence import create_router as evidence_router
@@ -446,6 +447,7 @@ def create_server_app(
         ),
         lookup_router(lookup_service, contexts.request_context),
         cases_router(engine, audit, contexts, now, desk=desk),
+        notifications_router(desk, contexts),
         health_router(server.canary, audit_log.size, server.monitor),
         evidence_router(
             contexts,
