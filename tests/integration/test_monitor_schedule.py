@@ -181,19 +181,40 @@ def _wait(port: int, ok: Callable[[dict[str, Any]], bool], proc: Any, log: Path)
 def test_serve_runs_the_schedule_and_reports_it(db_url: str, tmp_path: Path) -> None:
     from integration.test_canary_serve import _free_port, _stop
 
+    from datetime import UTC, datetime
+
+    from gridwall.store import make_engine, upgrade
+
+    # a stored alert about a person without HR data: its case goes to compliance at once,
+    # whose (short) deadline the served clock then sees missed
+    upgrade(db_url)
+    engine = make_engine(db_url)
+    at = datetime.now(UTC).isoformat()
+    with engine.begin() as c:
+        c.execute(
+            sa.insert(MonitorAlert).values(
+                alert_id="al-served", rule="A-test", incident_type="A", severity=4,
+                account_id="nobody", person_id=None, org="nw", first_ts=at, last_ts=at,
+                event_count=1, summary="test", related="[]", opened_run=1, updated_run=1,
+            )
+        )  # fmt: skip
+    engine.dispose()
     port = _free_port()
     log = tmp_path / "serve.log"
     ref = world.write(tmp_path / "ref", events=[])
     args = ["serve", "--db", db_url, "--port", str(port), "--canary-every", "0",
             "--monitor-every", "1s", "--monitor-reference", str(ref),
-            "--monitor-work", str(tmp_path / "mw")]  # fmt: skip
+            "--monitor-work", str(tmp_path / "mw"), "--second-line-deadline", "2s"]  # fmt: skip
     proc = subprocess.Popen(_cli(*args), stdout=log.open("wb"), stderr=subprocess.STDOUT)
     try:
         body = _wait(
-            port, lambda b: b["components"]["monitor"].get("totals", {}).get("runs", 0) >= 2,
+            port,
+            lambda b: b["components"]["monitor"].get("totals", {}).get("escalated", 0) >= 1,
             proc, log,
         )  # fmt: skip
         comp = body["components"]["monitor"]
+        # the case opened once (re-running opens nothing twice), its missed deadline escalated
+        assert comp["totals"]["cases_touched"] == 1 and comp["totals"]["escalated"] == 1
         assert comp["status"] == "ok" and comp["analysis"] == "on", comp
         assert comp["interval_seconds"] == 1.0 and comp["last"]["audit_to"] > 0
         assert list((tmp_path / "mw" / "events").glob("audit-*.parquet"))
