@@ -179,11 +179,10 @@ def _wait(port: int, ok: Callable[[dict[str, Any]], bool], proc: Any, log: Path)
 
 @pytest.mark.slow  # the real process, startup and two ticks: about a minute
 def test_serve_runs_the_schedule_and_reports_it(db_url: str, tmp_path: Path) -> None:
-    from integration.test_canary_serve import _free_port, _stop
-
     from datetime import UTC, datetime
 
     from gridwall.store import make_engine, upgrade
+    from integration.test_canary_serve import _free_port, _stop
 
     # a stored alert about a person without HR data: its case goes to compliance at once,
     # whose (short) deadline the served clock then sees missed
