@@ -61,6 +61,9 @@ CLASSES: dict[str, str] = {
     "case reveal": WRITE,
     "case sample": WRITE,
     "case show": WRITE,
+    # reading and acknowledging one's notifications is a case step, audited
+    "notifications ack": WRITE,
+    "notifications list": WRITE,
     "case signoff": WRITE,
     "change approve": WRITE,
     "change list": READ,
@@ -232,6 +235,8 @@ def _args(command: str, tmp: Path) -> list[str]:
         "case reveal": ["case-1", "--reason", "r", *by],
         "case sample": by,
         "case show": ["case-1", *by],
+        "notifications ack": ["1", *by],
+        "notifications list": by,
         "case signoff": ["case-1", *by],
         "change approve": ["1", "--by", "p"],
         "change reject": ["1", "--by", "p"],

@@ -98,3 +98,61 @@ def test_three_lines_over_http(site: Site) -> None:
     assert code == 404
     last = site.event(site.log.size() - 1)
     assert (last["screen"], last["decision"]) == ("case.view", "deny")
+
+
+def test_notifications_are_each_callers_own(site: Site) -> None:
+    """``GET /v1/notifications`` lists the caller's own (a routed manager's, their line's
+    for compliance and internal audit), never anyone else's; retailers have none (403);
+    ``POST /v1/notifications/ack`` is idempotent and refuses another's id, marking
+    nothing; one audit event per call."""
+    desk = site.server.cases  # the server's one desk
+    at = site.clock() - timedelta(hours=3)
+    [cid] = desk.open_from_alerts([AlertRef("al-note", "P-NW-OP", "A", "critical", at)])
+
+    code, got = _call(site, "GET", "/v1/notifications", "nw-mgr")
+    assert code == 200
+    assert [(n["recipient"], n["kind"], n["case_id"]) for n in got["notifications"]] == [
+        ("person:P-NW-MGR", "case.routed", cid)
+    ]
+    mine = got["notifications"][0]["id"]
+    assert got["next_after"] == mine
+    code, got = _call(site, "GET", "/v1/notifications", "nw-comp")
+    assert code == 200 and got["notifications"] == []  # nothing for compliance yet
+    code, _ = _call(site, "POST", f"/v1/cases/{cid}/confirm", "nw-mgr", body={"text": "seen"})
+    assert code == 200
+    code, got = _call(site, "GET", f"/v1/notifications?after={mine}", "nw-comp")
+    assert code == 200
+    assert [(n["recipient"], n["kind"]) for n in got["notifications"]] == [
+        ("role:compliance", "case.first_line_done")
+    ]
+    theirs = got["notifications"][0]["id"]
+    code, got = _call(site, "GET", f"/v1/notifications?after={mine}", "nw-mgr")
+    assert code == 200 and got["notifications"] == []  # compliance's is not the manager's
+    code, got = _call(site, "GET", "/v1/notifications", "nw-aud")
+    assert code == 200 and got["notifications"] == []
+
+    code, err = _call(site, "GET", "/v1/notifications", "aff-agent", "T-AFF")
+    assert code == 403 and "retailers'" in err["detail"]
+    code, err = _call(site, "GET", "/v1/notifications", "nw-op")  # an operator: no line role
+    assert code == 403
+
+    # acknowledge: another's id refuses the whole call, nothing marked
+    code, err = _call(site, "POST", "/v1/notifications/ack", "nw-mgr",
+                      body={"ids": [mine, theirs]})  # fmt: skip
+    assert code == 400 and err["parameter"] == "ids" and str(theirs) in err["detail"]
+    code, err = _call(site, "POST", "/v1/notifications/ack", "nw-mgr", body={"ids": [999999]})
+    assert code == 400 and "999999" in err["detail"]
+    code, got = _call(site, "GET", "/v1/notifications?pending=true", "nw-mgr")
+    assert [n["id"] for n in got["notifications"]] == [mine]
+    code, got = _call(site, "POST", "/v1/notifications/ack", "nw-mgr", body={"ids": [mine]})
+    assert code == 200 and got == {"acknowledged": [mine], "already": []}
+    code, got = _call(site, "POST", "/v1/notifications/ack", "nw-mgr", body={"ids": [mine]})
+    assert code == 200 and got == {"acknowledged": [], "already": [mine]}  # idempotent
+    code, got = _call(site, "GET", "/v1/notifications?pending=true", "nw-mgr")
+    assert got["notifications"] == []
+    code, got = _call(site, "GET", "/v1/notifications", "nw-mgr")
+    assert got["notifications"][0]["delivered_at"] is not None
+    code, got = _call(site, "GET", "/v1/notifications?pending=true", "nw-comp")
+    assert [n["id"] for n in got["notifications"]] == [theirs]  # still the line's to read
+    code, err = _call(site, "GET", "/v1/notifications?after=-1", "nw-mgr")
+    assert code == 400 and err.get("parameter") == "after"

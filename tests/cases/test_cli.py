@@ -80,7 +80,8 @@ def console(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 def run(capsys: pytest.CaptureFixture[str], db: str, *args: str, by: str | None = None,
-        console: dict[str, Any] | None = None) -> tuple[int, str, str]:  # fmt: skip
+        console: dict[str, Any] | None = None,
+        group: str = "case") -> tuple[int, str, str]:  # fmt: skip
     app = typer.Typer()
     cli.register(app)
     cmd = typer.main.get_command(app)
@@ -91,7 +92,7 @@ def run(capsys: pytest.CaptureFixture[str], db: str, *args: str, by: str | None 
         extra = ["--by", by, "--password-stdin"]
         sys.stdin = io.StringIO(f"{PASSWORD}\n{otp}\n")
     try:
-        cmd.main(args=["case", *args, *extra, "--db", db], standalone_mode=False)
+        cmd.main(args=[group, *args, *extra, "--db", db], standalone_mode=False)
     except GridwallError as e:
         print(f"gridwall: error: {e.diagnostics()}", file=sys.stderr)
         code = e.exit_code
@@ -152,3 +153,33 @@ def test_bad_options_exit_2(
     assert code == 2 and "--first-line-days" in err
     code, _, err = run(capsys, sqlite_url, "sample", "--share", "2", by="nw-aud", console=console)
     assert code == 2 and "--share" in err
+
+
+def test_notifications_list_and_ack(
+    capsys: pytest.CaptureFixture[str], sqlite_url: str, console: dict[str, Any]
+) -> None:
+    db = sqlite_url
+    [cid] = [c["case_id"] for c in json.loads(run(capsys, db, "open", "--json")[1])]
+
+    def notes(*args: str, by: str) -> tuple[int, str, str]:
+        return run(capsys, db, *args, by=by, console=console, group="notifications")
+
+    code, out, err = notes("list", "--json", by="nw-mgr")
+    assert code == 0, err
+    got = json.loads(out)
+    assert [(n["kind"], n["case_id"]) for n in got["notifications"]] == [("case.routed", cid)]
+    nid = got["notifications"][0]["id"]
+    code, out, _ = notes("list", "--json", by="nw-comp")
+    assert code == 0 and json.loads(out)["notifications"] == []  # the manager's is theirs
+    code, _, err = notes("ack", str(nid), by="nw-comp")
+    assert code == 2 and "IDS" in err and str(nid) in err and "not yours" in err
+    code, out, _ = notes("ack", str(nid), by="nw-mgr")
+    assert code == 0 and f"acknowledged [{nid}]" in out
+    code, out, _ = notes("ack", str(nid), by="nw-mgr")
+    assert code == 0 and f"already [{nid}]" in out  # idempotent
+    code, out, _ = notes("list", "--pending", by="nw-mgr")
+    assert code == 0 and "(none)" in out and "next: --after 0" in out
+    code, _, err = notes("list", "--after", "-3", by="nw-mgr")
+    assert code == 2 and "--after" in err
+    code, _, err = notes("list", by="nw-op")
+    assert code == 1 and "case.notifications is not a step of your role" in err

@@ -58,6 +58,7 @@ def bodies(site: Site, point: str, account: str) -> dict[str, dict[str, Any]]:
         "CaseOutcomeBody": {"outcome": "譴責"},
         "CaseReasonBody": {"reason": "needed to decide"},
         "CaseNoteBody": {"note": "sampled and checked"},
+        "NotificationAckBody": {"ids": [1]},
     }  # fmt: skip
 
 

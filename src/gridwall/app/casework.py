@@ -26,11 +26,14 @@ from gridwall.cases import (
     CaseState,
     Deadlines,
     Entry,
+    Notification,
+    ack,
     append_entries,
     due_escalations,
     fold,
     load_entries,
     needs_sampling,
+    notifications,
     notify,
     pseudonym,
     route_alerts,
@@ -479,6 +482,100 @@ class CaseDesk:
             self._record(self._event(caller, now, CaseStep.ESCALATE, "allow",
                                      "no deadline missed", count=0))  # fmt: skip
         return done
+
+    # -------------------------------------------------------------- notifications
+
+    @staticmethod
+    def recipients_of(principal: Principal) -> list[str]:
+        """The outbox recipients that are the caller: their person, and their line when
+        they are compliance or internal audit (a retailer's staff have none: no case is
+        ever about them to read)."""
+        out = [f"person:{principal.person_id}"] if principal.person_id else []
+        role = str(principal.facts.role)
+        if principal.facts.org_kind == "nw" and role == "compliance":
+            out.append(COMPLIANCE)
+        if principal.facts.org_kind == "nw" and role == "auditor":
+            out.append(INTERNAL_AUDIT)
+        return out
+
+    def _my_notifications(
+        self, caller: Caller, now: datetime, *, after: int, limit: int | None,
+        pending_only: bool,
+    ) -> tuple[list[Notification], int]:  # fmt: skip
+        """The caller's notifications after ``after`` about cases they may view (each a
+        ``case.view`` decision), and the last id looked at (the next cursor)."""
+        with self.engine.connect() as conn:
+            rows = notifications(conn, pending_only=pending_only, after=after, limit=limit,
+                                 recipients=self.recipients_of(caller.principal))  # fmt: skip
+            cases = {cid: fold(es) for cid, es in load_entries(conn).items()} if rows else {}
+        mine = [n for n in rows if n.case_id in cases
+                and self._may_view(caller, cases[n.case_id], now)]  # fmt: skip
+        return mine, (rows[-1].id if rows else after)
+
+    def notifications(
+        self, caller: Caller, *, after: int = 0, limit: int = 100, pending_only: bool = False
+    ) -> dict[str, Any]:
+        """The caller's own notifications with an id above ``after``, oldest first (never
+        anyone else's: a person's own, and their line's when compliance or internal audit,
+        each about a case the caller may view); ``next_after`` is the cursor to ask next."""
+        if after < 0:
+            raise CaseInvalid(f"after: must be >= 0, not {after}")
+        if not 1 <= limit <= 1000:
+            raise CaseInvalid(f"limit: 1..1000, not {limit}")
+        now = self._now()
+        decision, approval = self._decide(caller, CaseStep.NOTIFICATIONS, None, now)
+        if not decision.allowed:
+            raise self._refuse(caller, CaseStep.NOTIFICATIONS, decision, approval, now, None)
+        mine, cursor = self._my_notifications(caller, now, after=after, limit=limit,
+                                              pending_only=pending_only)  # fmt: skip
+        out = [
+            {"id": n.id, "recipient": n.recipient, "kind": n.kind, "case_id": n.case_id,
+             "created": n.created.isoformat(),
+             "delivered_at": n.delivered_at.isoformat() if n.delivered_at else None}
+            for n in mine
+        ]  # fmt: skip
+        self._record(
+            self._event(caller, now, CaseStep.NOTIFICATIONS, "allow",
+                        f"notifications after {after}", count=len(out))
+        )  # fmt: skip
+        return {"notifications": out, "next_after": cursor}
+
+    def ack_notifications(self, caller: Caller, ids: Sequence[int]) -> dict[str, Any]:
+        """Mark the caller's own notifications delivered. Idempotent: an id already
+        delivered is reported, not refused; an id that is not the caller's (unknown, or
+        someone else's) refuses the whole call and marks nothing."""
+        now = self._now()
+        wanted = sorted(set(ids))
+        if not wanted or len(wanted) > 1000:
+            raise CaseInvalid("ids: give 1..1000 notification ids")
+        decision, approval = self._decide(caller, CaseStep.NOTIFICATIONS, None, now)
+        if not decision.allowed:
+            raise self._refuse(caller, CaseStep.NOTIFICATIONS, decision, approval, now, None)
+        mine = {
+            n.id: n
+            for n in self._my_notifications(caller, now, after=wanted[0] - 1, limit=None,
+                                            pending_only=False)[0]
+            if n.id in wanted
+        }  # fmt: skip
+        foreign = [i for i in wanted if i not in mine]
+        if foreign:
+            self._record(
+                self._event(caller, now, CaseStep.NOTIFICATIONS, "deny",
+                            "acknowledge notifications", reason=f"not yours: {foreign}")
+            )  # fmt: skip
+            raise CaseInvalid(f"ids: notification(s) {foreign} unknown or not yours; none marked")
+        fresh = [i for i in wanted if mine[i].delivered_at is None]
+        event = self._event(caller, now, CaseStep.NOTIFICATIONS, "allow",
+                            f"acknowledge notifications {wanted}", count=len(fresh))  # fmt: skip
+        try:
+            with self.engine.begin() as conn:
+                if fresh:
+                    ack(conn, fresh, now)
+                enqueue(conn, event)
+        except GridwallError as e:  # another consumer acknowledged one meanwhile
+            raise CaseInvalid(f"ids: {e}; look again") from None
+        deliver_audit(self.engine, self.audit, frozenset({str(event["event_id"])}))
+        return {"acknowledged": fresh, "already": [i for i in wanted if i not in fresh]}
 
     def open_from_alerts(self, alerts: Sequence[AlertRef]) -> list[str]:
         """Open or join cases for stored alerts (the monitor's), routing each new case to

@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gridwall.app.canary import AlertOutbox, CanaryMarkingSink, CanaryState
+from gridwall.app.casework import CaseDesk, StoreHr
 from gridwall.app.http.audit import (
     IdentityAuditSink,
     OneEventPerRequest,
     RequestAuditSink,
     RequestAuthenticator,
 )
+from gridwall.app.monitoring import MonitorState
 from gridwall.app.wiring import RetailerKinds, disaster_mode, ensure_lookup_index, export_sealer
 from gridwall.errors import UsageError
 from gridwall.interfaces.clock import JST, system_clock
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
     from gridwall.app.canary import FencedGateway
     from gridwall.audit import AuditLog
+    from gridwall.cases import Deadlines
     from gridwall.grants import StoreGrantResolver
     from gridwall.identity import IdentityConfig, IdentityService
     from gridwall.lookup import LookupService
@@ -62,6 +65,10 @@ class Server:
     lookup_factory: Callable[[], LookupService]
     #: the canary component of ``GET /health`` (``gridwall serve`` runs the schedule)
     canary: CanaryState = field(default_factory=CanaryState)
+    #: the server's one case desk: the HTTP case routes and the monitor schedule share it
+    cases: CaseDesk | None = None
+    #: the monitor component of ``GET /health`` (``gridwall serve --monitor-every``)
+    monitor: MonitorState = field(default_factory=MonitorState)
     signer: Any = None
     checkpoint_seconds: float = 300.0
     #: witnesses asked to cosign each new checkpoint (URLs or state files) and their keys
@@ -244,6 +251,7 @@ def create_server_app(
     witness_keys: list[str] | None = None,
     alerts_path: Path | None = None,
     report_dir: Path | None = None,
+    case_deadlines: Deadlines | None = None,
 ) -> FastAPI:
     """The whole gridwall API over the store at ``db_url``.
 
@@ -275,10 +283,15 @@ def create_server_app(
     ``report_dir`` is where after-action reports of ended disaster declarations go: after
     each signed checkpoint (and at once when a declaration is ended through the API) the
     server writes every one that is due (:func:`gridwall.app.reporting.due_disasters`).
+
+    ``case_deadlines`` are the lines' deadlines of the server's one
+    :class:`~gridwall.app.casework.CaseDesk` (``app.state.server.cases``), which the case
+    routes and the monitor schedule share (default: 5 and 10 days).
     """
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from gridwall.app.canary import FencedGateway
+    from gridwall.app.http.cases import create_notifications_router as notifications_router
     from gridwall.app.http.cases import create_router as cases_router
     from gridwall.app.http.context import Contexts
     from gridwall.app.http.evidence import create_router as evidence_router
@@ -402,6 +415,7 @@ def create_server_app(
                 )
             return lookup_cell[0]
 
+    desk = CaseDesk(engine, audit, StoreHr(engine), clock=now, deadlines=case_deadlines)
     server = Server(
         db_url=db_url,
         engine=engine,
@@ -417,6 +431,7 @@ def create_server_app(
         witness_keys=wkeys,
         alerts=AlertOutbox(alerts_path) if alerts_path else None,
         report_dir=report_dir,
+        cases=desk,
     )
     contexts = Contexts(auth, now, gateway=gateway)  # the one request-context dependency
     routers = [
@@ -431,8 +446,9 @@ def create_server_app(
             on_ended=server.disaster_ended if report_dir is not None and signer else None,
         ),
         lookup_router(lookup_service, contexts.request_context),
-        cases_router(engine, audit, contexts, now),
-        health_router(server.canary, audit_log.size),
+        cases_router(engine, audit, contexts, now, desk=desk),
+        notifications_router(desk, contexts),
+        health_router(server.canary, audit_log.size, server.monitor),
         evidence_router(
             contexts,
             audit,

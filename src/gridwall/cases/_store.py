@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -102,12 +102,25 @@ def notify(conn: Connection, recipient: str, kind: str, case_id: str, at: dateti
     )
 
 
-def notifications(conn: Connection, *, pending_only: bool = True) -> list[Notification]:
-    """The queued notifications, oldest first (only the undelivered ones by default)."""
+def notifications(
+    conn: Connection,
+    *,
+    pending_only: bool = True,
+    recipients: Collection[str] | None = None,
+    after: int = 0,
+    limit: int | None = None,
+) -> list[Notification]:
+    """The queued notifications, oldest first (only the undelivered ones by default);
+    ``recipients`` keeps those addressed to one of them, ``after`` those with a larger id
+    (a consumer's cursor), ``limit`` the first so many."""
     t = CASE_NOTIFICATIONS
-    q = sa.select(t).order_by(t.c.id)
+    q = sa.select(t).where(t.c.id > after).order_by(t.c.id)
     if pending_only:
         q = q.where(t.c.delivered_at.is_(None))
+    if recipients is not None:
+        q = q.where(t.c.recipient.in_(sorted(set(recipients))))
+    if limit is not None:
+        q = q.limit(limit)
     return [
         Notification(
             r.id,

@@ -393,6 +393,8 @@ class CaseStep(StrEnum):
     REOPEN = "case.reopen"
     #: run the deadline clock (missed deadlines escalate to the next line)
     ESCALATE = "case.escalate"
+    #: read (and acknowledge) one's own case notifications (the outbox, docs/cases.md)
+    NOTIFICATIONS = "case.notifications"
 
 
 #: the steps of the second line (compliance) and of the third line (internal audit)

@@ -34,8 +34,15 @@ STDIN_HELP = "Read the password, then the TOTP code, from standard input (one li
 JSON_HELP = "Print JSON."
 
 
+notifications_app = typer.Typer(
+    help="通知: your own case notifications (the outbox a mail or chat integration reads).",
+    no_args_is_help=True,
+)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(case_app, name="case")
+    app.add_typer(notifications_app, name="notifications")
 
 
 @contextmanager
@@ -261,3 +268,50 @@ def open_cmd(db: str | None = _Db, as_json: bool = _Json) -> None:
         touched = desk.open_from_alerts(alert_refs(stored_alerts(engine)))
         _print([{"case_id": c} for c in touched] if as_json else
                [{"case": c} for c in touched], as_json)  # fmt: skip
+
+
+@notifications_app.command("list")
+def notifications_list_cmd(
+    after: int = typer.Option(0, "--after", help="Only notifications with a larger id."),
+    limit: int = typer.Option(100, "--limit", help="At most this many (1..1000)."),
+    pending: bool = typer.Option(False, "--pending", help="Only those not yet acknowledged."),
+    by: str = _By, stdin: bool = _Stdin, db: str | None = _Db, as_json: bool = _Json,
+) -> None:  # fmt: skip
+    """Your own case notifications after --after, oldest first (and the next cursor)."""
+    if after < 0:
+        raise UsageError(f"--after: must be >= 0, not {after}")
+    if not 1 <= limit <= 1000:
+        raise UsageError(f"--limit: 1..1000, not {limit}")
+    with _desk(db) as (desk, engine, log):
+        got = desk.notifications(_caller(engine, log, by, stdin), after=after, limit=limit,
+                                 pending_only=pending)  # fmt: skip
+    if as_json:
+        _print(got, True)
+        return
+    for n in got["notifications"]:
+        state = f"delivered {n['delivered_at']}" if n["delivered_at"] else "pending"
+        print(f"#{n['id']:<6} {n['created']}  {n['kind']:<22} {n['case_id']}  "
+              f"{n['recipient']}  {state}")  # fmt: skip
+    if not got["notifications"]:
+        print("(none)")
+    print(f"next: --after {got['next_after']}")
+
+
+@notifications_app.command("ack")
+def notifications_ack_cmd(
+    ids: list[int] = typer.Argument(..., help="Notification ids to mark delivered."),
+    by: str = _By, stdin: bool = _Stdin, db: str | None = _Db, as_json: bool = _Json,
+) -> None:  # fmt: skip
+    """Mark your own notifications delivered (again is fine: reported as already done)."""
+    from gridwall.app.casework import CaseInvalid
+
+    with _desk(db) as (desk, engine, log):
+        caller = _caller(engine, log, by, stdin)
+        try:
+            got = desk.ack_notifications(caller, ids)
+        except CaseInvalid as e:
+            raise UsageError(f"IDS: {e}") from None
+    if as_json:
+        _print(got, True)
+    else:
+        print(f"acknowledged {got['acknowledged'] or '-'}; already {got['already'] or '-'}")

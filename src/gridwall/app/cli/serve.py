@@ -44,6 +44,31 @@ def serve(
     canary_dir: Path = typer.Option(
         Path("gridwall-canary"), "--canary-dir", help="Canary credentials and alert outbox."
     ),
+    monitor_every: str = typer.Option(
+        "1d",
+        "--monitor-every",
+        help="Interval of the monitor schedule (30s, 15m, 6h, 1d; 'off': none): the "
+        "incremental analysis of the served audit log (with --monitor-reference), cases "
+        "opened from its alerts and the deadline clock (docs/monitoring.md).",
+    ),
+    monitor_reference: Path | None = typer.Option(
+        None,
+        "--monitor-reference",
+        help="The operator's reference tables (HR, accounts, terminals …; a dataset folder) "
+        "the analysis joins (default $GRIDWALL_MONITOR_REFERENCE; none: only cases and "
+        "deadlines run).",
+    ),
+    monitor_work: Path = typer.Option(
+        Path("gridwall-monitor"),
+        "--monitor-work",
+        help="The analysis's work folder kept between runs (as `monitor run --work`).",
+    ),
+    first_line_deadline: str = typer.Option(
+        "5d", "--first-line-deadline", help="A case's first line deadline (e.g. 5d, 12h)."
+    ),
+    second_line_deadline: str = typer.Option(
+        "10d", "--second-line-deadline", help="A case's second line deadline (e.g. 10d)."
+    ),
     witness_url: list[str] = typer.Option(
         None,
         "--witness-url",
@@ -84,6 +109,21 @@ def serve(
         raise UsageError("--checkpoint-every: must be > 0 seconds")
     if canary_every < 0:
         raise UsageError("--canary-every: must be >= 0 seconds (0: no canary runs)")
+    import os
+    from datetime import timedelta
+
+    from gridwall.app.monitoring import parse_interval
+    from gridwall.cases import Deadlines
+
+    monitor_seconds = parse_interval(monitor_every, "--monitor-every")
+    first = parse_interval(first_line_deadline, "--first-line-deadline", allow_off=False)
+    second = parse_interval(second_line_deadline, "--second-line-deadline", allow_off=False)
+    assert first is not None and second is not None  # allow_off=False never answers None
+    deadlines = Deadlines(timedelta(seconds=first), timedelta(seconds=second))
+    if monitor_reference is None and os.environ.get("GRIDWALL_MONITOR_REFERENCE"):
+        monitor_reference = Path(os.environ["GRIDWALL_MONITOR_REFERENCE"])
+    if monitor_reference is not None and not monitor_reference.is_dir():
+        raise UsageError(f"--monitor-reference: not a folder: {monitor_reference}")
     if policies is not None:  # a folder that does not load is refused before anything opens
         from gridwall.errors import InputError
         from gridwall.policy import PolicyEngine
@@ -114,9 +154,29 @@ def serve(
         pseudonym_key=pseudonym_key,
         report_dir=resolve_report_dir(report_dir),
         policy_dir=policies,
+        case_deadlines=deadlines,
     )
     server = app.state.server
     server.start()
+    monitor = None
+    if monitor_seconds is not None:
+        from gridwall.app.monitoring import MonitorSchedule, MonitorTicker
+        from gridwall.audit._db import Conn
+
+        assert server.cases is not None  # the server's one case desk
+        server.monitor.interval, server.monitor.reference = monitor_seconds, monitor_reference
+        ticker = MonitorTicker(
+            server.engine,
+            server.cases,
+            lambda: Conn(audit_db or url),
+            reference=monitor_reference,
+            work=monitor_work,
+            clock=server.cases.clock,
+        )
+        monitor = MonitorSchedule(
+            ticker, server.monitor, monitor_seconds, first_after=min(5.0, monitor_seconds)
+        )
+        monitor.start()
     schedule = None
     if canary_every > 0:
         from datetime import UTC, datetime
@@ -173,6 +233,8 @@ def serve(
     finally:
         if schedule is not None:
             schedule.stop()
+        if monitor is not None:
+            monitor.stop()
         server.close()
 
 

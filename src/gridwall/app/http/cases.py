@@ -11,6 +11,8 @@
 | ``POST /v1/cases/{id}/reveal`` | ``{reason}`` (second) |
 | ``POST /v1/cases/{id}/signoff`` / ``reopen`` | ``{note?}`` / ``{reason}`` (third) |
 | ``POST /v1/cases/escalate`` | missed deadlines to the next line now |
+| ``GET /v1/notifications?after=N`` | the caller's own notifications after id N |
+| ``POST /v1/notifications/ack`` | ``{ids}``: mark the caller's own delivered (idempotent) |
 
 Every route needs ``Authorization: Bearer`` and ``X-Gridwall-Terminal``; every step is a
 Cedar decision of the case policies (I16) and writes exactly one audit event (with its
@@ -24,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine
@@ -69,6 +71,10 @@ class CaseNoteBody(BaseModel):
     note: str | None = Field(default=None, max_length=4000)
 
 
+class NotificationAckBody(BaseModel):
+    ids: list[int] = Field(min_length=1, max_length=1000, description="notification ids")
+
+
 _AUTH_DOC: dict[str, Any] = {
     "security": [{"HTTPBearer": []}],
     "parameters": [
@@ -93,21 +99,11 @@ _ON_CASE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_router(
-    engine: Engine,
-    audit: AuditSink,
-    contexts: Contexts,
-    clock: Clock | None = None,
-    *,
-    hr: HrDirectory | None = None,
-    policy: CaseEngine | None = None,
-) -> APIRouter:
-    """Case routes over ``engine`` (cases, and identity's HR data unless ``hr`` is given),
-    auditing into ``audit``; ``contexts`` is the app's request-context dependency."""
-    desk = CaseDesk(
-        engine, audit, hr or StoreHr(engine), policy=policy, clock=clock or system_clock
-    )
-    router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=ErrorMappingRoute)
+_Run = Callable[[Request, Callable[[Caller], Any]], Response]
+
+
+def _runner(contexts: Contexts, parameter: str = "body") -> _Run:
+    """A step for the signed-in caller, its refusals in the one error shape."""
 
     def run(request: Request, act: Callable[[Caller], Any]) -> Response:
         c = contexts.caller(request)  # 401/403 in the one shape (errors.py)
@@ -119,10 +115,36 @@ def create_router(
         except CaseNotFound:
             raise ApiError(404, "not_found", "no such case", parameter="case_id") from None
         except CaseInvalid as e:
-            raise ApiError(400, "bad_request", str(e), parameter="body") from None
+            # the message starts with the parameter it is about ("ids: …", "after: …")
+            named = str(e).split(":", 1)[0]
+            where = named if named in ("ids", "after", "limit") else parameter
+            raise ApiError(400, "bad_request", str(e), parameter=where) from None
         except AuditPending:
             raise ApiError(503, "unavailable", "the audit log could not record the step") from None
 
+    return run
+
+
+def create_router(
+    engine: Engine,
+    audit: AuditSink,
+    contexts: Contexts,
+    clock: Clock | None = None,
+    *,
+    hr: HrDirectory | None = None,
+    policy: CaseEngine | None = None,
+    desk: CaseDesk | None = None,
+) -> APIRouter:
+    """Case routes over ``engine`` (cases, and identity's HR data unless ``hr`` is given),
+    auditing into ``audit``; ``contexts`` is the app's request-context dependency. ``desk``
+    is the server's one :class:`CaseDesk` (shared with the monitor schedule); without it
+    the router makes its own."""
+    if desk is None:
+        desk = CaseDesk(
+            engine, audit, hr or StoreHr(engine), policy=policy, clock=clock or system_clock
+        )
+    router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=ErrorMappingRoute)
+    run = _runner(contexts)
     doc: dict[str, Any] = {"openapi_extra": _AUTH_DOC}
 
     @router.get("", **doc, responses=_ANSWERS, summary="Your queue of cases")
@@ -174,5 +196,33 @@ def create_router(
     @router.post("/{case_id}/reopen", **doc, responses=_ON_CASE, summary="Third line: reopen")
     def reopen(case_id: str, body: CaseReasonBody, request: Request) -> Any:
         return step(CaseStep.REOPEN, case_id, request, body.model_dump())
+
+    return router
+
+
+def create_notifications_router(desk: CaseDesk, contexts: Contexts) -> APIRouter:
+    """``/v1/notifications``: the caller's own case notifications (the outbox a mail or
+    chat integration consumes, docs/cases.md), over the server's one case desk."""
+    router = APIRouter(prefix="/v1/notifications", tags=["cases"], route_class=ErrorMappingRoute)
+    run = _runner(contexts)
+    doc: dict[str, Any] = {"openapi_extra": _AUTH_DOC}
+    answers: dict[int | str, dict[str, Any]] = {
+        **_ANSWERS, 400: {"description": "a bad parameter (named)"},
+    }  # fmt: skip
+
+    @router.get("", **doc, responses=answers, summary="Your case notifications")
+    def listing(
+        request: Request,
+        after: int = Query(0, ge=0, description="only notifications with a larger id"),
+        limit: int = Query(100, ge=1, le=1000),
+        pending: bool = Query(False, description="only those not yet acknowledged"),
+    ) -> Any:
+        return run(
+            request, lambda c: desk.notifications(c, after=after, limit=limit, pending_only=pending)
+        )
+
+    @router.post("/ack", **doc, responses=answers, summary="Acknowledge your notifications")
+    def acknowledge(body: NotificationAckBody, request: Request) -> Any:
+        return run(request, lambda c: desk.ack_notifications(c, body.ids))
 
     return router
