@@ -279,6 +279,7 @@ def create_server_app(
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     from gridwall.app.canary import FencedGateway
+    from gridwall.app.casework import CaseDesk, StoreHr
     from gridwall.app.http.cases import create_router as cases_router
     from gridwall.app.http.context import Contexts
     from gridwall.app.http.evidence import create_router as evidence_router
@@ -419,6 +420,8 @@ def create_server_app(
         report_dir=report_dir,
     )
     contexts = Contexts(auth, now, gateway=gateway)  # the one request-context dependency
+    # the one case desk: /v1/cases and the console's case pages take every step through it
+    case_desk = CaseDesk(engine, audit, StoreHr(engine), clock=now)
     routers = [
         identity_router(identity, now, contexts=contexts),
         grants_router(
@@ -431,7 +434,7 @@ def create_server_app(
             on_ended=server.disaster_ended if report_dir is not None and signer else None,
         ),
         lookup_router(lookup_service, contexts.request_context),
-        cases_router(engine, audit, contexts, now),
+        cases_router(engine, audit, contexts, now, desk=case_desk),
         health_router(server.canary, audit_log.size),
         evidence_router(
             contexts,
@@ -447,10 +450,11 @@ def create_server_app(
     app = create_app(gateway, routers=routers)
     app.title = "gridwall"
     app.state.server = server
+    app.state.case_desk = case_desk
     app.state.lookup_index = keeper
     from gridwall.app.web import mount_console  # the console's pages (docs/console.md)
 
-    mount_console(app, gateway, identity, now)
+    mount_console(app, gateway, identity, now, cases=case_desk)
     # outermost last: proxy address → hardening headers → one audit event per request
     app.add_middleware(OneEventPerRequest, sink=marked, clock=now)
     app.add_middleware(SecurityHeaders)

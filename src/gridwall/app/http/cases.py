@@ -101,12 +101,16 @@ def create_router(
     *,
     hr: HrDirectory | None = None,
     policy: CaseEngine | None = None,
+    desk: CaseDesk | None = None,
 ) -> APIRouter:
     """Case routes over ``engine`` (cases, and identity's HR data unless ``hr`` is given),
-    auditing into ``audit``; ``contexts`` is the app's request-context dependency."""
-    desk = CaseDesk(
-        engine, audit, hr or StoreHr(engine), policy=policy, clock=clock or system_clock
-    )
+    auditing into ``audit``; ``contexts`` is the app's request-context dependency. ``desk``
+    is the server's one :class:`CaseDesk` (the console takes its steps through the same
+    one); without it the routes make their own over the other arguments."""
+    if desk is None:
+        desk = CaseDesk(
+            engine, audit, hr or StoreHr(engine), policy=policy, clock=clock or system_clock
+        )
     router = APIRouter(prefix="/v1/cases", tags=["cases"], route_class=ErrorMappingRoute)
 
     def run(request: Request, act: Callable[[Caller], Any]) -> Response:

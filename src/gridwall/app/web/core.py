@@ -128,6 +128,9 @@ class Console:
         #: the server's store (grants' declarations, the monitor's alerts, cases): the
         #: manager and compliance pages read it; missing, those parts stay empty
         self.engine: Any = None
+        #: the server's one case desk (:class:`~gridwall.app.casework.CaseDesk`, the one
+        #: ``/v1/cases`` uses); missing, the case pages refuse with 503
+        self.cases: Any = None
         self._key = secrets.token_bytes(32)
         self.static_version = version = static_version()
         self._envs = {lang: _environment(lang, version) for lang in i18n.LANGUAGES}
@@ -218,13 +221,20 @@ class Console:
             GrantStep.CONSOLE_ADMIN,
         )
         try:
-            return frozenset(
+            out = {
                 str(s)
                 for s in steps
                 if self.decider.decide(manage_request(s, caller.principal, caller.terminal)).allowed
-            )
+            }
         except Exception:  # the menu only shows less; the pages themselves deny
             return frozenset()
+        if self.cases is not None:  # the case policy's own answer (the case desk's)
+            from gridwall.app.casework import Caller as CaseCaller
+            from gridwall.interfaces.facts import CaseStep
+
+            if self.cases.may(CaseCaller(caller.principal, caller.terminal), CaseStep.LIST):
+                out.add(str(CaseStep.LIST))
+        return frozenset(out)
 
     # -- answers --------------------------------------------------------------------
 
