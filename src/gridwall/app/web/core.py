@@ -35,7 +35,7 @@ from gridwall.app.web import i18n
 from gridwall.gateway import GatewayError
 from gridwall.interfaces import AuthenticationError, Principal, RequestContext, Terminal
 from gridwall.interfaces.clock import as_utc, system_clock
-from gridwall.interfaces.facts import OrgKind, Purpose
+from gridwall.interfaces.facts import AccountState, OrgKind, Purpose
 
 if TYPE_CHECKING:
     from gridwall.gateway import Gateway
@@ -188,7 +188,21 @@ class Console:
             if e.status == 403:
                 raise
             raise SignInNeeded from None
+        self.recheck(principal, token, terminal, now)
         return Caller(principal, term, now)
+
+    def recheck(self, principal: Principal, token: str, terminal: str, now: datetime) -> None:
+        """Every page re-checks the account behind its session: revoked, locked, expired or
+        transferred since sign-in, the session is ended server-side (identity's ``logout``,
+        audited) and the browser signed out (:class:`SignInNeeded`). Timeouts (idle and
+        absolute, the API's) are identity's own refusals and sign out the same way."""
+        if principal.facts.account_state is AccountState.ACTIVE:
+            return
+        try:
+            self.identity.logout(token, now, terminal_credential=terminal)
+        except AuthenticationError:  # already ended (e.g. revoked): nothing left to end
+            pass
+        raise SignInNeeded
 
     @staticmethod
     def caller_from(ctx: RequestContext) -> Caller:
@@ -199,11 +213,13 @@ class Console:
         token, terminal = self.credentials(request)
         client = request.client.host if request.client else None
         try:
-            return self.gateway.authenticate(token, terminal, purpose, source_ip=client)
+            ctx = self.gateway.authenticate(token, terminal, purpose, source_ip=client)
         except GatewayError as e:
             if e.status == 401:
                 raise SignInNeeded from None
             raise
+        self.recheck(ctx.principal, token, terminal, ctx.now)
+        return ctx
 
     def may_open(self, caller: Caller | None) -> frozenset[str]:
         """The management steps whose pages the menu links to (the engine's own answer;
