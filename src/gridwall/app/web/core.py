@@ -18,6 +18,7 @@ The console is one more face over the same gateway, identity and audit log as th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -198,10 +199,9 @@ class Console:
         absolute, the API's) are identity's own refusals and sign out the same way."""
         if principal.facts.account_state is AccountState.ACTIVE:
             return
-        try:
+        # already ended (e.g. revoked): nothing left to end, identity records the refusal
+        with contextlib.suppress(AuthenticationError):
             self.identity.logout(token, now, terminal_credential=terminal)
-        except AuthenticationError:  # already ended (e.g. revoked): nothing left to end
-            pass
         raise SignInNeeded
 
     @staticmethod
