@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from gridwall.cases import AlertRef
 from gridwall.identity import attest_training
 from integration.site import PASSWORD, Site, build_site
 
@@ -54,9 +53,25 @@ def cases_site(db_url: str, tmp_path: Path) -> Iterator[Site]:
 
 
 def open_case(site: Site, alert: str = "al-console") -> str:
-    desk = site.app.state.case_desk
-    at = site.clock() - timedelta(hours=3)
-    [cid] = desk.open_from_alerts([AlertRef(alert, "P-NW-OP", "A", "critical", at)])
+    """A stored monitor alert about P-NW-OP (evidence: audit-log entries 4242 and 4243),
+    and the case it opens, as ``gridwall case open`` does after ``gridwall monitor run``."""
+    from gridwall.app.casework import alert_refs
+    from gridwall.monitor._models import MonitorAlert, MonitorAlertEvidence
+    from gridwall.monitor._periodic import stored_alerts
+    from gridwall.monitor.rules import RULES
+
+    at = (site.clock() - timedelta(hours=3)).isoformat()
+    with site.server.engine.begin() as c:
+        c.execute(sa.insert(MonitorAlert).values(
+            alert_id=alert, rule=RULES[0].id, incident_type="A", severity=5,
+            account_id="nw-op", person_id="P-NW-OP", org="nw", first_ts=at, last_ts=at,
+            event_count=2, summary="-", related="[]", opened_run=1, updated_run=1,
+        ))  # fmt: skip
+        for i, idx in enumerate((4242, 4243)):
+            c.execute(sa.insert(MonitorAlertEvidence).values(
+                alert_id=alert, event_id=f"{alert}-ev{i}", audit_idx=idx, run_id=1))  # fmt: skip
+    refs = [a for a in alert_refs(stored_alerts(site.server.engine)) if a.alert_id == alert]
+    [cid] = site.app.state.case_desk.open_from_alerts(refs)
     return str(cid)
 
 
@@ -109,6 +124,7 @@ def test_three_lines_take_their_steps_in_the_console(cases_site: Site) -> None:
     page = mgr.client.get("/console/cases").text
     assert (one_event(site, before)["screen"], "P-NW-OP" in page) == ("case.list", True)
     assert cid in page and "期限" in page and steps_offered(page) == {"confirm", "explain"}
+    assert "アラートの証跡" in page and "4242, 4243" in page  # the evidence, by audit index
     before = site.log.size()
     code, page = act(mgr, cid, "confirm", text="本人に確認した")
     ev = one_event(site, before)
@@ -118,7 +134,8 @@ def test_three_lines_take_their_steps_in_the_console(cases_site: Site) -> None:
     # second line: pseudonym until a reveal; decide / discipline / reveal only
     comp = signed_in(site, "nw-comp")
     page = comp.client.get("/console/cases").text
-    assert cid in page and "P-NW-OP" not in page and "（仮名）" in page
+    assert cid in page and "P-NW-OP" not in page and "nw-op" not in page and "（仮名）" in page
+    assert "4242, 4243" in page
     assert steps_offered(page) == {"decide", "reveal"}
     before = site.log.size()
     code, page = act(comp, cid, "decide", decision="violation", incident_type="A", rule="")

@@ -144,6 +144,34 @@ def with_deadlines(desk: CaseDesk, cases: list[dict[str, Any]], now: datetime) -
         c["overdue"] = due is not None and now >= due
 
 
+def with_evidence(console: Console, cases: list[dict[str, Any]], lang: str) -> None:
+    """Each case's alerts as the monitor stored them: the rule and what it detects, first
+    and last seen, how many events, and the evidence as audit-log indexes (never the
+    subject: a pseudonymised case stays so). Unreadable: the page is refused (503)."""
+    from gridwall.monitor._periodic import stored_alerts
+    from gridwall.monitor.rules import RULES
+
+    wanted = {a for c in cases for a in c.get("alerts", [])}
+    if not wanted:
+        return
+    if console.engine is None:
+        raise Unavailable("monitor store")
+    try:
+        alerts = {
+            a["alert_id"]: a for a in stored_alerts(console.engine) if a["alert_id"] in wanted
+        }
+    except Exception:
+        raise Unavailable("monitor store") from None
+    rules = {r.id: r.description_ja if lang == "ja" else r.description_en for r in RULES}
+    for c in cases:
+        c["evidence"] = [
+            {"alert_id": aid, "rule": a["rule"], "detects": rules.get(a["rule"], ""),
+             "first_ts": a["first_ts"], "last_ts": a["last_ts"], "events": a["event_count"],
+             "indexes": [e["audit_idx"] for e in a["evidence"] if e["audit_idx"] is not None]}
+            for aid in c.get("alerts", []) if (a := alerts.get(aid)) is not None
+        ]  # fmt: skip
+
+
 def create_router(console: Console) -> APIRouter:
     router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -186,6 +214,7 @@ def create_router(console: Console) -> APIRouter:
         who = case_caller(request, caller)
         cases = desk.sample(who) if sample else desk.queue(who)
         with_deadlines(desk, cases, caller.now)
+        with_evidence(console, cases, console.lang(request))
         offered = {c["case_id"]: {str(s) for s in desk.offered(who, c["case_id"])} for c in cases}
         escalate = not sample and desk.may(who, CaseStep.ESCALATE)
         overdue: dict[str, list[dict[str, Any]]] = {"first_line": [], "second_line": []}
@@ -216,6 +245,7 @@ def create_router(console: Console) -> APIRouter:
                   done: str | None = None) -> Response:  # fmt: skip
         desk = desk_of(console)
         with_deadlines(desk, [view], caller.now)
+        with_evidence(console, [view], console.lang(request))
         offered = {str(s) for s in desk.offered(case_caller(request, caller), view["case_id"])}
         return console.render(request, "case.html", caller=caller, case=view, offered=offered,
                               done=done, decisions=DECISIONS)  # fmt: skip
