@@ -598,6 +598,19 @@ def _examples(d: Demo) -> list[Example]:
             argv=("audit", "verify-export", str(_regulator_file(d)), "--public-key", pub),
         ),
         Example(
+            "demo-admin",
+            "the demo-only administrator's session: its work is the console's /console/admin",
+            Call("GET", "/v1/identity/session", "demo-admin"),
+            contains='"demo-admin"',
+        ),
+        Example(
+            "demo-reg-console",
+            "the regulator's console account, on a regulator terminal: its session (the "
+            "console's /console/audit/verify checks the log)",
+            Call("GET", "/v1/identity/session", "demo-reg-console"),
+            contains='"demo-reg-console"',
+        ),
+        Example(
             "demo-contractor",
             f"only what agreement names ({', '.join(CONTRACTOR_FIELDS)})",
             Call("GET", point, "demo-contractor", "system_maintenance"),
