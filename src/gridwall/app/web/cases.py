@@ -35,6 +35,7 @@ from starlette.concurrency import run_in_threadpool
 from gridwall.app.casework import Caller as CaseCaller
 from gridwall.app.casework import CaseDesk, CaseInvalid, CaseNotFound, CaseRefused
 from gridwall.app.web.core import PREFIX, Caller, Console, FormError, field
+from gridwall.app.web.details import N_
 from gridwall.app.web.points import run_page
 from gridwall.gateway import Unavailable
 from gridwall.interfaces.facts import CaseStep
@@ -52,11 +53,6 @@ STEPS: dict[str, CaseStep] = {
     "reopen": CaseStep.REOPEN,
 }
 DECISIONS = ("no_issue", "violation", "report_to_regulator")
-
-
-def N_(message: str) -> str:
-    """gettext's marker: the message is extracted into the catalogue, translated when shown."""
-    return message
 
 
 #: each refusal reason of the desk (:attr:`CaseRefused.reasons`) as the catalogue says it

@@ -33,6 +33,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from gridwall.app.web import i18n
+from gridwall.app.web.details import localise
 from gridwall.gateway import GatewayError
 from gridwall.interfaces import AuthenticationError, Principal, RequestContext, Terminal
 from gridwall.interfaces.clock import as_utc, system_clock
@@ -322,7 +323,10 @@ class Console:
             caller=caller,
             kind=kind.get(status, "unavailable"),
             field=detail,
-            message=str(getattr(e, "detail", "")) if status == 400 else "",
+            # the catalogue's words for the detail, never the capability's English text
+            message=localise(str(getattr(e, "detail", "")), self.gettext(request))
+            if status == 400
+            else "",
         )
 
 
