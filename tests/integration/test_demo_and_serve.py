@@ -58,6 +58,26 @@ def test_demo_real_logins_and_examples_over_http(tmp_path: Path) -> None:
         )  # fmt: skip
         assert r.status_code == 403
         assert "/unprotected" not in str(client.get("/openapi.json").json()["paths"])
+        # the demo-only administrator and the regulator's console account sign in to the
+        # console with what the demo printed and open their pages
+        assert "console sign-in, for every account with a terminal" in text
+        for account, page in (("demo-admin", "/console/admin"),
+                              ("demo-reg-console", "/console/audit/verify")):  # fmt: skip
+            u = demo.user(account)
+            assert u.key_file is not None and f"{account:<16} http://127.0.0.1:8765{page}" in text
+            browser = TestClient(demo.app, base_url="http://testserver")
+            browser.cookies.set("gw_terminal", terminal_token(u.key_file.read_text(
+                encoding="utf-8"), datetime.now(UTC)), path="/console")  # fmt: skip
+            form = browser.get("/console/signin").text
+            csrf = form.split('name="csrf" value="')[1].split('"')[0]
+            r = browser.post(
+                "/console/signin",
+                data={"csrf": csrf, "account_id": account, "password": u.password,
+                      "totp": pyotp.TOTP(u.totp_secret).at(datetime.now(UTC), counter_offset=1)},
+                follow_redirects=False,
+            )  # fmt: skip
+            assert r.status_code == 303, (account, r.text[:300])
+            assert browser.get(page).status_code == 200, account
     finally:
         demo.close()
     # the "verify the log" command the demo prints works once the server has stopped

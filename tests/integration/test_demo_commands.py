@@ -40,7 +40,8 @@ EXPECT = re.compile(
 #: every kind of user the demo must include (issue 11 item 17)
 KINDS = {
     "demo-nw", "demo-aff", "demo-ind", "demo-mgr", "demo-compliance", "demo-auditor",
-    "demo-regulator", "demo-contractor", "demo-aff-ds", "demo-ind-ds",
+    "demo-regulator", "demo-contractor", "demo-aff-ds", "demo-ind-ds", "demo-admin",
+    "demo-reg-console",
 }  # fmt: skip
 
 

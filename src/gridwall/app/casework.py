@@ -12,6 +12,7 @@ entry of its own, with its reason, kept in the history forever).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,7 @@ from gridwall.cases import (
     pseudonym,
     route_alerts,
 )
+from gridwall.cases._core import _apply
 from gridwall.cases._outbox import deliver_audit, enqueue, pseudonym_key
 from gridwall.cases._routing import line_manager, relation
 from gridwall.errors import AccessDenied, GridwallError
@@ -85,9 +87,20 @@ ACTING_STEPS = tuple(_ENTRY)
 
 
 class CaseRefused(AccessDenied):
-    """A case step the policy refuses; the message names the reason. HTTP 403."""
+    """A case step the policy refuses; the message names the reason. HTTP 403.
+
+    ``reasons`` are the same reasons as keys a face translates (a refusing policy id of
+    :data:`REASONS`, or ``not_routed`` / ``not_your_step`` / ``undecided``), ``approval``
+    the approved change the ``case-forbid-approved-subject`` reason names."""
 
     status = 403
+
+    def __init__(
+        self, message: str, reasons: tuple[str, ...] = (), approval: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.reasons = reasons
+        self.approval = approval
 
 
 class CaseNotFound(GridwallError):
@@ -290,21 +303,23 @@ class CaseDesk:
         now: datetime, case_id: str | None,
     ) -> CaseRefused:  # fmt: skip
         what = approval or "a change for this person"
-        reasons = [REASONS[i].format(approval=what) for i in decision.policy_ids if i in REASONS]
+        keys = tuple(i for i in decision.policy_ids if i in REASONS)
+        reasons = [REASONS[i].format(approval=what) for i in keys]
         if not reasons:
             if any(i.startswith("error:") for i in decision.policy_ids):
-                reasons = ["the case policy could not decide (refused)"]
+                keys, reasons = ("undecided",), ["the case policy could not decide (refused)"]
             elif step in (CaseStep.CONFIRM, CaseStep.EXPLAIN):
+                keys = ("not_routed",)
                 reasons = ["the case is not routed to you as the subject's line manager"]
             else:
-                reasons = [f"{step.value} is not a step of your role"]
+                keys, reasons = ("not_your_step",), [f"{step.value} is not a step of your role"]
         why = "; ".join(reasons)
         what = f"case {case_id}" if case_id else "cases"
         self._record(
             self._event(caller, now, step, "deny", f"{what}: {step.value} refused", case_id=case_id,
                         reason=why)
         )  # fmt: skip
-        return CaseRefused(f"{step.value} refused: {why}")
+        return CaseRefused(f"{step.value} refused: {why}", keys, approval)
 
     def _missing(
         self, caller: Caller, step: CaseStep, case_id: str, now: datetime
@@ -343,6 +358,7 @@ class CaseDesk:
             "outcome": state.outcome,
             "reveals": [{"by": by, "reason": why} for by, why in state.reveals],
             "needs_sampling": needs_sampling(state, self.sample_share),
+            "audit_escalated": state.audit_escalated,
         }
         if history:
             rows = []
@@ -361,6 +377,41 @@ class CaseDesk:
                 )  # fmt: skip
             out["history"] = rows
         return out
+
+    # -------------------------------------------------------------- what a face offers
+
+    def may(self, caller: Caller, step: CaseStep) -> bool:
+        """Whether the policy lets ``caller`` take a step that names no case (``case.list``,
+        ``case.sample``, ``case.escalate``) now. Nothing is recorded: a face asks this to
+        decide what to offer; the step itself is decided again and recorded when taken."""
+        try:
+            return self._decide(caller, step, None, self._now())[0].allowed
+        except Exception:  # cannot tell: offer nothing (the step itself still decides)
+            return False
+
+    def offered(self, caller: Caller, case_id: str) -> tuple[CaseStep, ...]:
+        """The acting steps ``caller`` could take on the case now: those the policy allows
+        and whose entry the case's fold would take. Nothing is recorded (as :meth:`may`)."""
+        now = self._now()
+        try:
+            state = fold(self._entries(case_id))
+            out = []
+            for step in ACTING_STEPS:
+                if self._decide(caller, step, state, now)[0].allowed and _fits(state, step):
+                    out.append(step)
+            return tuple(out)
+        except Exception:  # cannot tell: offer nothing
+            return ()
+
+    def deadline(self, case: Mapping[str, Any]) -> datetime | None:
+        """When the line that has a case (a view of :meth:`queue`) misses its deadline and
+        the case escalates (``None``: closed, or already escalated to internal audit)."""
+        since = datetime.fromisoformat(str(case["since"]))
+        if case["status"] == "first_line":
+            return since + self.deadlines.first_line
+        if case["status"] == "second_line" and not case.get("audit_escalated"):
+            return since + self.deadlines.second_line
+        return None
 
     # -------------------------------------------------------------- the steps
 
@@ -618,6 +669,31 @@ class CaseDesk:
                 entries, notes,
             )  # fmt: skip
         return list(by_case)
+
+
+#: a stand-in for each acting step's fields, to ask the fold whether the step fits a case
+_PROBE: dict[CaseStep, dict[str, str]] = {
+    CaseStep.CONFIRM: {"text": "-"},
+    CaseStep.EXPLAIN: {"text": "-"},
+    CaseStep.DECIDE: {"decision": "no_issue", "reason": "-"},
+    CaseStep.DISCIPLINE: {"outcome": "-"},
+    CaseStep.SIGNOFF: {},
+    CaseStep.REOPEN: {"reason": "-"},
+    CaseStep.REVEAL: {"reason": "-"},
+}
+
+
+def _fits(state: CaseState, step: CaseStep) -> bool:
+    """Would the case take this step's entry now (the fold's own rules decide)?"""
+    if step == CaseStep.REVEAL and state.reveals:
+        return False  # revealed once, shown to every line from then on
+    entry = Entry(state.case_id, state.entries + 1, _ENTRY[step][0], "-", state.since,
+                  _PROBE[step])  # fmt: skip
+    try:
+        _apply(copy.deepcopy(state), entry)
+    except GridwallError:
+        return False
+    return True
 
 
 def _notes_after(step: CaseStep, after: CaseState, share: float) -> list[tuple[str, str, str]]:

@@ -6,13 +6,14 @@ earlier day is regenerated, and its store kept aside), load it
 (``gridwall.gateway.load_dataset``), index the lookup, compose the server
 (:func:`gridwall.app.create_server_app`: real audit log, identity, grants, policy), then
 create one personal account for every kind of user (NW 託送 operator, affiliated and
-independent retailer agents, NW manager, compliance, internal auditor, regulator,
-contractor, and two disaster-terminal responders — one of the affiliated retailer, one of
-an independent retailer holding a ``disaster_support`` agreement) with passwords, TOTP
-secrets, training attestations and enrolled terminals. Over the API, as those users, it
-then registers the agreements the examples need, declares and approves a demo disaster,
-issues a customer-consent token, and self-checks that every example request answers as
-documented before printing anything.
+independent retailer agents, NW manager, compliance, internal auditor, regulator (offline,
+and a demo-only console account on a regulator terminal), a demo-only NW system
+administrator, contractor, and two disaster-terminal responders — one of the affiliated
+retailer, one of an independent retailer holding a ``disaster_support`` agreement) with
+passwords, TOTP secrets, training attestations and enrolled terminals. Over the API, as
+those users, it then registers the agreements the examples need, declares and approves a
+demo disaster, issues a customer-consent token, and self-checks that every example request
+answers as documented before printing anything.
 
 Credentials (passwords, TOTP secrets, session tokens, terminal keys) are written, mode 600,
 under the demo folder (``credentials/``, ``keys/``) and never printed: the printed commands
@@ -48,14 +49,22 @@ DISASTER_VIEW = ("address", "contract_name", "phone", "supply_point_id")
 CONTRACTOR_FIELDS = ("contract", "equipment")
 
 
-#: each kind of user's console page (the demo prints them after the accounts)
+#: each kind of user's console pages (the demo prints them, with the sign-in steps)
 CONSOLE_STEPS = (
     ("demo-nw", "/console/search  (search, open a supply point, its usage)"),
     ("demo-aff", "/console/customers  (own current customers)"),
     ("demo-ind", "/console/customers  (own current customers)"),
     ("demo-mgr", "/console/manager  (access reviews, two-person approvals)"),
+    ("demo-mgr", "/console/cases  (cases about your staff: evidence, deadline, confirm/explain)"),
     ("demo-compliance", "/console/compliance  (alerts, rule catalogue, dashboard)"),
+    ("demo-compliance", "/console/cases  (decide, outcome, reveal; deadlines by line)"),
     ("demo-auditor", "/console/audit  (audit-log explorer, verification)"),
+    ("demo-auditor", "/console/cases/sample  (sample of closed cases: sign off, reopen)"),
+    ("demo-admin", "/console/admin  (persons, accounts, terminals, HR import preview)"),
+    ("demo-reg-console", "/console/audit/verify  (checkpoints, public key, verification)"),
+    ("demo-contractor", "/console/search  (equipment and contract records)"),
+    ("demo-aff-ds", "/console/search  (disaster view, during the demo disaster)"),
+    ("demo-ind-ds", "/console/search  (disaster view, during the demo disaster)"),
 )
 
 
@@ -244,6 +253,10 @@ def _demo_users(aff: str, ind: str, contractor: str) -> list[DemoUser]:
                  "DEMO-NW-T4", "nw_terminal", "audit"),
         DemoUser("regulator (offline: export + public key)", "demo-regulator", "DEMO-REG",
                  "regulator", "auditor", None, "", "audit"),
+        DemoUser("NW system administrator (demo only)", "demo-admin", "DEMO-ADM", "nw",
+                 "it_maintenance", "DEMO-NW-T5", "nw_terminal", "system_maintenance"),
+        DemoUser("regulator at the console (demo only)", "demo-reg-console", "DEMO-REG-C",
+                 "regulator", "auditor", "DEMO-REG-T1", "regulator_terminal", "audit"),
         DemoUser("contractor engineer", "demo-contractor", "DEMO-CON", contractor,
                  "it_maintenance", "DEMO-CON-T1", "contractor_terminal", "system_maintenance"),
         DemoUser("disaster terminal (affiliated retailer)", "demo-aff-ds", "DEMO-AFF-DS",
@@ -585,6 +598,19 @@ def _examples(d: Demo) -> list[Example]:
             argv=("audit", "verify-export", str(_regulator_file(d)), "--public-key", pub),
         ),
         Example(
+            "demo-admin",
+            "the demo-only administrator's session: its work is the console's /console/admin",
+            Call("GET", "/v1/identity/session", "demo-admin"),
+            contains='"demo-admin"',
+        ),
+        Example(
+            "demo-reg-console",
+            "the regulator's console account, on a regulator terminal: its session (the "
+            "console's /console/audit/verify checks the log)",
+            Call("GET", "/v1/identity/session", "demo-reg-console"),
+            contains='"demo-reg-console"',
+        ),
+        Example(
             "demo-contractor",
             f"only what agreement names ({', '.join(CONTRACTOR_FIELDS)})",
             Call("GET", point, "demo-contractor", "system_maintenance"),
@@ -792,9 +818,19 @@ def describe(demo: Demo, port: int) -> str:
         term = u.device_id or "(none)"
         lines.append(f"  {u.account_id:<16} {u.org:<20} {u.role:<16} {term:<12} {u.purpose}")
     lines.append("")
-    lines.append("  console pages by account (after signing in at /console/):")
+    code = "import pyotp,sys; print(pyotp.TOTP(open(sys.argv[1]).read().strip()).now())"
+    lines += [
+        "  console sign-in, for every account with a terminal (demo-only steps):",
+        f"    1. open {base}/console/ in a browser; you land on the sign-in page",
+        f"    2. 端末鍵ファイル: choose {demo.directory / 'keys'}/<terminal>.key (the account's",
+        "       terminal above), press 端末鍵をこのブラウザに読み込む (once per browser profile)",
+        f"    3. アカウントID: the account; パスワード: the line of {creds}/<account>.password",
+        f"    4. ワンタイムコード（TOTP）: $ {PYTHON} -c {_q(code)} {creds}/<account>.totp",
+        "       (a code is good once: wait for the next one to sign in the same account again)",
+        "  console pages by account (after signing in at /console/):",
+    ]
     for account, what in CONSOLE_STEPS:
-        if any(u.account_id == account for u in demo.users):
+        if any(u.account_id == account and u.key_file is not None for u in demo.users):
             lines.append(f"    {account:<16} {base}{what}")
     lines.append("")
     order = {u.account_id: i for i, u in enumerate(demo.users)}

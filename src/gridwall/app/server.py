@@ -463,10 +463,11 @@ def create_server_app(
     app = create_app(gateway, routers=routers)
     app.title = "gridwall"
     app.state.server = server
+    app.state.case_desk = desk
     app.state.lookup_index = keeper
     from gridwall.app.web import mount_console  # the console's pages (docs/console.md)
 
-    mount_console(app, gateway, identity, now)
+    mount_console(app, gateway, identity, now, cases=desk)
     # outermost last: proxy address → hardening headers → one audit event per request
     app.add_middleware(OneEventPerRequest, sink=marked, clock=now)
     app.add_middleware(SecurityHeaders)

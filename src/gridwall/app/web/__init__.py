@@ -16,6 +16,8 @@ app of :func:`gridwall.app.server.create_server_app`. One module per area:
   catalogue and dashboard;
 * :mod:`~gridwall.app.web.manager` — the first line's access reviews and two-person
   approvals;
+* :mod:`~gridwall.app.web.cases` — the case workflow's steps for the three lines, through
+  the server's one case desk;
 * :mod:`~gridwall.app.web.admin` — persons, accounts, terminals, HR import with its
   preview, training attestations.
 
@@ -51,13 +53,16 @@ def mount_console(
     audit_log: Any = None,
     audit_sink: Any = None,
     decider: Any = None,
+    cases: Any = None,
 ) -> Console:
     """Mount the console's pages and static files on ``app``; returns its :class:`Console`
     (also ``app.state.console``; its ``routers`` are the pages' routers).
 
     The audit pages read ``audit_log``, record to ``audit_sink`` and ask ``decider`` (the
     management engine); by default the composed server's (``app.state.server``: its log,
-    its request sink) and the shipped management policy."""
+    its request sink) and the shipped management policy. ``cases`` is the server's one
+    :class:`~gridwall.app.casework.CaseDesk` (the one ``/v1/cases`` uses); without it the
+    case pages refuse with 503."""
     from gridwall.app.web import (
         admin,
         auditlog,
@@ -68,6 +73,7 @@ def mount_console(
         points,
         signin,
     )
+    from gridwall.app.web import cases as casepages
     from gridwall.policy import default_management_engine
 
     console = Console(gateway, identity, clock)
@@ -76,7 +82,9 @@ def mount_console(
     console.audit_sink = audit_sink if audit_sink is not None else getattr(server, "audit", None)
     console.decider = decider if decider is not None else default_management_engine()
     console.engine = getattr(server, "engine", None)
-    for module in (signin, home, points, customers, auditlog, compliance, manager, admin):
+    console.cases = cases
+    pages = (signin, home, points, customers, auditlog, compliance, manager, admin, casepages)
+    for module in pages:
         router = module.create_router(console)
         console.routers.append(router)
         app.include_router(router)

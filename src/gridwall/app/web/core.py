@@ -18,6 +18,7 @@ The console is one more face over the same gateway, identity and audit log as th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import secrets
@@ -32,10 +33,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from gridwall.app.web import i18n
+from gridwall.app.web.details import localise
 from gridwall.gateway import GatewayError
 from gridwall.interfaces import AuthenticationError, Principal, RequestContext, Terminal
 from gridwall.interfaces.clock import as_utc, system_clock
-from gridwall.interfaces.facts import OrgKind, Purpose
+from gridwall.interfaces.facts import AccountState, OrgKind, Purpose
 
 if TYPE_CHECKING:
     from gridwall.gateway import Gateway
@@ -128,6 +130,9 @@ class Console:
         #: the server's store (grants' declarations, the monitor's alerts, cases): the
         #: manager and compliance pages read it; missing, those parts stay empty
         self.engine: Any = None
+        #: the server's one case desk (:class:`~gridwall.app.casework.CaseDesk`, the one
+        #: ``/v1/cases`` uses); missing, the case pages refuse with 503
+        self.cases: Any = None
         self._key = secrets.token_bytes(32)
         self.static_version = version = static_version()
         self._envs = {lang: _environment(lang, version) for lang in i18n.LANGUAGES}
@@ -185,7 +190,20 @@ class Console:
             if e.status == 403:
                 raise
             raise SignInNeeded from None
+        self.recheck(principal, token, terminal, now)
         return Caller(principal, term, now)
+
+    def recheck(self, principal: Principal, token: str, terminal: str, now: datetime) -> None:
+        """Every page re-checks the account behind its session: revoked, locked, expired or
+        transferred since sign-in, the session is ended server-side (identity's ``logout``,
+        audited) and the browser signed out (:class:`SignInNeeded`). Timeouts (idle and
+        absolute, the API's) are identity's own refusals and sign out the same way."""
+        if principal.facts.account_state is AccountState.ACTIVE:
+            return
+        # already ended (e.g. revoked): nothing left to end, identity records the refusal
+        with contextlib.suppress(AuthenticationError):
+            self.identity.logout(token, now, terminal_credential=terminal)
+        raise SignInNeeded
 
     @staticmethod
     def caller_from(ctx: RequestContext) -> Caller:
@@ -196,11 +214,13 @@ class Console:
         token, terminal = self.credentials(request)
         client = request.client.host if request.client else None
         try:
-            return self.gateway.authenticate(token, terminal, purpose, source_ip=client)
+            ctx = self.gateway.authenticate(token, terminal, purpose, source_ip=client)
         except GatewayError as e:
             if e.status == 401:
                 raise SignInNeeded from None
             raise
+        self.recheck(ctx.principal, token, terminal, ctx.now)
+        return ctx
 
     def may_open(self, caller: Caller | None) -> frozenset[str]:
         """The management steps whose pages the menu links to (the engine's own answer;
@@ -218,13 +238,20 @@ class Console:
             GrantStep.CONSOLE_ADMIN,
         )
         try:
-            return frozenset(
+            out = {
                 str(s)
                 for s in steps
                 if self.decider.decide(manage_request(s, caller.principal, caller.terminal)).allowed
-            )
+            }
         except Exception:  # the menu only shows less; the pages themselves deny
             return frozenset()
+        if self.cases is not None:  # the case policy's own answer (the case desk's)
+            from gridwall.app.casework import Caller as CaseCaller
+            from gridwall.interfaces.facts import CaseStep
+
+            if self.cases.may(CaseCaller(caller.principal, caller.terminal), CaseStep.LIST):
+                out.add(str(CaseStep.LIST))
+        return frozenset(out)
 
     # -- answers --------------------------------------------------------------------
 
@@ -296,7 +323,10 @@ class Console:
             caller=caller,
             kind=kind.get(status, "unavailable"),
             field=detail,
-            message=str(getattr(e, "detail", "")) if status == 400 else "",
+            # the catalogue's words for the detail, never the capability's English text
+            message=localise(str(getattr(e, "detail", "")), self.gettext(request))
+            if status == 400
+            else "",
         )
 
 

@@ -33,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from gridwall.app.management import StoreParties, same_person
 from gridwall.app.web import steps
 from gridwall.app.web.core import PREFIX, Caller, Console, FormError, field
+from gridwall.app.web.details import localise
 from gridwall.app.web.points import run_page
 from gridwall.errors import UsageError
 from gridwall.interfaces.facts import GrantStep
@@ -224,6 +225,7 @@ def guarded(console: Console, request: Request, work: Any) -> Any:
             except Exception:
                 caller = None
             return console.render(request, "refused.html", 403, caller=caller,
-                                  step=str(e.step), reason=e.reason, detail=e.detail)  # fmt: skip
+                                  step=str(e.step), reason=e.reason,
+                                  detail=localise(e.detail, console.gettext(request)))  # fmt: skip
 
     return run
