@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from gridwall.app.canary import FencedGateway
+    from gridwall.app.selfreports import Limits
     from gridwall.audit import AuditLog
     from gridwall.grants import StoreGrantResolver
     from gridwall.identity import IdentityConfig, IdentityService
@@ -244,6 +245,7 @@ def create_server_app(
     witness_keys: list[str] | None = None,
     alerts_path: Path | None = None,
     report_dir: Path | None = None,
+    selfreport_limits: Limits | None = None,
 ) -> FastAPI:
     """The whole gridwall API over the store at ``db_url``.
 
@@ -275,6 +277,9 @@ def create_server_app(
     ``report_dir`` is where after-action reports of ended disaster declarations go: after
     each signed checkpoint (and at once when a declaration is ended through the API) the
     server writes every one that is due (:func:`gridwall.app.reporting.due_disasters`).
+
+    ``selfreport_limits`` are the self-report channel's attempts per source address and
+    window (default :class:`gridwall.app.selfreports.Limits`).
     """
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -289,6 +294,7 @@ def create_server_app(
     from gridwall.app.http.lookup import IndexKeeper
     from gridwall.app.http.lookup import make_router as lookup_router
     from gridwall.app.http.security import SecurityHeaders
+    from gridwall.app.http.selfreports import create_router as selfreports_router
     from gridwall.audit import open_log
     from gridwall.cases import deliver_audit as deliver_cases_audit
     from gridwall.config import trusted_proxies as resolve_proxies
@@ -432,6 +438,7 @@ def create_server_app(
         ),
         lookup_router(lookup_service, contexts.request_context),
         cases_router(engine, audit, contexts, now),
+        selfreports_router(engine, audit, contexts, now, limits=selfreport_limits),
         health_router(server.canary, audit_log.size),
         evidence_router(
             contexts,
