@@ -17,6 +17,7 @@ import pytest
 import typer
 
 from cases.test_cli import PASSWORD, console  # noqa: F401 (the signed-in console fixture)
+from cases.test_cli import run as case_run
 from gridwall.app.cli import _CLICK_ERROR
 from gridwall.app.cli import selfreport as cli
 from gridwall.errors import GridwallError
@@ -81,6 +82,14 @@ def test_selfreport_cli(
     assert code == 1 and "no report for this receipt" in err
     code, _, err = run(capsys, db, "status", stdin="\n")
     assert code == 2 and "receipt code: none given" in err
+
+    # compliance's case queue, filtered by origin, marks it voluntary (and names nobody)
+    code, out, err = case_run(capsys, db, "list", "--origin", "self_report", by="nw-comp",
+                              console=console)  # fmt: skip
+    assert code == 0 and "voluntary (自主申告)" in out and "窓口でIDを共用" in out, err
+    assert "内線" not in out
+    code, _, err = case_run(capsys, db, "list", "--origin", "x", by="nw-comp", console=console)
+    assert code == 2 and "--origin" in err
 
     # signed in: hidden from the audit log unless named
     code, out, err = run(capsys, db, "submit", "--kind", "own_misuse", "--text", "誤って閲覧",

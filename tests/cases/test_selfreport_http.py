@@ -56,6 +56,16 @@ def test_anonymous_report_reaches_compliance_and_receipt_shows_progress(site: Si
     queue = site.client.get("/v1/cases", headers=comp).json()
     (case,) = [c for c in queue if c["case_id"] == ev["case_id"]]
     assert case["status"] == "second_line" and case["incident_type"] == "self_report"
+    # marked voluntary, with the report's text, never its reporter; filtered by origin
+    r, lev = _one(site, "GET", "/v1/cases", headers=comp, params={"origin": "self_report"})
+    (mine,) = r.json()
+    assert mine["voluntary"] and mine["origin"] == "self_report" and lev["result_count"] == 1
+    assert mine["report"]["text"] == text and mine["report"]["report_id"] == rid
+    assert "内線" not in r.text and "testclient" not in r.text
+    r, _ = _one(site, "GET", "/v1/cases", headers=comp, params={"origin": "alert"})
+    assert r.status_code == 200 and ev["case_id"] not in r.text
+    r, _ = _one(site, "GET", "/v1/cases", headers=comp, params={"origin": "rumour"})
+    assert r.status_code == 400 and r.json()["parameter"] == "origin"
 
     # the receipt shows progress, in a header only, and never who or what was decided
     r, ev = _one(site, "GET", "/v1/selfreports/status", headers={RECEIPT: receipt})

@@ -294,6 +294,18 @@ def queue(conn: Connection, *, identity: bool) -> list[dict[str, object]]:
     return out
 
 
+def reports_of_cases(conn: Connection) -> dict[str, dict[str, object]]:
+    """Each self-report's case id → what the case's readers see of the report: its id,
+    kind, text and time (never the reporter or the contact: see :func:`queue`)."""
+    t = SELFREPORTS
+    rows = conn.execute(sa.select(t.c.case_id, t.c.report_id, t.c.kind, t.c.text, t.c.submitted_at))
+    return {
+        str(r.case_id): {"report_id": r.report_id, "kind": r.kind, "text": r.text,
+                         "submitted_at": r.submitted_at}
+        for r in rows
+    }  # fmt: skip
+
+
 def counts(conn: Connection) -> dict[str, int]:
     """Self-reports per kind (voluntary reports: counted apart from detected misuse)."""
     rows = conn.execute(
