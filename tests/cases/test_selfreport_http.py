@@ -161,3 +161,24 @@ def test_size_and_rate_limits_are_audited_and_kept_in_the_store(site: Site) -> N
     site.clock.advance(seconds=3600)
     r = site.client.post("/v1/selfreports", json={"kind": "other", "text": "x"})
     assert r.status_code == 201
+
+
+def test_a_store_that_cannot_answer_refuses_with_503(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+
+    import gridwall.app.selfreports as desk_module
+
+    def down(*_: Any, **__: Any) -> Any:
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("the store is down"))
+
+    monkeypatch.setattr(desk_module, "take_slot", down)
+    for method, path, kw in (
+        ("POST", "/v1/selfreports", {"json": {"kind": "other", "text": "x"}}),
+        ("GET", "/v1/selfreports/status", {"headers": {RECEIPT: "abc-def"}}),
+    ):
+        r, ev = _one(site, method, path, **kw)
+        assert r.status_code == 503 and r.json()["error"] == "unavailable", r.text
+        assert "receipt" not in r.text
+        _anonymous(ev)
