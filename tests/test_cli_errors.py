@@ -122,6 +122,9 @@ CLASSES: dict[str, str] = {
     "review recertify": WRITE,
     "review report": READ,
     "review start": WRITE,
+    # a self-report and a receipt check each write their audit event (and the intake count)
+    "selfreport status": WRITE,
+    "selfreport submit": WRITE,
     "serve": WRITE,
     "store check-wall": READ,
     "synth": NONE,
@@ -297,6 +300,7 @@ def _args(command: str, tmp: Path) -> list[str]:
         "review recertify": ["c1", "a1", "--by", "p"],
         "review report": ["c1"],
         "review start": ["c1", "--deadline", "2026-12-31", "--by", "p"],
+        "selfreport submit": ["--kind", "other", "--text", "t"],
         "serve": ["--port", "1"],
         "training attest": ["p", "--date", "2026-01-01", "--by", "q"],
     }

@@ -14,7 +14,8 @@ Dimensions (the values a filter compares and a group-by key takes):
 
 * the event's scalar keys: ``action``, ``screen``, ``decision``, ``purpose``, ``org``,
   ``system``, ``recipient_org``, ``reason``, ``grant_kind``, ``denial``,
-  ``name_verification``, ``status``, ``grant_id``, and who and where from: ``person_id``,
+  ``name_verification``, ``status``, ``grant_id``, ``report_kind`` (a self-report's kind),
+  and who and where from: ``person_id``,
   ``account_id``, ``device_id`` (the terminal);
 * derived: ``org_kind`` (``org`` up to ``:``: ``nw``, ``retail``, ``contractor``,
   ``regulator``), ``source`` (the ``event_id`` prefix: ``gw`` gateway, ``lk`` lookup,
@@ -56,6 +57,7 @@ SCALAR_DIMENSIONS = frozenset(
         "name_verification",
         "status",
         "grant_id",
+        "report_kind",
         "device_id",
         "person_id",
         "account_id",

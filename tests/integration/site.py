@@ -207,7 +207,7 @@ class Site:
         return [self.event(i) for i in range(size, self.log.size())]
 
 
-def build_site(db_url: str, tmp: Path, *, audit_url: str | None = None) -> Site:
+def build_site(db_url: str, tmp: Path, *, audit_url: str | None = None, **options: Any) -> Site:
     from gridwall.app import create_server_app
     from gridwall.app.wiring import load_dataset
     from gridwall.gateway import lookup_feed
@@ -229,6 +229,7 @@ def build_site(db_url: str, tmp: Path, *, audit_url: str | None = None) -> Site:
         identity_config=IdentityConfig(hash_params=TEST_PARAMS),
         audit_durability="os",
         migrate=False,
+        **options,
     )
     site = Site(app, TestClient(app), clock, db_url)
     svc = site.server.identity

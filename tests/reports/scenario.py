@@ -49,6 +49,8 @@ class Scenario:
     log: AuditLog
     signer: note.Signer
     accesses: list[Access] = field(default_factory=list)
+    #: the self-reports filed (when, kind): the voluntary figure's oracle
+    selfreports: list[tuple[datetime, str]] = field(default_factory=list)
 
 
 def build(url: str, tmp_path: Path) -> Scenario:
@@ -120,6 +122,16 @@ def build(url: str, tmp_path: Path) -> Scenario:
     do(jst(25), "nw-op", "takuso", read(tiny.P_AFF))
     # April: the next period
     do(jst(2, month=4), "nw-op", "takuso", read(tiny.P_AFF))
+    # self-reports (自主申告): two kinds in March, one in February, one in April
+    from gridwall.app.selfreports import SelfReportDesk
+
+    desk = SelfReportDesk(engine, log, clock=lambda: clock[0], console=True)
+    for when, kind in ((jst(15, month=2), "other"), (jst(11), "shared_password"),
+                       (jst(18), "shared_password"), (jst(27), "terminal_left_open"),
+                       (jst(3, month=4), "own_misuse")):  # fmt: skip
+        clock[0] = when
+        desk.submit(kind=kind, text="申告", contact="内線 9")
+        sc.selfreports.append((when, kind))
     log.checkpoint([sc.signer])
     return sc
 

@@ -24,6 +24,7 @@ from gridwall.reports import build_figures_report
 from .scenario import FIRST, LAST, Scenario
 
 ACCESSES = "accesses_by_org_kind_purpose_decision_month"
+VOLUNTARY = "voluntary_selfreports_by_month_kind"
 
 
 @pytest.fixture
@@ -56,7 +57,7 @@ def test_every_figure_recomputes_from_the_export(
 ) -> None:
     res = _check(files)
     assert res.ok, res.problems
-    assert res.figures == 11 and res.differ == []
+    assert res.figures == 12 and res.differ == []
     rep = json.loads(files[1].read_text(encoding="utf-8"))
     # the figure itself against the test's own record of what it did (an oracle)
     fig = next(f for f in rep["figures"] if f["name"] == ACCESSES)
@@ -64,6 +65,50 @@ def test_every_figure_recomputes_from_the_export(
     assert sum(r["value"] for r in fig["result"]) == len(in_period)
     denied = sum(r["value"] for r in fig["result"] if r["key"][3] == "deny")
     assert denied == sum(a.decision == "deny" for a in in_period) > 0
+
+
+def test_selfreports_are_their_own_figure_and_carry_no_reporter(
+    scenario: Scenario, files: tuple[Path, Path, Path]
+) -> None:
+    rep = json.loads(files[1].read_text(encoding="utf-8"))
+    fig = next(f for f in rep["figures"] if f["name"] == VOLUNTARY)
+    march = [k for t, k in scenario.selfreports if FIRST <= t.astimezone(JST).date() <= LAST]
+    want = {("2026-03", k): march.count(k) for k in set(march)}
+    assert {tuple(r["key"]): r["value"] for r in fig["result"]} == want
+    # counted apart: no access figure counts a self-report
+    acc = next(f for f in rep["figures"] if f["name"] == ACCESSES)
+    assert sum(r["value"] for r in acc["result"]) == sum(
+        FIRST <= a.when.astimezone(JST).date() <= LAST for a in scenario.accesses
+    )
+    # the events the figure is derived from name nobody and hold no contact
+    exp = files[0]
+    for line in _lines(exp)[1:]:
+        ev = json.loads(json.loads(line)["entry"])["event"]
+        if ev.get("screen") == "selfreport.submit":
+            assert not any(ev.get(k) for k in ("account_id", "person_id", "org", "source_ip"))
+            assert "内線" not in line
+
+
+def test_a_tampered_selfreport_event_fails_naming_the_voluntary_figure(
+    files: tuple[Path, Path, Path],
+) -> None:
+    exp = files[0]
+    lines = _lines(exp)
+    for i, line in enumerate(lines[1:], 1):
+        row = json.loads(line)
+        entry = json.loads(row["entry"])
+        if entry["event"].get("report_kind") == "terminal_left_open":
+            entry["event"]["report_kind"] = "other"
+            row["entry"] = json.dumps(entry, ensure_ascii=False, sort_keys=True,
+                                      separators=(",", ":"))  # fmt: skip
+            lines[i] = json.dumps(row, ensure_ascii=False) + "\n"
+            break
+    else:
+        raise AssertionError("no self-report event in the export")
+    exp.write_text("".join(lines), encoding="utf-8")
+    res = _check(files)
+    assert not res.ok and res.differ == [VOLUNTARY], res.differ
+    assert any(p.startswith("export") for p in res.problems)
 
 
 def _entry_line(lines: list[str], decision: str) -> int:
@@ -132,7 +177,7 @@ def test_command_line_uses_only_stdlib_and_cryptography(files: tuple[Path, Path,
     )
     ok = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.startswith("OK: all 11 figures")
+    assert ok.stdout.startswith("OK: all 12 figures")
     lines = _lines(exp)
     lines[_entry_line(lines, "allow")] = _tamper(lines, _entry_line(lines, "allow"))
     exp.write_text("".join(lines), encoding="utf-8")

@@ -38,8 +38,9 @@ from gridwall.cases import (
     notify,
     pseudonym,
     route_alerts,
+    selfreports_of_cases,
 )
-from gridwall.cases._core import _apply
+from gridwall.cases._core import SELF_REPORT, SOURCES, _apply
 from gridwall.cases._outbox import deliver_audit, enqueue, pseudonym_key
 from gridwall.cases._routing import line_manager, relation
 from gridwall.errors import AccessDenied, GridwallError
@@ -338,7 +339,10 @@ class CaseDesk:
     def _may_view(self, caller: Caller, state: CaseState, now: datetime) -> bool:
         return self._decide(caller, CaseStep.VIEW, state, now)[0].allowed
 
-    def _view(self, caller: Caller, entries: Sequence[Entry], *, history: bool) -> dict[str, Any]:
+    def _view(
+        self, caller: Caller, entries: Sequence[Entry], *, history: bool,
+        reports: Mapping[str, Mapping[str, object]] | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
         state = fold(entries)
         p = caller.principal
         routed_to_me = state.first_line is not None and state.first_line == p.person_id
@@ -359,7 +363,16 @@ class CaseDesk:
             "reveals": [{"by": by, "reason": why} for by, why in state.reveals],
             "needs_sampling": needs_sampling(state, self.sample_share),
             "audit_escalated": state.audit_escalated,
+            # a self-report is voluntary (自主申告): valued, not counted as a detection
+            "origin": state.source,
+            "voluntary": state.source == SELF_REPORT,
         }
+        if state.source == SELF_REPORT:
+            if reports is None:
+                with self.engine.connect() as conn:
+                    reports = selfreports_of_cases(conn)
+            report = reports.get(state.case_id)  # never the reporter: see selfreport.identity
+            out["report"] = dict(report) if report is not None else None
         if history:
             rows = []
             for e in entries:
@@ -415,20 +428,27 @@ class CaseDesk:
 
     # -------------------------------------------------------------- the steps
 
-    def queue(self, caller: Caller) -> list[dict[str, Any]]:
-        """The cases the caller may view (each a ``case.view`` decision)."""
+    def queue(self, caller: Caller, origin: str | None = None) -> list[dict[str, Any]]:
+        """The cases the caller may view (each a ``case.view`` decision); ``origin``
+        (``alert`` or ``self_report``) keeps only the cases it opened."""
+        if origin is not None and origin not in SOURCES:
+            raise CaseInvalid(f"origin: {origin!r} is not one of {sorted(SOURCES)}")
         now = self._now()
         decision, approval = self._decide(caller, CaseStep.LIST, None, now)
         if not decision.allowed:
             raise self._refuse(caller, CaseStep.LIST, decision, approval, now, None)
         with self.engine.connect() as conn:
             everything = load_entries(conn)
-        out = [
-            self._view(caller, es, history=False)
-            for es in everything.values()
-            if self._may_view(caller, fold(es), now)
-        ]
-        self._record(self._event(caller, now, CaseStep.LIST, "allow", "case queue", count=len(out)))
+            reports = selfreports_of_cases(conn)
+        out = []
+        for es in everything.values():
+            state = fold(es)
+            if origin is not None and state.source != origin:
+                continue
+            if self._may_view(caller, state, now):
+                out.append(self._view(caller, es, history=False, reports=reports))
+        what = "case queue" + (f" (origin {origin})" if origin else "")
+        self._record(self._event(caller, now, CaseStep.LIST, "allow", what, count=len(out)))
         return out
 
     def sample(self, caller: Caller) -> list[dict[str, Any]]:

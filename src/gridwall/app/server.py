@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from gridwall.app.canary import FencedGateway
+    from gridwall.app.selfreports import Limits
     from gridwall.audit import AuditLog
     from gridwall.cases import Deadlines
     from gridwall.grants import StoreGrantResolver
@@ -252,6 +253,7 @@ def create_server_app(
     alerts_path: Path | None = None,
     report_dir: Path | None = None,
     case_deadlines: Deadlines | None = None,
+    selfreport_limits: Limits | None = None,
 ) -> FastAPI:
     """The whole gridwall API over the store at ``db_url``.
 
@@ -287,6 +289,8 @@ def create_server_app(
     ``case_deadlines`` are the lines' deadlines of the server's one
     :class:`~gridwall.app.casework.CaseDesk` (``app.state.server.cases``), which the case
     routes and the monitor schedule share (default: 5 and 10 days).
+    ``selfreport_limits`` are the self-report channel's attempts per source address and
+    window (default :class:`gridwall.app.selfreports.Limits`).
     """
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -302,6 +306,7 @@ def create_server_app(
     from gridwall.app.http.lookup import IndexKeeper
     from gridwall.app.http.lookup import make_router as lookup_router
     from gridwall.app.http.security import SecurityHeaders
+    from gridwall.app.http.selfreports import create_router as selfreports_router
     from gridwall.audit import open_log
     from gridwall.cases import deliver_audit as deliver_cases_audit
     from gridwall.config import trusted_proxies as resolve_proxies
@@ -448,6 +453,7 @@ def create_server_app(
         lookup_router(lookup_service, contexts.request_context),
         cases_router(engine, audit, contexts, now, desk=desk),
         notifications_router(desk, contexts),
+        selfreports_router(engine, audit, contexts, now, limits=selfreport_limits),
         health_router(server.canary, audit_log.size, server.monitor),
         evidence_router(
             contexts,

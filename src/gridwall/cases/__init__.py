@@ -44,6 +44,7 @@ from gridwall.cases._selfreport import add_note as add_selfreport_note
 from gridwall.cases._selfreport import counts as selfreport_counts
 from gridwall.cases._selfreport import follow as follow_selfreport
 from gridwall.cases._selfreport import queue as selfreport_queue
+from gridwall.cases._selfreport import reports_of_cases as selfreports_of_cases
 from gridwall.cases._selfreport import submit as submit_selfreport
 from gridwall.cases._store import (
     Notification,
@@ -92,5 +93,6 @@ __all__ = [
     "same_unit",
     "selfreport_counts",
     "selfreport_queue",
+    "selfreports_of_cases",
     "submit_selfreport",
 ]

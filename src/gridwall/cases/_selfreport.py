@@ -25,6 +25,9 @@ made the subject: that would name them). Everything is append-only (database tri
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +35,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import Connection
 
 from gridwall.cases._core import CLOSED, SECOND, SELF_REPORT, SIGNED_OFF, CaseError, Entry, fold
@@ -85,6 +89,25 @@ NOTES = sa.Table(
     sa.Column("at", sa.String(40), nullable=False),
     sa.Column("text", sa.Text(), nullable=False),
 )
+
+
+INTAKE = sa.Table(
+    "selfreport_intake",
+    _META,
+    sa.Column(
+        "seq",
+        sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("source_key", sa.String(64), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("bucket", sa.BigInteger(), nullable=False),
+)
+#: the channels the intake counter limits
+CHANNELS = ("submit", "status")
+#: PostgreSQL advisory lock ordering the intake counter's writers ("srint")
+_INTAKE_LOCK = 0x7372_696E_74
 
 
 class SelfReportError(CaseError):
@@ -271,9 +294,56 @@ def queue(conn: Connection, *, identity: bool) -> list[dict[str, object]]:
     return out
 
 
+def reports_of_cases(conn: Connection) -> dict[str, dict[str, object]]:
+    """Each self-report's case id → what the case's readers see of the report: its id,
+    kind, text and time (never the reporter or the contact: see :func:`queue`)."""
+    t = SELFREPORTS
+    rows = conn.execute(sa.select(t.c.case_id, t.c.report_id, t.c.kind, t.c.text, t.c.submitted_at))
+    return {
+        str(r.case_id): {"report_id": r.report_id, "kind": r.kind, "text": r.text,
+                         "submitted_at": r.submitted_at}
+        for r in rows
+    }  # fmt: skip
+
+
 def counts(conn: Connection) -> dict[str, int]:
     """Self-reports per kind (voluntary reports: counted apart from detected misuse)."""
     rows = conn.execute(
         sa.select(SELFREPORTS.c.kind, sa.func.count()).group_by(SELFREPORTS.c.kind)
     ).all()
     return {str(k): int(n) for k, n in rows}
+
+
+def source_key(key: bytes, address: str | None) -> str:
+    """The keyed hash the intake counter keeps instead of a source address (HMAC-SHA256
+    under the store's secret, domain-separated: not the case pseudonyms' values)."""
+    msg = b"selfreport-intake\0" + (address or "(no address)").encode()
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+def take_slot(
+    conn: Connection, source: str, channel: str, now: datetime, *, limit: int, window: int
+) -> float | None:
+    """Count one attempt of ``source`` (a :func:`source_key`) on ``channel`` in the fixed
+    window of ``window`` seconds that ``now`` falls in, in the caller's transaction. Returns
+    None when it is within ``limit``, else the seconds until the next window (the attempt is
+    then not counted). Rows of earlier windows are pruned."""
+    if channel not in CHANNELS:
+        raise SelfReportError(f"self-report intake channel {channel!r} is not one of {CHANNELS}")
+    if limit < 1 or window < 1:
+        raise SelfReportError("self-report intake: limit and window must be at least 1")
+    if conn.dialect.name == "postgresql":
+        conn.execute(sql_text("SELECT pg_advisory_xact_lock(:k)"), {"k": _INTAKE_LOCK})
+    t = INTAKE
+    epoch = now.timestamp()
+    bucket = math.floor(epoch / window)
+    conn.execute(sa.delete(t).where(t.c.channel == channel, t.c.bucket < bucket))
+    used = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(t)
+        .where(t.c.source_key == source, t.c.channel == channel, t.c.bucket == bucket)
+    ).scalar_one()
+    if int(used) >= limit:
+        return max(1.0, (bucket + 1) * window - epoch)
+    conn.execute(sa.insert(t).values(source_key=source, channel=channel, bucket=bucket))
+    return None

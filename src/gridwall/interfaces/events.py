@@ -48,6 +48,7 @@ EXTRA_KEYS: Final = frozenset(
         "export_id",
         "case_id",  # cases: the case a step acted on, and the entry it wrote
         "case_seq",
+        "report_kind",  # cases: a self-report's kind (the voluntary-reports figure)
     }
 )
 #: The columns of the events layout, in order, then the attribution the log keeps.

@@ -114,6 +114,18 @@ PERIODIC_FIGURES: tuple[tuple[str, str, str, str, dict[str, Any]], ...] = (
         {"where": {"source": "grants"}, "group_by": ["grant_kind", "decision"]},
     ),
     (
+        # voluntary reporting is to be valued, not punished like detection: its own figure,
+        # never merged into the monitor's alerts or the cases they open (docs/cases.md)
+        "voluntary_selfreports_by_month_kind",
+        "internal audit",
+        "Self-reports (voluntary, counted apart from detections), by month and kind",
+        "自己申告件数 (自主的な申告・検知とは別集計) (月・種類別)",
+        {
+            "where": {"screen": "selfreport.submit", "decision": "allow", "canary": None},
+            "group_by": ["month", "report_kind"],
+        },
+    ),
+    (
         "canary_requests_by_decision",
         "internal audit",
         "gridwall's own canary requests (self-tests, not accesses), by decision",

@@ -52,6 +52,7 @@ _PLUGINS = (
     "gridwall.app.cli.identity",
     "gridwall.app.cli.grants",
     "gridwall.app.cli.cases",
+    "gridwall.app.cli.selfreport",
     "gridwall.app.cli.monitor",
     "gridwall.app.cli.lookup",
     "gridwall.app.cli.legacy",

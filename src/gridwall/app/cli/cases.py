@@ -95,7 +95,11 @@ def _print(obj: Any, as_json: bool) -> None:
                 f"{c['case_id']}  {c['status']:<11} {c['incident_type']:<6} "
                 f"subject={c['subject']}{' (pseudonym)' if c.get('pseudonymised') else ''}  "
                 f"decision={c.get('decision') or '-'}  alerts={len(c.get('alerts', []))}"
+                + ("  voluntary (自主申告)" if c.get("voluntary") else "")
             )
+            if c.get("report"):
+                r = c["report"]
+                print(f"  self-report {r['report_id']} ({r['kind']}): {r['text']}")
             for r in c.get("reveals", []):
                 print(f"  revealed by {r['by']}: {r['reason']}")
             for h in c.get("history", []):
@@ -115,11 +119,18 @@ _Json = typer.Option(False, "--json", help=JSON_HELP)
 
 @case_app.command("list")
 def list_cmd(
-    by: str = _By, stdin: bool = _Stdin, db: str | None = _Db, as_json: bool = _Json
-) -> None:
+    origin: str | None = typer.Option(
+        None, "--origin", help="Only the cases opened by: alert | self_report (自主申告)."
+    ),
+    by: str = _By, stdin: bool = _Stdin, db: str | None = _Db, as_json: bool = _Json,
+) -> None:  # fmt: skip
     """Your queue: the cases you may view (pseudonyms until a reveal)."""
+    from gridwall.cases._core import SOURCES
+
+    if origin is not None and origin not in SOURCES:
+        raise UsageError(f"--origin: {origin!r} is not one of {sorted(SOURCES)}")
     with _desk(db) as (desk, engine, log):
-        _print(desk.queue(_caller(engine, log, by, stdin)), as_json)
+        _print(desk.queue(_caller(engine, log, by, stdin), origin), as_json)
 
 
 @case_app.command("show")

@@ -46,6 +46,10 @@ log = logging.getLogger("gridwall.app")
 API_PREFIX = "/v1/"
 #: longest path kept in an event (a hostile target must not bloat the log)
 MAX_PATH = 512
+#: Paths whose events never get the request's address added: the self-report channel, where
+#: a reporter may be anonymous towards every reader of the log but compliance (its events
+#: carry an address only when a named reporter's route put it there itself; docs/cases.md)
+ADDRESS_WITHHELD = frozenset({"/v1/selfreports", "/v1/selfreports/status"})
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -67,6 +71,10 @@ class RequestAudit:
     #: who the request authenticated as (for the gap-filling event)
     principal: Principal | None = None
     terminal: Terminal | None = None
+
+    @property
+    def withhold_address(self) -> bool:
+        return self.path.rstrip("/") in ADDRESS_WITHHELD
 
 
 _current: contextvars.ContextVar[RequestAudit | None] = contextvars.ContextVar(
@@ -135,8 +143,9 @@ class IdentityAuditSink:
 
 
 def with_address(event: Mapping[str, Any], rq: RequestAudit) -> Mapping[str, Any]:
-    """``event`` carrying the request's resolved client address (issue 11 item 7)."""
-    if event.get("source_ip") or rq.source_ip is None:
+    """``event`` carrying the request's resolved client address (issue 11 item 7), except on
+    the paths of :data:`ADDRESS_WITHHELD`."""
+    if event.get("source_ip") or rq.source_ip is None or rq.withhold_address:
         return event
     return {**event, "source_ip": rq.source_ip}
 
@@ -206,13 +215,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
 def gap_event(rq: RequestAudit, status: int, now: datetime) -> dict[str, Any]:
     """The event for a request no capability audited (events format + route and status)."""
     p, t = rq.principal, rq.terminal
+    if rq.withhold_address:  # a refused self-report request: nobody, from nowhere
+        p, t = None, None
     return {
         "event_id": f"web-{uuid.uuid4().hex}",
         "ts": now.isoformat(),
         "system": "gridwall",
         "account_id": p.account_id if p else "",
         "device_id": t.device_id if t else None,
-        "source_ip": rq.source_ip,
+        "source_ip": None if rq.withhold_address else rq.source_ip,
         "session_id": p.session_id if p else None,
         "action": "view" if rq.method in ("GET", "HEAD") else "update",
         "screen": f"{rq.method} {rq.path}",

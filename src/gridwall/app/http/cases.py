@@ -2,7 +2,7 @@
 
 | method and path | step (line) |
 |---|---|
-| ``GET /v1/cases`` | the caller's queue (pseudonyms until a reveal) |
+| ``GET /v1/cases`` | the caller's queue (pseudonyms until a reveal); ``?origin=self_report`` |
 | ``GET /v1/cases/sample`` | internal audit's sample of closed cases |
 | ``GET /v1/cases/{id}`` | one case and its whole history |
 | ``POST /v1/cases/{id}/confirm`` / ``explain`` | ``{text}`` (first line) |
@@ -24,7 +24,7 @@ audit log cannot take the event (the step waits in the outbox, its answer is wit
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -148,8 +148,13 @@ def create_router(
     doc: dict[str, Any] = {"openapi_extra": _AUTH_DOC}
 
     @router.get("", **doc, responses=_ANSWERS, summary="Your queue of cases")
-    def queue(request: Request) -> Any:
-        return run(request, desk.queue)
+    def queue(
+        request: Request,
+        origin: Literal["alert", "self_report"] | None = Query(
+            None, description="only the cases monitor alerts (alert) or self-reports opened"
+        ),
+    ) -> Any:
+        return run(request, lambda c: desk.queue(c, origin))
 
     @router.get("/sample", **doc, responses=_ANSWERS, summary="Internal audit's sample")
     def sample(request: Request) -> Any:

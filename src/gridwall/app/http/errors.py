@@ -98,6 +98,7 @@ _STATUS_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    413: "too_large",
     429: "rate_limited",
     503: "unavailable",
 }
