@@ -63,6 +63,7 @@ def mount_console(
         auditlog,
         compliance,
         customers,
+        enrol,
         home,
         manager,
         points,
@@ -76,7 +77,7 @@ def mount_console(
     console.audit_sink = audit_sink if audit_sink is not None else getattr(server, "audit", None)
     console.decider = decider if decider is not None else default_management_engine()
     console.engine = getattr(server, "engine", None)
-    for module in (signin, home, points, customers, auditlog, compliance, manager, admin):
+    for module in (signin, home, points, customers, auditlog, compliance, manager, admin, enrol):
         router = module.create_router(console)
         console.routers.append(router)
         app.include_router(router)
