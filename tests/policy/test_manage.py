@@ -156,7 +156,8 @@ def test_decisions_match_the_roles_people_expect() -> None:
     assert may(_nw(), GrantStep.CHANGE_APPROVE)
     assert not may(_nw(), GrantStep.CHANGE_APPROVE, own_request=True)
     admin = _nw(Role.IT_MAINTENANCE)
-    for step in (GrantStep.CONSOLE_ADMIN, GrantStep.TERMINAL_RETIRE, GrantStep.HR_IMPORT,
+    for step in (GrantStep.CONSOLE_ADMIN, GrantStep.TERMINAL_RETIRE, GrantStep.TERMINAL_ENROL,
+                 GrantStep.HR_IMPORT,
                  GrantStep.TRAINING_ATTEST):  # fmt: skip
         assert may(admin, step) and not may(_nw(), step), step
     assert may(_nw(Role.COMPLIANCE), GrantStep.CONSOLE_COMPLIANCE)

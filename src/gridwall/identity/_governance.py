@@ -32,12 +32,17 @@ from gridwall.identity._models import (
     ReviewItem,
     Training,
 )
+from gridwall.identity._models import Terminal as TerminalRow
 from gridwall.identity._service import IdentityService
 from gridwall.identity._state import account_state, assignment_at
 from gridwall.interfaces.clock import as_utc, jst_date
 from gridwall.interfaces.facts import AccountState
 
 CHANGE_KINDS = ("role", "permission", "policy", "account_reactivate")
+#: a terminal key generated in a browser, awaiting a second person (not filed by hand)
+TERMINAL_ENROL = "terminal_enrol"
+#: what the browser signs with its new key to prove it holds it (with device ID and key)
+ENROL_CONTEXT = b"gridwall-enrol/v1"
 
 
 def _person(s: Session, person_id: str, what: str) -> Person:
@@ -460,6 +465,110 @@ def request_change(
         return c.change_id
 
 
+def enrolment_statement(device_id: str, public_key: str) -> bytes:
+    """The statement a browser signs with the key it enrols (proof of possession)."""
+    return ENROL_CONTEXT + b"|" + device_id.encode("utf-8") + b"|" + public_key.encode("ascii")
+
+
+def _check_public_key(device_id: str, public_key: str, proof: str) -> None:
+    import base64
+    import binascii
+
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    if len(public_key) != 64 or any(c not in "0123456789abcdef" for c in public_key):
+        raise UsageError("public_key: an Ed25519 public key (64 lower-case hex digits)")
+    try:
+        sig = base64.urlsafe_b64decode(proof + "=" * (-len(proof) % 4))
+        Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key)).verify(
+            sig, enrolment_statement(device_id, public_key)
+        )
+    except (ValueError, binascii.Error, InvalidSignature):
+        raise UsageError(
+            "proof: not a signature of the enrolment statement by this public key"
+        ) from None
+
+
+def request_terminal_enrolment(
+    svc: IdentityService,
+    device_id: str,
+    public_key: str,
+    proof: str,
+    requested_by: str,
+    now: datetime,
+    *,
+    register: tuple[str, str, str | None] | None = None,
+) -> int:
+    """File the enrolment of a key generated in a browser for ``device_id`` (a change under
+    two-person control): nothing changes until another person approves it with
+    :func:`decide_change`; then the key becomes the terminal's, bound to its organisation.
+
+    ``public_key`` is the raw Ed25519 public key (hex); ``proof`` the base64url signature
+    of :func:`enrolment_statement` by its private key (the browser holds it). ``register``
+    ``(owner_org, kind, location)`` registers a new terminal record (no key) in the same
+    transaction; otherwise the terminal must exist and not be retired. One pending
+    enrolment per terminal."""
+    from gridwall.identity._terminals import new_terminal_row
+
+    if not device_id or len(device_id) > 128 or not device_id.isprintable() or " " in device_id:
+        raise UsageError(f"device_id: {device_id!r} is not a terminal ID (no spaces, ≤ 128)")
+    _check_public_key(device_id, public_key, proof)
+    with svc.transaction() as (s, events):
+        _person(s, requested_by, "--by")
+        t = s.get(TerminalRow, device_id)
+        if register is not None:
+            if t is not None:
+                raise UsageError(f"device_id: terminal {device_id!r} already exists")
+            org, kind, location = register
+            t = new_terminal_row(device_id, org, kind, now, location, source="console")
+            s.add(t)
+        elif t is None:
+            raise UsageError(f"device_id: unknown terminal {device_id!r}")
+        if t.revoked_at is not None:
+            raise UsageError(f"device_id: terminal {device_id!r} is retired")
+        pending = s.scalars(
+            select(Change.change_id).where(
+                Change.kind == TERMINAL_ENROL,
+                Change.subject == device_id,
+                Change.status == "pending",
+            )
+        ).first()
+        if pending is not None:
+            raise UsageError(
+                f"device_id: terminal {device_id!r} already has an enrolment awaiting "
+                f"approval (change #{pending})"
+            )
+        c = Change(
+            kind=TERMINAL_ENROL,
+            subject=device_id,
+            old_value=t.public_key,
+            new_value=public_key,
+            reason=f"browser-generated key for {t.owner_org}'s {t.kind}",
+            requested_by=requested_by,
+            requested_at=now,
+            status="pending",
+        )
+        s.add(c)
+        s.flush()
+        events.append(
+            svc.event(
+                now,
+                "update",
+                decision="allow",
+                screen="identity/terminal",
+                reason=f"change #{c.change_id} requested: terminal enrolment {device_id} "
+                f"({t.owner_org}, {t.kind}"
+                + (", newly registered" if register is not None else "")
+                + f"), key {public_key[:16]}…",
+                person_id=requested_by,
+                device_id=device_id,
+                org=t.owner_org,
+            )
+        )
+        return c.change_id
+
+
 def decide_change(
     svc: IdentityService, change_id: int, by: str, now: datetime, *, approve: bool
 ) -> ChangeView:
@@ -486,6 +595,18 @@ def decide_change(
                 )
             acct.revoked_at, acct.revoke_reason = None, None
             acct.failed_count, acct.lockouts, acct.locked_until = 0, 0, None
+        elif approve and c.kind == TERMINAL_ENROL:
+            t = s.get(TerminalRow, c.subject)
+            if t is None or t.revoked_at is not None:
+                raise UsageError(f"change #{change_id}: terminal {c.subject!r} is gone or retired")
+            if t.public_key != c.old_value:
+                raise UsageError(
+                    f"change #{change_id} is stale: terminal {c.subject}'s key changed since "
+                    "the request, enrol again"
+                )
+            t.public_key, t.enrolled_at = c.new_value, now
+            _, version = _current(s, c.subject)
+            c.version = version + 1
         elif approve:
             cur, version = _current(s, c.subject)
             if cur != c.old_value:

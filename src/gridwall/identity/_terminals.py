@@ -32,6 +32,34 @@ DeviceKindOrg = {
 }
 
 
+def new_terminal_row(
+    device_id: str,
+    owner_org: str,
+    kind: str,
+    now: datetime,
+    location: str | None = None,
+    valid_to: datetime | None = None,
+    source: str = "cli",
+) -> TerminalRow:
+    """A terminal record checked for its organisation and kind (no key yet)."""
+    if not valid_org(owner_org):
+        raise UsageError(f"--org: {owner_org!r} is not a valid organisation")
+    if kind not in (k.value for k in DeviceKind):
+        raise UsageError(f"--kind: {kind!r} is not one of {', '.join(k.value for k in DeviceKind)}")
+    prefixes = DeviceKindOrg.get(kind)
+    if prefixes and not any(owner_org.startswith(p) for p in prefixes):
+        raise UsageError(f"--kind {kind} cannot belong to {owner_org}")
+    return TerminalRow(
+        device_id=device_id,
+        owner_org=owner_org,
+        kind=kind,
+        location=location,
+        valid_from=now,
+        valid_to=valid_to,
+        source=source,
+    )
+
+
 class TerminalOperations(IdentityLedger):
     """Terminals and API clients, and the terminal token check every request makes."""
 
@@ -44,29 +72,11 @@ class TerminalOperations(IdentityLedger):
         location: str | None = None,
         valid_to: datetime | None = None,
     ) -> None:
-        if not valid_org(owner_org):
-            raise UsageError(f"--org: {owner_org!r} is not a valid organisation")
-        if kind not in (k.value for k in DeviceKind):
-            raise UsageError(
-                f"--kind: {kind!r} is not one of {', '.join(k.value for k in DeviceKind)}"
-            )
-        prefixes = DeviceKindOrg.get(kind)
-        if prefixes and not any(owner_org.startswith(p) for p in prefixes):
-            raise UsageError(f"--kind {kind} cannot belong to {owner_org}")
+        row = new_terminal_row(device_id, owner_org, kind, now, location, valid_to)
         with self.transaction() as (s, events):
             if s.get(TerminalRow, device_id) is not None:
                 raise UsageError(f"terminal {device_id!r} already exists")
-            s.add(
-                TerminalRow(
-                    device_id=device_id,
-                    owner_org=owner_org,
-                    kind=kind,
-                    location=location,
-                    valid_from=now,
-                    valid_to=valid_to,
-                    source="cli",
-                )
-            )
+            s.add(row)
             events.append(
                 self.event(
                     now,

@@ -316,6 +316,9 @@ class GrantStep(StrEnum):
     CONSOLE_ADMIN = "console.admin"
     #: retire (revoke) an enrolled terminal
     TERMINAL_RETIRE = "terminal.retire"
+    #: request the enrolment of a key generated in a browser for a terminal (new or
+    #: existing); it takes effect only on another person's ``change.approve``
+    TERMINAL_ENROL = "terminal.enrol"
     #: apply an HR change file (人事異動): assignments, and the revocations they imply
     HR_IMPORT = "hr.import"
     #: record a person's compliance-training completion (研修)
@@ -344,6 +347,7 @@ GRANTING_STEPS: frozenset[GrantStep] = frozenset(
         # identity administration from the console: each grants or removes someone's access
         GrantStep.CHANGE_APPROVE,
         GrantStep.TERMINAL_RETIRE,
+        GrantStep.TERMINAL_ENROL,
         GrantStep.HR_IMPORT,
         GrantStep.TRAINING_ATTEST,
     }

@@ -9,7 +9,7 @@
 // for 300 s). No inline script: this file is loaded from /console/static under the CSP.
 "use strict";
 (function () {
-  var DB = "gridwall-terminal", STORE = "keys", ID = "terminal";
+  var DB = "gridwall-terminal", STORE = "keys", ID = "terminal", PENDING = "pending";
   var PKCS8_ED25519 = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65,
     0x70, 0x04, 0x22, 0x04, 0x20];
 
@@ -82,7 +82,56 @@
         });
     }).then(refresh);
   }
+  function hex(bytes) {
+    var s = "";
+    for (var i = 0; i < bytes.length; i++) s += (bytes[i] < 16 ? "0" : "") + bytes[i].toString(16);
+    return s;
+  }
+  // Enrolment (the administrator's page): a fresh Ed25519 key pair generated HERE with a
+  // non-extractable private key; only the public key and a signature of
+  // "gridwall-enrol/v1|device|key" (proof that this browser holds the private key) are
+  // posted. The key is kept as this browser's PENDING key: the current one keeps signing
+  // the administrator's session; on the sign-in page the pending key takes over.
+  function generate(form) {
+    var device = form.querySelector("[data-enrol-device]").value.trim();
+    var pair, pub;
+    return crypto.subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"])
+      .then(function (p) { pair = p; return crypto.subtle.exportKey("raw", p.publicKey); })
+      .then(function (raw) {
+        pub = hex(new Uint8Array(raw));
+        var statement = utf8("gridwall-enrol/v1|" + device + "|" + pub);
+        return crypto.subtle.sign({ name: "Ed25519" }, pair.privateKey, statement);
+      })
+      .then(function (sig) {
+        form.querySelector("[name=public_key]").value = pub;
+        form.querySelector("[name=proof]").value = b64url(new Uint8Array(sig));
+        var entry = { device_id: device, key: pair.privateKey };
+        return idb("readwrite", function (s) { return s.put(entry, PENDING); });
+      });
+  }
+  function enrolStatus(state) {
+    var el = document.getElementById("enrol-status");
+    if (!el) return;
+    el.textContent = el.getAttribute("data-" + state);
+    el.setAttribute("data-state", state);
+  }
+  // signed out: a key enrolled from this browser takes over from the previous one
+  function promote() {
+    return idb("readonly", function (s) { return s.get(PENDING); }).then(function (entry) {
+      if (!entry) return null;
+      return idb("readwrite", function (s) { s.delete(PENDING); return s.put(entry, ID); });
+    });
+  }
   document.addEventListener("DOMContentLoaded", function () {
+    var forms = document.querySelectorAll("form.enrol-form");
+    enrolStatus("none");
+    Array.prototype.forEach.call(forms, function (f) {
+      f.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        enrolStatus("working");
+        generate(f).then(function () { f.submit(); }, function () { enrolStatus("failed"); });
+      });
+    });
     var form = document.getElementById("terminal-form");
     if (form) {
       form.addEventListener("submit", function (ev) {
@@ -93,7 +142,8 @@
         }
       });
     }
-    refresh();
+    (form ? promote().catch(function () { return null; }) : Promise.resolve(null))
+      .then(refresh);
     setInterval(refresh, 60000);
   });
 })();
