@@ -84,7 +84,18 @@ def mount_console(
     console.decider = decider if decider is not None else default_management_engine()
     console.engine = getattr(server, "engine", None)
     console.cases = cases
-    pages = (signin, home, points, customers, auditlog, compliance, manager, admin, casepages, enrol)
+    pages = (
+        signin,
+        home,
+        points,
+        customers,
+        auditlog,
+        compliance,
+        manager,
+        admin,
+        casepages,
+        enrol,
+    )
     for module in pages:
         router = module.create_router(console)
         console.routers.append(router)
