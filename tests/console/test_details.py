@@ -35,6 +35,11 @@ def test_known_details_are_translated_with_their_values_and_others_neutral() -> 
     assert localise("internal: table idn_x row 5 is odd", ja) == ja(OTHER) != OTHER
     for _pattern, message in DETAILS:
         assert ja(message) != message
+    # a bad-input detail keeps the field it names (any field), nothing of its English reason
+    for name in ("proof", "--org", "public_key"):
+        out = localise(f"{name}: not what was expected", ja, names_field=True)
+        assert name in out and "expected" not in out and out != ja(OTHER)
+    assert localise("proof: not what was expected", ja) == ja(OTHER)
 
 
 def test_a_bad_supply_point_id_is_explained_in_japanese(console: Console) -> None:

@@ -71,16 +71,27 @@ DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r".*its planned end .* has passed.*", N_("The declaration's planned end has passed.")),
     )
 )  # fmt: skip
+#: a detail that names the form field or parameter it refuses (``proof: …``, ``--org: …``):
+#: the capabilities' convention for bad input, whatever the field
+FIELD = re.compile(r"(?P<field>(?:--)?[a-z][a-z0-9_-]*): .+", re.S)
+#: its catalogue message: the field stays named (bad input names its field), the English
+#: reason stays in the audit log
+FIELD_MESSAGE = N_("The value given for %(field)s was not accepted. Correct it and try again.")
 #: every other detail
 OTHER = N_("The request was refused. The reason is recorded in the audit log.")
 
 
-def localise(detail: str, gettext: Callable[[str], str]) -> str:
-    """``detail`` as the page's language says it (see the module's docstring)."""
+def localise(detail: str, gettext: Callable[[str], str], *, names_field: bool = False) -> str:
+    """``detail`` as the page's language says it (see the module's docstring).
+    ``names_field``: the detail is a bad-input error, which by the capabilities' convention
+    begins with the field or option it refuses; that name stays on the page."""
     text = detail.strip()
     for pattern, message in DETAILS:
         m = pattern.fullmatch(text)
         if m is not None:
             values = {k: v for k, v in m.groupdict().items() if v is not None}
             return gettext(message) % values if values else gettext(message)
+    m = FIELD.fullmatch(text) if names_field else None
+    if m is not None:
+        return gettext(FIELD_MESSAGE) % {"field": m["field"]}
     return gettext(OTHER)

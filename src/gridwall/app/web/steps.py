@@ -24,6 +24,7 @@ from fastapi import Request
 
 from gridwall.app.management import manage_request
 from gridwall.app.web.core import Caller, Console
+from gridwall.errors import UsageError
 from gridwall.gateway import Forbidden, Unavailable
 from gridwall.interfaces.events import audit_event
 from gridwall.interfaces.facts import GrantStep
@@ -37,8 +38,12 @@ class StepRefused(Exception):
 
     status = 403
 
-    def __init__(self, step: GrantStep, reason: str, detail: str = "") -> None:
+    def __init__(
+        self, step: GrantStep, reason: str, detail: str = "", *, bad_input: bool = False
+    ) -> None:
         super().__init__(f"{step}: {reason} {detail}".strip())
+        #: the capability refused bad input (its detail names the field)
+        self.bad_input = bad_input
         self.step = step
         self.reason = reason
         self.detail = detail
@@ -131,7 +136,9 @@ def change(
         if not records_itself:
             record(console, request, caller, step, "deny", query=query, reason=message,
                    policy_ids=d.policy_ids)  # fmt: skip
-        raise StepRefused(step, "capability", message) from None
+        raise StepRefused(
+            step, "capability", message, bad_input=isinstance(e, UsageError)
+        ) from None
     if not records_itself:
         record(console, request, caller, step, "allow", query=query, policy_ids=d.policy_ids)
     return out
