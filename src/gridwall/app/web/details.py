@@ -40,6 +40,9 @@ DETAILS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"two-person rule: the holder cannot approve their own account",
          N_("Two-person rule: the holder cannot approve a change of their own account.")),
         (r"unknown change #(?P<id>\d+)", N_("There is no change number %(id)s.")),
+        (r"device_id: terminal '(?P<device>[^']*)' already has an enrolment awaiting "
+         r"approval \(change #(?P<id>\d+)\)",
+         N_("Terminal %(device)s already has an enrolment awaiting approval (change #%(id)s).")),
         (r"change #(?P<id>\d+) is already (?P<status>\w+)",
          N_("Change %(id)s has already been decided (%(status)s).")),
         (r"change #(?P<id>\d+) is stale: .*",

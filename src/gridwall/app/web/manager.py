@@ -226,6 +226,7 @@ def guarded(console: Console, request: Request, work: Any) -> Any:
                 caller = None
             return console.render(request, "refused.html", 403, caller=caller,
                                   step=str(e.step), reason=e.reason,
-                                  detail=localise(e.detail, console.gettext(request)))  # fmt: skip
+                                  detail=localise(e.detail, console.gettext(request),
+                                                  names_field=e.bad_input))  # fmt: skip
 
     return run
