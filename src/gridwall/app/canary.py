@@ -48,7 +48,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gridwall.app.http.deferred import submit_via
+from gridwall.app.http.deferred import ForwardingSink, submit_via
 from gridwall.errors import UsageError
 from gridwall.gateway import Forbidden, Gateway, NotVisible
 from gridwall.interfaces import Principal, RequestContext
@@ -186,14 +186,14 @@ def is_canary(principal: Principal) -> bool:
 # --------------------------------------------------------------------------- the mark
 
 
-class CanaryMarkingSink:
+class CanaryMarkingSink(ForwardingSink):
     """Wraps the audit log: an event whose account is a canary principal gets
     ``"canary": true``; any other event loses a ``canary`` key it may carry. Every writer of
     the composed server (gateway, grants, lookup, identity, the per-request middleware)
     writes through this one sink, so the mark is derived in one place, server-side."""
 
     def __init__(self, sink: AuditSink) -> None:
-        self.sink = sink
+        super().__init__(sink)
 
     def record(self, event: Mapping[str, Any]) -> None:
         self.sink.record(mark(event))
@@ -201,9 +201,6 @@ class CanaryMarkingSink:
     def submit(self, events: Sequence[Mapping[str, Any]]) -> Future[list[int]]:
         """The HTTP handlers' queued path (``app/http/deferred.py``), marked the same way."""
         return submit_via(self.sink, [mark(e) for e in events])
-
-    def __getattr__(self, name: str) -> Any:  # the log's read side
-        return getattr(self.sink, name)
 
 
 def mark(event: Mapping[str, Any]) -> Mapping[str, Any]:

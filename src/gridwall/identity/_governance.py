@@ -415,6 +415,34 @@ def current_value(svc: IdentityService, subject: str) -> tuple[str | None, int]:
         return _current(s, subject)
 
 
+def _file_change(
+    svc: IdentityService,
+    s: Session,
+    events: list[dict[str, Any]],
+    c: Change,
+    *,
+    screen: str,
+    what: str,
+    **event_fields: str,
+) -> int:
+    """Store the pending change ``c`` and queue its "requested" audit event (``what``
+    describes it after "change #N requested: "); return its number."""
+    s.add(c)
+    s.flush()
+    events.append(
+        svc.event(
+            c.requested_at,
+            "update",
+            decision="allow",
+            screen=screen,
+            reason=f"change #{c.change_id} requested: {what}",
+            person_id=c.requested_by,
+            **event_fields,
+        )
+    )
+    return c.change_id
+
+
 def request_change(
     svc: IdentityService,
     kind: str,
@@ -439,30 +467,23 @@ def request_change(
             new_value = "active"
         else:
             old, _ = _current(s, subject)
-        c = Change(
-            kind=kind,
-            subject=subject,
-            old_value=old,
-            new_value=new_value,
-            reason=reason,
-            requested_by=requested_by,
-            requested_at=now,
-            status="pending",
+        return _file_change(
+            svc,
+            s,
+            events,
+            Change(
+                kind=kind,
+                subject=subject,
+                old_value=old,
+                new_value=new_value,
+                reason=reason,
+                requested_by=requested_by,
+                requested_at=now,
+                status="pending",
+            ),
+            screen="identity/change",
+            what=f"{kind} {subject}: {old!r} -> {new_value!r}",
         )
-        s.add(c)
-        s.flush()
-        events.append(
-            svc.event(
-                now,
-                "update",
-                decision="allow",
-                screen="identity/change",
-                reason=f"change #{c.change_id} requested: {kind} {subject}: "
-                f"{old!r} -> {new_value!r}",
-                person_id=requested_by,
-            )
-        )
-        return c.change_id
 
 
 def enrolment_statement(device_id: str, public_key: str) -> bytes:
@@ -539,34 +560,27 @@ def request_terminal_enrolment(
                 f"device_id: terminal {device_id!r} already has an enrolment awaiting "
                 f"approval (change #{pending})"
             )
-        c = Change(
-            kind=TERMINAL_ENROL,
-            subject=device_id,
-            old_value=t.public_key,
-            new_value=public_key,
-            reason=f"browser-generated key for {t.owner_org}'s {t.kind}",
-            requested_by=requested_by,
-            requested_at=now,
-            status="pending",
+        return _file_change(
+            svc,
+            s,
+            events,
+            Change(
+                kind=TERMINAL_ENROL,
+                subject=device_id,
+                old_value=t.public_key,
+                new_value=public_key,
+                reason=f"browser-generated key for {t.owner_org}'s {t.kind}",
+                requested_by=requested_by,
+                requested_at=now,
+                status="pending",
+            ),
+            screen="identity/terminal",
+            what=f"terminal enrolment {device_id} ({t.owner_org}, {t.kind}"
+            + (", newly registered" if register is not None else "")
+            + f"), key {public_key[:16]}…",
+            device_id=device_id,
+            org=t.owner_org,
         )
-        s.add(c)
-        s.flush()
-        events.append(
-            svc.event(
-                now,
-                "update",
-                decision="allow",
-                screen="identity/terminal",
-                reason=f"change #{c.change_id} requested: terminal enrolment {device_id} "
-                f"({t.owner_org}, {t.kind}"
-                + (", newly registered" if register is not None else "")
-                + f"), key {public_key[:16]}…",
-                person_id=requested_by,
-                device_id=device_id,
-                org=t.owner_org,
-            )
-        )
-        return c.change_id
 
 
 def decide_change(

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from gridwall.app.http.deferred import submit_via
+from gridwall.app.http.deferred import ForwardingSink, submit_via
 from gridwall.interfaces import AuditSink, Authenticator, Principal, Terminal
 from gridwall.interfaces.events import is_backlog
 
@@ -86,13 +86,14 @@ def current() -> RequestAudit | None:
     return _current.get()
 
 
-class RequestAuditSink:
+class RequestAuditSink(ForwardingSink):
     """The :class:`~gridwall.interfaces.AuditSink` the deciding capabilities of the server
     write to (gateway, grants, lookup): within a request it counts what is recorded and folds
-    identity's held-back events into the request's event."""
+    identity's held-back events into the request's event. The log's read side (grants'
+    disaster reports read the events back) is forwarded."""
 
     def __init__(self, sink: AuditSink) -> None:
-        self.sink = sink
+        super().__init__(sink)
 
     def record(self, event: Mapping[str, Any]) -> None:
         rq = _current.get()
@@ -119,17 +120,14 @@ class RequestAuditSink:
             rq.pending = []
         return with_address(event, rq)
 
-    # the audit log's read side (grants' disaster reports read the events back)
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.sink, name)
 
-
-class IdentityAuditSink:
+class IdentityAuditSink(ForwardingSink):
     """Identity's sink: within a request its events wait for the request's own event (see
-    the module docstring); outside a request they go straight to the log."""
+    the module docstring); outside a request they go straight to the log. It has no
+    ``submit`` of its own: identity's events are never queued past the hold-back."""
 
     def __init__(self, sink: AuditSink) -> None:
-        self.sink = sink
+        super().__init__(sink)
 
     def record(self, event: Mapping[str, Any]) -> None:
         rq = _current.get()
@@ -137,9 +135,6 @@ class IdentityAuditSink:
             self.sink.record(event)
         else:
             rq.pending.append(dict(event))
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.sink, name)
 
 
 def with_address(event: Mapping[str, Any], rq: RequestAudit) -> Mapping[str, Any]:

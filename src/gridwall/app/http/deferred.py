@@ -56,6 +56,24 @@ class DeferringSink:
         pending.append(self.inner.submit([event]))
 
 
+class ForwardingSink:
+    """Base of the audit-sink wrappers of the composed server (request folding, identity's
+    hold-back, the canary mark): ``record`` is each wrapper's own; everything else (the
+    log's read side) is forwarded to the wrapped ``sink``. It defines no ``submit``, so a
+    wrapper queues events (:func:`can_submit`) only if it defines ``submit`` itself."""
+
+    def __init__(self, sink: Any) -> None:
+        self.sink = sink
+
+    def record(self, event: Mapping[str, Any]) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define record")
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "sink":  # not yet set (copy, unpickling): no endless recursion
+            raise AttributeError(name)
+        return getattr(self.sink, name)
+
+
 def can_submit(sink: Any) -> bool:
     """Whether ``sink``'s own class defines ``submit`` (a wrapper forwarding unknown
     attributes with ``__getattr__`` does not count: it would skip the wrapper's work)."""
