@@ -128,11 +128,16 @@ def pick_latest(assignments: list[Assignment], now: datetime) -> Assignment | No
 
 
 def account_state(
-    s: Session, acct: Account, now: datetime, assignments: list[Assignment] | None = None
+    s: Session,
+    acct: Account,
+    now: datetime,
+    assignments: list[Assignment] | None = None,
+    lapsed: list[Entitlement] | None = None,
 ) -> StateVerdict:
     """The account's state at ``now`` (I6's meaning of revoked/expired/locked/transferred).
 
-    ``assignments`` may pass the holder's assignments already loaded."""
+    ``assignments`` may pass the holder's assignments already loaded, and ``lapsed`` the
+    account's :func:`lapsed_entitlements` already loaded."""
     if acct.revoked_at is not None and acct.revoked_at <= now:
         if acct.revoke_reason == "transferred":
             return StateVerdict(AccountState.TRANSFERRED, "account revoked: holder transferred")
@@ -150,7 +155,8 @@ def account_state(
         return StateVerdict(AccountState.EXPIRED, "account not yet valid")
     if acct.expires_at is not None and acct.expires_at <= now:
         return StateVerdict(AccountState.EXPIRED, "account expired")
-    lapsed = lapsed_entitlements(s, acct.account_id, now)
+    if lapsed is None:
+        lapsed = lapsed_entitlements(s, acct.account_id, now)
     if lapsed:
         return StateVerdict(
             AccountState.EXPIRED, f"access not recertified/revoked in review ({lapsed[0].name})"
@@ -177,3 +183,33 @@ def assigned_orgs(engine: Engine) -> frozenset[str]:
     """Every organisation that has (or had) staff assigned in the HR data."""
     with engine.connect() as conn:
         return frozenset(str(o) for o in conn.scalars(select(Assignment.org).distinct()))
+
+
+def lapsed_by_account(s: Session, now: datetime) -> dict[str, list[Entitlement]]:
+    """:func:`lapsed_entitlements` for every account in one query (the directory's view)."""
+    q = (
+        select(Entitlement, ReviewCampaign.deadline)
+        .outerjoin(
+            ReviewItem,
+            (ReviewItem.entitlement_id == Entitlement.entitlement_id)
+            & (ReviewItem.status == "pending"),
+        )
+        .outerjoin(ReviewCampaign, ReviewCampaign.campaign_id == ReviewItem.campaign_id)
+        .where(Entitlement.kind.in_(("account", "role")))
+        .order_by(Entitlement.entitlement_id)
+    )
+    out: dict[str, dict[int, Entitlement]] = {}
+    for e, deadline in s.execute(q):
+        if (e.revoked_at is not None and e.revoked_at <= now) or (
+            deadline is not None and deadline <= now
+        ):
+            out.setdefault(e.account_id, {})[e.entitlement_id] = e
+    return {k: list(v.values()) for k, v in out.items()}
+
+
+def assignments_by_person(s: Session) -> dict[str, list[Assignment]]:
+    """Every person's assignments, oldest first, in one query."""
+    out: dict[str, list[Assignment]] = {}
+    for a in s.scalars(select(Assignment).order_by(Assignment.person_id, Assignment.valid_from)):
+        out.setdefault(a.person_id, []).append(a)
+    return out

@@ -31,7 +31,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -50,25 +50,38 @@ def directory(console: Console, caller: Caller) -> dict[str, Any]:
     """Persons, accounts and terminals as identity decides them now."""
     from gridwall.identity._models import Account, Person, Training
     from gridwall.identity._models import Terminal as TerminalRow
-    from gridwall.identity._state import account_state, assignment_at
+    from gridwall.identity._state import (
+        account_state,
+        assignments_by_person,
+        lapsed_by_account,
+        pick_at,
+    )
 
     now = caller.now
     with Session(console.identity.engine) as s:
+        # A few queries for the whole directory, not a handful per person (issue 12).
+        assignments = assignments_by_person(s)
+        lapsed = lapsed_by_account(s, now)
+        trained: dict[str, Any] = {}
+        for pid, done in s.execute(
+            select(Training.person_id, func.max(Training.completed_on)).group_by(Training.person_id)
+        ):
+            trained[pid] = done
         persons = []
         for p in s.scalars(select(Person).order_by(Person.person_id)):
-            asg = assignment_at(s, p.person_id, now)
-            trained = s.scalars(
-                select(Training.completed_on)
-                .where(Training.person_id == p.person_id)
-                .order_by(Training.completed_on.desc())
-                .limit(1)
-            ).first()
+            asg = pick_at(assignments.get(p.person_id, []), now)
             persons.append({"person_id": p.person_id, "name": p.name,
                             "org": asg.org if asg else "", "role": asg.role if asg else "",
-                            "training": trained})  # fmt: skip
+                            "training": trained.get(p.person_id)})  # fmt: skip
         accounts = []
         for a in s.scalars(select(Account).order_by(Account.account_id)):
-            v = account_state(s, a, now)
+            v = account_state(
+                s,
+                a,
+                now,
+                assignments=assignments.get(a.holder_person_id, []),
+                lapsed=lapsed.get(a.account_id, []),
+            )
             accounts.append(
                 {
                     "account_id": a.account_id,
