@@ -214,3 +214,45 @@ def test_manager_recertifies_or_lets_lapse_their_reports_access(admin: Site) -> 
     )
     assert r.status_code == 403 and "P-NW-COMP" in r.text
     assert screens(admin, before) == [("console/review.decide", "deny")]
+
+
+def test_admin_directory_states_match_identity_account_by_account(admin: Site) -> None:
+    """The directory reads in bulk; each row must still say what identity says for that one
+    account (its state and reason) and person (the assignment in force)."""
+    from html import unescape
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from gridwall.identity._models import Account, Person
+    from gridwall.identity._state import account_state, assignment_at
+
+    svc = admin.server.identity
+    now = admin.clock()
+    # one account revoked, the others active
+    svc.revoke_account("ind-agent", now - timedelta(minutes=1))
+    c = Console(admin)
+    assert c.signin("nw-admin", "T-NW") == 303
+    page = unescape(c.client.get("/console/admin").text)
+    cells = re.findall(
+        r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>", page
+    )
+    shown = {row[0]: row for row in cells}
+    with Session(svc.engine) as s:
+        accounts = list(s.scalars(select(Account)))
+        states = set()
+        for a in accounts:
+            v = account_state(s, a, now)
+            want = v.state.value + (f" ({v.reason})" if v.reason else "")
+            assert shown[a.account_id][3] == want, a.account_id
+            states.add(v.state.value)
+        assert len(states) >= 2  # the page shows more than one kind of state
+        for p in s.scalars(select(Person)):
+            asg = assignment_at(s, p.person_id, now)
+            assert (p.person_id, asg.org if asg else "") in {
+                (m.group(1), m.group(2))
+                for m in re.finditer(
+                    r"<tr><td>(" + re.escape(p.person_id) + r")</td><td>[^<]*</td><td>([^<]*)</td>",
+                    page,
+                )
+            }, p.person_id
