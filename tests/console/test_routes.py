@@ -417,3 +417,23 @@ CONTRACTS_BY_RETAILER = [
     for p, code, kind in __import__("integration.site", fromlist=["CONTRACTS"]).CONTRACTS
 ]
 assert IND  # (imported for readers: IND is ind-agent's retailer, IND2 ind2-agent's)
+
+
+def test_retailer_lookup_page_is_the_apis_lookup_one_audited_call(console: Console) -> None:
+    """The lookup page answers the API's candidates and name match; one audit event each;
+    a vague address is refused naming the field."""
+    site = console.site
+    minato = next(p for p in POINTS if p["supply_point_id"] == MINATO)
+    address = f"{minato['pref']}{minato['city']}{minato['town']}{minato['banchi']}"
+    assert console.signin("ind-agent", "T-IND") == 303
+    console.token()
+    before = site.log.size()
+    page = console.post("/console/lookup", {"address": address, "name": minato["contract_name"]})
+    assert len(site.events_since(before)) == 1
+    assert f"<td>{MINATO}</td>" in page and "契約名義：一致" in page
+    assert minato["contract_name"] not in page  # the name given is never echoed
+    page = console.post("/console/lookup", {"address": address, "name": "別人 太郎"})
+    assert "契約名義：不一致" in page
+    r = console.client.post("/console/lookup", data={"csrf": console.csrf("/console/"),
+                            "address": "港区"})  # fmt: skip
+    assert r.status_code == 400 and "address" in r.text

@@ -10,6 +10,7 @@ app of :func:`gridwall.app.server.create_server_app`. One module per area:
 * :mod:`~gridwall.app.web.home` — who is signed in and what they may open;
 * :mod:`~gridwall.app.web.points` — search, the supply point page, monthly usage;
 * :mod:`~gridwall.app.web.customers` — a retailer's own current customers;
+* :mod:`~gridwall.app.web.lookup` — a retailer's equal-footing supply-point lookup;
 * :mod:`~gridwall.app.web.auditlog` — the audit-log explorer (internal audit) and the
   log's verification with its checkpoints and public keys (audit, compliance, regulator);
 * :mod:`~gridwall.app.web.compliance` — the second line's alert and case queue, rule
@@ -70,6 +71,7 @@ def mount_console(
         customers,
         enrol,
         home,
+        lookup,
         manager,
         points,
         signin,
@@ -84,11 +86,13 @@ def mount_console(
     console.decider = decider if decider is not None else default_management_engine()
     console.engine = getattr(server, "engine", None)
     console.cases = cases
+    console.lookup = getattr(server, "lookup_factory", None)
     pages = (
         signin,
         home,
         points,
         customers,
+        lookup,
         auditlog,
         compliance,
         manager,

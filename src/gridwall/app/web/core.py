@@ -133,6 +133,9 @@ class Console:
         #: the server's one case desk (:class:`~gridwall.app.casework.CaseDesk`, the one
         #: ``/v1/cases`` uses); missing, the case pages refuse with 503
         self.cases: Any = None
+        #: the server's lookup service factory (the one ``POST /v1/lookup`` uses);
+        #: missing, the lookup page refuses with 503
+        self.lookup: Callable[[], Any] | None = None
         self._key = secrets.token_bytes(32)
         self.static_version = version = static_version()
         self._envs = {lang: _environment(lang, version) for lang in i18n.LANGUAGES}
