@@ -123,6 +123,8 @@ CLASSES: dict[str, str] = {
     "review report": READ,
     "review start": WRITE,
     # a self-report and a receipt check each write their audit event (and the intake count)
+    "selfreport identity": WRITE,
+    "selfreport note": WRITE,
     "selfreport status": WRITE,
     "selfreport submit": WRITE,
     "serve": WRITE,
@@ -300,6 +302,8 @@ def _args(command: str, tmp: Path) -> list[str]:
         "review recertify": ["c1", "a1", "--by", "p"],
         "review report": ["c1"],
         "review start": ["c1", "--deadline", "2026-12-31", "--by", "p"],
+        "selfreport identity": ["SR-1", "--reason", "r", "--by", "p"],
+        "selfreport note": ["SR-1", "--text", "t", "--by", "p"],
         "selfreport submit": ["--kind", "other", "--text", "t"],
         "serve": ["--port", "1"],
         "training attest": ["p", "--date", "2026-01-01", "--by", "q"],

@@ -182,3 +182,47 @@ def test_a_store_that_cannot_answer_refuses_with_503(
         assert r.status_code == 503 and r.json()["error"] == "unavailable", r.text
         assert "receipt" not in r.text
         _anonymous(ev)
+
+
+def test_compliance_reveals_reporter_and_writes_a_note_the_receipt_shows(site: Site) -> None:
+    """selfreport.identity / selfreport.note (I15j): compliance only, one decision and one
+    audit event each; the note reaches the receipt status, the reporter never does."""
+    comp = site.headers("nw-comp", "T-NW", "case_work")
+    r = site.client.post(
+        "/v1/selfreports", headers=site.headers("nw-op", "T-NW", "takuso"),
+        json={"kind": "observed_misuse", "text": "同僚が目的外照会", "contact": "内線 77"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    rid, receipt = r.json()["report_id"], r.json()["receipt"]
+
+    # anyone else is refused, audited as a deny, and learns nothing
+    for who in (("nw-op", "T-NW", "takuso"), ("nw-mgr", "T-NW", "case_work")):
+        r, ev = _one(site, "POST", f"/v1/selfreports/{rid}/identity",
+                     headers=site.headers(*who), json={"reason": "知りたい"})  # fmt: skip
+        assert r.status_code == 403, r.text
+        assert "nw-op" not in r.text and "内線" not in r.text
+        r, _ = _one(site, "POST", f"/v1/selfreports/{rid}/notes",
+                    headers=site.headers(*who), json={"text": "偽の連絡"})  # fmt: skip
+        assert r.status_code == 403, r.text
+
+    # compliance sees who, with a reason kept in the audit event
+    r, ev = _one(site, "POST", f"/v1/selfreports/{rid}/identity", headers=comp,
+                 json={"reason": "事実確認のため"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["reporter"] == "nw-op" and r.json()["contact"] == "内線 77"
+    assert ev["screen"] == "selfreport.identity" and ev["reason"] == "事実確認のため"
+    assert ev["account_id"] == "nw-comp" and ev["policy_ids"]
+    r, _ = _one(site, "POST", f"/v1/selfreports/{rid}/identity", headers=comp, json={})
+    assert r.status_code == 400, r.text
+    r, _ = _one(site, "POST", "/v1/selfreports/SR-nope/identity", headers=comp,
+                json={"reason": "x"})  # fmt: skip
+    assert r.status_code == 404, r.text
+
+    # compliance's note shows in the receipt status, without the reporter
+    r, ev = _one(site, "POST", f"/v1/selfreports/{rid}/notes", headers=comp,
+                 json={"text": "ご報告ありがとうございます。調査中です。"})  # fmt: skip
+    assert r.status_code == 201 and r.json()["note"] == 1, r.text
+    assert ev["screen"] == "selfreport.note"
+    r = site.client.get("/v1/selfreports/status", headers={RECEIPT: receipt})
+    assert [n["text"] for n in r.json()["notes"]] == ["ご報告ありがとうございます。調査中です。"]
+    assert "nw-op" not in r.text and "内線" not in r.text

@@ -34,6 +34,7 @@ PARAMS: dict[tuple[str, str], str] = {
     ("path", "disaster_id"): "TY-WALK",
     ("path", "agreement_id"): "AG-WALK",
     ("path", "case_id"): "case-walk",
+    ("path", "report_id"): "SR-walk",
     ("query", "town"): "丸の内一丁目",
 }
 
@@ -60,6 +61,8 @@ def bodies(site: Site, point: str, account: str) -> dict[str, dict[str, Any]]:
         "CaseNoteBody": {"note": "sampled and checked"},
         "NotificationAckBody": {"ids": [1]},
         "SelfReportBody": {"kind": "other", "text": "a screen shows too much"},
+        "ReasonBody": {"reason": "to check the facts"},
+        "NoteBody": {"text": "thank you, we are looking into it"},
     }  # fmt: skip
 
 

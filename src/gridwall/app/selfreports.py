@@ -32,20 +32,24 @@ from sqlalchemy import Engine
 from gridwall.cases import (
     Reporter,
     SelfReportError,
+    add_selfreport_note,
     deliver_audit,
     follow_selfreport,
     pseudonym_key,
+    selfreport_queue,
     submit_selfreport,
 )
 from gridwall.cases._outbox import enqueue
 from gridwall.cases._selfreport import source_key, take_slot
-from gridwall.errors import GridwallError
+from gridwall.errors import AccessDenied, GridwallError
 from gridwall.interfaces import AuditSink, Principal, Terminal
 from gridwall.interfaces.clock import Clock, as_utc, system_clock
 from gridwall.interfaces.events import audit_event
+from gridwall.interfaces.facts import GrantStep
 
 #: the audit event's ``screen`` of each self-report step
 SUBMIT, STATUS = "selfreport.submit", "selfreport.status"
+IDENTITY, NOTE = str(GrantStep.SELFREPORT_IDENTITY), str(GrantStep.SELFREPORT_NOTE)
 
 
 @dataclass(frozen=True)
@@ -245,3 +249,111 @@ class SelfReportDesk:
             "status": progress.status,
             "notes": [{"at": at, "text": t} for at, t in progress.notes],
         }
+
+
+class ReportUnknown(GridwallError):
+    """No self-report with this id. HTTP 404, exit 1."""
+
+    exit_code = 1
+    status = 404
+
+
+class StepRefused(AccessDenied):
+    """The Cedar decision refused a compliance step on a self-report (I15j). HTTP 403."""
+
+
+class ComplianceDesk:
+    """Compliance's steps on a self-report (I15j): ``selfreport.identity`` reveals who filed
+    it (with a reason) and ``selfreport.note`` writes a note the reporter reads with the
+    receipt. Each call is one management decision and one audit event (fail closed)."""
+
+    def __init__(
+        self, engine: Engine, audit: AuditSink, decider: Any, *, clock: Clock = system_clock
+    ) -> None:
+        self.engine = engine
+        self.audit = audit
+        self.decider = decider
+        self.clock = clock
+
+    def _step(
+        self, step: GrantStep, signed: Signed, report_id: str, reason: str,
+        write: Callable[[Any], Any], address: str | None,
+    ) -> Any:  # fmt: skip
+        from gridwall.app.management import manage_request
+
+        now = as_utc(self.clock(), "clock")
+        p, t = signed.principal, signed.terminal
+        d = self.decider.decide(manage_request(step, p, t))
+        holder: dict[str, Any] = {}
+
+        def event(decision: str, query: str, case_id: str | None) -> dict[str, Any]:
+            return dict(
+                audit_event(
+                    source="cases", ts=now, account_id=p.account_id,
+                    action="view" if step == GrantStep.SELFREPORT_IDENTITY else "update",
+                    screen=str(step), purpose="compliance", decision=decision, query=query,
+                    person_id=p.person_id, org=p.org, device_id=t.device_id,
+                    session_id=p.session_id, source_ip=address,
+                    policy_ids=d.policy_ids, extra={"case_id": case_id, "reason": reason},
+                )
+            )  # fmt: skip
+
+        with self.engine.begin() as conn:
+            rows = {str(r["report_id"]): r for r in selfreport_queue(conn, identity=True)}
+            row = rows.get(report_id)
+            case_id = str(row["case_id"]) if row is not None else None
+            if not d.allowed:
+                ev = event("deny", f"{step} {report_id}: not permitted", case_id)
+            elif row is None:
+                ev = event("deny", f"{step} {report_id}: no such report", None)
+            else:
+                holder["out"] = write(conn)
+                ev = event("allow", f"{step} {report_id}", case_id)
+            enqueue(conn, ev)
+        deliver_audit(self.engine, self.audit, frozenset({str(ev["event_id"])}))
+        if not d.allowed:
+            raise StepRefused(f"{step}: not permitted (compliance only, I15j)")
+        if row is None:
+            raise ReportUnknown(f"self-report {report_id!r}: no such report")
+        return holder["out"]
+
+    def identity(
+        self, signed: Signed, report_id: str, reason: str, address: str | None = None
+    ) -> dict[str, Any]:
+        """Who filed ``report_id`` (account, person, organisation, contact), for a reason."""
+        if not reason.strip():
+            raise SelfReportInvalid(
+                "parameter 'reason': required for selfreport.identity", "reason"
+            )
+
+        def write(conn: Any) -> dict[str, Any]:
+            row = next(r for r in selfreport_queue(conn, identity=True)
+                       if r["report_id"] == report_id)  # fmt: skip
+            keys = ("report_id", "case_id", "kind", "anonymous", "reporter", "reporter_person",
+                    "reporter_org", "contact")  # fmt: skip
+            return {k: row[k] for k in keys}
+
+        out: dict[str, Any] = self._step(
+            GrantStep.SELFREPORT_IDENTITY, signed, report_id, reason.strip(), write, address
+        )
+        return out
+
+    def note(
+        self, signed: Signed, report_id: str, text: str, address: str | None = None
+    ) -> dict[str, Any]:
+        """Append a note the reporter reads through the receipt status."""
+        now = as_utc(self.clock(), "clock")
+
+        def write(conn: Any) -> dict[str, Any]:
+            try:
+                seq = add_selfreport_note(conn, report_id, signed.principal.account_id, text, now)
+            except SelfReportError as e:
+                raise SelfReportInvalid(str(e), "text") from None
+            return {"report_id": report_id, "note": seq}
+
+        if not text.strip():
+            raise SelfReportInvalid("parameter 'text': required for selfreport.note", "text")
+        out: dict[str, Any] = self._step(
+            GrantStep.SELFREPORT_NOTE, signed, report_id, "note", write, address
+        )
+        return out

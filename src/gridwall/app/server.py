@@ -453,7 +453,14 @@ def create_server_app(
         lookup_router(lookup_service, contexts.request_context),
         cases_router(engine, audit, contexts, now, desk=desk),
         notifications_router(desk, contexts),
-        selfreports_router(engine, audit, contexts, now, limits=selfreport_limits),
+        selfreports_router(
+            engine,
+            audit,
+            contexts,
+            now,
+            limits=selfreport_limits,
+            decider=default_management_engine(),
+        ),
         health_router(server.canary, audit_log.size, server.monitor),
         evidence_router(
             contexts,

@@ -142,3 +142,44 @@ def status_cmd(
           f"{out['status']}")  # fmt: skip
     for n in out["notes"]:
         print(f"  {n['at']}  {n['text']}")
+
+
+def _compliance(db: str | None, by: str, stdin: bool, act: Any) -> Any:
+    from gridwall.app.cli.cases import _caller
+    from gridwall.app.cli.grants import _store
+    from gridwall.app.selfreports import ComplianceDesk, SelfReportInvalid, Signed
+    from gridwall.policy import default_management_engine
+
+    with _store(db) as (engine, log):
+        c = _caller(engine, log, by, stdin)
+        desk = ComplianceDesk(engine, log, default_management_engine())
+        try:
+            return act(desk, Signed(c.principal, c.terminal))
+        except SelfReportInvalid as e:
+            raise UsageError(f"--{e.parameter}: {e}") from None
+
+
+@selfreport_app.command("identity")
+def identity_cmd(
+    report_id: str = typer.Argument(..., help="The self-report's id (SR-…)."),
+    reason: str = typer.Option(..., "--reason", help="Why compliance needs to know (audited)."),
+    by: str = typer.Option(..., "--by", help="The compliance account (signs in)."),
+    stdin: bool = typer.Option(False, "--password-stdin", help="Password, then TOTP, on stdin."),
+    db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default $GRIDWALL_DB)."),
+) -> None:
+    """Compliance only (I15j): who filed a self-report; one decision, one audit event."""
+    out = _compliance(db, by, stdin, lambda d, s: d.identity(s, report_id, reason))
+    print(json.dumps(out, ensure_ascii=False, indent=2))
+
+
+@selfreport_app.command("note")
+def note_cmd(
+    report_id: str = typer.Argument(..., help="The self-report's id (SR-…)."),
+    text: str = typer.Option(..., "--text", help="The note the reporter reads by receipt."),
+    by: str = typer.Option(..., "--by", help="The compliance account (signs in)."),
+    stdin: bool = typer.Option(False, "--password-stdin", help="Password, then TOTP, on stdin."),
+    db: str | None = typer.Option(None, "--db", help="SQLAlchemy URL (default $GRIDWALL_DB)."),
+) -> None:
+    """Compliance only (I15j): a note shown with the receipt status (never who reported)."""
+    out = _compliance(db, by, stdin, lambda d, s: d.note(s, report_id, text))
+    print(f"note {out['note']} added to {out['report_id']}")

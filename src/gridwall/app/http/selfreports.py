@@ -30,12 +30,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from gridwall.app.http.context import AUTHORIZATION, TERMINAL, Contexts, client_address
 from gridwall.app.http.errors import ALWAYS, ApiError, ErrorMappingRoute, json_response
 from gridwall.app.selfreports import (
+    ComplianceDesk,
     IntakeLimited,
     Limits,
     ReceiptUnknown,
+    ReportUnknown,
     SelfReportDesk,
     SelfReportInvalid,
     Signed,
+    StepRefused,
 )
 from gridwall.cases import REPORT_KINDS
 from gridwall.cases._outbox import AuditPending
@@ -133,9 +136,12 @@ def create_router(
     clock: Clock | None = None,
     *,
     limits: Limits | None = None,
+    decider: Any = None,
 ) -> APIRouter:
-    """Self-report routes over ``engine`` auditing into ``audit``."""
+    """Self-report routes over ``engine`` auditing into ``audit``; with ``decider`` (the
+    management engine) also compliance's steps ``selfreport.identity`` and ``.note``."""
     desk = SelfReportDesk(engine, audit, clock=clock or system_clock, limits=limits)
+    compliance = ComplianceDesk(engine, audit, decider, clock=clock or system_clock)
     router = APIRouter(prefix="/v1/selfreports", tags=["selfreports"], route_class=CappedRoute)
 
     def answer(act: Callable[[], Any], status: int) -> Response:
@@ -146,6 +152,10 @@ def create_router(
         except IntakeLimited as e:
             retry = str(max(1, int(e.retry_after + 0.999)))
             raise ApiError(429, "rate_limited", str(e), headers={"Retry-After": retry}) from None
+        except StepRefused as e:
+            raise ApiError(403, "forbidden", str(e)) from None
+        except ReportUnknown as e:
+            raise ApiError(404, "not_found", str(e), parameter="report_id") from None
         except ReceiptUnknown:
             raise ApiError(404, "not_found", "no report for this receipt code",
                            header=RECEIPT) from None  # fmt: skip
@@ -182,4 +192,54 @@ def create_router(
             raise ApiError(400, "bad_request", f"{RECEIPT} header required", header=RECEIPT)
         return answer(lambda: desk.status(receipt, client_address(request)), 200)
 
+    if decider is None:
+        return router
+
+    def signed(request: Request) -> Signed:
+        c = contexts.caller(request)
+        return Signed(c.principal, c.terminal)
+
+    @router.post(
+        "/{report_id}/identity", responses=_STEP_ANSWERS,
+        summary="Compliance: who filed a self-report (reasoned, audited; I15j)",
+    )  # fmt: skip
+    def identity(report_id: str, body: ReasonBody, request: Request) -> Any:
+        who = signed(request)
+        return answer(
+            lambda: compliance.identity(who, report_id, body.reason, client_address(request)), 200
+        )
+
+    @router.post(
+        "/{report_id}/notes", status_code=201, responses=_STEP_ANSWERS,
+        summary="Compliance: a note the reporter reads with the receipt (I15j)",
+    )  # fmt: skip
+    def note(report_id: str, body: NoteBody, request: Request) -> Any:
+        who = signed(request)
+        return answer(
+            lambda: compliance.note(who, report_id, body.text, client_address(request)), 201
+        )
+
     return router
+
+
+class ReasonBody(BaseModel):
+    """Why compliance needs to know who reported (recorded in the audit event)."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class NoteBody(BaseModel):
+    """A note for the reporter (shown with the receipt status; never who reported)."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=4000)
+
+
+_STEP_ANSWERS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "a field that cannot be taken (names it)"},
+    401: {"description": "no or bad credentials (names the header)"},
+    403: {"description": "not NW compliance (I15j), or a refused account or terminal"},
+    404: {"description": "no self-report with this id"},
+    **ALWAYS,
+}
