@@ -234,4 +234,4 @@ def test_a_missed_first_line_deadline_escalates_once(site: Site, tmp_path: Path)
     assert ticker.tick().escalated == []
     site.forget_sessions()  # the sessions of six days ago have expired
     code, err = _call(site, "POST", f"/v1/cases/{cid}/confirm", "nw-mgr", body={"text": "late"})
-    assert code == 403 and err["detail"], err
+    assert code == 400 and "only while the case is first_line" in err["detail"], err
